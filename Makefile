@@ -1,0 +1,77 @@
+# vsock-shell: guest agent (static, musl) and host controller.
+CC ?= cc
+MUSLCC ?= musl-gcc
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DESTDIR ?=
+
+WARN = -Wall -Wextra -Wshadow -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+CFLAGS += $(WARN) -D_GNU_SOURCE
+AGENT_CFLAGS = -Os $(WARN) -D_GNU_SOURCE -ffunction-sections -fdata-sections \
+	-fno-asynchronous-unwind-tables -fno-unwind-tables -fno-stack-protector
+AGENT_LDFLAGS = -static -s -Wl,--gc-sections -Wl,--build-id=none
+
+HOST_SRC = $(wildcard host/*.c)
+HOST_HDR = $(wildcard host/*.h) protocol.h sha256.h
+TEST_HELPERS = tpeer tgen tpty
+GUEST = build/guest
+
+all: vsock-agent vsock-shell
+
+vsock-agent: agent.c protocol.h sha256.h
+	$(MUSLCC) $(AGENT_CFLAGS) -o $@ agent.c $(AGENT_LDFLAGS)
+
+vsock-shell: $(HOST_SRC) $(HOST_HDR)
+	$(CC) $(CFLAGS) -Ihost -I. -o $@ $(HOST_SRC) $(LDFLAGS)
+
+# Test helpers for the dev machine (dynamic, plain cc).
+build/host/%: tests/%.c protocol.h
+	@mkdir -p build/host
+	$(CC) $(CFLAGS) -I. -o $@ $< -lutil
+
+build/test_frame: tests/test_frame.c protocol.h sha256.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) -I. -o $@ tests/test_frame.c
+
+# Everything the test guest needs, static against musl.
+$(GUEST)/vsock-agent: vsock-agent
+	@mkdir -p $(GUEST)
+	cp vsock-agent $@
+$(GUEST)/vsock-shell: $(HOST_SRC) $(HOST_HDR)
+	@mkdir -p $(GUEST)
+	$(MUSLCC) -Os $(WARN) -D_GNU_SOURCE -Ihost -I. -static -s -o $@ $(HOST_SRC)
+$(GUEST)/%: tests/%.c protocol.h
+	@mkdir -p $(GUEST)
+	$(MUSLCC) -Os $(WARN) -D_GNU_SOURCE -I. -static -s -o $@ $<
+
+guest-bins: $(GUEST)/vsock-agent $(GUEST)/vsock-shell $(addprefix $(GUEST)/,$(TEST_HELPERS))
+host-bins: all $(addprefix build/host/,$(TEST_HELPERS)) build/test_frame
+
+size: vsock-agent
+	@stat -c '%s' vsock-agent
+
+initramfs: vsock-agent
+	scripts/mkinitramfs initramfs.cpio.gz
+
+deps:
+	scripts/setup
+
+test: host-bins guest-bins
+	tests/run
+
+bench: host-bins
+	tests/bench
+
+install: all
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 vsock-agent $(DESTDIR)$(BINDIR)/vsock-agent
+	install -m 755 vsock-shell $(DESTDIR)$(BINDIR)/vsock-shell
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/vsock-agent $(DESTDIR)$(BINDIR)/vsock-shell
+
+clean:
+	rm -rf vsock-agent vsock-shell build initramfs.cpio.gz
+
+.PHONY: all size initramfs deps test bench install uninstall clean guest-bins host-bins
