@@ -1,0 +1,584 @@
+/*
+ * protocol.h - the contract between vsock-agent (guest) and vsock-shell
+ * (host): the framed wire format, its bounded decoder, the legacy limits,
+ * and the address syntax both programs accept.  PROTOCOL.md documents the
+ * same thing for humans; keep the two in step.
+ *
+ * Single-header style: every file may include it for the declarations;
+ * exactly one file per program defines VS_IMPLEMENTATION before including
+ * it to get the code.
+ */
+#ifndef VS_PROTOCOL_H
+#define VS_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The host opens every framed connection with these four bytes.  Read as a
+ * little-endian u16 the first two are 0x56ff = 22271 > 2048, so a legacy
+ * persistent agent can never take them for a length prefix; 0xff never
+ * starts a UTF-8 text command, so a disposable one cannot either. */
+#define VS_MAGIC "\377VSH"
+#define VS_MAGIC_LEN 4
+#define VS_VERSION 1
+
+#define VS_HDR 8             /* u32 len, u16 type, u16 flags (0) */
+#define VS_FRAME_MAX 65536   /* payload bytes; the largest virtio-vsock packet */
+#define VS_LEGACY_MAX 2048   /* vsock_guest_exec's command limit */
+
+#define VS_PORT_DEFAULT 1024
+#define VS_CID_ANY 0xffffffffu
+#define VS_CID_LOCAL 1u
+#define VS_CID_HOST 2u
+
+enum vs_type {
+	VS_HELLO = 1,      /* u16 version, u16 0, u32 caps, u64 token, str software */
+	VS_ERROR = 2,      /* u32 code, text */
+	VS_PING = 3,       /* u64 cookie */
+	VS_PONG = 4,       /* u64 cookie */
+	VS_OPEN = 5,       /* u64 token: control connection asks for a dial-back */
+	VS_EXEC = 16,      /* see vs_exec below */
+	VS_STDIN = 17,     /* bytes */
+	VS_STDIN_EOF = 18, /* empty */
+	VS_STDOUT = 19,    /* bytes */
+	VS_STDERR = 20,    /* bytes */
+	VS_EXIT = 21,      /* u32 how, u32 value */
+	VS_SIGNAL = 22,    /* u32 signal number */
+	VS_WINSIZE = 23,   /* u16 rows, u16 cols, u16 xpixel, u16 ypixel */
+	VS_PUT = 32,       /* file transfer: see PROTOCOL.md */
+	VS_GET = 33,
+	VS_DATA = 34,
+	VS_END = 35,
+	VS_STAT = 36,
+	VS_OK = 37,
+};
+
+/* capability bits in HELLO */
+#define VS_CAP_EXEC 0x1u
+#define VS_CAP_PTY 0x2u
+#define VS_CAP_FILE 0x4u
+#define VS_CAP_DIALBACK 0x8u
+
+/* EXEC flags */
+#define VS_EXEC_SHELL 0x1u  /* argv[0] is a string for /bin/sh -c */
+#define VS_EXEC_PTY 0x2u    /* run on a pseudo-terminal */
+#define VS_EXEC_LOGIN 0x4u  /* no argv: the login shell */
+
+/* EXIT how */
+#define VS_EXITED 0u
+#define VS_SIGNALED 1u
+
+/* ERROR codes */
+enum vs_err {
+	VS_E_PROTO = 1,    /* malformed or unexpected frame */
+	VS_E_VERSION = 2,  /* unsupported protocol version */
+	VS_E_UNKNOWN = 3,  /* unknown message type */
+	VS_E_EXEC = 4,     /* could not start the command */
+	VS_E_IO = 5,       /* other I/O failure */
+	VS_E_NOENT = 6,
+	VS_E_ACCES = 7,
+	VS_E_ISDIR = 8,
+	VS_E_NOSPC = 9,
+	VS_E_NAMETOOLONG = 10,
+	VS_E_EXIST = 11,
+	VS_E_NOTDIR = 12,
+	VS_E_HASH = 13,    /* content hash mismatch */
+	VS_E_CHANGED = 14, /* file changed while being read */
+	VS_E_BUSY = 15,
+};
+
+/* A parsed frame header. */
+struct vs_hdr {
+	uint32_t len;
+	uint16_t type;
+	uint16_t flags;
+};
+
+/* Bounded little-endian reader over one payload.  Any overrun sets err and
+ * returns zeros / NULL, so callers check err once at the end. */
+struct vs_rd {
+	const uint8_t *p;
+	size_t n;
+	int err;
+};
+
+/* Bounded writer into a caller-owned buffer. */
+struct vs_wr {
+	uint8_t *p;
+	size_t n, cap;
+	int err;
+};
+
+/* Execution request, decoded.  Strings point into the frame buffer. */
+#define VS_ARG_MAX 1024
+#define VS_ENV_MAX 256
+struct vs_exec {
+	uint32_t flags;
+	uint16_t rows, cols;
+	const char *cwd;
+	unsigned argc, envc;
+	const char *argv[VS_ARG_MAX + 1];
+	const char *envv[VS_ENV_MAX + 1];
+};
+
+/* struct sockaddr_vm from <linux/vm_sockets.h>, a fixed kernel ABI, spelled
+ * out here because musl's toolchain ships no kernel headers. */
+#ifndef AF_VSOCK
+#define AF_VSOCK 40
+#endif
+struct vs_sockaddr_vm {
+	unsigned short svm_family;
+	unsigned short svm_reserved1;
+	unsigned int svm_port;
+	unsigned int svm_cid;
+	unsigned char svm_zero[4];
+};
+
+enum vs_addr_kind { VS_ADDR_VSOCK = 1, VS_ADDR_UNIX, VS_ADDR_HYBRID };
+
+struct vs_addr {
+	int kind;
+	uint32_t cid, port;
+	char path[108];
+};
+
+/* ---- declarations ---- */
+void vs_put16(uint8_t *p, uint16_t v);
+void vs_put32(uint8_t *p, uint32_t v);
+void vs_put64(uint8_t *p, uint64_t v);
+uint16_t vs_get16(const uint8_t *p);
+uint32_t vs_get32(const uint8_t *p);
+uint64_t vs_get64(const uint8_t *p);
+
+int vs_hdr_parse(const uint8_t *b, size_t n, struct vs_hdr *h);
+void vs_hdr_put(uint8_t *b, uint16_t type, uint32_t len);
+
+uint16_t vs_rd16(struct vs_rd *r);
+uint32_t vs_rd32(struct vs_rd *r);
+uint64_t vs_rd64(struct vs_rd *r);
+const char *vs_rdstr(struct vs_rd *r);
+void vs_wr16(struct vs_wr *w, uint16_t v);
+void vs_wr32(struct vs_wr *w, uint32_t v);
+void vs_wr64(struct vs_wr *w, uint64_t v);
+void vs_wrstr(struct vs_wr *w, const char *s);
+void vs_wrmem(struct vs_wr *w, const void *s, size_t n);
+
+int vs_exec_decode(const uint8_t *p, size_t n, struct vs_exec *e);
+
+ssize_t vs_readall(int fd, void *buf, size_t n);
+int vs_writeall(int fd, const void *buf, size_t n);
+int vs_send(int fd, uint16_t type, const void *payload, size_t len);
+int vs_recv(int fd, struct vs_hdr *h, uint8_t *payload, size_t cap);
+
+int vs_addr_parse(const char *s, struct vs_addr *a, int legacy);
+const char *vs_addr_str(const struct vs_addr *a, char *buf, size_t n);
+int vs_connect(const struct vs_addr *a);
+int vs_listen(const struct vs_addr *a);
+void vs_cloexec(int fd);
+void vs_nonblock(int fd, int on);
+
+#ifdef VS_IMPLEMENTATION
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+void vs_put16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
+void vs_put32(uint8_t *p, uint32_t v) { vs_put16(p, v); vs_put16(p + 2, v >> 16); }
+void vs_put64(uint8_t *p, uint64_t v) { vs_put32(p, v); vs_put32(p + 4, v >> 32); }
+uint16_t vs_get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+uint32_t vs_get32(const uint8_t *p) { return vs_get16(p) | (uint32_t)vs_get16(p + 2) << 16; }
+uint64_t vs_get64(const uint8_t *p) { return vs_get32(p) | (uint64_t)vs_get32(p + 4) << 32; }
+
+/* 0: need more bytes; 1: header complete and valid; -1: invalid (length
+ * over the maximum or reserved flags set).  Checked before anything is
+ * allocated or copied. */
+int vs_hdr_parse(const uint8_t *b, size_t n, struct vs_hdr *h)
+{
+	if (n < VS_HDR)
+		return 0;
+	h->len = vs_get32(b);
+	h->type = vs_get16(b + 4);
+	h->flags = vs_get16(b + 6);
+	if (h->len > VS_FRAME_MAX || h->flags != 0 || h->type == 0)
+		return -1;
+	return 1;
+}
+
+void vs_hdr_put(uint8_t *b, uint16_t type, uint32_t len)
+{
+	vs_put32(b, len);
+	vs_put16(b + 4, type);
+	vs_put16(b + 6, 0);
+}
+
+static const uint8_t *vs_rdtake(struct vs_rd *r, size_t k)
+{
+	const uint8_t *p = r->p;
+	if (r->err || r->n < k) {
+		r->err = 1;
+		return NULL;
+	}
+	r->p += k;
+	r->n -= k;
+	return p;
+}
+
+uint16_t vs_rd16(struct vs_rd *r) { const uint8_t *p = vs_rdtake(r, 2); return p ? vs_get16(p) : 0; }
+uint32_t vs_rd32(struct vs_rd *r) { const uint8_t *p = vs_rdtake(r, 4); return p ? vs_get32(p) : 0; }
+uint64_t vs_rd64(struct vs_rd *r) { const uint8_t *p = vs_rdtake(r, 8); return p ? vs_get64(p) : 0; }
+
+/* A NUL-terminated string that must end inside the payload. */
+const char *vs_rdstr(struct vs_rd *r)
+{
+	const uint8_t *z;
+	if (r->err)
+		return NULL;
+	z = memchr(r->p, 0, r->n);
+	if (!z) {
+		r->err = 1;
+		return NULL;
+	}
+	return (const char *)vs_rdtake(r, (size_t)(z - r->p) + 1);
+}
+
+void vs_wrmem(struct vs_wr *w, const void *s, size_t n)
+{
+	if (w->err || w->cap - w->n < n) {
+		w->err = 1;
+		return;
+	}
+	memcpy(w->p + w->n, s, n);
+	w->n += n;
+}
+
+void vs_wr16(struct vs_wr *w, uint16_t v) { uint8_t b[2]; vs_put16(b, v); vs_wrmem(w, b, 2); }
+void vs_wr32(struct vs_wr *w, uint32_t v) { uint8_t b[4]; vs_put32(b, v); vs_wrmem(w, b, 4); }
+void vs_wr64(struct vs_wr *w, uint64_t v) { uint8_t b[8]; vs_put64(b, v); vs_wrmem(w, b, 8); }
+void vs_wrstr(struct vs_wr *w, const char *s) { vs_wrmem(w, s, strlen(s) + 1); }
+
+/* EXEC: u32 flags, u16 rows, u16 cols, u16 argc, u16 envc, then
+ * NUL-terminated strings: cwd, argv[argc], env[envc]. */
+int vs_exec_decode(const uint8_t *p, size_t n, struct vs_exec *e)
+{
+	struct vs_rd r = { p, n, 0 };
+	unsigned i;
+
+	e->flags = vs_rd32(&r);
+	e->rows = vs_rd16(&r);
+	e->cols = vs_rd16(&r);
+	e->argc = vs_rd16(&r);
+	e->envc = vs_rd16(&r);
+	if (r.err || e->argc > VS_ARG_MAX || e->envc > VS_ENV_MAX)
+		return -1;
+	e->cwd = vs_rdstr(&r);
+	for (i = 0; i < e->argc; i++)
+		e->argv[i] = vs_rdstr(&r);
+	for (i = 0; i < e->envc; i++) {
+		e->envv[i] = vs_rdstr(&r);
+		if (e->envv[i] && !strchr(e->envv[i], '='))
+			return -1;
+	}
+	e->argv[e->argc] = NULL;
+	e->envv[e->envc] = NULL;
+	if (r.err || r.n != 0)
+		return -1;
+	if (!(e->flags & VS_EXEC_LOGIN) && e->argc == 0)
+		return -1;
+	return 0;
+}
+
+/* Wait until fd is ready; used only when a non-blocking fd says EAGAIN. */
+static int vs_wait(int fd, short ev)
+{
+	struct pollfd p = { fd, ev, 0 };
+	int r;
+	do
+		r = poll(&p, 1, -1);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -1 : 0;
+}
+
+/* Read exactly n bytes.  Returns n, or the short count at EOF, or -1. */
+ssize_t vs_readall(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r > 0) {
+			got += (size_t)r;
+		} else if (r == 0) {
+			break;
+		} else if (errno == EAGAIN) {
+			if (vs_wait(fd, POLLIN) < 0)
+				return -1;
+		} else if (errno != EINTR) {
+			return -1;
+		}
+	}
+	return (ssize_t)got;
+}
+
+int vs_writeall(int fd, const void *buf, size_t n)
+{
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = write(fd, (const char *)buf + done, n - done);
+		if (r > 0) {
+			done += (size_t)r;
+		} else if (r < 0 && errno == EAGAIN) {
+			if (vs_wait(fd, POLLOUT) < 0)
+				return -1;
+		} else if (r < 0 && errno != EINTR) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Blocking send of one frame: header and payload in one write. */
+int vs_send(int fd, uint16_t type, const void *payload, size_t len)
+{
+	uint8_t b[VS_HDR + 256];
+	if (len > VS_FRAME_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	vs_hdr_put(b, type, (uint32_t)len);
+	if (len <= sizeof b - VS_HDR) {
+		if (len)
+			memcpy(b + VS_HDR, payload, len);
+		return vs_writeall(fd, b, VS_HDR + len);
+	}
+	if (vs_writeall(fd, b, VS_HDR) < 0)
+		return -1;
+	return vs_writeall(fd, payload, len);
+}
+
+/* Blocking receive of one frame into payload[cap].  Returns the payload
+ * length, or -1 with errno: EPROTO (bad header or EOF inside a frame),
+ * EMSGSIZE (frame larger than cap), 0 errno with -1 meaning clean EOF
+ * before any byte: errno = 0. */
+int vs_recv(int fd, struct vs_hdr *h, uint8_t *payload, size_t cap)
+{
+	uint8_t b[VS_HDR];
+	ssize_t r = vs_readall(fd, b, VS_HDR);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		errno = 0;
+		return -1;
+	}
+	if (r < VS_HDR || vs_hdr_parse(b, VS_HDR, h) < 0) {
+		errno = EPROTO;
+		return -1;
+	}
+	if (h->len > cap) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	r = vs_readall(fd, payload, h->len);
+	if (r < 0)
+		return -1;
+	if ((size_t)r != h->len) {
+		errno = EPROTO;
+		return -1;
+	}
+	return (int)h->len;
+}
+
+static int vs_parse_u32(const char *s, const char *end, uint32_t *v)
+{
+	uint64_t x = 0;
+	if (s == end)
+		return -1;
+	for (; s < end; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		x = x * 10 + (uint64_t)(*s - '0');
+		if (x > 0xffffffffu)
+			return -1;
+	}
+	*v = (uint32_t)x;
+	return 0;
+}
+
+static int vs_parse_cid(const char *s, const char *end, uint32_t *v)
+{
+	size_t n = (size_t)(end - s);
+	if ((n == 2 && !memcmp(s, "-1", 2)) || (n == 3 && !memcmp(s, "any", 3))) {
+		*v = VS_CID_ANY;
+		return 0;
+	}
+	if (n == 4 && !memcmp(s, "host", 4)) {
+		*v = VS_CID_HOST;
+		return 0;
+	}
+	if (n == 5 && !memcmp(s, "local", 5)) {
+		*v = VS_CID_LOCAL;
+		return 0;
+	}
+	return vs_parse_u32(s, end, v);
+}
+
+/* CID[:PORT], :PORT, CID:, vsock:CID[:PORT], unix:PATH, hybrid:PATH:PORT.
+ * An empty CID or PORT keeps the default already in *a.  Returns -1 on
+ * anything unparsable: never a silent fallback. */
+int vs_addr_parse(const char *s, struct vs_addr *a, int legacy)
+{
+	const char *colon, *end = s + strlen(s);
+	(void)legacy;
+	if (!strncmp(s, "unix:", 5) || !strncmp(s, "hybrid:", 7)) {
+		int hy = s[0] == 'h';
+		const char *p = s + (hy ? 7 : 5);
+		const char *pe = end;
+		if (hy) {
+			pe = strrchr(p, ':');
+			if (!pe || vs_parse_u32(pe + 1, end, &a->port) < 0)
+				return -1;
+		}
+		if (pe == p || (size_t)(pe - p) >= sizeof a->path)
+			return -1;
+		memcpy(a->path, p, (size_t)(pe - p));
+		a->path[pe - p] = 0;
+		a->kind = hy ? VS_ADDR_HYBRID : VS_ADDR_UNIX;
+		return 0;
+	}
+	if (!strncmp(s, "vsock:", 6))
+		s += 6;
+	if (!*s)
+		return -1;
+	a->kind = VS_ADDR_VSOCK;
+	colon = strchr(s, ':');
+	if (!colon)
+		return vs_parse_cid(s, end, &a->cid);
+	if (colon > s && vs_parse_cid(s, colon, &a->cid) < 0)
+		return -1;
+	if (colon + 1 < end && vs_parse_u32(colon + 1, end, &a->port) < 0)
+		return -1;
+	return 0;
+}
+
+const char *vs_addr_str(const struct vs_addr *a, char *buf, size_t n)
+{
+	char *p = buf;
+	size_t k;
+	if (a->kind != VS_ADDR_VSOCK) {
+		const char *pre = a->kind == VS_ADDR_UNIX ? "unix:" : "hybrid:";
+		k = strlen(pre);
+		if (k + strlen(a->path) + 12 > n)
+			return "?";
+		memcpy(p, pre, k);
+		strcpy(p + k, a->path);
+		if (a->kind == VS_ADDR_UNIX)
+			return buf;
+		p += strlen(p);
+		n -= (size_t)(p - buf);
+	} else {
+		if (n < 30)
+			return "?";
+		memcpy(p, "vsock:", 6);
+		p += 6;
+		if (a->cid == VS_CID_ANY) {
+			memcpy(p, "any", 4);
+			p += 3;
+		} else {
+			char t[12];
+			int i = 0;
+			uint32_t v = a->cid;
+			do t[i++] = (char)('0' + v % 10); while ((v /= 10));
+			while (i)
+				*p++ = t[--i];
+		}
+	}
+	{
+		char t[12];
+		int i = 0;
+		uint32_t v = a->port;
+		*p++ = ':';
+		do t[i++] = (char)('0' + v % 10); while ((v /= 10));
+		while (i)
+			*p++ = t[--i];
+		*p = 0;
+	}
+	return buf;
+}
+
+void vs_cloexec(int fd) { fcntl(fd, F_SETFD, FD_CLOEXEC); }
+
+void vs_nonblock(int fd, int on)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+}
+
+static socklen_t vs_sockaddr(const struct vs_addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	if (a->kind == VS_ADDR_VSOCK) {
+		struct vs_sockaddr_vm *vm = (struct vs_sockaddr_vm *)ss;
+		vm->svm_family = AF_VSOCK;
+		vm->svm_cid = a->cid;
+		vm->svm_port = a->port;
+		return sizeof *vm;
+	} else {
+		struct sockaddr_un *un = (struct sockaddr_un *)ss;
+		un->sun_family = AF_UNIX;
+		memcpy(un->sun_path, a->path, strlen(a->path));
+		return sizeof *un;
+	}
+}
+
+/* Connect a stream socket (close-on-exec).  For hybrid addresses this only
+ * reaches the VMM's socket; the CONNECT/OK exchange is the caller's. */
+int vs_connect(const struct vs_addr *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = vs_sockaddr(a, &ss);
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	while (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+		if (errno != EINTR) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+	}
+	return fd;
+}
+
+int vs_listen(const struct vs_addr *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = vs_sockaddr(a, &ss);
+	int one = 1, e;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (a->kind == VS_ADDR_UNIX) {
+		/* a stale socket from an earlier run; never any other file */
+		struct stat st;
+		if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(a->path);
+	} else
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, 64) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+#endif /* VS_IMPLEMENTATION */
+#endif /* VS_PROTOCOL_H */
