@@ -1,0 +1,351 @@
+/* exec.c - one exec session: the request, then a poll loop that forwards
+ * stdin, writes stdout/stderr, and ends with the remote exit status.
+ * Bounded buffers on both directions: we read stdin only while the
+ * socket can take it, and write output synchronously, so a slow local
+ * reader slows the agent instead of growing our memory. */
+#include "vsh.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BUFCAP (2 * (VS_HDR + VS_FRAME_MAX))
+#define CTL_RESERVE 256 /* room kept for WINSIZE, SIGNAL, STDIN_EOF */
+
+static uint8_t rbuf[BUFCAP];
+static size_t roff, rlen;
+static uint8_t wbuf[BUFCAP];
+static size_t woff, wlen;
+static int sigfd[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int e = errno;
+	char c = (char)sig;
+	if (write(sigfd[1], &c, 1) < 0) {
+		/* full: a wakeup is pending anyway */
+	}
+	errno = e;
+}
+
+static void signals_catch(int pty)
+{
+	struct sigaction sa;
+	int sigs[] = { SIGWINCH, SIGTERM, SIGHUP, SIGINT, SIGQUIT }, i;
+	if (pipe2(sigfd, O_CLOEXEC | O_NONBLOCK) < 0)
+		die_sys("unable to create a pipe");
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	/* without a pty, Ctrl-C ends us and so the session, as with ssh;
+	 * we still catch it to leave the terminal as we found it */
+	for (i = 0; i < (int)(sizeof sigs / sizeof *sigs); i++)
+		if (pty || sigs[i] != SIGWINCH)
+			sigaction(sigs[i], &sa, NULL);
+}
+
+static size_t wroom(void)
+{
+	if (woff == wlen)
+		woff = wlen = 0;
+	if (woff && BUFCAP - wlen < VS_HDR + VS_FRAME_MAX) {
+		memmove(wbuf, wbuf + woff, wlen - woff);
+		wlen -= woff;
+		woff = 0;
+	}
+	return BUFCAP - wlen;
+}
+
+static void wqueue(uint16_t type, const void *p, size_t n)
+{
+	if (wroom() < VS_HDR + n)
+		return; /* only small control frames come here, and room is kept */
+	vs_hdr_put(wbuf + wlen, type, (uint32_t)n);
+	if (n)
+		memcpy(wbuf + wlen + VS_HDR, p, n);
+	wlen += VS_HDR + n;
+}
+
+static void send_winsize(void)
+{
+	uint16_t r, c, x = 0, y = 0;
+	uint8_t b[8];
+	if (tty_winsize(&r, &c, &x, &y) < 0)
+		return;
+	vs_put16(b, r);
+	vs_put16(b + 2, c);
+	vs_put16(b + 4, x);
+	vs_put16(b + 6, y);
+	wqueue(VS_WINSIZE, b, 8);
+}
+
+/* EXEC: flags, size, argc, envc, cwd, argv, env (PROTOCOL.md). */
+static size_t exec_encode(struct opts *o, int pty, uint8_t *b, size_t cap)
+{
+	struct vs_wr w = { b, 0, cap, 0 };
+	uint16_t rows = 0, cols = 0;
+	uint32_t flags = pty ? VS_EXEC_PTY : 0;
+	const char *term = getenv("TERM");
+	char termvar[128];
+	int i, envc = o->nenv + (pty ? 1 : 0), argc;
+	if (pty)
+		tty_winsize(&rows, &cols, NULL, NULL);
+	if (!o->ncmd)
+		flags |= VS_EXEC_LOGIN;
+	else if (!o->argv_mode)
+		flags |= VS_EXEC_SHELL;
+	argc = !o->ncmd ? 0 : o->argv_mode ? o->ncmd : 1;
+	if (argc > VS_ARG_MAX || envc > VS_ENV_MAX)
+		die("too many arguments or environment variables (at most %d and %d)", VS_ARG_MAX, VS_ENV_MAX);
+	vs_wr32(&w, flags);
+	vs_wr16(&w, rows);
+	vs_wr16(&w, cols);
+	vs_wr16(&w, (uint16_t)argc);
+	vs_wr16(&w, (uint16_t)envc);
+	vs_wrstr(&w, o->cwd ? o->cwd : "");
+	if (o->ncmd && !o->argv_mode) {
+		/* as ssh does: the words joined by spaces, run by the shell */
+		for (i = 0; i < o->ncmd; i++) {
+			if (i)
+				vs_wrmem(&w, " ", 1);
+			vs_wrmem(&w, o->cmd[i], strlen(o->cmd[i]));
+		}
+		vs_wrmem(&w, "", 1);
+	} else {
+		for (i = 0; i < argc; i++)
+			vs_wrstr(&w, o->cmd[i]);
+	}
+	if (pty) {
+		snprintf(termvar, sizeof termvar, "TERM=%s", term && *term ? term : "vt100");
+		vs_wrstr(&w, termvar);
+	}
+	for (i = 0; i < o->nenv; i++)
+		vs_wrstr(&w, o->env[i]);
+	if (w.err)
+		die("command, environment and directory exceed the %d-byte request limit", VS_FRAME_MAX);
+	return w.n;
+}
+
+/* ssh-style escapes, recognised only after a newline: ~. ends the
+ * session, ~? lists escapes, ~~ sends one ~. */
+struct esc {
+	int ch;          /* escape character, -1 for none */
+	int bol;         /* at beginning of line */
+	int pending;     /* saw the escape char, waiting for the next */
+};
+
+static size_t escape_filter(struct esc *e, const uint8_t *in, size_t n, uint8_t *out)
+{
+	size_t i, k = 0;
+	for (i = 0; i < n; i++) {
+		uint8_t c = in[i];
+		if (e->pending) {
+			e->pending = 0;
+			if (c == '.') {
+				tty_restore();
+				vs_writeall(2, "\r\nvsock-shell: session closed by escape (~.)\r\n", 45);
+				exit(EX_CONN);
+			}
+			if (c == '?') {
+				static const char help[] =
+				    "\r\nSupported escape sequences:\r\n"
+				    " ~.  - terminate the session\r\n"
+				    " ~?  - this message\r\n"
+				    " ~~  - send the escape character\r\n"
+				    "(Escapes are recognised only after a newline.)\r\n";
+				vs_writeall(2, help, sizeof help - 1);
+				continue;
+			}
+			if (c != (uint8_t)e->ch)
+				out[k++] = (uint8_t)e->ch;
+			out[k++] = c;
+			e->bol = c == '\r' || c == '\n';
+			continue;
+		}
+		if (e->bol && e->ch >= 0 && c == (uint8_t)e->ch) {
+			e->pending = 1;
+			continue;
+		}
+		out[k++] = c;
+		e->bol = c == '\r' || c == '\n';
+	}
+	return k;
+}
+
+static int exit_status(const uint8_t *p, size_t n)
+{
+	uint32_t how, v;
+	if (n != 8)
+		die("protocol error: EXIT of %zu bytes", n);
+	how = vs_get32(p);
+	v = vs_get32(p + 4);
+	if (how == VS_EXITED && v <= 255)
+		return (int)v;
+	if (how == VS_SIGNALED && v > 0 && v < 128)
+		return 128 + (int)v;
+	die("protocol error: EXIT with status %u/%u", how, v);
+}
+
+static void out_write(int fd, const uint8_t *p, size_t n)
+{
+	if (vs_writeall(fd, p, n) < 0) {
+		if (errno == EPIPE)
+			exit(128 + SIGPIPE); /* as a shell pipeline's victim would */
+		die_sys("unable to write to %s", fd == 1 ? "stdout" : "stderr");
+	}
+}
+
+/* Handle complete frames from the agent.  Returns the exit status once
+ * EXIT has arrived, else -1. */
+static int frames(void)
+{
+	for (;;) {
+		struct vs_hdr h;
+		const uint8_t *p;
+		int r = vs_hdr_parse(rbuf + roff, rlen - roff, &h);
+		if (r < 0)
+			die("protocol error: malformed frame header from the agent");
+		if (r == 0 || rlen - roff < VS_HDR + h.len)
+			return -1;
+		p = rbuf + roff + VS_HDR;
+		roff += VS_HDR + h.len;
+		switch (h.type) {
+		case VS_STDOUT:
+			out_write(1, p, h.len);
+			break;
+		case VS_STDERR:
+			out_write(2, p, h.len);
+			break;
+		case VS_EXIT:
+			return exit_status(p, h.len);
+		case VS_ERROR:
+			agent_error(p, h.len);
+		case VS_PONG:
+			break;
+		default:
+			die("protocol error: unexpected message type %u from the agent", h.type);
+		}
+	}
+}
+
+static void sock_read(int sock)
+{
+	ssize_t r;
+	if (roff == rlen)
+		roff = rlen = 0;
+	if (roff && BUFCAP - rlen < VS_HDR + VS_FRAME_MAX) {
+		memmove(rbuf, rbuf + roff, rlen - roff);
+		rlen -= roff;
+		roff = 0;
+	}
+	r = read(sock, rbuf + rlen, BUFCAP - rlen);
+	if (r > 0)
+		rlen += (size_t)r;
+	else if (r == 0)
+		die("connection to the agent lost before the exit status");
+	else if (errno != EAGAIN && errno != EINTR)
+		die_sys("connection to the agent failed");
+}
+
+/* Read local stdin into a STDIN frame; EOF becomes STDIN_EOF. */
+static int stdin_read(int fd, struct esc *e)
+{
+	static uint8_t tmp[VS_FRAME_MAX];
+	ssize_t r = read(fd, tmp, VS_FRAME_MAX - 1);
+	size_t k;
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (r <= 0) {
+		wqueue(VS_STDIN_EOF, NULL, 0);
+		return -1;
+	}
+	k = escape_filter(e, tmp, (size_t)r, wbuf + wlen + VS_HDR);
+	if (k) {
+		vs_hdr_put(wbuf + wlen, VS_STDIN, (uint32_t)k);
+		wlen += VS_HDR + k;
+	}
+	return 0;
+}
+
+static void on_local_signal(int sig, int pty)
+{
+	static int interrupts;
+	if (sig == SIGWINCH) {
+		send_winsize();
+		return;
+	}
+	if ((sig == SIGINT || sig == SIGQUIT) && !pty && ++interrupts < 3) {
+		/* without a pty the terminal's Ctrl-C lands here: forward it to
+		 * the remote command, as its own terminal would; the third one
+		 * gives up on a command that ignores it */
+		uint8_t b[4];
+		vs_put32(b, (uint32_t)sig);
+		wqueue(VS_SIGNAL, b, 4);
+		return;
+	}
+	tty_restore();
+	signal(sig, SIG_DFL);
+	raise(sig);
+	exit(EX_CONN);
+}
+
+int exec_run(int sock, struct opts *o)
+{
+	static uint8_t req[VS_FRAME_MAX];
+	struct esc e = { -1, 1, 0 };
+	int pty = o->pty > 0 || (o->pty < 0 && !o->ncmd && isatty(0));
+	int in = o->nostdin ? -1 : 0;
+	size_t n = exec_encode(o, pty, req, sizeof req);
+	if (vs_send(sock, VS_EXEC, req, n) < 0)
+		die_sys("unable to send the request");
+	if (in < 0)
+		wqueue(VS_STDIN_EOF, NULL, 0);
+	else if (fcntl(in, F_GETFL) < 0)
+		in = -1, wqueue(VS_STDIN_EOF, NULL, 0);
+	if (pty && in >= 0 && isatty(in) && tty_raw(in) == 0)
+		e.ch = o->escape;
+	signals_catch(pty);
+	signal(SIGPIPE, SIG_IGN);
+	vs_nonblock(sock, 1);
+	for (;;) {
+		struct pollfd p[3];
+		int np = 2, status;
+		p[0] = (struct pollfd){ sock, (short)(POLLIN | (wlen > woff ? POLLOUT : 0)), 0 };
+		p[1] = (struct pollfd){ sigfd[0], POLLIN, 0 };
+		if (in >= 0 && wroom() >= VS_HDR + VS_FRAME_MAX + CTL_RESERVE)
+			p[np++] = (struct pollfd){ in, POLLIN, 0 };
+		if (poll(p, (nfds_t)np, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die_sys("unable to poll");
+		}
+		if (p[1].revents) {
+			char sigs[16];
+			ssize_t k = read(sigfd[0], sigs, sizeof sigs), i;
+			for (i = 0; i < k; i++)
+				on_local_signal(sigs[i], pty);
+		}
+		if (p[0].revents & POLLOUT) {
+			ssize_t r = write(sock, wbuf + woff, wlen - woff);
+			if (r > 0)
+				woff += (size_t)r;
+			else if (r < 0 && errno != EAGAIN && errno != EINTR)
+				die_sys("connection to the agent failed");
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			sock_read(sock);
+			status = frames();
+			if (status >= 0) {
+				tty_restore();
+				return status;
+			}
+		}
+		if (np > 2 && p[2].revents && stdin_read(in, &e) < 0)
+			in = -1;
+	}
+}

@@ -1,0 +1,203 @@
+/* main.c - vsock-shell's command line and dispatch. */
+#include "vsh.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+    "usage: vsock-shell [options] TARGET [--] [COMMAND [ARG...]]\n"
+    "       vsock-shell [options] --listen [ADDR] [--] [COMMAND [ARG...]]\n"
+    "       vsock-shell --listen [ADDR] -M SOCKET      (serve many sessions)\n"
+    "\n"
+    "Run a command, or open a shell, in a VM through its vsock-agent.\n"
+    "TARGET: CID[:PORT], vsock:CID[:PORT], unix:PATH, hybrid:PATH:PORT\n"
+    "(Firecracker/cloud-hypervisor host-initiated).  --listen waits for an\n"
+    "agent that dials the host (default vsock:2:1024; 'any:1024' accepts on\n"
+    "every transport).  Without COMMAND: the login shell on a pty.  The\n"
+    "words of COMMAND are joined by spaces and run by the remote shell, as\n"
+    "ssh does.  Exit status: the remote one, 128+N for death by signal N,\n"
+    "255 for connection, protocol or usage failure.\n"
+    "\n"
+    "  -p PORT        port (default 1024)\n"
+    "  -l, --listen [ADDR]  wait for a dialing agent\n"
+    "  -w SECS        give up after SECS waiting for the agent (connect:\n"
+    "                 retry with backoff that long; default: no retry / wait)\n"
+    "  --allow CID|any  --listen: accept only this guest CID (default: any)\n"
+    "  -t             force a pty;  -T  never a pty\n"
+    "  -n             stdin from /dev/null\n"
+    "  -e VAR=VAL     set a variable in the remote environment (repeatable)\n"
+    "  --cwd DIR      remote working directory (default: remote $HOME)\n"
+    "  --argv         run COMMAND ARG... directly, without a shell\n"
+    "  -E CHAR        escape character on a pty (default ~; 'none' disables)\n"
+    "  --legacy [persistent]  speak vsock_guest_exec's protocol: disposable\n"
+    "                 sends COMMAND raw; persistent sends COMMAND, or each\n"
+    "                 line of stdin, length-prefixed\n"
+    "  -M SOCKET      with --listen: keep the agent's control connection and\n"
+    "                 serve 'vsock-shell unix:SOCKET ...' clients, each in a\n"
+    "                 session of its own, until SIGTERM\n"
+    "  -q             quiet;  -v  verbose\n"
+    "  -h, --help     this help;  -V, --version  the version\n";
+
+static void usage(int code)
+{
+	vs_writeall(code ? 2 : 1, usage_text, sizeof usage_text - 1);
+	exit(code ? EX_CONN : 0);
+}
+
+static const char *need_arg(int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc) {
+		warnx("option %s needs an argument", argv[*i]);
+		usage(1);
+	}
+	return argv[++*i];
+}
+
+static void parse_port(const char *s, uint32_t *port)
+{
+	char spec[32];
+	struct vs_addr t = { VS_ADDR_VSOCK, 0, 0, "" };
+	snprintf(spec, sizeof spec, ":%s", s);
+	if (!*s || strlen(s) > 10 || vs_addr_parse(spec, &t, 0) < 0)
+		die("unable to parse port '%s'", s);
+	*port = t.port;
+}
+
+/* Returns 1 if argv[*i] was an option (consumed), 0 if not one. */
+static int parse_option(struct opts *o, int argc, char **argv, int *i, int *port_set)
+{
+	const char *a = argv[*i];
+	if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+		usage(0);
+	if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+		printf("vsock-shell %s (protocol %d)\n", VSH_VERSION, VS_VERSION);
+		exit(0);
+	}
+	if (!strcmp(a, "-p")) {
+		parse_port(need_arg(argc, argv, i), &o->addr.port);
+		*port_set = 1;
+	} else if (!strcmp(a, "-l") || !strcmp(a, "--listen")) {
+		o->listen = 1;
+		if (*i + 1 < argc && argv[*i + 1][0] != '-') {
+			struct vs_addr t = o->addr;
+			if (vs_addr_parse(argv[*i + 1], &t, 0) == 0 && t.kind != VS_ADDR_HYBRID) {
+				o->addr = t;
+				++*i;
+			}
+		}
+	} else if (!strncmp(a, "--listen=", 9)) {
+		o->listen = 1;
+		if (vs_addr_parse(a + 9, &o->addr, 0) < 0 || o->addr.kind == VS_ADDR_HYBRID)
+			die("unable to parse listen address '%s'", a + 9);
+	} else if (!strcmp(a, "-w")) {
+		const char *s = need_arg(argc, argv, i);
+		char *end;
+		long v = strtol(s, &end, 10);
+		if (*end || v < 0 || v > 86400 * 365)
+			die("unable to parse seconds '%s'", s);
+		o->wait_secs = (int)v;
+	} else if (!strcmp(a, "--allow")) {
+		const char *s = need_arg(argc, argv, i);
+		struct vs_addr t = { VS_ADDR_VSOCK, 0, 0, "" };
+		if (!strcmp(s, "any"))
+			o->allow_any = 1;
+		else if (vs_addr_parse(s, &t, 0) < 0 || t.kind != VS_ADDR_VSOCK || strchr(s, ':'))
+			die("unable to parse CID '%s'", s);
+		o->allow_cid = t.cid;
+	} else if (!strcmp(a, "-t")) {
+		o->pty = 1;
+	} else if (!strcmp(a, "-T")) {
+		o->pty = 0;
+	} else if (!strcmp(a, "-n")) {
+		o->nostdin = 1;
+	} else if (!strcmp(a, "-e")) {
+		const char *s = need_arg(argc, argv, i);
+		if (!strchr(s, '=') || s[0] == '=')
+			die("-e takes VAR=VALUE, not '%s'", s);
+		if (o->nenv >= VS_ENV_MAX - 1)
+			die("too many -e options");
+		o->env[o->nenv++] = s;
+	} else if (!strcmp(a, "--cwd")) {
+		o->cwd = need_arg(argc, argv, i);
+	} else if (!strcmp(a, "--argv")) {
+		o->argv_mode = 1;
+	} else if (!strcmp(a, "-E")) {
+		const char *s = need_arg(argc, argv, i);
+		if (!strcmp(s, "none"))
+			o->escape = -1;
+		else if (strlen(s) == 1)
+			o->escape = (unsigned char)s[0];
+		else if (strlen(s) == 2 && s[0] == '^')
+			o->escape = s[1] & 31;
+		else
+			die("-E takes one character, ^X, or 'none'");
+	} else if (!strcmp(a, "--legacy")) {
+		o->legacy = 1;
+		if (*i + 1 < argc && !strcmp(argv[*i + 1], "persistent"))
+			o->legacy = 2, ++*i;
+		else if (*i + 1 < argc && !strcmp(argv[*i + 1], "disposable"))
+			++*i;
+	} else if (!strcmp(a, "--legacy=persistent")) {
+		o->legacy = 2;
+	} else if (!strcmp(a, "--legacy=disposable")) {
+		o->legacy = 1;
+	} else if (!strcmp(a, "-M")) {
+		o->master = need_arg(argc, argv, i);
+	} else if (!strcmp(a, "-q")) {
+		o->quiet = 1;
+	} else if (!strcmp(a, "-v")) {
+		o->verbose = vsh_verbose = 1;
+	} else if (a[0] == '-' && a[1]) {
+		warnx("unknown option '%s'", a);
+		usage(1);
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	struct agent ag = { -1, -1, { 0, 0, "" } };
+	int i, have_target = 0, port_set = 0, fd, rc;
+	memset(&o, 0, sizeof o);
+	o.pty = -1;
+	o.escape = '~';
+	o.addr = (struct vs_addr){ VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		}
+		if (parse_option(&o, argc, argv, &i, &port_set))
+			continue;
+		if (have_target || o.listen)
+			break; /* the command starts here */
+		if (vs_addr_parse(argv[i], &o.addr, 0) < 0)
+			die("unable to parse target '%s' (expected CID[:PORT], vsock:CID[:PORT], unix:PATH or hybrid:PATH:PORT)",
+			    argv[i]);
+		have_target = 1;
+	}
+	o.cmd = argv + i;
+	o.ncmd = argc - i;
+	if (!have_target && !o.listen) {
+		warnx("no TARGET given");
+		usage(1);
+	}
+	if (o.master && !o.listen)
+		die("-M needs --listen");
+	signal(SIGPIPE, SIG_IGN);
+	if (o.legacy)
+		return legacy_run(&o);
+	if (o.master)
+		return master_run(&o);
+	fd = agent_session(&o, &ag);
+	rc = exec_run(fd, &o);
+	close(fd);
+	agent_close(&ag);
+	return rc;
+}

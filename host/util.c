@@ -1,0 +1,89 @@
+/* util.c - messages, dying, and the protocol implementation for the host. */
+#define VS_IMPLEMENTATION
+#include "protocol.h"
+#include "sha256.h"
+#include "vsh.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int vsh_verbose;
+
+static void vmsg(const char *fmt, va_list ap, int err)
+{
+	char b[1024];
+	int n = snprintf(b, sizeof b, "vsock-shell: ");
+	n += vsnprintf(b + n, sizeof b - (size_t)n, fmt, ap);
+	if (n > (int)sizeof b - 128)
+		n = (int)sizeof b - 128;
+	if (err)
+		n += snprintf(b + n, sizeof b - (size_t)n, ": %s", strerror(err));
+	b[n++] = '\n';
+	/* a raw-mode terminal needs the carriage return too */
+	tty_restore();
+	vs_writeall(2, b, (size_t)n);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap, 0);
+	va_end(ap);
+	exit(EX_CONN);
+}
+
+void die_sys(const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap, e);
+	va_end(ap);
+	exit(EX_CONN);
+}
+
+void warnx(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap, 0);
+	va_end(ap);
+}
+
+void warn_sys(const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap, e);
+	va_end(ap);
+}
+
+void vinfo(const char *fmt, ...)
+{
+	va_list ap;
+	if (!vsh_verbose)
+		return;
+	va_start(ap, fmt);
+	vmsg(fmt, ap, 0);
+	va_end(ap);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		die("unable to allocate %zu bytes", n);
+	return p;
+}
+
+const char *addr_str(const struct vs_addr *a)
+{
+	static char b[2][160];
+	static int i;
+	i ^= 1;
+	return vs_addr_str(a, b[i], sizeof b[i]);
+}
