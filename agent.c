@@ -1087,6 +1087,13 @@ static int serve_conn(int fd, int control)
 		info("host closed without a request");
 		return 0;
 	}
+	if (r == 0 && n >= 2 - !opt_persistent && b[0] == (uint8_t)VS_MAGIC[0] &&
+	    (opt_persistent ? b[1] == (uint8_t)VS_MAGIC[1] : 1)) {
+		/* began like the magic but is not it: neither a text command
+		 * nor a length a legacy host would send */
+		warnx("unrecognised protocol magic from the host; closing");
+		return 1;
+	}
 	if (r == 1) {
 		if (control)
 			return serve_control(fd);

@@ -1,0 +1,116 @@
+#!/bin/sh
+# The integration suite.  One script for both places: on the dev machine
+# over unix: sockets, and inside the test VM over real AF_VSOCK.  POSIX sh
+# (busybox ash runs it); helpers are small C programs in $VS_BIN.
+#
+#   VS_BIN=DIR VS_TRANSPORT=unix|vsock VS_TMP=DIR sh tests/suite.sh [GROUP...]
+#
+# Prints "ok - NAME", "not ok - NAME", "skip - NAME" per test and ends with
+# "N passed, N failed, N skipped".  Groups: frame exec legacy bad dial pty
+# (all by default).
+set -u
+
+: "${VS_BIN:?VS_BIN must name the folder with vsock-agent, vsock-shell and the test helpers}"
+: "${VS_TRANSPORT:=unix}"
+: "${VS_TMP:=/tmp/vs-suite.$$}"
+SUITE_DIR=$(cd "$(dirname "$0")" && pwd)
+
+AGENT=$VS_BIN/vsock-agent
+VSH=$VS_BIN/vsock-shell
+TPEER=$VS_BIN/tpeer
+TGEN=$VS_BIN/tgen
+TPTY=$VS_BIN/tpty
+
+# Safety: AF_VSOCK only inside the test guest, whose /init creates this
+# marker.  On the dev machine the vsock peer belongs to the infrastructure.
+if [ "$VS_TRANSPORT" = vsock ] && [ ! -e /etc/vsock-test-guest ]; then
+	echo "suite.sh: refusing to use AF_VSOCK outside the test guest (no /etc/vsock-test-guest)" >&2
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+fi
+case $VS_TRANSPORT in unix|vsock) ;; *) echo "suite.sh: VS_TRANSPORT must be unix or vsock" >&2; exit 2;; esac
+
+mkdir -p "$VS_TMP"
+TMP=$VS_TMP
+PASS=0 FAIL=0 SKIP=0
+PORT=${VS_PORT_BASE:-5100}
+PIDS=""
+
+t_ok()   { PASS=$((PASS + 1)); echo "ok - $1"; }
+t_fail() { FAIL=$((FAIL + 1)); echo "not ok - $1${2:+: $2}"; }
+t_skip() { SKIP=$((SKIP + 1)); echo "skip - $1${2:+: $2}"; }
+# check NAME COMMAND...: passes when COMMAND succeeds
+check() { n=$1; shift; if "$@"; then t_ok "$n"; else t_fail "$n"; fi; }
+# expect_eq NAME GOT WANT
+expect_eq() { if [ "$2" = "$3" ]; then t_ok "$1"; else t_fail "$1" "got '$2', want '$3'"; fi; }
+
+# Bounded wait: wait_for SECS COMMAND... polls every 0.1 s.
+wait_for() {
+	w_i=0 w_n=$(($1 * 10)); shift
+	while [ $w_i -lt $w_n ]; do "$@" && return 0; sleep 0.1; w_i=$((w_i + 1)); done
+	return 1
+}
+
+# Fresh addresses: a listening side and the matching connecting side.
+# unix: both are the same path.  vsock: listen on any, connect to CID 1
+# (the loopback transport keeps it inside the guest).
+new_addr() {
+	PORT=$((PORT + 1))
+	if [ "$VS_TRANSPORT" = unix ]; then
+		LADDR=unix:$TMP/s$PORT.sock CADDR=$LADDR
+	else
+		LADDR=vsock:any:$PORT CADDR=vsock:1:$PORT
+	fi
+}
+# For an agent that dials the host: the host listens on LADDR; the agent
+# dials DADDR (CID 2, its default, on vsock: loopback answers for it).
+new_dial_addr() {
+	new_addr
+	if [ "$VS_TRANSPORT" = unix ]; then DADDR=$LADDR; else DADDR=vsock:${1:-2}:$PORT; fi
+}
+
+addr_ready() {
+	case $1 in
+	unix:*) [ -S "${1#unix:}" ] ;;
+	*) sleep 0.2; true ;;
+	esac
+}
+
+# agent_listen [AGENT-OPTIONS...]: start a listening agent; sets ADDR
+# (what the controller connects to) and APID.
+agent_listen() {
+	new_addr
+	"$AGENT" --listen "$LADDR" "$@" 2>>"$TMP/agent.log" &
+	APID=$!
+	PIDS="$PIDS $APID"
+	ADDR=$CADDR
+	wait_for 5 addr_ready "$LADDR"
+}
+agent_stop() { kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null; }
+
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+}
+trap cleanup EXIT
+
+# Byte-exact payload check through a command: gen N | vsh cat | sha256
+sum_of() { sha256sum | cut -d' ' -f1; }
+
+want_group() {
+	[ -z "$GROUPS_WANTED" ] && return 0
+	for g in $GROUPS_WANTED; do [ "$g" = "$1" ] && return 0; done
+	return 1
+}
+GROUPS_WANTED="$*"
+
+for f in "$SUITE_DIR"/t_*.sh; do
+	g=$(basename "$f" .sh); g=${g#t_}
+	want_group "$g" || continue
+	. "$f"
+done
+
+cleanup
+trap - EXIT
+echo "$PASS passed, $FAIL failed, $SKIP skipped"
+[ "$FAIL" -eq 0 ]

@@ -1,0 +1,125 @@
+# exec: framed sessions against a listening agent (sourced by suite.sh)
+
+# Pids whose parent is $1 (from /proc: busybox ps has no --ppid).
+children_of() {
+	for s in /proc/[0-9]*/stat; do
+		read -r line < "$s" 2>/dev/null || continue
+		rest=${line##*) }
+		set -- $rest
+		[ "$2" = "$CHILD_PARENT" ] && echo "${s#/proc/}" | cut -d/ -f1
+	done
+}
+alive() { kill -0 "$1" 2>/dev/null; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+agent_listen
+X=$ADDR
+
+for code in 0 1 44; do
+	"$VSH" "$X" -- "exit $code"; expect_eq "exec: exit status $code" "$?" "$code"
+done
+"$VSH" "$X" -- 'kill -TERM $$'; expect_eq "exec: death by SIGTERM is 128+15" "$?" 143
+"$VSH" "$X" -- 'kill -KILL $$'; expect_eq "exec: death by SIGKILL is 128+9" "$?" 137
+"$VSH" "$X" -- no_such_command_xyz 2>/dev/null; expect_eq "exec: command not found is 127" "$?" 127
+"$VSH" "$X" --argv -- /etc/passwd 2>/dev/null; expect_eq "exec: not executable is 126" "$?" 126
+out=$("$VSH" "$X" --argv -- /no/such/prog 2>&1); expect_eq "exec: argv exec failure is 127" "$?" 127
+case $out in *"unable to execute /no/such/prog"*) t_ok "exec: exec failure names the program";; *) t_fail "exec: exec failure names the program" "$out";; esac
+
+out=$("$VSH" "$X" -- 'echo out; echo err >&2' 2>"$TMP/err")
+expect_eq "exec: stdout separate" "$out" out
+expect_eq "exec: stderr separate" "$(cat "$TMP/err")" err
+
+for n in 0 1 2 100 5000 200000 67108864; do
+	r=$("$VSH" "$X" -- "$TGEN $n $n" | "$TGEN" -c $n $n)
+	expect_eq "exec: $n bytes on stdout, byte-exact" "$r" "ok $n"
+	r=$("$VSH" "$X" -- "$TGEN $n $((n + 1)) >&2" 2>&1 >/dev/null | "$TGEN" -c $n $((n + 1)))
+	expect_eq "exec: $n bytes on stderr, byte-exact" "$r" "ok $n"
+done
+r=$("$TGEN" 5000000 9 | "$VSH" "$X" -- cat | "$TGEN" -c 5000000 9)
+expect_eq "exec: 5 MB of stdin streamed through cat" "$r" "ok 5000000"
+r=$(printf 'line\n' | "$VSH" "$X" -- 'cat; echo after-eof')
+expect_eq "exec: stdin EOF reaches the command" "$r" "line
+after-eof"
+r=$("$VSH" -n "$X" -- 'cat; echo nothing')
+expect_eq "exec: -n gives an empty stdin" "$r" nothing
+r=$(: | "$VSH" "$X" -- 'echo $# "$1"')
+expect_eq "exec: empty stdin, shell string" "$r" "0 "
+r=$("$VSH" "$X" --argv -- sh -c 'echo "$1|$2"' x 'a b' 'c')
+expect_eq "exec: --argv keeps argument boundaries" "$r" "a b|c"
+r=$("$VSH" "$X" -- echo 'a  b' c)
+expect_eq "exec: words joined by spaces for the shell, as ssh" "$r" "a b c"
+r=$("$VSH" "$X" -e FOO=bar -e 'BAZ=x y' -- 'echo "$FOO|$BAZ"')
+expect_eq "exec: -e sets the environment" "$r" "bar|x y"
+r=$("$VSH" "$X" --cwd /tmp -- pwd)
+expect_eq "exec: --cwd sets the directory" "$r" /tmp
+"$VSH" "$X" --cwd /no/such/dir -- pwd 2>/dev/null; expect_eq "exec: bad --cwd is 126" "$?" 126
+r=$("$VSH" "$X" -- 'echo "$HOME|$PATH" | grep -c /bin')
+expect_eq "exec: PATH and HOME are set" "$r" 1
+
+# 20 sessions at once, each with its own output and status
+i=0; pids=""
+while [ $i -lt 20 ]; do
+	"$VSH" "$X" -- "$TGEN 100000 $i; exit $i" > "$TMP/par$i" & pids="$pids $!"
+	i=$((i + 1))
+done
+i=0; bad=0
+for p in $pids; do
+	wait "$p"; rc=$?
+	[ "$rc" = "$i" ] || bad=$((bad + 1))
+	[ "$("$TGEN" -c 100000 $i < "$TMP/par$i")" = "ok 100000" ] || bad=$((bad + 1))
+	i=$((i + 1))
+done
+expect_eq "exec: 20 sessions in parallel, outputs and statuses intact" "$bad" 0
+
+# A host that stops reading: the command blocks, the agent's memory stays
+# flat (its buffers are fixed), and everything arrives once reading resumes.
+rm -f "$TMP/prog"
+"$VSH" "$X" -- "$TGEN -p $TMP/prog 300000000 4" | "$TGEN" -s 3 &
+bp=$!
+sleep 2
+CHILD_PARENT=$APID
+sess=$(children_of | head -n 1)
+rss=$("$TGEN" -r "$sess" 2>/dev/null)
+prog=$(cat "$TMP/prog" 2>/dev/null || echo 0)
+if [ -n "$rss" ] && [ "$rss" -lt 4096 ]; then t_ok "exec: agent session RSS stays small under backpressure (${rss} kB)"; else t_fail "exec: agent session RSS under backpressure" "rss=$rss kB"; fi
+if [ "$prog" -lt 16000000 ]; then t_ok "exec: a stalled host stalls the command (${prog} bytes written)"; else t_fail "exec: stalled host stalls the command" "$prog bytes written"; fi
+kill "$bp" 2>/dev/null; wait "$bp" 2>/dev/null
+# our reader died: the controller must end too (its output pipe broke)
+
+
+# A host that disconnects mid-command: the command's whole session dies.
+rm -f "$TMP/pid1" "$TMP/pid2"
+"$VSH" "$X" -- "sleep 100 & echo \$! > $TMP/pid2; echo \$\$ > $TMP/pid1; wait" &
+cp=$!
+wait_for 5 test -s "$TMP/pid2"
+kill -9 "$cp"; wait "$cp" 2>/dev/null
+p1=$(cat "$TMP/pid1" 2>/dev/null) p2=$(cat "$TMP/pid2" 2>/dev/null)
+if [ -n "$p1" ] && [ -n "$p2" ] && wait_for 5 gone "$p1" && wait_for 5 gone "$p2"; then
+	t_ok "exec: host gone mid-command kills the command and its children"
+else
+	t_fail "exec: host gone mid-command kills the command and its children" "pids $p1 $p2 still alive"
+fi
+# and leaves no zombie behind under the listening agent
+sleep 0.3
+CHILD_PARENT=$APID
+expect_eq "exec: no session processes left under the agent" "$(children_of | wc -l | tr -d ' ')" 0
+
+# Local stdout closed early: the controller ends (141, as a pipeline victim) and so does the command.
+rm -f "$TMP/pid3"
+"$VSH" "$X" -- "echo \$\$ > $TMP/pid3; exec yes" | head -n 1 > "$TMP/yes"
+rc=$?
+p3=$(cat "$TMP/pid3" 2>/dev/null)
+expect_eq "exec: stdout closed early, first line arrived" "$(cat "$TMP/yes")" y
+if [ -n "$p3" ] && wait_for 5 gone "$p3"; then t_ok "exec: stdout closed early ends the remote command"; else t_fail "exec: stdout closed early ends the remote command"; fi
+
+# Ctrl-C without a pty is forwarded to the command as SIGINT.
+"$VSH" "$X" -- "echo \$\$ > $TMP/pid4; exec sleep 100" &
+cp=$!
+wait_for 5 test -s "$TMP/pid4"
+kill -INT "$cp"
+wait "$cp"; expect_eq "exec: SIGINT forwarded, status 130" "$?" 130
+
+# The agent still serves after all that
+r=$("$VSH" "$X" -- echo still-here)
+expect_eq "exec: agent keeps serving" "$r" still-here
+agent_stop
