@@ -1,0 +1,754 @@
+/*
+ * test_frame.c - unit tests of the codec in protocol.h and of sha256.h:
+ * frame headers, the bounded reader and writer, the EXEC decoder on good,
+ * truncated and oversized requests, the address syntax, vs_recv over a
+ * socketpair (clean, torn and oversized frames, byte-at-a-time delivery),
+ * and the SHA-256 test vectors.
+ *
+ *   cc -I. -o build/test_frame tests/test_frame.c && build/test_frame
+ *   cc -g -fsanitize=address,undefined -fno-sanitize-recover=all -I. \
+ *      -o build/test_frame_asan tests/test_frame.c && build/test_frame_asan
+ *
+ * Prints "ok - NAME" or "not ok - NAME" per check and "N passed, N failed"
+ * last; exits 1 if anything failed.  Every truncated decoder input is
+ * copied into a buffer of exactly its length, so under AddressSanitizer a
+ * read one byte past the end is a crash, not a silent pass.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#define VS_IMPLEMENTATION
+#include "protocol.h"
+#include "sha256.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int npass, nfail;
+
+static void check(int ok, const char *fmt, ...)
+{
+	va_list ap;
+	printf(ok ? "ok - " : "not ok - ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (ok)
+		npass++;
+	else
+		nfail++;
+}
+
+/* A copy of p[0..n) in a heap block of exactly n bytes (ASan bounds). */
+static uint8_t *dup_exact(const uint8_t *p, size_t n)
+{
+	uint8_t *q = malloc(n ? n : 1);
+	if (!q) {
+		perror("malloc");
+		exit(2);
+	}
+	if (n)
+		memcpy(q, p, n);
+	return q;
+}
+
+/* ---- frame header ---- */
+
+static void test_hdr(void)
+{
+	uint8_t b[VS_HDR];
+	struct vs_hdr h;
+	size_t n;
+	int ok = 1;
+
+	vs_hdr_put(b, VS_STDOUT, 10);
+	for (n = 0; n < VS_HDR; n++) {
+		uint8_t *q = dup_exact(b, n);
+		if (vs_hdr_parse(q, n, &h) != 0)
+			ok = 0;
+		free(q);
+	}
+	check(ok, "hdr: 0..7 bytes need more");
+
+	memset(&h, 0, sizeof h);
+	check(vs_hdr_parse(b, VS_HDR, &h) == 1 && h.len == 10 && h.type == VS_STDOUT && h.flags == 0,
+	      "hdr: valid header parsed");
+	check(b[0] == 10 && b[1] == 0 && b[2] == 0 && b[3] == 0 && b[4] == VS_STDOUT && b[5] == 0 && b[6] == 0 && b[7] == 0,
+	      "hdr: little-endian layout len, type, flags");
+
+	vs_hdr_put(b, VS_STDIN, VS_FRAME_MAX);
+	check(vs_hdr_parse(b, VS_HDR, &h) == 1 && h.len == VS_FRAME_MAX, "hdr: length 65536 accepted");
+	vs_hdr_put(b, VS_STDIN, VS_FRAME_MAX + 1);
+	check(vs_hdr_parse(b, VS_HDR, &h) == -1, "hdr: length 65537 refused");
+	vs_hdr_put(b, VS_STDIN, 0xffffffffu);
+	check(vs_hdr_parse(b, VS_HDR, &h) == -1, "hdr: length 0xffffffff refused");
+	vs_hdr_put(b, VS_STDIN, 0);
+	check(vs_hdr_parse(b, VS_HDR, &h) == 1 && h.len == 0, "hdr: length 0 accepted");
+	vs_hdr_put(b, VS_STDIN, 4);
+	vs_put16(b + 6, 1);
+	check(vs_hdr_parse(b, VS_HDR, &h) == -1, "hdr: nonzero flags refused");
+	vs_put16(b + 6, 0x8000);
+	check(vs_hdr_parse(b, VS_HDR, &h) == -1, "hdr: high flag bit refused");
+	vs_hdr_put(b, 0, 4);
+	check(vs_hdr_parse(b, VS_HDR, &h) == -1, "hdr: type 0 refused");
+	vs_hdr_put(b, 0xffff, 4);
+	check(vs_hdr_parse(b, VS_HDR, &h) == 1 && h.type == 0xffff, "hdr: unknown type left to the caller");
+}
+
+/* ---- integers ---- */
+
+static void test_ints(void)
+{
+	uint8_t b[8];
+	vs_put64(b, 0x0102030405060708ull);
+	check(b[0] == 8 && b[7] == 1 && vs_get64(b) == 0x0102030405060708ull, "put64/get64 little-endian");
+	vs_put32(b, 0xdeadbeefu);
+	check(b[0] == 0xef && b[3] == 0xde && vs_get32(b) == 0xdeadbeefu, "put32/get32 little-endian");
+	vs_put16(b, 0xbeef);
+	check(b[0] == 0xef && b[1] == 0xbe && vs_get16(b) == 0xbeef, "put16/get16 little-endian");
+	check(vs_get16((const uint8_t *)VS_MAGIC) > VS_LEGACY_MAX, "magic read as a u16 exceeds the legacy maximum");
+}
+
+/* ---- bounded reader ---- */
+
+static void test_rd(void)
+{
+	static const uint8_t data[] = { 1, 2, 3, 4, 5, 6, 7, 8, 'h', 'i', 0, 'x', 'y' };
+	struct vs_rd r;
+	uint8_t *q;
+	const char *s;
+	size_t k;
+	int ok;
+
+	r = (struct vs_rd){ data, sizeof data, 0 };
+	check(vs_rd16(&r) == 0x0201 && vs_rd16(&r) == 0x0403 && vs_rd32(&r) == 0x08070605 && !r.err,
+	      "rd: 16 and 32 bit values in order");
+	s = vs_rdstr(&r);
+	check(s && !strcmp(s, "hi") && r.n == 2 && !r.err, "rd: string ending inside the payload");
+	s = vs_rdstr(&r);
+	check(!s && r.err, "rd: string without NUL fails");
+	check(vs_rd16(&r) == 0 && r.err, "rd: error is sticky");
+
+	r = (struct vs_rd){ data, sizeof data, 0 };
+	check(vs_rd64(&r) == 0x0807060504030201ull && !r.err && r.n == 5, "rd: 64 bit value");
+
+	ok = 1;
+	for (k = 0; k < 8; k++) {
+		q = dup_exact(data, k);
+		r = (struct vs_rd){ q, k, 0 };
+		if (vs_rd64(&r) != 0 || !r.err || r.n != k || r.p != q)
+			ok = 0;
+		if (k < 4) {
+			r = (struct vs_rd){ q, k, 0 };
+			if (vs_rd32(&r) != 0 || !r.err || r.n != k)
+				ok = 0;
+		}
+		if (k < 2) {
+			r = (struct vs_rd){ q, k, 0 };
+			if (vs_rd16(&r) != 0 || !r.err || r.n != k)
+				ok = 0;
+		}
+		free(q);
+	}
+	check(ok, "rd: truncated integers set err, return 0, consume nothing");
+
+	q = dup_exact((const uint8_t *)"abc", 3);
+	r = (struct vs_rd){ q, 3, 0 };
+	check(vs_rdstr(&r) == NULL && r.err && r.n == 3, "rd: unterminated string at the end fails");
+	free(q);
+	r = (struct vs_rd){ (const uint8_t *)"", 0, 0 };
+	check(vs_rdstr(&r) == NULL && r.err, "rd: string from an empty payload fails");
+	r = (struct vs_rd){ (const uint8_t *)"", 1, 0 };
+	s = vs_rdstr(&r);
+	check(s && !*s && !r.err && r.n == 0, "rd: empty string");
+	r = (struct vs_rd){ data, sizeof data, 1 };
+	check(vs_rdstr(&r) == NULL && vs_rd32(&r) == 0 && r.n == sizeof data, "rd: nothing read once err is set");
+}
+
+/* ---- bounded writer ---- */
+
+static void test_wr(void)
+{
+	uint8_t b[32];
+	struct vs_wr w;
+	int i, intact;
+
+	memset(b, 0xaa, sizeof b);
+	w = (struct vs_wr){ b, 0, 8, 0 };
+	vs_wr32(&w, 1);
+	vs_wr16(&w, 2);
+	check(!w.err && w.n == 6, "wr: fits");
+	vs_wr32(&w, 0x11223344u);
+	check(w.err && w.n == 6, "wr: overflow sets err, n unchanged");
+	vs_wr16(&w, 3);
+	check(w.err && w.n == 6, "wr: error is sticky even when the next write would fit");
+	intact = 1;
+	for (i = 6; i < 32; i++)
+		if (b[i] != 0xaa)
+			intact = 0;
+	check(intact, "wr: nothing written past the good prefix");
+
+	memset(b, 0xaa, sizeof b);
+	w = (struct vs_wr){ b, 0, 4, 0 };
+	vs_wr64(&w, ~0ull);
+	intact = 1;
+	for (i = 0; i < 32; i++)
+		if (b[i] != 0xaa)
+			intact = 0;
+	check(w.err && w.n == 0 && intact, "wr: u64 into 4 bytes writes nothing");
+
+	memset(b, 0xaa, sizeof b);
+	w = (struct vs_wr){ b, 0, 5, 0 };
+	vs_wrstr(&w, "hello");
+	check(w.err && w.n == 0 && b[0] == 0xaa && b[5] == 0xaa, "wr: string whose NUL does not fit writes nothing");
+
+	w = (struct vs_wr){ b, 0, 6, 0 };
+	vs_wrstr(&w, "hello");
+	check(!w.err && w.n == 6 && !memcmp(b, "hello", 6), "wr: string filling the buffer exactly");
+
+	w = (struct vs_wr){ b, 0, 0, 0 };
+	vs_wrmem(&w, "", 0);
+	check(!w.err && w.n == 0, "wr: empty write into zero capacity");
+	vs_wrmem(&w, "x", 1);
+	check(w.err && w.n == 0, "wr: one byte into zero capacity fails");
+}
+
+/* ---- EXEC decoder ---- */
+
+struct req {
+	uint32_t flags;
+	uint16_t rows, cols;
+	const char *cwd;
+	int argc, envc;
+	const char *const *argv, *const *envv;
+};
+
+static size_t req_encode(const struct req *q, uint8_t *b, size_t cap)
+{
+	struct vs_wr w = { b, 0, cap, 0 };
+	int i;
+	vs_wr32(&w, q->flags);
+	vs_wr16(&w, q->rows);
+	vs_wr16(&w, q->cols);
+	vs_wr16(&w, (uint16_t)q->argc);
+	vs_wr16(&w, (uint16_t)q->envc);
+	vs_wrstr(&w, q->cwd);
+	for (i = 0; i < q->argc; i++)
+		vs_wrstr(&w, q->argv[i]);
+	for (i = 0; i < q->envc; i++)
+		vs_wrstr(&w, q->envv[i]);
+	if (w.err) {
+		fprintf(stderr, "test_frame: request does not fit\n");
+		exit(2);
+	}
+	return w.n;
+}
+
+static int decode_exact(const uint8_t *p, size_t n, struct vs_exec *e)
+{
+	uint8_t *q = dup_exact(p, n);
+	int r = vs_exec_decode(q, n, e);
+	free(q); /* only the result is used: e's strings pointed into q */
+	return r;
+}
+
+static struct vs_exec ex; /* ~10 KiB: not on the stack */
+
+/* Decode exactly n bytes (a fresh heap copy), then every prefix of it. */
+static void exec_good(const char *name, const struct req *q)
+{
+	static uint8_t b[VS_FRAME_MAX];
+	size_t n = req_encode(q, b, sizeof b), k;
+	uint8_t *c = dup_exact(b, n);
+	int ok, i, bad = 0;
+
+	memset(&ex, 0x5a, sizeof ex);
+	ok = vs_exec_decode(c, n, &ex) == 0;
+	ok = ok && ex.flags == q->flags && ex.rows == q->rows && ex.cols == q->cols;
+	ok = ok && ex.argc == (unsigned)q->argc && ex.envc == (unsigned)q->envc;
+	ok = ok && ex.cwd && !strcmp(ex.cwd, q->cwd);
+	for (i = 0; ok && i < q->argc; i++)
+		ok = ex.argv[i] && !strcmp(ex.argv[i], q->argv[i]);
+	for (i = 0; ok && i < q->envc; i++)
+		ok = ex.envv[i] && !strcmp(ex.envv[i], q->envv[i]);
+	ok = ok && ex.argv[q->argc] == NULL && ex.envv[q->envc] == NULL;
+	check(ok, "exec: %s decodes", name);
+	free(c);
+
+	for (k = 0; k < n; k++) {
+		uint8_t *t = dup_exact(b, k);
+		if (vs_exec_decode(t, k, &ex) != -1)
+			bad++;
+		free(t);
+	}
+	check(!bad, "exec: %s: all %zu truncations fail (%d accepted)", name, n, bad);
+
+	/* one byte of trailing garbage, and a trailing NUL (an extra string) */
+	b[n] = 'x';
+	check(decode_exact(b, n + 1, &ex) == -1, "exec: %s + trailing byte fails", name);
+	b[n] = 0;
+	check(decode_exact(b, n + 1, &ex) == -1, "exec: %s + trailing NUL fails", name);
+}
+
+static int exec_bad(const struct req *q)
+{
+	static uint8_t b[VS_FRAME_MAX];
+	size_t n = req_encode(q, b, sizeof b);
+	return decode_exact(b, n, &ex);
+}
+
+static void test_exec(void)
+{
+	static const char *argv1[] = { "ls", "-l", "/tmp", "" };
+	static const char *env1[] = { "FOO=bar", "EMPTY=", "X==y" };
+	static const char *shell1[] = { "echo hi; exit 3" };
+	static const char *noeq[] = { "FOO=bar", "NOEQUALS" };
+	static const char *many[VS_ARG_MAX + 1];
+	static const char *manyenv[VS_ENV_MAX + 1];
+	static uint8_t b[VS_FRAME_MAX];
+	struct req q;
+	size_t n;
+	int i;
+
+	for (i = 0; i <= VS_ARG_MAX; i++)
+		many[i] = "a";
+	for (i = 0; i <= VS_ENV_MAX; i++)
+		manyenv[i] = "V=1";
+
+	q = (struct req){ 0, 0, 0, "", 4, 0, argv1, NULL };
+	exec_good("argv", &q);
+	q = (struct req){ VS_EXEC_SHELL, 0, 0, "/root", 1, 3, shell1, env1 };
+	exec_good("shell string, cwd, env", &q);
+	q = (struct req){ VS_EXEC_LOGIN | VS_EXEC_PTY, 24, 80, "", 0, 1, NULL, env1 };
+	exec_good("login shell on a pty", &q);
+	q = (struct req){ VS_EXEC_PTY, 0xffff, 0xffff, "/", 1, 0, shell1, NULL };
+	exec_good("pty with maximal size", &q);
+	q = (struct req){ 0, 0, 0, "", VS_ARG_MAX, VS_ENV_MAX, many, manyenv };
+	exec_good("argc 1024, envc 256 (the maxima)", &q);
+
+	q = (struct req){ 0, 0, 0, "", VS_ARG_MAX + 1, 0, many, NULL };
+	check(exec_bad(&q) == -1, "exec: argc 1025 refused");
+	q = (struct req){ 0, 0, 0, "", 1, VS_ENV_MAX + 1, many, manyenv };
+	check(exec_bad(&q) == -1, "exec: envc 257 refused");
+	/* counts far beyond the strings present, without the strings */
+	{
+		struct vs_wr w = { b, 0, sizeof b, 0 };
+		vs_wr32(&w, 0);
+		vs_wr16(&w, 0);
+		vs_wr16(&w, 0);
+		vs_wr16(&w, 0xffff);
+		vs_wr16(&w, 0xffff);
+		vs_wrstr(&w, "");
+		vs_wrstr(&w, "a");
+		check(decode_exact(b, w.n, &ex) == -1, "exec: argc and envc 65535 refused");
+	}
+	q = (struct req){ 0, 0, 0, "", 3, 0, many, NULL };
+	n = req_encode(&q, b, sizeof b);
+	vs_put16(b + 8, 4); /* claims one more argument than present */
+	check(decode_exact(b, n, &ex) == -1, "exec: argc larger than the strings present fails");
+	q = (struct req){ 0, 0, 0, "", 1, 2, many, noeq };
+	check(exec_bad(&q) == -1, "exec: env without '=' refused");
+	q = (struct req){ 0, 0, 0, "", 1, 1, many, noeq + 1 };
+	check(exec_bad(&q) == -1, "exec: sole env without '=' refused");
+	q = (struct req){ 0, 0, 0, "", 0, 0, NULL, NULL };
+	check(exec_bad(&q) == -1, "exec: no argv without the login flag refused");
+	q = (struct req){ VS_EXEC_SHELL, 0, 0, "", 0, 0, NULL, NULL };
+	check(exec_bad(&q) == -1, "exec: shell flag without a string refused");
+	check(decode_exact(b, 0, &ex) == -1, "exec: empty payload refused");
+}
+
+/* ---- addresses ---- */
+
+static void addr_ok(const char *s, int kind, uint32_t cid, uint32_t port, const char *path)
+{
+	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
+	int r = vs_addr_parse(s, &a, 0);
+	int ok = r == 0 && a.kind == kind;
+	if (kind == VS_ADDR_VSOCK)
+		ok = ok && a.cid == cid && a.port == port;
+	else
+		ok = ok && !strcmp(a.path, path) && (kind == VS_ADDR_UNIX || a.port == port);
+	check(ok, "addr: \"%s\" (got %d kind %d cid %u port %u path \"%s\")", s, r, a.kind, a.cid, a.port, a.path);
+}
+
+static void addr_bad(const char *s)
+{
+	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
+	check(vs_addr_parse(s, &a, 0) == -1, "addr: \"%s\" refused", s);
+}
+
+static void addr_str(const char *s, const char *want)
+{
+	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
+	char b[160];
+	const char *got = vs_addr_parse(s, &a, 0) == 0 ? vs_addr_str(&a, b, sizeof b) : "(parse failed)";
+	check(!strcmp(got, want), "addr_str: \"%s\" -> \"%s\" (got \"%s\")", s, want, got);
+}
+
+static void test_addr(void)
+{
+	char longp[128];
+	const uint32_t D = VS_PORT_DEFAULT, H = VS_CID_HOST, ANY = VS_CID_ANY;
+	addr_ok("3", VS_ADDR_VSOCK, 3, D, NULL);
+	addr_ok("3:5000", VS_ADDR_VSOCK, 3, 5000, NULL);
+	addr_ok(":1025", VS_ADDR_VSOCK, H, 1025, NULL);
+	addr_ok("-1:", VS_ADDR_VSOCK, ANY, D, NULL);
+	addr_ok("-1", VS_ADDR_VSOCK, ANY, D, NULL);
+	addr_ok("any:7", VS_ADDR_VSOCK, ANY, 7, NULL);
+	addr_ok("vsock:3:1024", VS_ADDR_VSOCK, 3, 1024, NULL);
+	addr_ok("vsock:-1:1024", VS_ADDR_VSOCK, ANY, 1024, NULL);
+	addr_ok("vsock:3", VS_ADDR_VSOCK, 3, D, NULL);
+	addr_ok("host:9", VS_ADDR_VSOCK, H, 9, NULL);
+	addr_ok("local", VS_ADDR_VSOCK, VS_CID_LOCAL, D, NULL);
+	addr_ok("4294967295:4294967295", VS_ADDR_VSOCK, 0xffffffffu, 0xffffffffu, NULL);
+	addr_ok("unix:/tmp/x", VS_ADDR_UNIX, 0, 0, "/tmp/x");
+	addr_ok("unix:/tmp/a:b", VS_ADDR_UNIX, 0, 0, "/tmp/a:b");
+	addr_ok("hybrid:/tmp/v.sock:52", VS_ADDR_HYBRID, 0, 52, "/tmp/v.sock");
+	addr_ok("hybrid:/a:b/c:52", VS_ADDR_HYBRID, 0, 52, "/a:b/c");
+
+	addr_bad("foo:bar");
+	addr_bad("3:x");
+	addr_bad("");
+	addr_bad("vsock:");
+	addr_bad("unix:");
+	addr_bad("3:99999999999");
+	addr_bad("4294967296");
+	addr_bad("hybrid:/x");
+	addr_bad("hybrid:/x:");
+	addr_bad("hybrid::52");
+	addr_bad("hybrid:/x:5x");
+	addr_bad("3:5000:7");
+	addr_bad("3 ");
+	addr_bad("-2");
+	addr_bad("+3");
+
+	memset(longp, 'p', sizeof longp);
+	memcpy(longp, "unix:/", 6);
+	longp[5 + 107] = 0; /* a 107-byte path: the most sun_path holds */
+	addr_ok(longp, VS_ADDR_UNIX, 0, 0, longp + 5);
+	longp[5 + 107] = 'p';
+	longp[5 + 108] = 0;
+	addr_bad(longp);
+
+	addr_str("3:5000", "vsock:3:5000");
+	addr_str("any:7", "vsock:any:7");
+	addr_str("vsock:4294967294:0", "vsock:4294967294:0");
+	addr_str("unix:/tmp/x", "unix:/tmp/x");
+	addr_str("hybrid:/a:b/c:52", "hybrid:/a:b/c:52");
+}
+
+/* ---- vs_recv over a socketpair ---- */
+
+static void pair(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+		perror("socketpair");
+		exit(2);
+	}
+}
+
+/* Write n bytes to sv[1], close it, and receive from sv[0]. */
+static int recv_after(const uint8_t *b, size_t n, struct vs_hdr *h, uint8_t *pl, size_t cap, int *err)
+{
+	int sv[2], r;
+	pair(sv);
+	if (n && vs_writeall(sv[1], b, n) < 0) {
+		perror("write");
+		exit(2);
+	}
+	close(sv[1]);
+	errno = 12345;
+	r = vs_recv(sv[0], h, pl, cap);
+	*err = errno;
+	close(sv[0]);
+	return r;
+}
+
+/* A child writes b one byte at a time; the reader is non-blocking, so
+ * vs_readall goes through its EAGAIN/poll path for every byte. */
+static int recv_trickle(const uint8_t *b, size_t n, struct vs_hdr *h, uint8_t *pl, size_t cap)
+{
+	int sv[2], r, st;
+	pid_t pid;
+	pair(sv);
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		size_t i;
+		close(sv[0]);
+		for (i = 0; i < n; i++) {
+			if (write(sv[1], b + i, 1) != 1)
+				_exit(1);
+			if (i % 4 == 0)
+				usleep(200);
+		}
+		_exit(0);
+	}
+	close(sv[1]);
+	vs_nonblock(sv[0], 1);
+	r = vs_recv(sv[0], h, pl, cap);
+	close(sv[0]);
+	waitpid(pid, &st, 0);
+	return r;
+}
+
+/* A child sends one maximal frame with vs_send; more than a socket
+ * buffer may hold, so it must run concurrently. */
+static int recv_big(uint8_t *pl, size_t cap, struct vs_hdr *h)
+{
+	static uint8_t big[VS_FRAME_MAX];
+	int sv[2], r, st, i;
+	pid_t pid;
+	for (i = 0; i < VS_FRAME_MAX; i++)
+		big[i] = (uint8_t)(i * 7 + 3);
+	pair(sv);
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		_exit(vs_send(sv[1], VS_STDOUT, big, VS_FRAME_MAX) < 0);
+	}
+	close(sv[1]);
+	r = vs_recv(sv[0], h, pl, cap);
+	close(sv[0]);
+	waitpid(pid, &st, 0);
+	if (r != VS_FRAME_MAX || memcmp(pl, big, VS_FRAME_MAX) || !WIFEXITED(st) || WEXITSTATUS(st))
+		return -1;
+	return r;
+}
+
+/* vs_writeall on a non-blocking socket whose reader is slow: EAGAIN
+ * must become a wait, not a short or failed write. */
+static int writeall_slow_reader(void)
+{
+	static uint8_t big[256 * 1024];
+	int sv[2], st, small = 4096;
+	size_t i;
+	pid_t pid;
+	for (i = 0; i < sizeof big; i++)
+		big[i] = (uint8_t)(i % 251);
+	pair(sv);
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		uint8_t b[1000];
+		size_t got = 0;
+		ssize_t r;
+		int bad = 0;
+		close(sv[1]);
+		usleep(20000); /* let the writer fill the buffer first */
+		while ((r = read(sv[0], b, sizeof b)) > 0) {
+			for (i = 0; i < (size_t)r; i++)
+				if (b[i] != (uint8_t)((got + i) % 251))
+					bad = 1;
+			got += (size_t)r;
+		}
+		_exit(bad || got != sizeof big);
+	}
+	close(sv[0]);
+	vs_nonblock(sv[1], 1);
+	i = vs_writeall(sv[1], big, sizeof big) == 0;
+	close(sv[1]);
+	waitpid(pid, &st, 0);
+	return i && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static void test_recv(void)
+{
+	static uint8_t pl[VS_FRAME_MAX];
+	uint8_t b[64];
+	struct vs_hdr h;
+	int r, e, sv[2];
+
+	vs_hdr_put(b, VS_STDOUT, 5);
+	memcpy(b + VS_HDR, "hello", 5);
+	r = recv_after(b, VS_HDR + 5, &h, pl, sizeof pl, &e);
+	check(r == 5 && h.type == VS_STDOUT && h.len == 5 && !memcmp(pl, "hello", 5), "recv: clean frame");
+
+	vs_hdr_put(b, VS_STDIN_EOF, 0);
+	r = recv_after(b, VS_HDR, &h, pl, 0, &e);
+	check(r == 0 && h.type == VS_STDIN_EOF, "recv: empty frame with cap 0");
+
+	r = recv_after(b, 0, &h, pl, sizeof pl, &e);
+	check(r == -1 && e == 0, "recv: clean EOF gives -1 with errno 0 (errno %d)", e);
+
+	vs_hdr_put(b, VS_STDOUT, 5);
+	r = recv_after(b, 5, &h, pl, sizeof pl, &e);
+	check(r == -1 && e == EPROTO, "recv: EOF inside the header is EPROTO (errno %d)", e);
+	r = recv_after(b, 1, &h, pl, sizeof pl, &e);
+	check(r == -1 && e == EPROTO, "recv: EOF after one header byte is EPROTO (errno %d)", e);
+
+	vs_hdr_put(b, VS_STDOUT, 0);
+	r = recv_after(b, 4, &h, pl, sizeof pl, &e);
+	check(r == -1 && e == EPROTO, "recv: EOF after the length of an empty frame is EPROTO (errno %d)", e);
+	r = recv_after(b, 7, &h, pl, sizeof pl, &e);
+	check(r == -1 && e == EPROTO, "recv: EOF one byte short of a header is EPROTO (errno %d)", e);
+
+	vs_hdr_put(b, VS_STDOUT, 10);
+	memcpy(b + VS_HDR, "abcd", 4);
+	r = recv_after(b, VS_HDR + 4, &h, pl, sizeof pl, &e);
+	check(r == -1 && e == EPROTO, "recv: EOF inside the payload is EPROTO (errno %d)", e);
+
+	vs_hdr_put(b, VS_STDOUT, 100);
+	memset(b + VS_HDR, 'x', 50);
+	r = recv_after(b, VS_HDR + 50, &h, pl, 50, &e);
+	check(r == -1 && e == EMSGSIZE, "recv: frame larger than cap is EMSGSIZE (errno %d)", e);
+
+	vs_hdr_put(b, VS_STDOUT, VS_FRAME_MAX + 1);
+	r = recv_after(b, VS_HDR, &h, pl, sizeof pl, &e);
+	check(r == -1 && e == EPROTO, "recv: length over the maximum is EPROTO (errno %d)", e);
+
+	vs_hdr_put(b, VS_STDOUT, 0);
+	vs_put16(b + 6, 4);
+	r = recv_after(b, VS_HDR, &h, pl, sizeof pl, &e);
+	check(r == -1 && e == EPROTO, "recv: flags set is EPROTO (errno %d)", e);
+
+	/* two frames back to back: the first read must not eat the second */
+	vs_hdr_put(b, VS_STDOUT, 3);
+	memcpy(b + VS_HDR, "one", 3);
+	vs_hdr_put(b + VS_HDR + 3, VS_STDERR, 3);
+	memcpy(b + 2 * VS_HDR + 3, "two", 3);
+	pair(sv);
+	vs_writeall(sv[1], b, 2 * (VS_HDR + 3));
+	close(sv[1]);
+	r = vs_recv(sv[0], &h, pl, sizeof pl);
+	e = r == 3 && h.type == VS_STDOUT && !memcmp(pl, "one", 3);
+	r = vs_recv(sv[0], &h, pl, sizeof pl);
+	e = e && r == 3 && h.type == VS_STDERR && !memcmp(pl, "two", 3);
+	errno = 12345;
+	r = vs_recv(sv[0], &h, pl, sizeof pl);
+	check(e && r == -1 && errno == 0, "recv: two frames back to back, then clean EOF");
+	close(sv[0]);
+
+	vs_hdr_put(b, VS_STDOUT, 20);
+	memcpy(b + VS_HDR, "0123456789abcdefghij", 20);
+	r = recv_trickle(b, VS_HDR + 20, &h, pl, sizeof pl);
+	check(r == 20 && !memcmp(pl, "0123456789abcdefghij", 20), "recv: frame delivered one byte at a time, non-blocking reader");
+
+	check(recv_big(pl, sizeof pl, &h) == VS_FRAME_MAX && h.type == VS_STDOUT, "recv: 65536-byte frame from vs_send");
+
+	check(writeall_slow_reader(), "writeall: 256 KiB through a non-blocking socket to a slow reader");
+
+	pair(sv);
+	errno = 0;
+	r = vs_send(sv[1], VS_STDOUT, pl, VS_FRAME_MAX + 1);
+	check(r == -1 && errno == EMSGSIZE, "send: payload over the maximum refused with EMSGSIZE");
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* ---- SHA-256 ---- */
+
+static const char *sha_hex(const void *p, size_t n)
+{
+	static char hex[65];
+	struct sha256 c;
+	uint8_t d[32];
+	sha256_init(&c);
+	sha256_update(&c, p, n);
+	sha256_final(&c, d);
+	sha256_hex(d, hex);
+	return hex;
+}
+
+static void sha_vec(const char *name, const char *msg, const char *want)
+{
+	const char *got = sha_hex(msg, strlen(msg));
+	check(!strcmp(got, want), "sha256: %s (got %s)", name, got);
+}
+
+static const char MILLION_A[] = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
+
+/* One million 'a' fed in pieces: sizes[] cycled (a single size for a
+ * constant piece size). */
+static void sha_million(const char *name, const size_t *sizes, size_t nsizes)
+{
+	static char a[1000];
+	struct sha256 c;
+	uint8_t d[32];
+	char hex[65];
+	size_t done = 0, i = 0;
+	memset(a, 'a', sizeof a);
+	sha256_init(&c);
+	while (done < 1000000) {
+		size_t k = sizes[i++ % nsizes];
+		if (k > 1000000 - done)
+			k = 1000000 - done;
+		sha256_update(&c, a, k);
+		done += k;
+	}
+	sha256_final(&c, d);
+	sha256_hex(d, hex);
+	check(!strcmp(hex, MILLION_A), "sha256: million 'a' in pieces of %s (got %s)", name, hex);
+}
+
+static void test_sha(void)
+{
+	static const struct { size_t n; const char *want; } as[] = {
+		{ 55, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318" },
+		{ 56, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a" },
+		{ 63, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34" },
+		{ 64, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb" },
+		{ 65, "635361c48bb9eab14198e76ea8ab7f1a41685d6ad62aa9146d301d4f17eb0ae0" },
+		{ 119, "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb" },
+		{ 120, "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c" },
+	};
+	static const size_t s1[] = { 1 }, s3[] = { 3 }, s63[] = { 63 }, s64[] = { 64 }, s65[] = { 65 },
+	                    s1000[] = { 1000 }, mixed[] = { 1, 3, 63, 64, 65, 1000 };
+	char a[128];
+	size_t i;
+
+	sha_vec("\"\"", "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	sha_vec("\"abc\"", "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	sha_vec("448-bit message", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+	        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	sha_vec("896-bit message",
+	        "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+	        "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+	memset(a, 'a', sizeof a);
+	for (i = 0; i < sizeof as / sizeof *as; i++) {
+		const char *got = sha_hex(a, as[i].n);
+		check(!strcmp(got, as[i].want), "sha256: %zu 'a' (padding boundary) (got %s)", as[i].n, got);
+	}
+	sha_million("1", s1, 1);
+	sha_million("3", s3, 1);
+	sha_million("63", s63, 1);
+	sha_million("64", s64, 1);
+	sha_million("65", s65, 1);
+	sha_million("1000", s1000, 1);
+	sha_million("1,3,63,64,65,1000 cycled", mixed, 6);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	test_hdr();
+	test_ints();
+	test_rd();
+	test_wr();
+	test_exec();
+	test_addr();
+	test_recv();
+	test_sha();
+	printf("%d passed, %d failed\n", npass, nfail);
+	return nfail ? 1 : 0;
+}
