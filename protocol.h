@@ -183,6 +183,7 @@ void vs_nonblock(int fd, int on);
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -572,6 +573,24 @@ int vs_listen(const struct vs_addr *a)
 			unlink(a->path);
 	} else
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (a->kind == VS_ADDR_UNIX) {
+		/* bind a temporary name and rename it into place once
+		 * listening, so a client never finds a socket that refuses */
+		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+		size_t k = strlen(a->path);
+		if (k + 5 < sizeof un->sun_path) {
+			memcpy(un->sun_path + k, ".new", 5);
+			unlink(un->sun_path);
+			if (bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, 64) == 0 &&
+			    rename(un->sun_path, a->path) == 0)
+				return fd;
+			e = errno;
+			unlink(un->sun_path);
+			close(fd);
+			errno = e;
+			return -1;
+		}
+	}
 	if (bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, 64) == 0)
 		return fd;
 	e = errno;

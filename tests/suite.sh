@@ -58,6 +58,7 @@ new_addr() {
 	PORT=$((PORT + 1))
 	if [ "$VS_TRANSPORT" = unix ]; then
 		LADDR=unix:$TMP/s$PORT.sock CADDR=$LADDR
+		rm -f "$TMP/s$PORT.sock" # stale from an earlier run: not ready
 	else
 		LADDR=vsock:any:$PORT CADDR=vsock:1:$PORT
 	fi
@@ -93,6 +94,18 @@ cleanup() {
 	wait 2>/dev/null
 }
 trap cleanup EXIT
+
+# Pids whose parent is $CHILD_PARENT (from /proc: busybox ps has no --ppid).
+children_of() {
+	for s in /proc/[0-9]*/stat; do
+		read -r line < "$s" 2>/dev/null || continue
+		rest=${line##*) }
+		set -- $rest
+		[ "$2" = "$CHILD_PARENT" ] && echo "${s#/proc/}" | cut -d/ -f1
+	done
+}
+alive() { kill -0 "$1" 2>/dev/null; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # Byte-exact payload check through a command: gen N | vsh cat | sha256
 sum_of() { sha256sum | cut -d' ' -f1; }

@@ -1,17 +1,5 @@
 # exec: framed sessions against a listening agent (sourced by suite.sh)
 
-# Pids whose parent is $1 (from /proc: busybox ps has no --ppid).
-children_of() {
-	for s in /proc/[0-9]*/stat; do
-		read -r line < "$s" 2>/dev/null || continue
-		rest=${line##*) }
-		set -- $rest
-		[ "$2" = "$CHILD_PARENT" ] && echo "${s#/proc/}" | cut -d/ -f1
-	done
-}
-alive() { kill -0 "$1" 2>/dev/null; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
-
 agent_listen
 X=$ADDR
 
