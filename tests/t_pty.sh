@@ -1,0 +1,227 @@
+# pty: the interactive side, driven through tpty (sourced by suite.sh).
+# tpty runs vsock-shell on a pty of its own: that pty is "the host
+# terminal", whose settings must come back unchanged on every exit path.
+#
+# Most sessions ask for SHELL=/bin/sh: a plain shell starts in
+# milliseconds, where a distribution's bash login can take seconds.  One
+# test keeps the agent's default login shell.  Patterns are written so
+# that the echo of the typed line cannot match them (echo A""B prints AB).
+
+PTY_SH="-e SHELL=/bin/sh"
+
+# pty_t NAME TPTY-ARGS... <<SCRIPT: one test, one tpty run.
+pty_t() {
+	p_name=$1; shift
+	if TERM=${PTY_TERM:-xterm} "$TPTY" -T 20 -t 5 "$@" 2>"$TMP/tpty.err"; then
+		t_ok "$p_name"
+	else
+		t_fail "$p_name" "$(tr '\n' ' ' < "$TMP/tpty.err" | cut -c1-600)"
+	fi
+}
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+if [ ! -x "$TPTY" ]; then
+	t_skip "pty: tests" "no $TPTY"
+else
+
+agent_listen
+P=$ADDR
+
+# The default login shell, at the size of the host terminal.
+pty_t "pty: login shell starts at the terminal's size (24 80)" -t 10 -r 24 -c 80 - -- "$VSH" "$P" <<'EOF'
+line stty size; echo A""B
+expect 24 80
+expect AB
+line exit
+wait 0
+EOF
+
+pty_t "pty: resize 40x132 reaches the remote pty (SIGWINCH, WINSIZE)" -r 24 -c 80 - -- "$VSH" $PTY_SH "$P" <<'EOF'
+line stty size; echo A""B
+expect 24 80
+expect AB
+resize 40 132
+sleep 50
+line stty size; echo C""D
+expect 40 132
+expect CD
+resize 30 100
+sleep 50
+line stty size
+expect 30 100
+line exit
+wait 0
+EOF
+
+pty_t "pty: tty is /dev/pts/N and stdin is a terminal" - -- "$VSH" $PTY_SH "$P" <<'EOF'
+line tty; [ -t 0 ] && [ -t 1 ] && echo y""es
+expect-re /dev/pts/[0-9]+
+expect yes
+line exit
+wait 0
+EOF
+
+pty_t "pty: Ctrl-C interrupts sleep 100, the shell survives" - -- "$VSH" $PTY_SH "$P" <<'EOF'
+line echo st""arted; sleep 100
+expect started
+sleep 300
+send \003
+line echo "rc=$?"; echo al""ive
+timeout 3
+expect rc=130
+expect alive
+line exit
+wait 0
+EOF
+
+pty_t "pty: exit 7 is the controller's exit status" - -- "$VSH" $PTY_SH "$P" <<'EOF'
+line echo A""B
+expect AB
+line exit 7
+wait 7
+EOF
+
+# 10 MB of 'Z' (no newline) through the remote pty, counted here: the
+# tally starts after the echo of the command line and stops at END.
+pty_t "pty: 10 MB of output through the pty, byte count exact" -c 200 - -- "$VSH" $PTY_SH "$P" <<'EOF'
+line head -c 10000000 /dev/zero | tr '\\000' '\\132'; echo; echo EN""D
+expect EN""D
+tally Z
+timeout 20
+expect END
+tally-is 10000000
+line exit
+wait 0
+EOF
+
+pty_t "pty: host terminal raw during the session, restored after exit" - -- "$VSH" $PTY_SH "$P" <<'EOF'
+termios-save
+line echo A""B
+expect AB
+termios-changed
+line exit
+wait 0
+termios-check
+EOF
+
+pty_t "pty: host terminal restored after SIGTERM to the controller" - -- "$VSH" $PTY_SH "$P" <<'EOF'
+termios-save
+line echo A""B; sleep 100
+expect AB
+termios-changed
+signal TERM
+timeout 3
+wait any
+termios-check
+EOF
+
+pty_t "pty: host terminal restored after ~. (escape)" - -- "$VSH" -t "$P" -- sleep 100 <<'EOF'
+termios-save
+sleep 200
+termios-changed
+send \r~.
+timeout 3
+wait 255
+termios-check
+EOF
+
+# The escape must work when the remote side never answers.
+pty_t "pty: ~. ends a silent session promptly with 255" - -- "$VSH" -t "$P" -- sleep 100 <<'EOF'
+sleep 200
+send \r~.
+timeout 2
+expect closed
+wait 255
+EOF
+
+pty_t "pty: ~? lists the escapes, ~~ sends one ~, session goes on" - -- "$VSH" -t "$P" -- cat <<'EOF'
+line hello
+expect hello
+expect hello
+send \r~?
+expect ~.
+line again
+expect again
+expect again
+send ~~x\r
+expect-re \n~x\r
+send \r~.
+timeout 3
+wait 255
+EOF
+
+if "$VSH" $PTY_SH "$P" -- 'command -v vi' >/dev/null 2>&1; then
+	rm -f "$TMP/vifile"
+	pty_t "pty: vi draws the screen and quits with :q!" -r 24 -c 80 - -- "$VSH" $PTY_SH "$P" <<EOF
+line PS1='P''S> '; echo A""B
+expect AB
+expect PS>
+line vi $TMP/vi''file
+timeout 8
+expect-re (~.*vifile|vifile.*~)
+sleep 200
+send :q!\\r
+expect PS>
+line echo vi""done
+expect vidone
+line exit
+wait 0
+EOF
+else
+	t_skip "pty: vi draws the screen and quits with :q!" "no vi on the agent's side"
+fi
+
+pty_t "pty: -t runs a command on a pty" - -- "$VSH" -t "$P" -- 'tty; stty size' <<'EOF'
+expect-re /dev/pts/[0-9]+
+expect 24 80
+wait 0
+EOF
+
+# Without a command and on a terminal a pty is the default: -T refuses it.
+# The local terminal stays cooked, so it turns Enter into a newline.
+pty_t "pty: -T gives no pty even to a shell on a terminal" - -- "$VSH" -T $PTY_SH "$P" <<'EOF'
+line tty
+expect not a tty
+line exit 3
+wait 3
+EOF
+
+pty_t "pty: a command on a terminal gets no pty without -t" - -- "$VSH" "$P" -- 'tty' <<'EOF'
+expect not a tty
+wait 1
+EOF
+
+r=$(echo tty | "$VSH" $PTY_SH "$P" 2>&1)
+expect_eq "pty: stdin not a terminal gives no pty" "$r" "not a tty"
+
+PTY_TERM=vt220
+pty_t "pty: -e FOO=bar and TERM reach the pty shell" - -- "$VSH" $PTY_SH -e FOO=bar "$P" <<'EOF'
+line echo "<$FOO:$TERM>"
+expect <bar:vt220>
+line exit
+wait 0
+EOF
+unset PTY_TERM
+
+# The host vanishes (SIGKILL: no goodbye): the remote session must die,
+# even a command that ignores the hangup of its terminal.
+rm -f "$TMP/pty.pid"
+pty_t "pty: controller killed with -9: the session's command ran" - -- "$VSH" $PTY_SH "$P" <<EOF
+line sh -c 'trap "" HUP; echo \$\$ > $TMP/pty.pid; echo st""arted; exec sleep 100'
+expect started
+sleep 100
+signal KILL
+wait signal KILL
+EOF
+rpid=$(cat "$TMP/pty.pid" 2>/dev/null)
+if [ -z "$rpid" ]; then
+	t_fail "pty: controller killed with -9: the remote command dies" "no pid file"
+elif wait_for 5 gone "$rpid"; then
+	t_ok "pty: controller killed with -9: the remote command dies"
+else
+	t_fail "pty: controller killed with -9: the remote command dies" "pid $rpid still alive after 5 s"
+	kill -9 "$rpid" 2>/dev/null
+fi
+
+agent_stop
+fi
