@@ -7,7 +7,7 @@
 # test keeps the agent's default login shell.  Patterns are written so
 # that the echo of the typed line cannot match them (echo A""B prints AB).
 
-PTY_SH="-e SHELL=/bin/sh"
+PTY_SH=SHELL=/bin/sh
 
 # pty_t NAME TPTY-ARGS... <<SCRIPT: one test, one tpty run.
 pty_t() {
@@ -36,7 +36,7 @@ line exit
 wait 0
 EOF
 
-pty_t "pty: resize 40x132 reaches the remote pty (SIGWINCH, WINSIZE)" -r 24 -c 80 - -- "$VSH" $PTY_SH "$P" <<'EOF'
+pty_t "pty: resize 40x132 reaches the remote pty (SIGWINCH, WINSIZE)" -r 24 -c 80 - -- "$VSH" -e "$PTY_SH" "$P" <<'EOF'
 line stty size; echo A""B
 expect 24 80
 expect AB
@@ -53,7 +53,7 @@ line exit
 wait 0
 EOF
 
-pty_t "pty: tty is /dev/pts/N and stdin is a terminal" - -- "$VSH" $PTY_SH "$P" <<'EOF'
+pty_t "pty: tty is /dev/pts/N and stdin is a terminal" - -- "$VSH" -e "$PTY_SH" "$P" <<'EOF'
 line tty; [ -t 0 ] && [ -t 1 ] && echo y""es
 expect-re /dev/pts/[0-9]+
 expect yes
@@ -61,7 +61,7 @@ line exit
 wait 0
 EOF
 
-pty_t "pty: Ctrl-C interrupts sleep 100, the shell survives" - -- "$VSH" $PTY_SH "$P" <<'EOF'
+pty_t "pty: Ctrl-C interrupts sleep 100, the shell survives" - -- "$VSH" -e "$PTY_SH" "$P" <<'EOF'
 line echo st""arted; sleep 100
 expect started
 sleep 300
@@ -74,7 +74,7 @@ line exit
 wait 0
 EOF
 
-pty_t "pty: exit 7 is the controller's exit status" - -- "$VSH" $PTY_SH "$P" <<'EOF'
+pty_t "pty: exit 7 is the controller's exit status" - -- "$VSH" -e "$PTY_SH" "$P" <<'EOF'
 line echo A""B
 expect AB
 line exit 7
@@ -83,7 +83,7 @@ EOF
 
 # 10 MB of 'Z' (no newline) through the remote pty, counted here: the
 # tally starts after the echo of the command line and stops at END.
-pty_t "pty: 10 MB of output through the pty, byte count exact" -c 200 - -- "$VSH" $PTY_SH "$P" <<'EOF'
+pty_t "pty: 10 MB of output through the pty, byte count exact" -c 200 - -- "$VSH" -e "$PTY_SH" "$P" <<'EOF'
 line head -c 10000000 /dev/zero | tr '\\000' '\\132'; echo; echo EN""D
 expect EN""D
 tally Z
@@ -94,7 +94,7 @@ line exit
 wait 0
 EOF
 
-pty_t "pty: host terminal raw during the session, restored after exit" - -- "$VSH" $PTY_SH "$P" <<'EOF'
+pty_t "pty: host terminal raw during the session, restored after exit" - -- "$VSH" -e "$PTY_SH" "$P" <<'EOF'
 termios-save
 line echo A""B
 expect AB
@@ -104,7 +104,7 @@ wait 0
 termios-check
 EOF
 
-pty_t "pty: host terminal restored after SIGTERM to the controller" - -- "$VSH" $PTY_SH "$P" <<'EOF'
+pty_t "pty: host terminal restored after SIGTERM to the controller" - -- "$VSH" -e "$PTY_SH" "$P" <<'EOF'
 termios-save
 line echo A""B; sleep 100
 expect AB
@@ -150,9 +150,9 @@ timeout 3
 wait 255
 EOF
 
-if "$VSH" $PTY_SH "$P" -- 'command -v vi' >/dev/null 2>&1; then
+if "$VSH" -e "$PTY_SH" "$P" -- 'command -v vi' >/dev/null 2>&1; then
 	rm -f "$TMP/vifile"
-	pty_t "pty: vi draws the screen and quits with :q!" -r 24 -c 80 - -- "$VSH" $PTY_SH "$P" <<EOF
+	pty_t "pty: vi draws the screen and quits with :q!" -r 24 -c 80 - -- "$VSH" -e "$PTY_SH" "$P" <<EOF
 line PS1='P''S> '; echo A""B
 expect AB
 expect PS>
@@ -179,7 +179,7 @@ EOF
 
 # Without a command and on a terminal a pty is the default: -T refuses it.
 # The local terminal stays cooked, so it turns Enter into a newline.
-pty_t "pty: -T gives no pty even to a shell on a terminal" - -- "$VSH" -T $PTY_SH "$P" <<'EOF'
+pty_t "pty: -T gives no pty even to a shell on a terminal" - -- "$VSH" -T -e "$PTY_SH" "$P" <<'EOF'
 line tty
 expect not a tty
 line exit 3
@@ -191,11 +191,11 @@ expect not a tty
 wait 1
 EOF
 
-r=$(echo tty | "$VSH" $PTY_SH "$P" 2>&1)
+r=$(echo tty | "$VSH" -e "$PTY_SH" "$P" 2>&1)
 expect_eq "pty: stdin not a terminal gives no pty" "$r" "not a tty"
 
 PTY_TERM=vt220
-pty_t "pty: -e FOO=bar and TERM reach the pty shell" - -- "$VSH" $PTY_SH -e FOO=bar "$P" <<'EOF'
+pty_t "pty: -e FOO=bar and TERM reach the pty shell" - -- "$VSH" -e "$PTY_SH" -e FOO=bar "$P" <<'EOF'
 line echo "<$FOO:$TERM>"
 expect <bar:vt220>
 line exit
@@ -206,7 +206,7 @@ unset PTY_TERM
 # The host vanishes (SIGKILL: no goodbye): the remote session must die,
 # even a command that ignores the hangup of its terminal.
 rm -f "$TMP/pty.pid"
-pty_t "pty: controller killed with -9: the session's command ran" - -- "$VSH" $PTY_SH "$P" <<EOF
+pty_t "pty: controller killed with -9: the session's command ran" - -- "$VSH" -e "$PTY_SH" "$P" <<EOF
 line sh -c 'trap "" HUP; echo \$\$ > $TMP/pty.pid; echo st""arted; exec sleep 100'
 expect started
 sleep 100
