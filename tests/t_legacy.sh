@@ -77,7 +77,7 @@ sized_cmd 2049 "$TMP/p2049" > "$TMP/c2049"
 "$TPEER" "$X" "send:$(le16 2049)$(tohex "$(cat "$TMP/c2049")")" eof:5000
 expect_eq "legacy: persistent length 2049 refused and closed" "$?" 0
 check "legacy: persistent 2049 not run" test ! -e "$TMP/p2049"
-"$TPEER" "$X" send:ffff "sendtext:echo never" eof:5000
+"$TPEER" "$X" send:ffff eof:5000
 expect_eq "legacy: persistent length 65535 refused and closed" "$?" 0
 check "legacy: agent alive after refusals" kill -0 "$APID"
 
