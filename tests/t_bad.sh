@@ -75,3 +75,16 @@ wait_for 5 addr_ready "$LADDR"
 r=$("$VSH" "$CADDR" -- true); rc=$?
 kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
 expect_eq "bad: a well-formed fake agent's output and status pass through" "$r/$rc" "ok/42"
+
+if [ "$VS_TRANSPORT" = vsock ]; then
+	# the agent's default peer filter admits the host (CID 2) only; our
+	# controller in the guest connects from CID 1
+	new_addr
+	"$AGENT" --listen "$LADDR" 2>>"$TMP/agent.log" &
+	fp=$!
+	sleep 0.3
+	msg=$("$VSH" "$CADDR" -- echo should-not-run 2>&1); rc=$?
+	case "$rc:$msg" in 255:*"closed the connection"*) t_ok "bad: listen mode refuses a peer CID it was not told to accept";; *) t_fail "bad: listen mode refuses other CIDs" "$rc $msg";; esac
+	grep -q "refused connection from CID 1" "$TMP/agent.log"; expect_eq "bad: the refusal is logged with the CID" "$?" 0
+	kill "$fp"; wait "$fp" 2>/dev/null
+fi
