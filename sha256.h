@@ -21,6 +21,7 @@ void sha256_final(struct sha256 *c, uint8_t out[32]);
 void sha256_hex(const uint8_t d[32], char out[65]);
 
 #ifdef VS_IMPLEMENTATION
+#include <stdlib.h>
 #include <string.h>
 
 static const uint32_t sha256_k[64] = {
@@ -59,7 +60,68 @@ static void sha256_blocks_c(uint32_t h[8], const uint8_t *p, size_t nblk)
 	}
 }
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+/* The SHA extensions (Goldmont, Zen, Ice Lake and later): 4 rounds per
+ * pair of sha256rnds2, the schedule by sha256msg1/msg2.  State is kept as
+ * ABEF/CDGH, the order the instructions want. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void sha256_blocks_ni(uint32_t h[8], const uint8_t *p, size_t nblk)
+{
+	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+	__m128i t = _mm_loadu_si128((const __m128i *)&h[0]);
+	__m128i s1 = _mm_loadu_si128((const __m128i *)&h[4]);
+	__m128i s0, w[4];
+	int g;
+	t = _mm_shuffle_epi32(t, 0xb1);          /* CDAB */
+	s1 = _mm_shuffle_epi32(s1, 0x1b);        /* EFGH */
+	s0 = _mm_alignr_epi8(t, s1, 8);          /* ABEF */
+	s1 = _mm_blend_epi16(s1, t, 0xf0);       /* CDGH */
+	while (nblk--) {
+		__m128i a0 = s0, c0 = s1;
+		for (g = 0; g < 16; g++) {
+			__m128i m, k;
+			if (g < 4) {
+				m = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), bswap);
+			} else {
+				/* W[t-16] + s0(W[t-15]) + W[t-7], then + s1(W[t-2]) */
+				m = _mm_sha256msg1_epu32(w[g & 3], w[(g + 1) & 3]);
+				m = _mm_add_epi32(m, _mm_alignr_epi8(w[(g + 3) & 3], w[(g + 2) & 3], 4));
+				m = _mm_sha256msg2_epu32(m, w[(g + 3) & 3]);
+			}
+			w[g & 3] = m;
+			k = _mm_add_epi32(m, _mm_loadu_si128((const __m128i *)&sha256_k[4 * g]));
+			s1 = _mm_sha256rnds2_epu32(s1, s0, k);
+			s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k, 0x0e));
+		}
+		s0 = _mm_add_epi32(s0, a0);
+		s1 = _mm_add_epi32(s1, c0);
+		p += 64;
+	}
+	t = _mm_shuffle_epi32(s0, 0x1b);         /* FEBA */
+	s1 = _mm_shuffle_epi32(s1, 0xb1);        /* DCHG */
+	s0 = _mm_blend_epi16(t, s1, 0xf0);       /* DCBA */
+	s1 = _mm_alignr_epi8(s1, t, 8);          /* HGFE */
+	_mm_storeu_si128((__m128i *)&h[0], s0);
+	_mm_storeu_si128((__m128i *)&h[4], s1);
+}
+
+static void sha256_blocks_pick(uint32_t h[8], const uint8_t *p, size_t nblk);
+static void (*sha256_blocks)(uint32_t h[8], const uint8_t *p, size_t nblk) = sha256_blocks_pick;
+
+static void sha256_blocks_pick(uint32_t h[8], const uint8_t *p, size_t nblk)
+{
+	unsigned a, b, c, d;
+	int ni = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1) &&
+	         __get_cpuid(1, &a, &b, &c, &d) && (c >> 19 & 1) && (c >> 9 & 1);
+	sha256_blocks = ni && !getenv("VS_SHA_GENERIC") ? sha256_blocks_ni : sha256_blocks_c;
+	sha256_blocks(h, p, nblk);
+}
+#else
 static void (*sha256_blocks)(uint32_t h[8], const uint8_t *p, size_t nblk) = sha256_blocks_c;
+#endif
 
 void sha256_init(struct sha256 *c)
 {

@@ -147,8 +147,9 @@ static size_t escape_filter(struct esc *e, const uint8_t *in, size_t n, uint8_t 
 		if (e->pending) {
 			e->pending = 0;
 			if (c == '.') {
+				static const char bye[] = "\r\nvsock-shell: session closed by escape (~.)\r\n";
 				tty_restore();
-				vs_writeall(2, "\r\nvsock-shell: session closed by escape (~.)\r\n", 45);
+				vs_writeall(2, bye, sizeof bye - 1);
 				exit(EX_CONN);
 			}
 			if (c == '?') {

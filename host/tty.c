@@ -10,6 +10,11 @@
 static struct termios saved;
 static int saved_fd = -1;
 
+int tty_is_raw(void)
+{
+	return saved_fd >= 0;
+}
+
 void tty_restore(void)
 {
 	if (saved_fd < 0)

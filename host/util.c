@@ -11,18 +11,22 @@
 
 int vsh_verbose;
 
-static void vmsg(const char *fmt, va_list ap, int err)
+static void vmsg(const char *fmt, va_list ap, int err, int dying)
 {
-	char b[1024];
+	char b[1024 + 2];
 	int n = snprintf(b, sizeof b, "vsock-shell: ");
 	n += vsnprintf(b + n, sizeof b - (size_t)n, fmt, ap);
 	if (n > (int)sizeof b - 128)
 		n = (int)sizeof b - 128;
 	if (err)
 		n += snprintf(b + n, sizeof b - (size_t)n, ": %s", strerror(err));
+	/* dying: give the terminal back first; otherwise a raw-mode
+	 * terminal needs the carriage return spelled out */
+	if (dying)
+		tty_restore();
+	else if (tty_is_raw())
+		b[n++] = '\r';
 	b[n++] = '\n';
-	/* a raw-mode terminal needs the carriage return too */
-	tty_restore();
 	vs_writeall(2, b, (size_t)n);
 }
 
@@ -30,7 +34,7 @@ void die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(fmt, ap, 0);
+	vmsg(fmt, ap, 0, 1);
 	va_end(ap);
 	exit(EX_CONN);
 }
@@ -40,7 +44,7 @@ void die_sys(const char *fmt, ...)
 	int e = errno;
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(fmt, ap, e);
+	vmsg(fmt, ap, e, 1);
 	va_end(ap);
 	exit(EX_CONN);
 }
@@ -49,7 +53,7 @@ void warnx(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(fmt, ap, 0);
+	vmsg(fmt, ap, 0, 0);
 	va_end(ap);
 }
 
@@ -58,7 +62,7 @@ void warn_sys(const char *fmt, ...)
 	int e = errno;
 	va_list ap;
 	va_start(ap, fmt);
-	vmsg(fmt, ap, e);
+	vmsg(fmt, ap, e, 0);
 	va_end(ap);
 }
 
@@ -68,7 +72,7 @@ void vinfo(const char *fmt, ...)
 	if (!vsh_verbose)
 		return;
 	va_start(ap, fmt);
-	vmsg(fmt, ap, 0);
+	vmsg(fmt, ap, 0, 0);
 	va_end(ap);
 }
 

@@ -85,6 +85,7 @@ int master_run(struct opts *o);
 /* tty.c */
 int tty_raw(int fd);
 void tty_restore(void);
+int tty_is_raw(void);
 int tty_winsize(uint16_t *rows, uint16_t *cols, uint16_t *xp, uint16_t *yp);
 
 /* xfer.c */
