@@ -54,6 +54,9 @@ size: vsock-agent
 initramfs: vsock-agent
 	scripts/mkinitramfs initramfs.cpio.gz
 
+demo: vsock-agent $(GUEST)/vsock-shell
+	scripts/run-vm --demo
+
 deps:
 	scripts/setup
 
@@ -74,4 +77,4 @@ uninstall:
 clean:
 	rm -rf vsock-agent vsock-shell build initramfs.cpio.gz
 
-.PHONY: all size initramfs deps test bench install uninstall clean guest-bins host-bins
+.PHONY: all size initramfs demo deps test bench install uninstall clean guest-bins host-bins

@@ -73,8 +73,11 @@ int hello_try(int fd, struct hello *hi)
 	vs_put16(b + VS_MAGIC_LEN + VS_HDR + 2, 0);
 	vs_put32(b + VS_MAGIC_LEN + VS_HDR + 4, VS_CAP_EXEC | VS_CAP_PTY | VS_CAP_FILE | VS_CAP_DIALBACK);
 	vs_put64(b + VS_MAGIC_LEN + VS_HDR + 8, 0);
-	if (vs_writeall(fd, b, sizeof b) < 0)
+	if (vs_writeall(fd, b, sizeof b) < 0) {
+		if (errno == EPIPE || errno == ECONNRESET)
+			return hello_fail("agent closed the connection during the handshake (not a vsock-agent, or it refused us)");
 		return hello_fail("unable to send HELLO to the agent: %s", strerror(errno));
+	}
 	n = vs_recv(fd, &h, hbuf, sizeof hbuf);
 	if (n < 0) {
 		if (errno == 0)
