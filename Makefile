@@ -13,13 +13,13 @@ AGENT_CFLAGS = -Os $(WARN) -D_GNU_SOURCE -ffunction-sections -fdata-sections \
 AGENT_LDFLAGS = -static -s -Wl,--gc-sections -Wl,--build-id=none
 
 HOST_SRC = $(wildcard host/*.c)
-HOST_HDR = $(wildcard host/*.h) protocol.h sha256.h
+HOST_HDR = $(wildcard host/*.h) protocol.h sha256.h transfer.h
 TEST_HELPERS = tpeer tgen tpty
 GUEST = build/guest
 
 all: vsock-agent vsock-shell
 
-vsock-agent: agent.c protocol.h sha256.h
+vsock-agent: agent.c protocol.h sha256.h transfer.h
 	$(MUSLCC) $(AGENT_CFLAGS) -o $@ agent.c $(AGENT_LDFLAGS)
 
 vsock-shell: $(HOST_SRC) $(HOST_HDR)

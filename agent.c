@@ -12,6 +12,7 @@
 #define VS_IMPLEMENTATION
 #include "protocol.h"
 #include "sha256.h"
+#include "transfer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1276,10 +1277,34 @@ int main(int argc, char **argv)
 
 /* ---- file transfer ---- */
 
+/* PUT: receive into the path; GET: send the path.  Relative paths are
+ * relative to the user's home, as with scp. */
 int file_session(int fd, uint16_t type, const uint8_t *p, size_t n)
 {
-	(void)p;
-	(void)n;
-	send_error(fd, VS_E_UNKNOWN, "file transfer (message type %u) not supported by this agent", type);
-	return 1;
+	static struct xf x;
+	char user[96] = "", home[96] = "", shell[96] = "";
+	uint32_t flags;
+	const char *path;
+	int alg, r;
+	if (xf_request_parse(p, n, &flags, &alg, &path) < 0) {
+		send_error(fd, VS_E_PROTO, "malformed %s request", type == VS_PUT ? "PUT" : "GET");
+		return 1;
+	}
+	passwd_lookup(getuid(), user, home, shell, sizeof home);
+	if (chdir(*home ? home : "/") < 0 && chdir("/") < 0)
+		return 1;
+	xf_init(&x, fd, flags, alg);
+	if (type == VS_PUT) {
+		r = xf_recv(&x, path);
+	} else {
+		r = xf_send(&x, path);
+		if (r == 0)
+			r = xf_done(&x);
+	}
+	if (r < 0) {
+		info("%s %s failed: %s", type == VS_PUT ? "upload to" : "download of", path, x.err);
+		return 1;
+	}
+	info("%s %s: %u files, %u bytes", type == VS_PUT ? "upload to" : "download of", path, x.files, (unsigned)x.bytes);
+	return 0;
 }

@@ -46,12 +46,14 @@ enum vs_type {
 	VS_EXIT = 21,      /* u32 how, u32 value */
 	VS_SIGNAL = 22,    /* u32 signal number */
 	VS_WINSIZE = 23,   /* u16 rows, u16 cols, u16 xpixel, u16 ypixel */
-	VS_PUT = 32,       /* file transfer: see PROTOCOL.md */
-	VS_GET = 33,
-	VS_DATA = 34,
-	VS_END = 35,
-	VS_STAT = 36,
-	VS_OK = 37,
+	VS_PUT = 32,       /* u32 flags, u32 hash, str destination (upload) */
+	VS_GET = 33,       /* u32 flags, u32 hash, str source (download) */
+	VS_STAT = 34,      /* an entry: see transfer.h and PROTOCOL.md */
+	VS_DATA = 35,      /* file content */
+	VS_HOLE = 36,      /* u64 length of a hole in a sparse file */
+	VS_END = 37,       /* u32 hash, u32 0, u64 length, digest */
+	VS_OK = 38,        /* empty: the receiver accepted an entry */
+	VS_DONE = 39,      /* empty: the sender has no more entries */
 };
 
 /* capability bits in HELLO */

@@ -11,6 +11,7 @@ static const char usage_text[] =
     "usage: vsock-shell [options] TARGET [--] [COMMAND [ARG...]]\n"
     "       vsock-shell [options] --listen [ADDR] [--] [COMMAND [ARG...]]\n"
     "       vsock-shell --listen [ADDR] -M SOCKET      (serve many sessions)\n"
+    "       vsock-shell cp [options] TARGET|--listen [ADDR] SRC... DST\n"
     "\n"
     "Run a command, or open a shell, in a VM through its vsock-agent.\n"
     "TARGET: CID[:PORT], vsock:CID[:PORT], unix:PATH, hybrid:PATH:PORT\n"
@@ -35,6 +36,10 @@ static const char usage_text[] =
     "  --legacy [persistent]  speak vsock_guest_exec's protocol: disposable\n"
     "                 sends COMMAND raw; persistent sends COMMAND, or each\n"
     "                 line of stdin, length-prefixed\n"
+    "  -u LOCAL:REMOTE    upload (repeatable); -d REMOTE:LOCAL  download;\n"
+    "                 with -r (trees), --preserve (mtimes, owners as root),\n"
+    "                 --mkdir (create DST's parents), --sha256 (hash);\n"
+    "                 transfers run first, then COMMAND if one is given\n"
     "  -M SOCKET      with --listen: keep the agent's control connection and\n"
     "                 serve 'vsock-shell unix:SOCKET ...' clients, each in a\n"
     "                 session of its own, until SIGTERM\n"
@@ -144,6 +149,31 @@ static int parse_option(struct opts *o, int argc, char **argv, int *i, int *port
 		o->legacy = 2;
 	} else if (!strcmp(a, "--legacy=disposable")) {
 		o->legacy = 1;
+	} else if (!strcmp(a, "-u") || !strcmp(a, "-d")) {
+		/* as the seed client: -u LOCAL:REMOTE, -d REMOTE:LOCAL (split at
+		 * the first colon; the cp command takes any path) */
+		const char *s = need_arg(argc, argv, i), *c = strchr(s, ':');
+		struct xfer *t = &o->xfers[o->nxfer];
+		static char buf[64][2][4096];
+		if (!c || c == s || !c[1] || strlen(s) >= sizeof buf[0][0])
+			die("%s takes %s, not '%s'", a, a[1] == 'u' ? "LOCAL:REMOTE" : "REMOTE:LOCAL", s);
+		if (o->nxfer >= 64)
+			die("too many transfers");
+		memcpy(buf[o->nxfer][0], s, (size_t)(c - s));
+		buf[o->nxfer][0][c - s] = 0;
+		strcpy(buf[o->nxfer][1], c + 1);
+		t->upload = a[1] == 'u';
+		t->local = buf[o->nxfer][t->upload ? 0 : 1];
+		t->remote = buf[o->nxfer][t->upload ? 1 : 0];
+		o->nxfer++;
+	} else if (!strcmp(a, "-r")) {
+		o->recursive = 1;
+	} else if (!strcmp(a, "--preserve")) {
+		o->preserve = 1;
+	} else if (!strcmp(a, "--mkdir")) {
+		o->mkdirs = 1;
+	} else if (!strcmp(a, "--sha256")) {
+		o->sha256 = 1;
 	} else if (!strcmp(a, "-M")) {
 		o->master = need_arg(argc, argv, i);
 	} else if (!strcmp(a, "-q")) {
@@ -164,6 +194,8 @@ int main(int argc, char **argv)
 	struct opts o;
 	struct agent ag = { -1, -1, { 0, 0, "" } };
 	int i, have_target = 0, port_set = 0, fd, rc;
+	if (argc > 1 && !strcmp(argv[1], "cp"))
+		return cp_main(argc - 1, argv + 1);
 	memset(&o, 0, sizeof o);
 	o.pty = -1;
 	o.escape = '~';
@@ -195,6 +227,13 @@ int main(int argc, char **argv)
 		return legacy_run(&o);
 	if (o.master)
 		return master_run(&o);
+	if (o.nxfer) {
+		rc = xfer_run(&o, &ag);
+		if (rc || !o.ncmd) {
+			agent_close(&ag);
+			return rc;
+		}
+	}
 	fd = agent_session(&o, &ag);
 	rc = exec_run(fd, &o);
 	close(fd);

@@ -2,6 +2,7 @@
 #define VS_IMPLEMENTATION
 #include "protocol.h"
 #include "sha256.h"
+#include "transfer.h"
 #include "vsh.h"
 
 #include <errno.h>

@@ -1,0 +1,260 @@
+/* xfer.c - file transfer on the host: -u/-d pairs and the cp command,
+ * each transfer a session of its own, with a progress bar on a terminal.
+ * The engine is transfer.h, shared with the agent; here the host is the
+ * strict receiver, trusting no name the guest sends. */
+#include "vsh.h"
+#include "transfer.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct xf *cur;  /* for the signal handler: its temporary file */
+static int show_progress;
+
+static void on_signal(int sig)
+{
+	/* unlinkat is async-signal-safe: leave no temporary file behind */
+	if (cur && cur->tmpdir >= 0 && cur->tmp[0])
+		unlinkat(cur->tmpdir, cur->tmp, 0);
+	tty_restore();
+	signal(sig, SIG_DFL);
+	raise(sig);
+	_exit(EX_CONN);
+}
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static const char *human(double v, char *b, size_t n)
+{
+	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int i = 0;
+	while (v >= 1024 && i < 4)
+		v /= 1024, i++;
+	snprintf(b, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+	return b;
+}
+
+/* name  42%  1.2 GiB  512.0 MiB/s  ETA 0:03 -- at most ten times a second */
+static void progress(const char *name, uint64_t done, uint64_t size, int end)
+{
+	static double t0, last;
+	static char cur_name[64];
+	double t = now(), rate;
+	char a[32], r[32], eta[32] = "";
+	const char *base;
+	if (!show_progress)
+		return;
+	base = strrchr(name, '/');
+	base = base ? base + 1 : name;
+	if (strncmp(cur_name, base, sizeof cur_name - 1)) {
+		snprintf(cur_name, sizeof cur_name, "%s", base);
+		t0 = t;
+		last = 0;
+	}
+	if (!end && t - last < 0.1)
+		return;
+	last = t;
+	rate = t > t0 ? (double)done / (t - t0) : 0;
+	if (size != XF_UNKNOWN && size && rate > 0 && !end) {
+		double s = (double)(size - done) / rate;
+		snprintf(eta, sizeof eta, "ETA %d:%02d", (int)s / 60, (int)s % 60);
+	}
+	if (size != XF_UNKNOWN && size)
+		fprintf(stderr, "\r%-28.28s %3d%% %11s %11s/s %-9s", cur_name, (int)(done * 100 / size),
+		        human((double)done, a, sizeof a), human(rate, r, sizeof r), eta);
+	else
+		fprintf(stderr, "\r%-28.28s      %11s %11s/s %-9s", cur_name, human((double)done, a, sizeof a),
+		        human(rate, r, sizeof r), eta);
+	if (end) {
+		fputc('\n', stderr);
+		cur_name[0] = 0;
+	}
+}
+
+/* Returns 0, EX_XFER for a failed transfer, EX_CONN for a lost connection. */
+static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **src, int nsrc, const char *dst)
+{
+	static uint8_t req[VS_FRAME_MAX];
+	struct xf x;
+	struct sigaction sa;
+	uint32_t flags = (o->recursive ? XF_RECURSIVE : 0) | (o->preserve ? XF_PRESERVE : 0) | (o->mkdirs ? XF_MKDIRS : 0);
+	int alg = o->sha256 ? XF_SHA256 : XF_XXH64;
+	int fd, n, r = 0, i;
+	for (i = 0; i < (upload ? 1 : nsrc); i++) {
+		fd = agent_session(o, ag);
+		n = xf_request(req, sizeof req, flags, alg, upload ? dst : src[i]);
+		if (n < 0)
+			die("remote path too long");
+		if (vs_send(fd, upload ? VS_PUT : VS_GET, req, (size_t)n) < 0)
+			die_sys("unable to send the transfer request");
+		xf_init(&x, fd, flags, alg);
+		x.strict = 1;
+		x.progress = progress;
+		cur = &x;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+		if (upload) {
+			int k;
+			for (k = 0; k < nsrc && r == 0; k++)
+				r = xf_send(&x, src[k]);
+			if (r == 0)
+				r = xf_done(&x);
+		} else {
+			r = xf_recv(&x, dst);
+		}
+		cur = NULL;
+		close(fd);
+		if (r < 0) {
+			if (show_progress)
+				fputc('\n', stderr);
+			warnx("%s%s", x.remote_err ? "remote: " : "", x.err);
+			return x.lost && !x.remote_err ? EX_CONN : EX_XFER;
+		}
+		if (x.skipped)
+			warnx("skipped %u special files (devices, sockets, fifos)", x.skipped);
+		vinfo("%s %u files, %llu bytes", upload ? "uploaded" : "downloaded", x.files, (unsigned long long)x.bytes);
+	}
+	return 0;
+}
+
+int xfer_run(struct opts *o, struct agent *ag)
+{
+	int i;
+	show_progress = !o->quiet && isatty(2);
+	for (i = 0; i < o->nxfer; i++) {
+		struct xfer *t = &o->xfers[i];
+		const char *src = t->upload ? t->local : t->remote;
+		int r = xfer_one(o, ag, t->upload, &src, 1, t->upload ? t->remote : t->local);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static const char cp_usage[] =
+    "usage: vsock-shell cp [options] TARGET SRC... DST\n"
+    "       vsock-shell cp [options] --listen [ADDR] SRC... DST\n"
+    "\n"
+    "Copy files into or out of the guest.  Remote paths start with ':'\n"
+    "(relative ones are relative to the remote home); either every SRC is\n"
+    "remote (download) or DST is (upload).  '-' is stdin or stdout.\n"
+    "Every file is written to a temporary name, fsynced, and renamed into\n"
+    "place only after its content hash matched end to end.\n"
+    "\n"
+    "  -r           copy directories recursively (symlinks stay symlinks)\n"
+    "  -p           keep modification times (and owners, when root)\n"
+    "  --mkdir      create missing parent directories of DST\n"
+    "  -q           no progress bar\n"
+    "  --sha256     SHA-256 as the end-to-end hash (default XXH64)\n"
+    "  -P PORT      port (default 1024)\n"
+    "  -w SECS      wait that long for the agent\n"
+    "  -l, --listen [ADDR]  wait for a dialing agent (default vsock:2:1024)\n"
+    "  --allow CID  with --listen: accept only this guest CID\n"
+    "  -v           verbose\n"
+    "Exit status: 0, 1 when a transfer failed, 255 when the connection did.\n";
+
+/* vsock-shell cp [options] [TARGET] SRC... DST */
+int cp_main(int argc, char **argv)
+{
+	struct opts o;
+	struct agent ag = { -1, -1, { 0, 0, "" } };
+	const char *paths[256];
+	int np = 0, i, have_target = 0, upload, r;
+	memset(&o, 0, sizeof o);
+	o.addr = (struct vs_addr){ VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(cp_usage, stdout);
+			return 0;
+		} else if (!strcmp(a, "-r")) {
+			o.recursive = 1;
+		} else if (!strcmp(a, "-p")) {
+			o.preserve = 1;
+		} else if (!strcmp(a, "-q")) {
+			o.quiet = 1;
+		} else if (!strcmp(a, "-v")) {
+			vsh_verbose = 1;
+		} else if (!strcmp(a, "--mkdir")) {
+			o.mkdirs = 1;
+		} else if (!strcmp(a, "--sha256")) {
+			o.sha256 = 1;
+		} else if ((!strcmp(a, "-P") || !strcmp(a, "-w") || !strcmp(a, "--allow")) && i + 1 < argc) {
+			struct vs_addr t = { VS_ADDR_VSOCK, 0, 0, "" };
+			char spec[40];
+			const char *v = argv[++i];
+			if (a[1] == 'w') {
+				o.wait_secs = atoi(v);
+				continue;
+			}
+			snprintf(spec, sizeof spec, a[1] == 'P' ? ":%s" : "%s", v);
+			if (!strcmp(v, "any"))
+				o.allow_any = 1;
+			else if (strlen(v) > 10 || vs_addr_parse(spec, &t, 0) < 0)
+				die("unable to parse '%s'", v);
+			else if (a[1] == 'P')
+				o.addr.port = t.port;
+			else
+				o.allow_cid = t.cid;
+		} else if (!strcmp(a, "-l") || !strcmp(a, "--listen")) {
+			o.listen = 1;
+			if (i + 1 < argc && argv[i + 1][0] != '-' && argv[i + 1][0] != ':') {
+				struct vs_addr t = o.addr;
+				if (vs_addr_parse(argv[i + 1], &t, 0) == 0 && t.kind != VS_ADDR_HYBRID && i + 3 < argc) {
+					o.addr = t;
+					i++;
+				}
+			}
+		} else if (!strcmp(a, "--")) {
+			for (i++; i < argc && np < 256; i++)
+				paths[np++] = argv[i];
+			break;
+		} else if (a[0] == '-' && a[1]) {
+			warnx("cp: unknown option '%s'", a);
+			fputs(cp_usage, stderr);
+			return EX_CONN;
+		} else if (!o.listen && !have_target) {
+			if (vs_addr_parse(a, &o.addr, 0) < 0)
+				die("unable to parse target '%s'", a);
+			have_target = 1;
+		} else if (np < 256) {
+			paths[np++] = a;
+		} else {
+			die("cp: too many paths");
+		}
+	}
+	if (np < 2 || (!have_target && !o.listen)) {
+		fputs(cp_usage, stderr);
+		return EX_CONN;
+	}
+	upload = paths[np - 1][0] == ':';
+	for (i = 0; i < np - 1; i++)
+		if ((paths[i][0] == ':') == upload)
+			die("cp: either every source is remote (':PATH') or the destination is, not both");
+	if (!upload && paths[np - 1][0] == ':')
+		die("cp: nothing is remote: mark remote paths with ':'");
+	for (i = 0; i < np; i++) {
+		if (paths[i][0] == ':') {
+			paths[i]++;
+			if (!*paths[i])
+				paths[i] = ".";
+		}
+	}
+	show_progress = !o.quiet && isatty(2);
+	signal(SIGPIPE, SIG_IGN);
+	r = xfer_one(&o, &ag, upload, paths, np - 1, paths[np - 1]);
+	agent_close(&ag);
+	return r;
+}
