@@ -97,9 +97,19 @@ void xf_hex(const uint8_t *d, size_t n, char *out);
 #define XX_P4 0x85EBCA77C2B2AE63ULL
 #define XX_P5 0x27D4EB2F165667C5ULL
 
-static uint64_t xx_rotl(uint64_t x, int r) { return x << r | x >> (64 - r); }
-static uint64_t xx_rd64(const uint8_t *p) { return vs_get64(p); }
-static uint64_t xx_round(uint64_t acc, uint64_t in)
+/* The agent is built with -Os; the hot loop must not become calls. */
+#define XX_INLINE static inline __attribute__((always_inline))
+XX_INLINE uint64_t xx_rotl(uint64_t x, int r) { return x << r | x >> (64 - r); }
+XX_INLINE uint64_t xx_rd64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+XX_INLINE uint64_t xx_round(uint64_t acc, uint64_t in)
 {
 	acc += in * XX_P2;
 	return xx_rotl(acc, 31) * XX_P1;
@@ -394,7 +404,7 @@ static int xf_stream(struct xf *x, int fd, const char *rel, uint64_t size, int s
 {
 	struct xf_hash hs;
 	uint8_t end[48], d[32];
-	uint64_t off = 0, data_end = size;
+	uint64_t off = 0, data_end = sparse ? 0 : size;
 	size_t dn;
 	xf_hash_init(&hs, x->alg);
 	while (size == XF_UNKNOWN || off < size) {
@@ -953,6 +963,7 @@ fail:
 static int xf_entry(struct xf *x, const char *dest, struct xf_entry *e)
 {
 	const char *name = NULL;
+	char nm[256];
 	int dirfd, r = 0, depth = 0;
 	const char *c;
 	if (!xf_path_ok(e->path))
@@ -976,6 +987,9 @@ static int xf_entry(struct xf *x, const char *dest, struct xf_entry *e)
 	dirfd = xf_parent(x, e->path, &name);
 	if (dirfd < 0)
 		return -1;
+	/* name points into the frame buffer, which the content will reuse */
+	memcpy(nm, name, strlen(name) + 1);
+	name = nm;
 	switch (e->kind) {
 	case XF_FILE:
 		r = xf_recv_file(x, dirfd, name, e);

@@ -101,7 +101,7 @@ trap cleanup EXIT
 # Pids whose parent is $CHILD_PARENT (from /proc: busybox ps has no --ppid).
 children_of() {
 	for s in /proc/[0-9]*/stat; do
-		read -r line < "$s" 2>/dev/null || continue
+		read -r line 2>/dev/null < "$s" || continue
 		rest=${line##*) }
 		set -- $rest
 		[ "$2" = "$CHILD_PARENT" ] && echo "${s#/proc/}" | cut -d/ -f1

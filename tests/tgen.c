@@ -9,6 +9,8 @@
  *                             backpressure from outside)
  *   tgen -s SECS              read stdin slowly: nothing for SECS, then all
  *   tgen -r PID               print PID's VmRSS in kB (from /proc)
+ *   tgen -u UID CMD [ARG...]  run CMD as UID (and GID UID), no groups
+ *   tgen -g FILE SECS         append to FILE without pause for SECS
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <grp.h>
+#include <time.h>
 
 static uint64_t st;
 
@@ -123,6 +127,25 @@ int main(int argc, char **argv)
 		while (fgets(line, sizeof line, f))
 			if (!strncmp(line, "VmRSS:", 6))
 				printf("%ld\n", strtol(line + 6, NULL, 10));
+		return 0;
+	}
+	if (argc > 3 && !strcmp(argv[1], "-u")) {
+		gid_t g = (gid_t)atoi(argv[2]);
+		if (setgroups(0, NULL) < 0 || setgid(g) < 0 || setuid((uid_t)atoi(argv[2])) < 0)
+			return perror("tgen: unable to drop privileges"), 1;
+		execvp(argv[3], argv + 3);
+		return perror("tgen: exec"), 127;
+	}
+	if (argc == 4 && !strcmp(argv[1], "-g")) {
+		static char b[4096];
+		time_t end = time(NULL) + atoi(argv[3]);
+		int fd = open(argv[2], O_WRONLY | O_APPEND);
+		if (fd < 0)
+			return perror("tgen: open"), 1;
+		memset(b, 'g', sizeof b);
+		while (time(NULL) < end)
+			if (write(fd, b, sizeof b) < 0)
+				return 1;
 		return 0;
 	}
 	if (argc > 1 && !strcmp(argv[1], "-c"))
