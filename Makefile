@@ -10,11 +10,11 @@ CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -D_GNU_SOURCE
 AGENT_CFLAGS = -Os $(WARN) -D_GNU_SOURCE -ffunction-sections -fdata-sections \
 	-fno-asynchronous-unwind-tables -fno-unwind-tables -fno-stack-protector
-AGENT_LDFLAGS = -static -s -Wl,--gc-sections -Wl,--build-id=none
+AGENT_LDFLAGS = -static -s -Wl,--gc-sections -Wl,--build-id=none -Wl,-z,noseparate-code
 
 HOST_SRC = $(wildcard host/*.c)
 HOST_HDR = $(wildcard host/*.h) protocol.h sha256.h transfer.h
-TEST_HELPERS = tpeer tgen tpty
+TEST_HELPERS = tpeer tgen tpty tpump
 GUEST = build/guest
 
 all: vsock-agent vsock-shell

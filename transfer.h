@@ -86,6 +86,7 @@ void xf_hex(const uint8_t *d, size_t n, char *out);
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -233,7 +234,15 @@ void xf_hex(const uint8_t *d, size_t n, char *out)
 
 /* ---- small helpers ---- */
 
-static uint8_t xf_buf[VS_HDR + VS_FRAME_MAX];
+#define XF_BATCH (4 * VS_FRAME_MAX)
+static uint8_t xf_buf[XF_BATCH];                   /* outgoing DATA: one read, 4 frames */
+/* Incoming frames are read in bulk, several per read(): one syscall per
+ * 64 KiB chunk instead of two (header, then payload).  xf_p points at the
+ * payload of the last frame read, valid until the next xf_read. */
+static uint8_t xf_in[4 * (VS_HDR + VS_FRAME_MAX)];
+static size_t xf_ioff, xf_ilen;
+static const uint8_t *xf_p;
+static uint8_t xf_ent[VS_FRAME_MAX];               /* the current STAT */
 static uint8_t xf_zero[VS_FRAME_MAX]; /* not const: .bss, not 64 KiB of .rodata */
 
 static uint32_t xf_code(int e)
@@ -293,28 +302,53 @@ static void xf_send_error(struct xf *x)
 	vs_send(x->sock, VS_ERROR, b, 4 + n);
 }
 
-/* Read one frame into xf_buf.  ERROR frames become x->err. */
+/* Read one frame; its payload is at xf_p.  ERROR frames become x->err. */
 static int xf_read(struct xf *x, struct vs_hdr *h)
 {
-	int n = vs_recv(x->sock, h, xf_buf, VS_FRAME_MAX);
-	if (n < 0) {
-		x->lost = 1;
-		if (errno == 0)
-			return xf_fail(x, VS_E_IO, "connection closed by the peer during the transfer", NULL, NULL);
-		if (errno == EPROTO || errno == EMSGSIZE)
+	int r, n;
+	for (;;) {
+		ssize_t k;
+		r = vs_hdr_parse(xf_in + xf_ioff, xf_ilen - xf_ioff, h);
+		if (r < 0) {
+			x->lost = 1;
 			return xf_fail(x, VS_E_PROTO, "protocol error: malformed frame during the transfer", NULL, NULL);
+		}
+		if (r == 1 && xf_ilen - xf_ioff >= VS_HDR + h->len)
+			break;
+		if (xf_ioff == xf_ilen) {
+			xf_ioff = xf_ilen = 0;
+		} else if (xf_ioff && sizeof xf_in - xf_ioff < VS_HDR + VS_FRAME_MAX) {
+			memmove(xf_in, xf_in + xf_ioff, xf_ilen - xf_ioff);
+			xf_ilen -= xf_ioff;
+			xf_ioff = 0;
+		}
+		k = read(x->sock, xf_in + xf_ilen, sizeof xf_in - xf_ilen);
+		if (k > 0) {
+			xf_ilen += (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		x->lost = 1;
+		if (k == 0 && xf_ioff == xf_ilen)
+			return xf_fail(x, VS_E_IO, "connection closed by the peer during the transfer", NULL, NULL);
+		if (k == 0)
+			return xf_fail(x, VS_E_PROTO, "connection closed inside a frame during the transfer", NULL, NULL);
 		return xf_fail(x, VS_E_IO, "connection lost: ", strerror(errno), NULL);
 	}
+	xf_p = xf_in + xf_ioff + VS_HDR;
+	xf_ioff += VS_HDR + h->len;
+	n = (int)h->len;
 	if (h->type == VS_ERROR) {
 		size_t i, k = n >= 4 ? (size_t)n - 4 : 0;
 		if (k > sizeof x->err - 1)
 			k = sizeof x->err - 1;
 		for (i = 0; i < k; i++) {
-			uint8_t c = xf_buf[4 + i];
+			uint8_t c = xf_p[4 + i];
 			x->err[i] = c >= 32 && c < 127 ? (char)c : '?'; /* the peer's text */
 		}
 		x->err[k] = 0;
-		x->code = n >= 4 ? vs_get32(xf_buf) : VS_E_IO;
+		x->code = n >= 4 ? vs_get32(xf_p) : VS_E_IO;
 		x->remote_err = 1;
 		return -1;
 	}
@@ -398,6 +432,40 @@ static int xf_stat(struct xf *x, int kind, const struct stat *st, uint64_t size,
 	return xf_send_frame(x, VS_STAT, b, w.n);
 }
 
+/* xf_buf[0..n) as DATA frames of at most 64 KiB, in one writev. */
+static int xf_send_data(struct xf *x, size_t n)
+{
+	static uint8_t hdr[XF_BATCH / VS_FRAME_MAX][VS_HDR];
+	struct iovec iov[2 * (XF_BATCH / VS_FRAME_MAX)], *v = iov;
+	size_t off, k;
+	int cnt = 0;
+	for (off = 0; off < n; off += k) {
+		k = n - off < VS_FRAME_MAX ? n - off : VS_FRAME_MAX;
+		vs_hdr_put(hdr[cnt / 2], VS_DATA, (uint32_t)k);
+		iov[cnt] = (struct iovec){ hdr[cnt / 2], VS_HDR };
+		iov[cnt + 1] = (struct iovec){ xf_buf + off, k };
+		cnt += 2;
+	}
+	while (cnt) {
+		ssize_t w = writev(x->sock, v, cnt);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			x->lost = 1;
+			return xf_fail(x, VS_E_IO, "connection lost: ", strerror(errno), NULL);
+		}
+		while (cnt && (size_t)w >= v->iov_len) {
+			w -= (ssize_t)v->iov_len;
+			v++, cnt--;
+		}
+		if (cnt) {
+			v->iov_base = (char *)v->iov_base + w;
+			v->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
 /* Stream fd's content: DATA for data, HOLE for the holes of a sparse
  * file, then END with the hash.  size XF_UNKNOWN reads to EOF. */
 static int xf_stream(struct xf *x, int fd, const char *rel, uint64_t size, int sparse)
@@ -431,10 +499,10 @@ static int xf_stream(struct xf *x, int fd, const char *rel, uint64_t size, int s
 			hpos = lseek(fd, (off_t)off, SEEK_HOLE);
 			data_end = hpos < 0 || (uint64_t)hpos > size ? size : (uint64_t)hpos;
 		}
-		want = VS_FRAME_MAX;
+		want = XF_BATCH;
 		if (size != XF_UNKNOWN && data_end - off < want)
 			want = (size_t)(data_end - off);
-		r = size == XF_UNKNOWN ? read(fd, xf_buf + VS_HDR, want) : pread(fd, xf_buf + VS_HDR, want, (off_t)off);
+		r = size == XF_UNKNOWN ? read(fd, xf_buf, want) : pread(fd, xf_buf, want, (off_t)off);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -444,12 +512,9 @@ static int xf_stream(struct xf *x, int fd, const char *rel, uint64_t size, int s
 				break;
 			return xf_fail(x, VS_E_CHANGED, rel, ": file changed while being read (it shrank)", NULL);
 		}
-		xf_hash_update(&hs, xf_buf + VS_HDR, (size_t)r);
-		vs_hdr_put(xf_buf, VS_DATA, (uint32_t)r);
-		if (vs_writeall(x->sock, xf_buf, VS_HDR + (size_t)r) < 0) {
-			x->lost = 1;
-			return xf_fail(x, VS_E_IO, "connection lost: ", strerror(errno), NULL);
-		}
+		xf_hash_update(&hs, xf_buf, (size_t)r);
+		if (xf_send_data(x, (size_t)r) < 0)
+			return -1;
 		off += (uint64_t)r;
 		x->bytes += (uint64_t)r;
 		if (x->progress)
@@ -857,14 +922,14 @@ static int xf_content(struct xf *x, int fd, const struct xf_entry *e)
 			return -1;
 		}
 		if (h.type == VS_DATA || h.type == VS_HOLE) {
-			uint64_t k = h.type == VS_DATA ? (uint64_t)n : n == 8 ? vs_get64(xf_buf) : UINT64_MAX;
+			uint64_t k = h.type == VS_DATA ? (uint64_t)n : n == 8 ? vs_get64(xf_p) : UINT64_MAX;
 			if (k == UINT64_MAX || (e->size != XF_UNKNOWN && k > e->size - got))
 				return xf_fail(x, VS_E_PROTO, e->path, ": more data than the announced size", NULL);
 			if (failed)
 				continue; /* drain until END after a local failure */
 			if (h.type == VS_DATA) {
-				xf_hash_update(&hs, xf_buf, (size_t)n);
-				if (vs_writeall(fd, xf_buf, (size_t)n) < 0) {
+				xf_hash_update(&hs, xf_p, (size_t)n);
+				if (vs_writeall(fd, xf_p, (size_t)n) < 0) {
 					xf_fail_sys(x, e->path, NULL);
 					xf_send_error(x);
 					memcpy(saved, x->err, sizeof saved);
@@ -902,11 +967,11 @@ static int xf_content(struct xf *x, int fd, const struct xf_entry *e)
 		break;
 	}
 	dn = xf_hash_final(&hs, d);
-	if (vs_get32(xf_buf) != (uint32_t)x->alg || (size_t)endlen != 16 + dn ||
-	    vs_get64(xf_buf + 8) != got || (e->size != XF_UNKNOWN && got != e->size))
+	if (vs_get32(xf_p) != (uint32_t)x->alg || (size_t)endlen != 16 + dn ||
+	    vs_get64(xf_p + 8) != got || (e->size != XF_UNKNOWN && got != e->size))
 		return xf_fail(x, VS_E_PROTO, e->path, ": length or hash algorithm differs from what was announced", NULL);
-	if (memcmp(xf_buf + 16, d, dn)) {
-		xf_hex(xf_buf + 16, dn, hd);
+	if (memcmp(xf_p + 16, d, dn)) {
+		xf_hex(xf_p + 16, dn, hd);
 		xf_hex(d, dn, hs_);
 		xf_fail(x, VS_E_HASH, e->path, ": content hash mismatch: sent ", hd);
 		strncat(x->err, ", received ", sizeof x->err - strlen(x->err) - 1);
@@ -987,7 +1052,7 @@ static int xf_entry(struct xf *x, const char *dest, struct xf_entry *e)
 	dirfd = xf_parent(x, e->path, &name);
 	if (dirfd < 0)
 		return -1;
-	/* name points into the frame buffer, which the content will reuse */
+	/* the top's local name changes with the next top entry */
 	memcpy(nm, name, strlen(name) + 1);
 	name = nm;
 	switch (e->kind) {
@@ -1057,7 +1122,10 @@ int xf_recv(struct xf *x, const char *dest)
 			x->rootfd = -1;
 			return xf_send_frame(x, VS_OK, NULL, 0);
 		}
-		if (h.type != VS_STAT || xf_entry_parse(xf_buf, (size_t)n, &e) < 0) {
+		/* the entry's strings must outlive the content frames */
+		if (h.type == VS_STAT)
+			memcpy(xf_ent, xf_p, (size_t)n);
+		if (h.type != VS_STAT || xf_entry_parse(xf_ent, (size_t)n, &e) < 0) {
 			xf_fail(x, VS_E_PROTO, "protocol error: expected an entry from the sender", NULL, NULL);
 			break;
 		}

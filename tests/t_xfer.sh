@@ -96,8 +96,9 @@ xerr "local path too long" "too long" ":$R/f1" "$L/$long"
 if [ "$(id -u)" = 0 ]; then
 	new_addr
 	if [ "$VS_TRANSPORT" = unix ]; then
-		mkdir -p "$TMP/pub"; chmod 1777 "$TMP/pub"
-		LADDR=unix:$TMP/pub/nobody.sock CADDR=$LADDR
+		# somewhere nobody can reach, whatever the mode of $TMP's parents
+		pub=$(mktemp -d /tmp/vs-nobody.XXXXXX); chmod 1777 "$pub"
+		LADDR=unix:$pub/nobody.sock CADDR=$LADDR
 	fi
 	mkdir -p "$R/locked"; chmod 755 "$R/locked"; chmod 711 "$R" "$TMP"
 	"$TGEN" -u 65534 "$AGENT" --listen "$LADDR" ${VS_TRANSPORT:+$( [ "$VS_TRANSPORT" = vsock ] && echo --allow 1)} 2>>"$TMP/agent.log" &
@@ -106,6 +107,7 @@ if [ "$(id -u)" = 0 ]; then
 	"$VSH" cp -q "$CADDR" "$L/f1" ":$R/locked/f" 2>"$TMP/err"; rc=$?
 	case "$rc:$(cat "$TMP/err")" in 1:*"Permission denied"*) t_ok "xfer: permission denied";; *) t_fail "xfer: permission denied" "$rc $(cat "$TMP/err")";; esac
 	kill "$np"; wait "$np" 2>/dev/null
+	[ -n "${pub:-}" ] && rm -rf "$pub"
 	chmod 755 "$R"
 else
 	t_skip "xfer: permission denied" "needs root to drop to nobody"

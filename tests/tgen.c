@@ -11,6 +11,7 @@
  *   tgen -r PID               print PID's VmRSS in kB (from /proc)
  *   tgen -u UID CMD [ARG...]  run CMD as UID (and GID UID), no groups
  *   tgen -g FILE SECS         append to FILE without pause for SECS
+ *   tgen -t CMD [ARG...]      run CMD; print its wall time in ms on stderr
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 #include <grp.h>
 #include <time.h>
+#include <sys/wait.h>
 
 static uint64_t st;
 
@@ -135,6 +137,22 @@ int main(int argc, char **argv)
 			return perror("tgen: unable to drop privileges"), 1;
 		execvp(argv[3], argv + 3);
 		return perror("tgen: exec"), 127;
+	}
+	if (argc > 2 && !strcmp(argv[1], "-t")) {
+		struct timespec a, b;
+		int ws;
+		pid_t p;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		p = fork();
+		if (p == 0) {
+			execvp(argv[2], argv + 2);
+			_exit(127);
+		}
+		if (p < 0 || waitpid(p, &ws, 0) < 0)
+			return 1;
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		fprintf(stderr, "%ld\n", (long)((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000));
+		return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
 	}
 	if (argc == 4 && !strcmp(argv[1], "-g")) {
 		static char b[4096];

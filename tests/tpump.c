@@ -1,0 +1,65 @@
+/*
+ * tpump - the raw byte pump that file transfer is measured against: the
+ * same transport, the same file I/O and durability (fsync), and nothing
+ * else (no framing, no hash, no rename).
+ *
+ *   tpump -l ADDR OUT   accept one connection, write what arrives to OUT,
+ *                       fsync, print the milliseconds that took
+ *   tpump ADDR IN       connect and send IN
+ */
+#define VS_IMPLEMENTATION
+#include "protocol.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char buf[1 << 17];
+
+int main(int argc, char **argv)
+{
+	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
+	int lst = argc == 4 && !strcmp(argv[1], "-l"), fd, f;
+	ssize_t r;
+	if (lst)
+		argv++, argc--;
+	if (argc != 3 || vs_addr_parse(argv[1], &a, 0) < 0 || a.kind == VS_ADDR_HYBRID) {
+		fprintf(stderr, "usage: tpump [-l] ADDR FILE\n");
+		return 2;
+	}
+	if (a.kind == VS_ADDR_VSOCK && access("/etc/vsock-test-guest", F_OK) != 0) {
+		fprintf(stderr, "tpump: refusing AF_VSOCK outside the test guest\n");
+		return 2;
+	}
+	if (lst) {
+		int l = vs_listen(&a);
+		if (l < 0)
+			return perror("tpump: listen"), 1;
+		struct timespec t0, t1;
+		fd = accept(l, NULL, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		f = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || f < 0)
+			return perror("tpump"), 1;
+		while ((r = read(fd, buf, sizeof buf)) > 0)
+			if (vs_writeall(f, buf, (size_t)r) < 0)
+				return perror("tpump: write"), 1;
+		if (r < 0 || fsync(f) < 0)
+			return perror("tpump"), 1;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		/* from the first byte's connection to durable on disk, in ms */
+		printf("%ld\n", (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+		return 0;
+	}
+	fd = vs_connect(&a);
+	f = open(argv[2], O_RDONLY);
+	if (fd < 0 || f < 0)
+		return perror("tpump"), 1;
+	while ((r = read(f, buf, sizeof buf)) > 0)
+		if (vs_writeall(fd, buf, (size_t)r) < 0)
+			return perror("tpump: send"), 1;
+	return r < 0;
+}
