@@ -63,7 +63,7 @@ deps:
 test: host-bins guest-bins
 	tests/run
 
-bench: host-bins
+bench: host-bins guest-bins
 	tests/bench
 
 install: all

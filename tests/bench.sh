@@ -65,6 +65,11 @@ while [ $i -lt "$VS_BENCH_RUNS" ]; do
 done
 kill "$ap" 2>/dev/null
 rm -f "$T/src" "$T/dst"
+if [ -z "$pump" ] || [ -z "$up" ] || [ -z "$down" ]; then
+	echo "not ok - bench: a run failed (pump '$pump', upload '$up', download '$down' ms)"
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+fi
 
 echo "ok - bench: $VS_TRANSPORT, $VS_BENCH_MB MiB, best of $VS_BENCH_RUNS"
 echo "ok - bench: raw pump   $pump ms  $(rate "$pump") MB/s  (ratio 1.00)"
