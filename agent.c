@@ -648,6 +648,8 @@ static void child_exec(struct vs_exec *e, int in, int out, int err, const char *
 	dup2(in, 0);
 	dup2(out, 1);
 	dup2(err, 2);
+	if (slave && in > 2)
+		close(in); /* the terminal is 0, 1 and 2; no fourth copy */
 	signals_reset();
 	if (!shell || !*shell)
 		shell = "/bin/sh";
@@ -777,26 +779,47 @@ static void stdin_eof(struct sess *s)
 	}
 }
 
-/* Handle the frames buffered from the host until one must wait (stdin
- * data that the command has not taken yet, or no room for a reply). */
+/* Type 0 never travels (the decoder refuses it): it marks a buffered
+ * frame that was handled out of turn. */
+#define FRAME_DONE 0
+
+/* Handle the frames buffered from the host.  STDIN data waits until the
+ * command has taken the chunk before it (STDIN_EOF too, to stay after
+ * it), but SIGNAL, WINSIZE and PING are handled at once even behind stdin
+ * that the command does not read: Ctrl-C must reach such a command. */
 static void sess_frames(struct sess *s)
 {
-	while (!s->sinlen) {
+	size_t off = roff;
+	int blocked = s->sinlen != 0;
+	for (;;) {
 		struct vs_hdr h;
-		const uint8_t *p;
-		int r = vs_hdr_parse(rbuf + roff, rlen - roff, &h);
+		uint8_t *f = rbuf + off;
+		const uint8_t *p = f + VS_HDR;
+		int r;
+		if (rlen - off >= VS_HDR && vs_get16(f + 4) == FRAME_DONE) {
+			size_t sz = VS_HDR + vs_get32(f);
+			if (off == roff)
+				roff += sz;
+			off += sz;
+			continue;
+		}
+		r = vs_hdr_parse(f, rlen - off, &h);
 		if (r < 0) {
 			send_error(s->sock, VS_E_PROTO, "malformed frame header");
 			sess_abort(s, "malformed frame");
 		}
-		if (r == 0 || rlen - roff < VS_HDR + h.len)
+		if (r == 0 || rlen - off < VS_HDR + h.len)
 			return;
-		p = rbuf + roff + VS_HDR;
+		if (blocked && (h.type == VS_STDIN || h.type == VS_STDIN_EOF)) {
+			off += VS_HDR + h.len; /* its turn comes when stdin drains */
+			continue;
+		}
 		switch (h.type) {
 		case VS_STDIN:
 			if (s->in_w >= 0 && !s->sin_eof) {
 				s->sin = p;
 				s->sinlen = h.len;
+				blocked = h.len != 0;
 			}
 			break;
 		case VS_STDIN_EOF:
@@ -824,21 +847,33 @@ static void sess_frames(struct sess *s)
 			send_error(s->sock, VS_E_UNKNOWN, "unexpected message type %u in an exec session", h.type);
 			sess_abort(s, "unexpected message");
 		}
-		roff += VS_HDR + h.len;
+		if (off == roff)
+			roff += VS_HDR + h.len;
+		else
+			vs_put16(f + 4, FRAME_DONE);
+		off += VS_HDR + h.len;
 	}
+}
+
+/* Room to read more from the host.  The buffer is compacted only while
+ * no stdin chunk points into it. */
+static size_t sess_rroom(struct sess *s)
+{
+	if (!s->sinlen) {
+		if (roff == rlen)
+			roff = rlen = 0;
+		if (roff && BUFCAP - rlen < VS_HDR + VS_FRAME_MAX) {
+			memmove(rbuf, rbuf + roff, rlen - roff);
+			rlen -= roff;
+			roff = 0;
+		}
+	}
+	return BUFCAP - rlen;
 }
 
 static void sess_read_sock(struct sess *s)
 {
-	ssize_t r;
-	if (roff == rlen)
-		roff = rlen = 0;
-	if (roff && BUFCAP - rlen < VS_HDR + VS_FRAME_MAX) {
-		memmove(rbuf, rbuf + roff, rlen - roff);
-		rlen -= roff;
-		roff = 0;
-	}
-	r = read(s->sock, rbuf + rlen, BUFCAP - rlen);
+	ssize_t r = read(s->sock, rbuf + rlen, BUFCAP - rlen);
 	if (r > 0)
 		rlen += (size_t)r;
 	else if (r == 0)
@@ -885,6 +920,7 @@ static void sess_run(int sock, struct vs_exec *e)
 	for (;;) {
 		struct pollfd p[5];
 		int n = 0, isock, iout = -1, ierr = -1, iin = -1;
+		size_t room;
 		int done = s.exited && s.out_r < 0 && s.err_r < 0;
 		if (done) {
 			close_fd(&s.pty_slave);
@@ -897,7 +933,8 @@ static void sess_run(int sock, struct vs_exec *e)
 			exit(0);
 		}
 		isock = n;
-		p[n++] = (struct pollfd){ sock, (short)((s.sinlen ? 0 : POLLIN) | (wlen > woff ? POLLOUT : 0)), 0 };
+		room = sess_rroom(&s);
+		p[n++] = (struct pollfd){ sock, (short)((room ? POLLIN : 0) | (wlen > woff ? POLLOUT : 0)), 0 };
 		p[n++] = (struct pollfd){ sigpipe_fd[0], POLLIN, 0 };
 		if (s.out_r >= 0 && wroom() >= VS_HDR + VS_FRAME_MAX)
 			iout = n, p[n++] = (struct pollfd){ s.out_r, POLLIN, 0 };
@@ -912,9 +949,12 @@ static void sess_run(int sock, struct vs_exec *e)
 			sigpipe_drain();
 			reap(&s);
 		}
-		if (p[isock].revents & (POLLIN | POLLHUP | POLLERR))
-			if (!s.sinlen)
+		if (p[isock].revents & (POLLIN | POLLHUP | POLLERR)) {
+			if (room)
 				sess_read_sock(&s);
+			else if (p[isock].revents & (POLLHUP | POLLERR))
+				sess_abort(&s, "host closed the connection"); /* no room to read its EOF */
+		}
 		if (p[isock].revents & POLLOUT) {
 			ssize_t r = write(sock, wbuf + woff, wlen - woff);
 			if (r > 0)
@@ -1206,7 +1246,11 @@ static void usage(int code)
 	    "  -r, --retry          dial mode: retry with backoff until the host listens\n"
 	    "  -d                   listen mode: run in the background\n"
 	    "  -v                   log connections and sessions to stderr\n"
-	    "  -h, --help           this help;  -V, --version  the version\n";
+	    "  -h, --help           this help;  -V, --version  the version\n"
+	    "\n"
+	    "Exit status: 0 when the host closed; 1 on a connection failure or\n"
+	    "refused input; 2 for a usage error; a legacy disposable command's own\n"
+	    "status.\n";
 	vs_writeall(code ? 2 : 1, u, sizeof u - 1);
 	exit(code);
 }
@@ -1225,11 +1269,15 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(a, "-l") || !strcmp(a, "--listen")) {
 			listen_mode = 1;
-			if (i + 1 < argc && argv[i + 1][0] != '-' && vs_addr_parse(argv[i + 1], &la, 0) == 0)
+			if (i + 1 < argc && (argv[i + 1][0] != '-' || !strncmp(argv[i + 1], "-1", 2)) &&
+			    vs_addr_parse(argv[i + 1], &la, 0) == 0) {
+				if (la.kind == VS_ADDR_HYBRID)
+					die("the agent cannot listen on a hybrid: address (that is the host's side)");
 				i++;
+			}
 		} else if (!strncmp(a, "--listen=", 9)) {
 			listen_mode = 1;
-			if (vs_addr_parse(a + 9, &la, 0) < 0)
+			if (vs_addr_parse(a + 9, &la, 0) < 0 || la.kind == VS_ADDR_HYBRID)
 				die("unable to parse listen address '%s'", a + 9);
 		} else if (!strcmp(a, "-p") && i + 1 < argc) {
 			struct vs_addr t = { VS_ADDR_VSOCK, VS_CID_ANY, 0, "" };
@@ -1241,10 +1289,10 @@ int main(int argc, char **argv)
 			la.port = t.port;
 		} else if (!strcmp(a, "--allow") && i + 1 < argc) {
 			struct vs_addr t = { VS_ADDR_VSOCK, 0, 0, "" };
-			if (!strcmp(argv[++i], "any"))
-				opt_allow_any = 1;
-			else if (vs_addr_parse(argv[i], &t, 0) < 0 || t.kind != VS_ADDR_VSOCK)
+			if (vs_addr_parse(argv[++i], &t, 0) < 0 || t.kind != VS_ADDR_VSOCK || strchr(argv[i], ':'))
 				die("unable to parse CID '%s'", argv[i]);
+			if (t.cid == VS_CID_ANY)
+				opt_allow_any = 1; /* 'any' or -1, as everywhere */
 			opt_allow = t.cid;
 		} else if (!strcmp(a, "-r") || !strcmp(a, "--retry")) {
 			opt_retry = 1;

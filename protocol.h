@@ -63,7 +63,7 @@ enum vs_type {
 #define VS_CAP_DIALBACK 0x8u
 
 /* EXEC flags */
-#define VS_EXEC_SHELL 0x1u  /* argv[0] is a string for /bin/sh -c */
+#define VS_EXEC_SHELL 0x1u  /* argv[0] is a string for the user's shell -c */
 #define VS_EXEC_PTY 0x2u    /* run on a pseudo-terminal */
 #define VS_EXEC_LOGIN 0x4u  /* no argv: the login shell */
 

@@ -918,6 +918,7 @@ static int xf_content(struct xf *x, int fd, const struct xf_entry *e)
 				memcpy(x->err, saved, sizeof saved);
 				x->code = scode;
 				x->remote_err = 0;
+				x->lost = 0;
 			}
 			return -1;
 		}
@@ -1047,7 +1048,9 @@ static int xf_entry(struct xf *x, const char *dest, struct xf_entry *e)
 	}
 	if (x->rootfd < 0)
 		return xf_fail(x, VS_E_PROTO, "protocol error: entry before its top directory", NULL, NULL);
-	if (e->kind == XF_SYMLINK && x->strict && !xf_link_ok(e->link, depth))
+	/* depth - 1: the link's own directory counted from the top entry, so
+	 * that no '..' may climb above the tree */
+	if (e->kind == XF_SYMLINK && x->strict && !xf_link_ok(e->link, depth - 1))
 		return xf_fail(x, VS_E_PROTO, "refusing a symlink that leaves the destination: ", e->path, NULL);
 	dirfd = xf_parent(x, e->path, &name);
 	if (dirfd < 0)

@@ -300,7 +300,7 @@ int exec_run(int sock, struct opts *o)
 	static uint8_t req[VS_FRAME_MAX];
 	struct esc e = { -1, 1, 0 };
 	int pty = o->pty > 0 || (o->pty < 0 && !o->ncmd && isatty(0));
-	int in = o->nostdin ? -1 : 0;
+	int in = o->nostdin ? -1 : 0, wdead = 0;
 	size_t n = exec_encode(o, pty, req, sizeof req);
 	if (vs_send(sock, VS_EXEC, req, n) < 0)
 		die_sys("unable to send the request");
@@ -316,6 +316,8 @@ int exec_run(int sock, struct opts *o)
 	for (;;) {
 		struct pollfd p[3];
 		int np = 2, status;
+		if (wdead)
+			woff = wlen = 0;
 		p[0] = (struct pollfd){ sock, (short)(POLLIN | (wlen > woff ? POLLOUT : 0)), 0 };
 		p[1] = (struct pollfd){ sigfd[0], POLLIN, 0 };
 		if (in >= 0 && wroom() >= VS_HDR + VS_FRAME_MAX + CTL_RESERVE)
@@ -333,10 +335,17 @@ int exec_run(int sock, struct opts *o)
 		}
 		if (p[0].revents & POLLOUT) {
 			ssize_t r = write(sock, wbuf + woff, wlen - woff);
-			if (r > 0)
+			if (r > 0) {
 				woff += (size_t)r;
-			else if (r < 0 && errno != EAGAIN && errno != EINTR)
+			} else if (r < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+				/* the agent stopped reading: the command has ended and
+				 * its EXIT may be waiting for us to read; stop sending */
+				woff = wlen = 0;
+				in = -1;
+				wdead = 1;
+			} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
 				die_sys("connection to the agent failed");
+			}
 		}
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			sock_read(sock);

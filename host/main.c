@@ -17,10 +17,11 @@ static const char usage_text[] =
     "TARGET: CID[:PORT], vsock:CID[:PORT], unix:PATH, hybrid:PATH:PORT\n"
     "(Firecracker/cloud-hypervisor host-initiated).  --listen waits for an\n"
     "agent that dials the host (default vsock:2:1024; 'any:1024' accepts on\n"
-    "every transport).  Without COMMAND: the login shell on a pty.  The\n"
-    "words of COMMAND are joined by spaces and run by the remote shell, as\n"
-    "ssh does.  Exit status: the remote one, 128+N for death by signal N,\n"
-    "255 for connection, protocol or usage failure.\n"
+    "every transport).  Without COMMAND: the login shell, on a pty when\n"
+    "stdin is a terminal.  The words of COMMAND are joined by spaces and run\n"
+    "by the remote user's shell, as ssh does.  Exit status: the remote one,\n"
+    "128+N for death by signal N, 1 for a failed file transfer, 141 when our\n"
+    "stdout closed early, 255 for connection, protocol or usage failure.\n"
     "\n"
     "  -p PORT        port (default 1024)\n"
     "  -l, --listen [ADDR]  wait for a dialing agent\n"
@@ -33,7 +34,9 @@ static const char usage_text[] =
     "  --cwd DIR      remote working directory (default: remote $HOME)\n"
     "  --argv         run COMMAND ARG... directly, without a shell\n"
     "  -E CHAR        escape character on a pty (default ~; 'none' disables)\n"
-    "  --legacy [persistent]  speak vsock_guest_exec's protocol: disposable\n"
+    "  --legacy [disposable|persistent]  speak vsock_guest_exec's protocol:\n"
+    "                 (also --legacy=MODE; disposable is the default)\n"
+    "                 disposable\n"
     "                 sends COMMAND raw; persistent sends COMMAND, or each\n"
     "                 line of stdin, length-prefixed\n"
     "  -u LOCAL:REMOTE    upload (repeatable); -d REMOTE:LOCAL  download;\n"
@@ -72,7 +75,7 @@ static void parse_port(const char *s, uint32_t *port)
 }
 
 /* Returns 1 if argv[*i] was an option (consumed), 0 if not one. */
-static int parse_option(struct opts *o, int argc, char **argv, int *i, int *port_set)
+static int parse_option(struct opts *o, int argc, char **argv, int *i)
 {
 	const char *a = argv[*i];
 	if (!strcmp(a, "-h") || !strcmp(a, "--help"))
@@ -83,10 +86,9 @@ static int parse_option(struct opts *o, int argc, char **argv, int *i, int *port
 	}
 	if (!strcmp(a, "-p")) {
 		parse_port(need_arg(argc, argv, i), &o->addr.port);
-		*port_set = 1;
 	} else if (!strcmp(a, "-l") || !strcmp(a, "--listen")) {
 		o->listen = 1;
-		if (*i + 1 < argc && argv[*i + 1][0] != '-') {
+		if (*i + 1 < argc && (argv[*i + 1][0] != '-' || !strncmp(argv[*i + 1], "-1", 2))) {
 			struct vs_addr t = o->addr;
 			if (vs_addr_parse(argv[*i + 1], &t, 0) == 0 && t.kind != VS_ADDR_HYBRID) {
 				o->addr = t;
@@ -107,10 +109,10 @@ static int parse_option(struct opts *o, int argc, char **argv, int *i, int *port
 	} else if (!strcmp(a, "--allow")) {
 		const char *s = need_arg(argc, argv, i);
 		struct vs_addr t = { VS_ADDR_VSOCK, 0, 0, "" };
-		if (!strcmp(s, "any"))
-			o->allow_any = 1;
-		else if (vs_addr_parse(s, &t, 0) < 0 || t.kind != VS_ADDR_VSOCK || strchr(s, ':'))
+		if (vs_addr_parse(s, &t, 0) < 0 || t.kind != VS_ADDR_VSOCK || strchr(s, ':'))
 			die("unable to parse CID '%s'", s);
+		if (t.cid == VS_CID_ANY)
+			o->allow_any = 1; /* 'any' or -1, as everywhere */
 		o->allow_cid = t.cid;
 	} else if (!strcmp(a, "-t")) {
 		o->pty = 1;
@@ -193,7 +195,7 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	struct agent ag = { -1, -1, { 0, 0, "" } };
-	int i, have_target = 0, port_set = 0, fd, rc;
+	int i, have_target = 0, fd, rc;
 	if (argc > 1 && !strcmp(argv[1], "cp"))
 		return cp_main(argc - 1, argv + 1);
 	memset(&o, 0, sizeof o);
@@ -205,7 +207,7 @@ int main(int argc, char **argv)
 			i++;
 			break;
 		}
-		if (parse_option(&o, argc, argv, &i, &port_set))
+		if (parse_option(&o, argc, argv, &i))
 			continue;
 		if (have_target || o.listen)
 			break; /* the command starts here */

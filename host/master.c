@@ -37,6 +37,15 @@ static void on_signal(int sig)
 	errno = e;
 }
 
+/* Keep the pending OPENs in the order they were sent: the agent answers
+ * a failed OPEN with an ERROR that names no token, so it belongs to the
+ * oldest. */
+static void pend_remove(int i)
+{
+	memmove(pend + i, pend + i + 1, (size_t)(npend - i - 1) * sizeof *pend);
+	npend--;
+}
+
 /* Relay between the client and the agent until both directions end.  A
  * direction ends at EOF, which is passed on as a half-close. */
 static void relay(int a, int b)
@@ -155,7 +164,7 @@ static void dialback_accept(struct opts *o, int lfd)
 		warn_sys("unable to fork a relay");
 	close(fd);
 	close(pend[i].client);
-	pend[i] = pend[--npend];
+	pend_remove(i);
 }
 
 int master_run(struct opts *o)
@@ -164,13 +173,15 @@ int master_run(struct opts *o)
 	struct vs_addr ma = { VS_ADDR_UNIX, 0, 0, "" };
 	struct sigaction sa;
 	int mfd, sigs[] = { SIGTERM, SIGINT, SIGHUP }, i;
+	mode_t old_mask;
 	if (strlen(o->master) >= sizeof ma.path)
 		die("socket path too long: %s", o->master);
 	strcpy(ma.path, o->master);
+	old_mask = umask(077); /* the socket is the agent's door: ours only */
 	mfd = vs_listen(&ma);
+	umask(old_mask);
 	if (mfd < 0)
 		die_sys("unable to listen on %s", o->master);
-	chmod(o->master, 0600);
 	if (pipe2(sigfd, O_CLOEXEC | O_NONBLOCK) < 0)
 		die_sys("unable to create a pipe");
 	memset(&sa, 0, sizeof sa);
@@ -213,7 +224,7 @@ int master_run(struct opts *o)
 				 * back): the oldest waiting client gets the error */
 				vs_send(pend[0].client, VS_ERROR, b, (size_t)n);
 				close(pend[0].client);
-				pend[0] = pend[--npend];
+				pend_remove(0);
 			}
 		}
 		if (p[1].revents)

@@ -6,8 +6,8 @@
 #   VS_BIN=DIR VS_TRANSPORT=unix|vsock VS_TMP=DIR sh tests/suite.sh [GROUP...]
 #
 # Prints "ok - NAME", "not ok - NAME", "skip - NAME" per test and ends with
-# "N passed, N failed, N skipped".  Groups: frame exec legacy bad dial pty
-# (all by default).
+# "N passed, N failed, N skipped".  Groups, one per tests/t_GROUP.sh:
+# bad dial exec legacy pty xfer (all by default).
 set -u
 
 : "${VS_BIN:?VS_BIN must name the folder with vsock-agent, vsock-shell and the test helpers}"

@@ -20,6 +20,7 @@
 #define VS_IMPLEMENTATION
 #include "protocol.h"
 #include "sha256.h"
+#include "transfer.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -737,6 +738,77 @@ static void test_sha(void)
 	sha_million("1,3,63,64,65,1000 cycled", mixed, 6);
 }
 
+static const char *xx_hex(const void *p, size_t n, const size_t *pieces, size_t np)
+{
+	static char hex[65];
+	struct xf_hash h;
+	uint8_t d[32];
+	size_t off = 0, i = 0, k;
+	xf_hash_init(&h, XF_XXH64);
+	while (off < n) {
+		k = np ? pieces[i++ % np] : n;
+		if (k > n - off)
+			k = n - off;
+		xf_hash_update(&h, (const uint8_t *)p + off, k);
+		off += k;
+	}
+	xf_hex(d, xf_hash_final(&h, d), hex);
+	return hex;
+}
+
+/* XXH64 vectors, checked against xxhsum -H64 */
+static void test_xxh(void)
+{
+	static uint8_t pat[100000];
+	static const size_t mixed[] = { 1, 7, 31, 32, 33, 4096 };
+	const char *got;
+	size_t i;
+	for (i = 0; i < sizeof pat; i++)
+		pat[i] = (uint8_t)(i % 251);
+	got = xx_hex("", 0, NULL, 0);
+	check(!strcmp(got, "ef46db3751d8e999"), "xxh64: \"\" (got %s)", got);
+	got = xx_hex("abc", 3, NULL, 0);
+	check(!strcmp(got, "44bc2cf5ad770999"), "xxh64: \"abc\" (got %s)", got);
+	got = xx_hex(pat, 31, NULL, 0);
+	check(!strcmp(got, "c346d2b59b4d8ee1"), "xxh64: 31 bytes, below one stripe (got %s)", got);
+	got = xx_hex(pat, 32, NULL, 0);
+	check(!strcmp(got, "cbf59c5116ff32b4"), "xxh64: 32 bytes, one stripe (got %s)", got);
+	got = xx_hex(pat, 37, NULL, 0);
+	check(!strcmp(got, "d93fa2dfee5c24c9"), "xxh64: 37 bytes (got %s)", got);
+	got = xx_hex(pat, sizeof pat, NULL, 0);
+	check(!strcmp(got, "4cf75ee72cd8f4cc"), "xxh64: 100000 bytes at once (got %s)", got);
+	got = xx_hex(pat, sizeof pat, mixed, 6);
+	check(!strcmp(got, "4cf75ee72cd8f4cc"), "xxh64: 100000 bytes in pieces of 1,7,31,32,33,4096 (got %s)", got);
+}
+
+/* The receiver's name and symlink checks (transfer.h) */
+static void test_names(void)
+{
+	static const char *good[] = { "a", "a/b", "a/b/c.txt", "..a", "a..", "...", ".x", "a b/c" };
+	static const char *bad[] = { "", "/a", "a/", "a//b", ".", "..", "a/../b", "a/./b", "../x", "a/.." };
+	char longc[300], longp[4200];
+	size_t i;
+	for (i = 0; i < sizeof good / sizeof *good; i++)
+		check(xf_path_ok(good[i]), "names: '%s' accepted", good[i]);
+	for (i = 0; i < sizeof bad / sizeof *bad; i++)
+		check(!xf_path_ok(bad[i]), "names: '%s' refused", bad[i]);
+	memset(longc, 'c', sizeof longc);
+	longc[256] = 0;
+	check(!xf_path_ok(longc), "names: a 256-byte component refused");
+	longc[255] = 0;
+	check(xf_path_ok(longc), "names: a 255-byte component accepted");
+	for (i = 0; i + 2 < sizeof longp; i += 2)
+		longp[i] = 'p', longp[i + 1] = '/';
+	longp[4096] = 0;
+	check(!xf_path_ok(longp), "names: a 4096-byte path refused");
+	check(xf_link_ok("b", 0), "links: sibling accepted");
+	check(xf_link_ok("../x", 1), "links: '..' within the tree accepted");
+	check(!xf_link_ok("../x", 0), "links: '..' above the tree refused");
+	check(!xf_link_ok("a/../../x", 0), "links: climbing out after going down refused");
+	check(!xf_link_ok("/etc/passwd", 5), "links: absolute refused");
+	check(!xf_link_ok("", 0), "links: empty target refused");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -749,6 +821,11 @@ int main(void)
 	test_addr();
 	test_recv();
 	test_sha();
+	/* and the portable SHA-256, whichever the CPU picked above */
+	sha256_blocks = sha256_blocks_c;
+	test_sha();
+	test_xxh();
+	test_names();
 	printf("%d passed, %d failed\n", npass, nfail);
 	return nfail ? 1 : 0;
 }

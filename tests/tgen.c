@@ -10,7 +10,7 @@
  *   tgen -s SECS              read stdin slowly: nothing for SECS, then all
  *   tgen -r PID               print PID's VmRSS in kB (from /proc)
  *   tgen -u UID CMD [ARG...]  run CMD as UID (and GID UID), no groups
- *   tgen -g FILE SECS         append to FILE without pause for SECS
+ *   tgen -g FILE SECS         append 4 KiB to FILE every ms for SECS
  *   tgen -t CMD [ARG...]      run CMD; print its wall time in ms on stderr
  */
 #include <errno.h>
@@ -161,9 +161,13 @@ int main(int argc, char **argv)
 		if (fd < 0)
 			return perror("tgen: open"), 1;
 		memset(b, 'g', sizeof b);
-		while (time(NULL) < end)
+		/* 4 KiB a millisecond: enough to be caught, bounded (a small
+		 * guest's tmpfs must not fill up) */
+		while (time(NULL) < end) {
 			if (write(fd, b, sizeof b) < 0)
 				return 1;
+			usleep(1000);
+		}
 		return 0;
 	}
 	if (argc > 1 && !strcmp(argv[1], "-c"))
