@@ -380,8 +380,7 @@ static int legacy_persistent(int fd, uint8_t *b, size_t n)
 
 static uint8_t rbuf[BUFCAP];   /* frames from the host */
 static size_t roff, rlen;
-static uint8_t wbuf[BUFCAP];   /* frames to the host */
-static size_t woff, wlen;
+static struct vs_q wq;         /* frames to the host */
 
 struct sess {
 	int sock;
@@ -395,36 +394,13 @@ struct sess {
 	int sin_eof;              /* STDIN_EOF arrived: close after sin */
 };
 
-static size_t wroom(void)
-{
-	if (woff == wlen)
-		woff = wlen = 0;
-	if (woff && BUFCAP - wlen < VS_HDR + VS_FRAME_MAX) {
-		memmove(wbuf, wbuf + woff, wlen - woff);
-		wlen -= woff;
-		woff = 0;
-	}
-	return BUFCAP - wlen;
-}
-
-static int wqueue(uint16_t type, const void *p, size_t n)
-{
-	if (wroom() < VS_HDR + n)
-		return -1;
-	vs_hdr_put(wbuf + wlen, type, (uint32_t)n);
-	if (n)
-		memcpy(wbuf + wlen + VS_HDR, p, n);
-	wlen += VS_HDR + n;
-	return 0;
-}
-
 /* Blocking flush of everything queued (used at the end of a session). */
 static int wflush(int fd)
 {
 	int r;
 	vs_nonblock(fd, 0);
-	r = vs_writeall(fd, wbuf + woff, wlen - woff);
-	woff = wlen = 0;
+	r = vs_writeall(fd, wq.b + wq.off, wq.len - wq.off);
+	wq.off = wq.len = 0;
 	return r;
 }
 
@@ -744,12 +720,11 @@ static int sess_spawn(struct sess *s, struct vs_exec *e)
 static int pump_out(struct sess *s, int *fd, uint16_t type)
 {
 	ssize_t r;
-	if (wroom() < VS_HDR + VS_FRAME_MAX)
+	if (vs_q_room(&wq) < VS_HDR + VS_FRAME_MAX)
 		return 0;
-	r = read(*fd, wbuf + wlen + VS_HDR, VS_FRAME_MAX);
+	r = read(*fd, vs_q_data(&wq), VS_FRAME_MAX);
 	if (r > 0) {
-		vs_hdr_put(wbuf + wlen, type, (uint32_t)r);
-		wlen += VS_HDR + (size_t)r;
+		vs_q_commit(&wq, type, (size_t)r);
 		return 0;
 	}
 	if (r < 0 && (errno == EINTR || (errno == EAGAIN && !s->exited)))
@@ -840,7 +815,7 @@ static void sess_frames(struct sess *s)
 			}
 			break;
 		case VS_PING:
-			if (wqueue(VS_PONG, p, h.len < 8 ? h.len : 8) < 0)
+			if (vs_q_put(&wq, VS_PONG, p, h.len < 8 ? h.len : 8) < 0)
 				return;
 			break;
 		default:
@@ -902,7 +877,7 @@ static void sess_exit_frame(struct sess *s)
 	int st = s->status;
 	vs_put32(b, WIFSIGNALED(st) ? VS_SIGNALED : VS_EXITED);
 	vs_put32(b + 4, (uint32_t)(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st)));
-	wqueue(VS_EXIT, b, sizeof b);
+	vs_q_put(&wq, VS_EXIT, b, sizeof b);
 }
 
 static void sess_run(int sock, struct vs_exec *e)
@@ -934,11 +909,11 @@ static void sess_run(int sock, struct vs_exec *e)
 		}
 		isock = n;
 		room = sess_rroom(&s);
-		p[n++] = (struct pollfd){ sock, (short)((room ? POLLIN : 0) | (wlen > woff ? POLLOUT : 0)), 0 };
+		p[n++] = (struct pollfd){ sock, (short)((room ? POLLIN : 0) | (wq.len > wq.off ? POLLOUT : 0)), 0 };
 		p[n++] = (struct pollfd){ sigpipe_fd[0], POLLIN, 0 };
-		if (s.out_r >= 0 && wroom() >= VS_HDR + VS_FRAME_MAX)
+		if (s.out_r >= 0 && vs_q_room(&wq) >= VS_HDR + VS_FRAME_MAX)
 			iout = n, p[n++] = (struct pollfd){ s.out_r, POLLIN, 0 };
-		if (s.err_r >= 0 && wroom() >= VS_HDR + VS_FRAME_MAX)
+		if (s.err_r >= 0 && vs_q_room(&wq) >= VS_HDR + VS_FRAME_MAX)
 			ierr = n, p[n++] = (struct pollfd){ s.err_r, POLLIN, 0 };
 		if (s.in_w >= 0 && s.sinlen)
 			iin = n, p[n++] = (struct pollfd){ s.in_w, POLLOUT, 0 };
@@ -956,10 +931,8 @@ static void sess_run(int sock, struct vs_exec *e)
 				sess_abort(&s, "host closed the connection"); /* no room to read its EOF */
 		}
 		if (p[isock].revents & POLLOUT) {
-			ssize_t r = write(sock, wbuf + woff, wlen - woff);
-			if (r > 0)
-				woff += (size_t)r;
-			else if (r < 0 && errno != EAGAIN && errno != EINTR)
+			ssize_t r = vs_q_write(&wq, sock);
+			if (r < 0 && errno != EAGAIN && errno != EINTR)
 				sess_abort(&s, "connection failed");
 		}
 		if (iin >= 0 && p[iin].revents)

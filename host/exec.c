@@ -19,8 +19,7 @@
 
 static uint8_t rbuf[BUFCAP];
 static size_t roff, rlen;
-static uint8_t wbuf[BUFCAP];
-static size_t woff, wlen;
+static struct vs_q wq;  /* frames to the agent */
 static int sigfd[2] = { -1, -1 };
 
 static void on_signal(int sig)
@@ -49,26 +48,11 @@ static void signals_catch(int pty)
 			sigaction(sigs[i], &sa, NULL);
 }
 
-static size_t wroom(void)
-{
-	if (woff == wlen)
-		woff = wlen = 0;
-	if (woff && BUFCAP - wlen < VS_HDR + VS_FRAME_MAX) {
-		memmove(wbuf, wbuf + woff, wlen - woff);
-		wlen -= woff;
-		woff = 0;
-	}
-	return BUFCAP - wlen;
-}
-
+/* Control frames only: room for them is kept (CTL_RESERVE); a WINSIZE
+ * that finds none is superseded by the next anyway. */
 static void wqueue(uint16_t type, const void *p, size_t n)
 {
-	if (wroom() < VS_HDR + n)
-		return; /* only small control frames come here, and room is kept */
-	vs_hdr_put(wbuf + wlen, type, (uint32_t)n);
-	if (n)
-		memcpy(wbuf + wlen + VS_HDR, p, n);
-	wlen += VS_HDR + n;
+	vs_q_put(&wq, type, p, n);
 }
 
 static void send_winsize(void)
@@ -265,11 +249,9 @@ static int stdin_read(int fd, struct esc *e)
 		wqueue(VS_STDIN_EOF, NULL, 0);
 		return -1;
 	}
-	k = escape_filter(e, tmp, (size_t)r, wbuf + wlen + VS_HDR);
-	if (k) {
-		vs_hdr_put(wbuf + wlen, VS_STDIN, (uint32_t)k);
-		wlen += VS_HDR + k;
-	}
+	k = escape_filter(e, tmp, (size_t)r, vs_q_data(&wq));
+	if (k)
+		vs_q_commit(&wq, VS_STDIN, k);
 	return 0;
 }
 
@@ -317,10 +299,10 @@ int exec_run(int sock, struct opts *o)
 		struct pollfd p[3];
 		int np = 2, status;
 		if (wdead)
-			woff = wlen = 0;
-		p[0] = (struct pollfd){ sock, (short)(POLLIN | (wlen > woff ? POLLOUT : 0)), 0 };
+			wq.off = wq.len = 0;
+		p[0] = (struct pollfd){ sock, (short)(POLLIN | (wq.len > wq.off ? POLLOUT : 0)), 0 };
 		p[1] = (struct pollfd){ sigfd[0], POLLIN, 0 };
-		if (in >= 0 && wroom() >= VS_HDR + VS_FRAME_MAX + CTL_RESERVE)
+		if (in >= 0 && vs_q_room(&wq) >= VS_HDR + VS_FRAME_MAX + CTL_RESERVE)
 			p[np++] = (struct pollfd){ in, POLLIN, 0 };
 		if (poll(p, (nfds_t)np, -1) < 0) {
 			if (errno == EINTR)
@@ -334,13 +316,11 @@ int exec_run(int sock, struct opts *o)
 				on_local_signal(sigs[i], pty);
 		}
 		if (p[0].revents & POLLOUT) {
-			ssize_t r = write(sock, wbuf + woff, wlen - woff);
-			if (r > 0) {
-				woff += (size_t)r;
-			} else if (r < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+			ssize_t r = vs_q_write(&wq, sock);
+			if (r < 0 && (errno == EPIPE || errno == ECONNRESET)) {
 				/* the agent stopped reading: the command has ended and
 				 * its EXIT may be waiting for us to read; stop sending */
-				woff = wlen = 0;
+				wq.off = wq.len = 0;
 				in = -1;
 				wdead = 1;
 			} else if (r < 0 && errno != EAGAIN && errno != EINTR) {

@@ -110,6 +110,25 @@ children_of() {
 alive() { kill -0 "$1" 2>/dev/null; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
+# parallel_sessions ADDR N BYTES: N sessions at once, each writing BYTES
+# of its own data and exiting with its own number; prints how many came
+# back wrong (status or content).
+parallel_sessions() {
+	ps_i=0 ps_pids=""
+	while [ $ps_i -lt "$2" ]; do
+		"$VSH" "$1" -- "$TGEN $3 $ps_i; exit $ps_i" > "$TMP/par$ps_i" & ps_pids="$ps_pids $!"
+		ps_i=$((ps_i + 1))
+	done
+	ps_i=0 ps_bad=0
+	for ps_p in $ps_pids; do
+		wait "$ps_p"; ps_rc=$?
+		[ "$ps_rc" = "$ps_i" ] || ps_bad=$((ps_bad + 1))
+		[ "$("$TGEN" -c "$3" $ps_i < "$TMP/par$ps_i")" = "ok $3" ] || ps_bad=$((ps_bad + 1))
+		ps_i=$((ps_i + 1))
+	done
+	echo "$ps_bad"
+}
+
 # Byte-exact payload check through a command: gen N | vsh cat | sha256
 sum_of() { sha256sum | cut -d' ' -f1; }
 

@@ -56,19 +56,7 @@ wait_for 5 addr_ready "$LADDR"
 "$AGENT" "$DADDR" 2>>"$TMP/agent.log" &
 ap=$!
 wait_for 5 test -S "$M"
-i=0; pids=""
-while [ $i -lt 20 ]; do
-	"$VSH" "unix:$M" -- "$TGEN 200000 $i; exit $i" > "$TMP/mpar$i" & pids="$pids $!"
-	i=$((i + 1))
-done
-i=0; bad=0
-for p in $pids; do
-	wait "$p"; rc=$?
-	[ "$rc" = "$i" ] || bad=$((bad + 1))
-	[ "$("$TGEN" -c 200000 $i < "$TMP/mpar$i")" = "ok 200000" ] || bad=$((bad + 1))
-	i=$((i + 1))
-done
-expect_eq "dial: 20 parallel sessions through the control master" "$bad" 0
+expect_eq "dial: 20 parallel sessions through the control master" "$(parallel_sessions "unix:$M" 20 200000)" 0
 r=$(echo piped | "$VSH" "unix:$M" -- 'cat; exit 3'); rc=$?
 expect_eq "dial: master session with stdin and status" "$r/$rc" "piped/3"
 kill "$mp"; wait "$mp"

@@ -45,19 +45,7 @@ r=$("$VSH" "$X" -- 'echo "$HOME|$PATH" | grep -c /bin')
 expect_eq "exec: PATH and HOME are set" "$r" 1
 
 # 20 sessions at once, each with its own output and status
-i=0; pids=""
-while [ $i -lt 20 ]; do
-	"$VSH" "$X" -- "$TGEN 100000 $i; exit $i" > "$TMP/par$i" & pids="$pids $!"
-	i=$((i + 1))
-done
-i=0; bad=0
-for p in $pids; do
-	wait "$p"; rc=$?
-	[ "$rc" = "$i" ] || bad=$((bad + 1))
-	[ "$("$TGEN" -c 100000 $i < "$TMP/par$i")" = "ok 100000" ] || bad=$((bad + 1))
-	i=$((i + 1))
-done
-expect_eq "exec: 20 sessions in parallel, outputs and statuses intact" "$bad" 0
+expect_eq "exec: 20 sessions in parallel, outputs and statuses intact" "$(parallel_sessions "$X" 20 100000)" 0
 
 # A host that stops reading: the command blocks, the agent's memory stays
 # flat (its buffers are fixed), and everything arrives once reading resumes.
@@ -91,6 +79,20 @@ fi
 sleep 0.3
 CHILD_PARENT=$APID
 expect_eq "exec: no session processes left under the agent" "$(children_of | wc -l | tr -d ' ')" 0
+
+# The host goes while stdin waits for a command that does not read it:
+# the agent must still see the hangup (not spin) and end the session.
+rm -f "$TMP/pid5"
+"$TGEN" 50000000 1 | "$VSH" "$X" -- "echo \$\$ > $TMP/pid5; exec sleep 100" &
+cp=$!
+wait_for 5 test -s "$TMP/pid5"
+sleep 0.5
+kill -9 "$cp"; wait "$cp" 2>/dev/null
+p5=$(cat "$TMP/pid5" 2>/dev/null)
+if [ -n "$p5" ] && wait_for 5 gone "$p5"; then t_ok "exec: host gone behind unread stdin: the command is killed"; else t_fail "exec: host gone behind unread stdin" "pid '$p5' alive"; fi
+CHILD_PARENT=$APID
+sleep 0.3
+expect_eq "exec: ...and its session process is gone" "$(children_of | wc -l | tr -d ' ')" 0
 
 # Local stdout closed early: the controller ends (141, as a pipeline victim) and so does the command.
 rm -f "$TMP/pid3"
