@@ -302,6 +302,37 @@ static void xf_send_error(struct xf *x)
 	vs_send(x->sock, VS_ERROR, b, 4 + n);
 }
 
+/* The length of the next frame if it is a complete DATA frame already in
+ * the buffer, else 0. */
+static size_t xf_next_data(void)
+{
+	struct vs_hdr h;
+	if (vs_hdr_parse(xf_in + xf_ioff, xf_ilen - xf_ioff, &h) != 1 || h.type != VS_DATA ||
+	    xf_ilen - xf_ioff < VS_HDR + h.len)
+		return 0;
+	return h.len;
+}
+
+static int xf_writev_all(int fd, struct iovec *v, int cnt)
+{
+	while (cnt) {
+		ssize_t w = writev(fd, v, cnt);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		while (cnt && (size_t)w >= v->iov_len) {
+			w -= (ssize_t)v->iov_len;
+			v++, cnt--;
+		}
+		if (cnt) {
+			v->iov_base = (char *)v->iov_base + w;
+			v->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
 /* Read one frame; its payload is at xf_p.  ERROR frames become x->err. */
 static int xf_read(struct xf *x, struct vs_hdr *h)
 {
@@ -446,22 +477,9 @@ static int xf_send_data(struct xf *x, size_t n)
 		iov[cnt + 1] = (struct iovec){ xf_buf + off, k };
 		cnt += 2;
 	}
-	while (cnt) {
-		ssize_t w = writev(x->sock, v, cnt);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			x->lost = 1;
-			return xf_fail(x, VS_E_IO, "connection lost: ", strerror(errno), NULL);
-		}
-		while (cnt && (size_t)w >= v->iov_len) {
-			w -= (ssize_t)v->iov_len;
-			v++, cnt--;
-		}
-		if (cnt) {
-			v->iov_base = (char *)v->iov_base + w;
-			v->iov_len -= (size_t)w;
-		}
+	if (xf_writev_all(x->sock, v, cnt) < 0) {
+		x->lost = 1;
+		return xf_fail(x, VS_E_IO, "connection lost: ", strerror(errno), NULL);
 	}
 	return 0;
 }
@@ -929,8 +947,22 @@ static int xf_content(struct xf *x, int fd, const struct xf_entry *e)
 			if (failed)
 				continue; /* drain until END after a local failure */
 			if (h.type == VS_DATA) {
+				/* with the DATA frames already buffered behind this one,
+				 * in one writev */
+				struct iovec iov[8];
+				int ni = 1;
+				size_t more;
+				iov[0] = (struct iovec){ (void *)xf_p, (size_t)n };
 				xf_hash_update(&hs, xf_p, (size_t)n);
-				if (vs_writeall(fd, xf_p, (size_t)n) < 0) {
+				while (ni < 8 && (more = xf_next_data()) > 0 &&
+				       (e->size == XF_UNKNOWN || more <= e->size - got - k)) {
+					const uint8_t *dp = xf_in + xf_ioff + VS_HDR;
+					xf_hash_update(&hs, dp, more);
+					iov[ni++] = (struct iovec){ (void *)dp, more };
+					xf_ioff += VS_HDR + more;
+					k += more;
+				}
+				if (xf_writev_all(fd, iov, ni) < 0) {
 					xf_fail_sys(x, e->path, NULL);
 					xf_send_error(x);
 					memcpy(saved, x->err, sizeof saved);
