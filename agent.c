@@ -608,6 +608,17 @@ static const char *env_get(char **env, const char *name)
 	return NULL;
 }
 
+/* Close every descriptor from `lo` up: ours are close-on-exec, but the
+ * agent may have inherited others from whoever started it. */
+static void fds_close_from(int lo)
+{
+	int fd;
+	if (syscall(SYS_close_range, (unsigned)lo, ~0u, 0) == 0)
+		return;
+	for (fd = lo; fd < 1024; fd++) /* kernels before 5.9 */
+		close(fd);
+}
+
 /* In the child: become the command.  Never returns. */
 static void child_exec(struct vs_exec *e, int in, int out, int err, const char *slave)
 {
@@ -626,6 +637,7 @@ static void child_exec(struct vs_exec *e, int in, int out, int err, const char *
 	dup2(err, 2);
 	if (slave && in > 2)
 		close(in); /* the terminal is 0, 1 and 2; no fourth copy */
+	fds_close_from(3);
 	signals_reset();
 	if (!shell || !*shell)
 		shell = "/bin/sh";
@@ -883,6 +895,7 @@ static void sess_exit_frame(struct sess *s)
 static void sess_run(int sock, struct vs_exec *e)
 {
 	struct sess s;
+	int probed = 0;
 	memset(&s, 0, sizeof s);
 	s.sock = sock;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -909,7 +922,8 @@ static void sess_run(int sock, struct vs_exec *e)
 		}
 		isock = n;
 		room = sess_rroom(&s);
-		p[n++] = (struct pollfd){ sock, (short)((room ? POLLIN : 0) | (wq.len > wq.off ? POLLOUT : 0)), 0 };
+		p[n++] = (struct pollfd){ sock, (short)((room ? POLLIN : probed ? 0 : POLLRDHUP) |
+		                                        (wq.len > wq.off ? POLLOUT : 0)), 0 };
 		p[n++] = (struct pollfd){ sigpipe_fd[0], POLLIN, 0 };
 		if (s.out_r >= 0 && vs_q_room(&wq) >= VS_HDR + VS_FRAME_MAX)
 			iout = n, p[n++] = (struct pollfd){ s.out_r, POLLIN, 0 };
@@ -930,6 +944,17 @@ static void sess_run(int sock, struct vs_exec *e)
 			else if (p[isock].revents & (POLLHUP | POLLERR))
 				sess_abort(&s, "host closed the connection"); /* no room to read its EOF */
 		}
+		if (!room && (p[isock].revents & POLLRDHUP) && !probed) {
+			/* The host stopped sending while its stdin fills our buffer.
+			 * vsock reports a closed peer with unread data pending only
+			 * this way (no POLLHUP), and a half-close looks the same:
+			 * an empty STDOUT tells them apart, as writing to a peer
+			 * that is gone fails with EPIPE. */
+			vs_q_put(&wq, VS_STDOUT, NULL, 0);
+			probed = 1;
+		}
+		if (room)
+			probed = 0;
 		if (p[isock].revents & POLLOUT) {
 			ssize_t r = vs_q_write(&wq, sock);
 			if (r < 0 && errno != EAGAIN && errno != EINTR)

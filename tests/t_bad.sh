@@ -88,3 +88,38 @@ if [ "$VS_TRANSPORT" = vsock ]; then
 	grep -q "refused connection from CID 1" "$TMP/agent.log"; expect_eq "bad: the refusal is logged with the CID" "$?" 0
 	kill "$fp"; wait "$fp" 2>/dev/null
 fi
+
+# Firecracker / cloud-hypervisor host-initiated connections (hybrid:): a
+# stand-in VMM that checks the CONNECT line, answers OK and then plays the
+# agent
+new_addr
+VMM=${LADDR#unix:}
+"$TPEER" -l "$LADDR" read:13 send:4f4b20310a skip:28 "send:$AHELLO" frame \
+	"send:$(hdr 19 3)6f6b0a$(hdr 21 8)$(le32 0)$(le32 42)" sleep:1500 > "$TMP/vmm.out" 2>&1 &
+fp=$!
+wait_for 5 addr_ready "$LADDR"
+r=$("$VSH" "hybrid:$VMM:1024" -- true); rc=$?
+wait "$fp"
+expect_eq "bad: hybrid: CONNECT 1024, OK, then a session" "$r/$rc" "ok/42"
+expect_eq "bad: hybrid: the CONNECT line is exact" "$(head -n 1 "$TMP/vmm.out")" "$(printf 'CONNECT 1024\n' | od -An -tx1 | tr -d ' \n')"
+new_addr
+"$TPEER" -l "$LADDR" read:13 close >/dev/null 2>&1 &
+fp=$!
+wait_for 5 addr_ready "$LADDR"
+msg=$("$VSH" "hybrid:${LADDR#unix:}:1025" -- true 2>&1); rc=$?
+wait "$fp"
+case "$rc:$msg" in 255:*"refused the connection to guest port 1025"*) t_ok "bad: hybrid: a VMM that closes (no listener in the guest): clear error";; *) t_fail "bad: hybrid: VMM refusal" "$rc $msg";; esac
+
+# the seed server's -d: the agent goes to the background and serves
+if [ "$VS_TRANSPORT" = unix ]; then
+	new_addr
+	"$AGENT" -d --listen "$LADDR" 2>>"$TMP/agent.log"; rc=$?
+	wait_for 5 addr_ready "$LADDR"
+	r=$("$VSH" "$CADDR" -- echo daemon)
+	expect_eq "bad: agent -d returns at once and serves in the background" "$rc/$r" "0/daemon"
+	for f in /proc/[0-9]*/cmdline; do
+		if tr '\0' ' ' 2>/dev/null < "$f" | grep -q -- "--listen $LADDR"; then
+			d=${f#/proc/}; kill "${d%/cmdline}" 2>/dev/null
+		fi
+	done
+fi

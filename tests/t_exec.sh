@@ -109,6 +109,13 @@ wait_for 5 test -s "$TMP/pid4"
 kill -INT "$cp"
 wait "$cp"; expect_eq "exec: SIGINT forwarded, status 130" "$?" 130
 
+# No descriptor of the agent leaks into a command: ls sees 0 1 2 and
+# the directory it is reading (3)
+r=$("$VSH" "$X" --argv -- ls /proc/self/fd | tr '\n' ' ')
+expect_eq "exec: only stdin, stdout and stderr reach the command" "$r" "0 1 2 3 "
+r=$("$VSH" -t "$X" -- ls /proc/self/fd </dev/null | tr -d '\r' | tr '\n' ' ' | tr -s ' ')
+expect_eq "exec: ...on a pty too" "$r" "0 1 2 3 "
+
 # The agent still serves after all that
 r=$("$VSH" "$X" -- echo still-here)
 expect_eq "exec: agent keeps serving" "$r" still-here

@@ -63,7 +63,8 @@ rm -rf "$L/tree2"
 case $rc in 1) t_ok "xfer: download of a tree holding an absolute symlink is refused";; *) t_fail "xfer: absolute symlink from the guest" "rc=$rc";; esac
 rm -f "$R/tree/abs"; rm -rf "$L/tree2"
 "$VSH" cp -q -r -p "$X" ":$R/tree" "$L/tree2"; rc=$?
-rm -f "$T/abs"
+# drop abs from the original too, keeping its directory's time
+touch -r "$T" "$TMP/tref"; rm -f "$T/abs"; touch -r "$TMP/tref" "$T"
 expect_eq "xfer: download a tree (-r -p)" "$rc" 0
 expect_eq "xfer: downloaded tree identical" "$(tree_list "$L/tree2" t)" "$(tree_list "$T" t)"
 "$VSH" cp -q "$X" ":$R/tree" "$L/t3" 2>"$TMP/err"; rc=$?
@@ -204,6 +205,19 @@ if [ "$VS_TRANSPORT" = unix ]; then
 else
 	t_skip "xfer: 5 GiB sparse file" "dev machine only"
 fi
+
+# progress on a terminal (stderr is the pty here), none with -q
+printf 'expect 100%%\nexpect iB/s\nwait 0\n' > "$TMP/prog.tpty"
+if "$TPTY" -T 20 -t 10 "$TMP/prog.tpty" -- "$VSH" cp "$X" "$L/f5000000" ":$R/prog" 2>"$TMP/err"; then
+	t_ok "xfer: progress bar with percentage and rate on a terminal"
+else
+	t_fail "xfer: progress bar on a terminal" "$(tail -c 300 "$TMP/err")"
+fi
+printf 'expect vsh-done\nwait 0\n' > "$TMP/prog.tpty"
+"$TPTY" -T 20 -t 10 -o "$TMP/prog.out" "$TMP/prog.tpty" -- sh -c "\"$VSH\" cp -q \"$X\" \"$L/f5000000\" \":$R/prog\"; echo vsh-done" 2>/dev/null
+if grep -q '%' "$TMP/prog.out"; then t_fail "xfer: -q: no progress bar" "$(cat "$TMP/prog.out")"; else t_ok "xfer: -q: no progress bar"; fi
+"$VSH" cp "$X" "$L/f5000000" ":$R/prog" 2>"$TMP/err"
+expect_eq "xfer: no progress bar when stderr is not a terminal" "$(cat "$TMP/err")" ""
 
 # SHA-256 as the end-to-end hash
 "$VSH" cp -q --sha256 "$X" "$L/f5000000" ":$R/sha"; rc=$?
