@@ -90,24 +90,24 @@ if [ "$VS_TRANSPORT" = vsock ]; then
 fi
 
 # Firecracker / cloud-hypervisor host-initiated connections (hybrid:): a
-# stand-in VMM that checks the CONNECT line, answers OK and then plays the
-# agent
-new_addr
-VMM=${LADDR#unix:}
-"$TPEER" -l "$LADDR" read:13 send:4f4b20310a skip:28 "send:$AHELLO" frame \
+# stand-in VMM on a Unix socket (what a VMM offers, here and in the guest)
+# checks the CONNECT line, answers OK and then plays the agent
+VMM=$TMP/vmm$PORT.sock
+rm -f "$VMM"
+"$TPEER" -l "unix:$VMM" read:13 send:4f4b20310a skip:28 "send:$AHELLO" frame \
 	"send:$(hdr 19 3)6f6b0a$(hdr 21 8)$(le32 0)$(le32 42)" sleep:1500 > "$TMP/vmm.out" 2>&1 &
 fp=$!
-wait_for 5 addr_ready "$LADDR"
-r=$("$VSH" "hybrid:$VMM:1024" -- true); rc=$?
-wait "$fp"
+wait_for 5 test -S "$VMM"
+r=$("$VSH" -w 3 "hybrid:$VMM:1024" -- true); rc=$?
+kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
 expect_eq "bad: hybrid: CONNECT 1024, OK, then a session" "$r/$rc" "ok/42"
 expect_eq "bad: hybrid: the CONNECT line is exact" "$(head -n 1 "$TMP/vmm.out")" "$(printf 'CONNECT 1024\n' | od -An -tx1 | tr -d ' \n')"
-new_addr
-"$TPEER" -l "$LADDR" read:13 close >/dev/null 2>&1 &
+rm -f "$VMM"
+"$TPEER" -l "unix:$VMM" read:13 close >/dev/null 2>&1 &
 fp=$!
-wait_for 5 addr_ready "$LADDR"
-msg=$("$VSH" "hybrid:${LADDR#unix:}:1025" -- true 2>&1); rc=$?
-wait "$fp"
+wait_for 5 test -S "$VMM"
+msg=$("$VSH" "hybrid:$VMM:1025" -- true 2>&1); rc=$?
+kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
 case "$rc:$msg" in 255:*"refused the connection to guest port 1025"*) t_ok "bad: hybrid: a VMM that closes (no listener in the guest): clear error";; *) t_fail "bad: hybrid: VMM refusal" "$rc $msg";; esac
 
 # the seed server's -d: the agent goes to the background and serves
