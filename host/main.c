@@ -34,11 +34,10 @@ static const char usage_text[] =
     "  --cwd DIR      remote working directory (default: remote $HOME)\n"
     "  --argv         run COMMAND ARG... directly, without a shell\n"
     "  -E CHAR        escape character on a pty (default ~; 'none' disables)\n"
-    "  --legacy [disposable|persistent]  speak vsock_guest_exec's protocol:\n"
-    "                 (also --legacy=MODE; disposable is the default)\n"
-    "                 disposable\n"
-    "                 sends COMMAND raw; persistent sends COMMAND, or each\n"
-    "                 line of stdin, length-prefixed\n"
+    "  --legacy [disposable|persistent]  speak vsock_guest_exec's protocol\n"
+    "                 (also --legacy=MODE; disposable is the default):\n"
+    "                 disposable sends COMMAND raw; persistent sends\n"
+    "                 COMMAND, or each line of stdin, length-prefixed\n"
     "  -u LOCAL:REMOTE    upload (repeatable); -d REMOTE:LOCAL  download;\n"
     "                 with -r (trees), --preserve (mtimes, owners as root),\n"
     "                 --mkdir (create DST's parents), --sha256 (hash);\n"
@@ -46,7 +45,7 @@ static const char usage_text[] =
     "  -M SOCKET      with --listen: keep the agent's control connection and\n"
     "                 serve 'vsock-shell unix:SOCKET ...' clients, each in a\n"
     "                 session of its own, until SIGTERM\n"
-    "  -q             quiet;  -v  verbose\n"
+    "  -q             quiet (no progress bar);  -v  verbose\n"
     "  -h, --help     this help;  -V, --version  the version\n";
 
 static void usage(int code)
