@@ -44,7 +44,8 @@ static const char usage_text[] =
     "                 transfers run first, then COMMAND if one is given\n"
     "  -M SOCKET      with --listen: keep the agent's control connection and\n"
     "                 serve 'vsock-shell unix:SOCKET ...' clients, each in a\n"
-    "                 session of its own, until SIGTERM\n"
+    "                 session of its own, until SIGTERM (keep-alive PING\n"
+    "                 every 30 s, or $VSOCK_SHELL_KEEPALIVE seconds)\n"
     "  -q             quiet (no progress bar);  -v  verbose\n"
     "  -h, --help     this help;  -V, --version  the version\n";
 

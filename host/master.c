@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAXPEND 64
@@ -35,6 +36,13 @@ static void on_signal(int sig)
 		/* a wakeup is already pending */
 	}
 	errno = e;
+}
+
+static long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000L + t.tv_nsec / 1000000;
 }
 
 /* Keep the pending OPENs in the order they were sent: the agent answers
@@ -172,8 +180,10 @@ int master_run(struct opts *o)
 	struct agent ag = { -1, -1, { 0, 0, "" } };
 	struct vs_addr ma = { VS_ADDR_UNIX, 0, 0, "" };
 	struct sigaction sa;
-	int mfd, sigs[] = { SIGTERM, SIGINT, SIGHUP }, i;
+	int mfd, sigs[] = { SIGTERM, SIGINT, SIGHUP }, i, ping_out = 0;
 	mode_t old_mask;
+	const char *ka = getenv("VSOCK_SHELL_KEEPALIVE");
+	long keepalive = (ka && atoi(ka) > 0 ? atoi(ka) : 30) * 1000L, next_ping;
 	if (strlen(o->master) >= sizeof ma.path)
 		die("socket path too long: %s", o->master);
 	strcpy(ma.path, o->master);
@@ -195,14 +205,33 @@ int master_run(struct opts *o)
 	if (!o->quiet)
 		fprintf(stderr, "vsock-shell: agent connected (%s); serving sessions on unix:%s\n", ag.hi.software, o->master);
 	set_timeout(ag.ctl, 10); /* a frame begun must end: the guest can't stall us */
+	next_ping = now_ms() + keepalive;
 	for (;;) {
 		struct pollfd p[4] = {
 			{ ag.ctl, POLLIN, 0 }, { ag.lfd, POLLIN, 0 }, { mfd, POLLIN, 0 }, { sigfd[0], POLLIN, 0 }
 		};
-		if (poll(p, 4, -1) < 0) {
+		long wait = next_ping - now_ms();
+		int r = poll(p, 4, wait > 0 ? (int)wait : 0);
+		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			die_sys("unable to poll");
+		}
+		if (now_ms() >= next_ping) {
+			/* keep-alive: a guest that froze or lost its transport
+			 * without a reset must not leave us serving a dead agent */
+			uint8_t c[8];
+			if (ping_out) {
+				unlink(o->master);
+				die("the agent did not answer a keep-alive PING within %ld s", keepalive / 1000);
+			}
+			vs_put64(c, (uint64_t)next_ping);
+			if (vs_send(ag.ctl, VS_PING, c, 8) < 0) {
+				unlink(o->master);
+				die_sys("control connection to the agent failed");
+			}
+			ping_out = 1;
+			next_ping = now_ms() + keepalive;
 		}
 		if (p[3].revents) {
 			unlink(o->master);
@@ -219,6 +248,8 @@ int master_run(struct opts *o)
 					die("the agent closed its control connection");
 				die_sys("control connection to the agent failed");
 			}
+			if (h.type == VS_PONG)
+				ping_out = 0;
 			if (h.type == VS_ERROR && npend) {
 				/* a failed OPEN (the agent could not fork or dial
 				 * back): the oldest waiting client gets the error */

@@ -63,6 +63,35 @@ kill "$mp"; wait "$mp"
 if wait_for 5 gone "$ap"; then t_ok "dial: agent exits when the master closes the control connection"; else t_fail "dial: agent exits when the master closes"; kill "$ap"; fi
 check "dial: master removes its socket" test ! -e "$M"
 
+# the master's keep-alive: a live agent answers PING and the master stays;
+# a stand-in agent that never answers makes it give up with a clear error
+new_dial_addr
+M=$TMP/master2.sock
+VSOCK_SHELL_KEEPALIVE=1 "$VSH" --listen "$LADDR" -M "$M" -q 2>"$TMP/ka.err" &
+mp=$!
+wait_for 5 addr_ready "$LADDR"
+"$AGENT" "$DADDR" 2>>"$TMP/agent.log" &
+ap=$!
+sleep 3
+r=$("$VSH" "unix:$M" -- echo still)
+expect_eq "dial: keep-alive PINGs answered, the master serves on" "$r" still
+kill "$mp"; wait "$mp"; wait_for 5 gone "$ap"
+new_dial_addr
+rm -f "$M"
+VSOCK_SHELL_KEEPALIVE=1 "$VSH" --listen "$LADDR" -M "$M" -q 2>"$TMP/ka.err" &
+mp=$!
+wait_for 5 addr_ready "$LADDR"
+"$TPEER" "$DADDR" skip:28 "send:10000000010000000100000007000000$(printf 0000000000000000)" sleep:8000 >/dev/null 2>&1 &
+fp=$!
+if wait_for 6 gone "$mp"; then
+	wait "$mp"; rc=$?
+	case "$rc:$(cat "$TMP/ka.err")" in 255:*"did not answer a keep-alive PING"*) t_ok "dial: a silent agent is given up by the keep-alive";; *) t_fail "dial: keep-alive" "$rc $(cat "$TMP/ka.err")";; esac
+else
+	t_fail "dial: a silent agent is given up by the keep-alive" "master still running"
+	kill "$mp"
+fi
+kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
+
 if [ "$VS_TRANSPORT" = vsock ]; then
 	# no host transport for CID 2 in a guest: the default --listen fails
 	# with the hint to listen on any

@@ -225,5 +225,13 @@ else
 	kill -9 "$rpid" 2>/dev/null
 fi
 
+# An early initramfs may have no devpts: the agent mounts an instance
+# itself (in the test VM only: it unmounts /dev/pts for a moment)
+if [ -e /etc/vsock-test-guest ] && grep -q ' /dev/pts devpts ' /proc/mounts && umount /dev/pts 2>/dev/null; then
+	r=$("$VSH" -t "$P" -- tty </dev/null 2>&1 | tr -d '\r')
+	case $r in /dev/pts/*) t_ok "pty: the agent mounts devpts when it is missing ($r)";; *) t_fail "pty: the agent mounts devpts when it is missing" "$r";; esac
+	grep -q ' /dev/pts devpts ' /proc/mounts || mount -t devpts devpts /dev/pts
+fi
+
 agent_stop
 fi
