@@ -165,15 +165,15 @@ static void die_sys(const char *f, ...)
 
 static void send_error(int fd, uint32_t code, const char *f, ...)
 {
-	uint8_t b[4 + 400];
+	char b[400];
 	va_list ap;
 	size_t n;
 	va_start(ap, f);
-	n = vfmt((char *)b + 4, sizeof b - 4, f, ap);
+	n = vfmt(b, sizeof b - 1, f, ap);
 	va_end(ap);
-	vs_put32(b, code);
+	b[n] = 0;
 	vs_nonblock(fd, 0);
-	vs_send(fd, VS_ERROR, b, 4 + n);
+	vs_send_error(fd, code, b);
 }
 
 /* ---- signals: SIGCHLD becomes a byte on a pipe ---- */
@@ -312,7 +312,6 @@ static int legacy_check(const uint8_t *cmd, size_t n)
  * several packets must get it whole. */
 static int legacy_disposable(int fd, uint8_t *b, size_t n)
 {
-	char cmd[VS_LEGACY_MAX + 1];
 	for (;;) {
 		struct pollfd p = { fd, POLLIN, 0 };
 		ssize_t r;
@@ -334,9 +333,8 @@ static int legacy_disposable(int fd, uint8_t *b, size_t n)
 	}
 	if (legacy_check(b, n) < 0)
 		return 1;
-	memcpy(cmd, b, n);
-	cmd[n] = 0;
-	return legacy_run(cmd);
+	b[n] = 0; /* n <= 2048: the caller's buffer has room */
+	return legacy_run((char *)b);
 }
 
 /* Persistent: [u16 LE length][command] until the host disconnects. */
@@ -727,20 +725,19 @@ static int sess_spawn(struct sess *s, struct vs_exec *e)
 	return 0;
 }
 
-/* Read one chunk of command output into a frame.  Returns 0 if it may
- * have more, -1 when that output has ended. */
-static int pump_out(struct sess *s, int *fd, uint16_t type)
+/* Read one chunk of command output into a frame; at its end, *fd = -1. */
+static void pump_out(struct sess *s, int *fd, uint16_t type)
 {
 	ssize_t r;
 	if (vs_q_room(&wq) < VS_HDR + VS_FRAME_MAX)
-		return 0;
+		return;
 	r = read(*fd, vs_q_data(&wq), VS_FRAME_MAX);
 	if (r > 0) {
 		vs_q_commit(&wq, type, (size_t)r);
-		return 0;
+		return;
 	}
 	if (r < 0 && (errno == EINTR || (errno == EAGAIN && !s->exited)))
-		return 0;
+		return;
 	/* EOF, EIO from a pty, or EAGAIN after the command has exited: what
 	 * it wrote before exiting has been read */
 	if (*fd == s->pty) {
@@ -750,7 +747,6 @@ static int pump_out(struct sess *s, int *fd, uint16_t type)
 	} else {
 		close_fd(fd);
 	}
-	return -1;
 }
 
 static void stdin_eof(struct sess *s)
@@ -981,13 +977,9 @@ static uint8_t fbuf[VS_FRAME_MAX];
 static int hello_send(int fd, uint64_t token)
 {
 	uint8_t b[64];
-	struct vs_wr w = { b, 0, sizeof b, 0 };
-	vs_wr16(&w, VS_VERSION);
-	vs_wr16(&w, 0);
-	vs_wr32(&w, VS_CAP_EXEC | VS_CAP_PTY | VS_CAP_FILE | VS_CAP_DIALBACK);
-	vs_wr64(&w, token);
-	vs_wrstr(&w, "vsock-agent " AGENT_VERSION);
-	return vs_send(fd, VS_HELLO, b, w.n);
+	size_t n = vs_hello_put(b, sizeof b, VS_CAP_EXEC | VS_CAP_PTY | VS_CAP_FILE | VS_CAP_DIALBACK, token,
+	                        "vsock-agent " AGENT_VERSION);
+	return vs_send(fd, VS_HELLO, b, n);
 }
 
 /* After the magic: the host's HELLO, our reply.  -1 if refused. */
@@ -1268,30 +1260,23 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "-l") || !strcmp(a, "--listen")) {
 			listen_mode = 1;
 			if (i + 1 < argc && (argv[i + 1][0] != '-' || !strncmp(argv[i + 1], "-1", 2)) &&
-			    vs_addr_parse(argv[i + 1], &la, 0) == 0) {
+			    vs_addr_parse(argv[i + 1], &la) == 0) {
 				if (la.kind == VS_ADDR_HYBRID)
 					die("the agent cannot listen on a hybrid: address (that is the host's side)");
 				i++;
 			}
 		} else if (!strncmp(a, "--listen=", 9)) {
 			listen_mode = 1;
-			if (vs_addr_parse(a + 9, &la, 0) < 0 || la.kind == VS_ADDR_HYBRID)
+			if (vs_addr_parse(a + 9, &la) < 0 || la.kind == VS_ADDR_HYBRID)
 				die("unable to parse listen address '%s'", a + 9);
 		} else if (!strcmp(a, "-p") && i + 1 < argc) {
-			struct vs_addr t = { VS_ADDR_VSOCK, VS_CID_ANY, 0, "" };
-			char spec[32];
-			fmt(spec, sizeof spec, ":%s", argv[++i]);
-			if (strlen(argv[i]) > 10 || vs_addr_parse(spec, &t, 0) < 0 || !argv[i][0])
+			if (vs_port_parse(argv[++i], &la.port) < 0)
 				die("unable to parse port '%s'", argv[i]);
 			listen_mode = 1;
-			la.port = t.port;
 		} else if (!strcmp(a, "--allow") && i + 1 < argc) {
-			struct vs_addr t = { VS_ADDR_VSOCK, 0, 0, "" };
-			if (vs_addr_parse(argv[++i], &t, 0) < 0 || t.kind != VS_ADDR_VSOCK || strchr(argv[i], ':'))
+			if (vs_cid_parse(argv[++i], &opt_allow) < 0)
 				die("unable to parse CID '%s'", argv[i]);
-			if (t.cid == VS_CID_ANY)
-				opt_allow_any = 1; /* 'any' or -1, as everywhere */
-			opt_allow = t.cid;
+			opt_allow_any = opt_allow == VS_CID_ANY; /* 'any' or -1, as everywhere */
 		} else if (!strcmp(a, "-r") || !strcmp(a, "--retry")) {
 			opt_retry = 1;
 		} else if (!strcmp(a, "-d")) {
@@ -1304,7 +1289,7 @@ int main(int argc, char **argv)
 			warnx("unknown option '%s'", a);
 			usage(2);
 		} else if (!have_addr++) {
-			if (vs_addr_parse(a, &dial_addr, 1) < 0 || dial_addr.kind == VS_ADDR_HYBRID)
+			if (vs_addr_parse(a, &dial_addr) < 0 || dial_addr.kind == VS_ADDR_HYBRID)
 				die("unable to parse address '%s' (expected [CID][:PORT], vsock:CID:PORT or unix:PATH)", a);
 		} else {
 			warnx("unexpected argument '%s'", a);

@@ -183,16 +183,22 @@ uint8_t *vs_q_data(struct vs_q *q);
 void vs_q_commit(struct vs_q *q, uint16_t type, size_t n);
 ssize_t vs_q_write(struct vs_q *q, int fd);
 
+struct iovec;
 ssize_t vs_readall(int fd, void *buf, size_t n);
 int vs_writeall(int fd, const void *buf, size_t n);
+int vs_writevall(int fd, struct iovec *v, int cnt);
 int vs_send(int fd, uint16_t type, const void *payload, size_t len);
 int vs_recv(int fd, struct vs_hdr *h, uint8_t *payload, size_t cap);
+size_t vs_hello_put(uint8_t *b, size_t cap, uint32_t caps, uint64_t token, const char *software);
+int vs_send_error(int fd, uint32_t code, const char *text);
+size_t vs_text_clean(char *dst, size_t cap, const uint8_t *src, size_t n);
 
-int vs_addr_parse(const char *s, struct vs_addr *a, int legacy);
+int vs_addr_parse(const char *s, struct vs_addr *a);
+int vs_port_parse(const char *s, uint32_t *port);
+int vs_cid_parse(const char *s, uint32_t *cid);
 const char *vs_addr_str(const struct vs_addr *a, char *buf, size_t n);
 int vs_connect(const struct vs_addr *a);
 int vs_listen(const struct vs_addr *a);
-void vs_cloexec(int fd);
 void vs_nonblock(int fd, int on);
 
 #ifdef VS_IMPLEMENTATION
@@ -205,6 +211,7 @@ void vs_nonblock(int fd, int on);
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -405,23 +412,83 @@ int vs_writeall(int fd, const void *buf, size_t n)
 	return 0;
 }
 
-/* Blocking send of one frame: header and payload in one write. */
+/* writev until every byte of v[0..cnt) is written; v is consumed. */
+int vs_writevall(int fd, struct iovec *v, int cnt)
+{
+	while (cnt) {
+		ssize_t w = writev(fd, v, cnt);
+		if (w < 0 && errno == EAGAIN) {
+			if (vs_wait(fd, POLLOUT) < 0)
+				return -1;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		while (cnt && (size_t)w >= v->iov_len) {
+			w -= (ssize_t)v->iov_len;
+			v++, cnt--;
+		}
+		if (cnt) {
+			v->iov_base = (char *)v->iov_base + w;
+			v->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/* Blocking send of one frame: header and payload in one writev. */
 int vs_send(int fd, uint16_t type, const void *payload, size_t len)
 {
-	uint8_t b[VS_HDR + 256];
+	uint8_t h[VS_HDR];
+	struct iovec v[2] = { { h, VS_HDR }, { (void *)payload, len } };
 	if (len > VS_FRAME_MAX) {
 		errno = EMSGSIZE;
 		return -1;
 	}
-	vs_hdr_put(b, type, (uint32_t)len);
-	if (len <= sizeof b - VS_HDR) {
-		if (len)
-			memcpy(b + VS_HDR, payload, len);
-		return vs_writeall(fd, b, VS_HDR + len);
-	}
-	if (vs_writeall(fd, b, VS_HDR) < 0)
-		return -1;
-	return vs_writeall(fd, payload, len);
+	vs_hdr_put(h, type, (uint32_t)len);
+	return vs_writevall(fd, v, len ? 2 : 1);
+}
+
+/* HELLO: u16 version, u16 0, u32 caps, u64 token, str software (left
+ * out when NULL: the host's HELLO is the bare 16 bytes).  Returns the
+ * payload length, 0 if cap is too small. */
+size_t vs_hello_put(uint8_t *b, size_t cap, uint32_t caps, uint64_t token, const char *software)
+{
+	struct vs_wr w = { b, 0, cap, 0 };
+	vs_wr16(&w, VS_VERSION);
+	vs_wr16(&w, 0);
+	vs_wr32(&w, caps);
+	vs_wr64(&w, token);
+	if (software)
+		vs_wrstr(&w, software);
+	return w.err ? 0 : w.n;
+}
+
+/* ERROR: u32 code, text (no NUL). */
+int vs_send_error(int fd, uint32_t code, const char *text)
+{
+	uint8_t b[4 + 512];
+	size_t n = strlen(text);
+	if (n > sizeof b - 4)
+		n = sizeof b - 4;
+	vs_put32(b, code);
+	memcpy(b + 4, text, n);
+	return vs_send(fd, VS_ERROR, b, 4 + n);
+}
+
+/* Text from the peer, made printable (anything else becomes '?') and
+ * NUL-terminated in dst[cap]; it stops at a NUL.  Returns its length. */
+size_t vs_text_clean(char *dst, size_t cap, const uint8_t *src, size_t n)
+{
+	size_t i;
+	if (n > cap - 1)
+		n = cap - 1;
+	for (i = 0; i < n && src[i]; i++)
+		dst[i] = src[i] >= 32 && src[i] < 127 ? (char)src[i] : '?';
+	dst[i] = 0;
+	return i;
 }
 
 /* Blocking receive of one frame into payload[cap].  Returns the payload
@@ -493,10 +560,9 @@ static int vs_parse_cid(const char *s, const char *end, uint32_t *v)
 /* CID[:PORT], :PORT, CID:, vsock:CID[:PORT], unix:PATH, hybrid:PATH:PORT.
  * An empty CID or PORT keeps the default already in *a.  Returns -1 on
  * anything unparsable: never a silent fallback. */
-int vs_addr_parse(const char *s, struct vs_addr *a, int legacy)
+int vs_addr_parse(const char *s, struct vs_addr *a)
 {
 	const char *colon, *end = s + strlen(s);
-	(void)legacy;
 	if (!strncmp(s, "unix:", 5) || !strncmp(s, "hybrid:", 7)) {
 		int hy = s[0] == 'h';
 		const char *p = s + (hy ? 7 : 5);
@@ -528,52 +594,48 @@ int vs_addr_parse(const char *s, struct vs_addr *a, int legacy)
 	return 0;
 }
 
+/* A port given alone (-p PORT) */
+int vs_port_parse(const char *s, uint32_t *port)
+{
+	return vs_parse_u32(s, s + strlen(s), port);
+}
+
+/* A CID given alone (--allow CID): a number, -1, any, host or local */
+int vs_cid_parse(const char *s, uint32_t *cid)
+{
+	return vs_parse_cid(s, s + strlen(s), cid);
+}
+
+static char *vs_utoa(char *p, uint32_t v)
+{
+	char t[12];
+	int i = 0;
+	do t[i++] = (char)('0' + v % 10); while ((v /= 10));
+	while (i)
+		*p++ = t[--i];
+	*p = 0;
+	return p;
+}
+
 const char *vs_addr_str(const struct vs_addr *a, char *buf, size_t n)
 {
+	const char *pre = a->kind == VS_ADDR_UNIX ? "unix:" : a->kind == VS_ADDR_HYBRID ? "hybrid:" : "vsock:";
 	char *p = buf;
-	size_t k;
-	if (a->kind != VS_ADDR_VSOCK) {
-		const char *pre = a->kind == VS_ADDR_UNIX ? "unix:" : "hybrid:";
-		k = strlen(pre);
-		if (k + strlen(a->path) + 12 > n)
-			return "?";
-		memcpy(p, pre, k);
-		strcpy(p + k, a->path);
-		if (a->kind == VS_ADDR_UNIX)
-			return buf;
-		p += strlen(p);
-		n -= (size_t)(p - buf);
-	} else {
-		if (n < 30)
-			return "?";
-		memcpy(p, "vsock:", 6);
-		p += 6;
-		if (a->cid == VS_CID_ANY) {
-			memcpy(p, "any", 4);
-			p += 3;
-		} else {
-			char t[12];
-			int i = 0;
-			uint32_t v = a->cid;
-			do t[i++] = (char)('0' + v % 10); while ((v /= 10));
-			while (i)
-				*p++ = t[--i];
-		}
-	}
-	{
-		char t[12];
-		int i = 0;
-		uint32_t v = a->port;
+	if (strlen(pre) + strlen(a->path) + 24 > n)
+		return "?";
+	p += strlen(strcpy(p, pre));
+	if (a->kind != VS_ADDR_VSOCK)
+		p += strlen(strcpy(p, a->path));
+	else if (a->cid == VS_CID_ANY)
+		p += strlen(strcpy(p, "any"));
+	else
+		p = vs_utoa(p, a->cid);
+	if (a->kind != VS_ADDR_UNIX) {
 		*p++ = ':';
-		do t[i++] = (char)('0' + v % 10); while ((v /= 10));
-		while (i)
-			*p++ = t[--i];
-		*p = 0;
+		vs_utoa(p, a->port);
 	}
 	return buf;
 }
-
-void vs_cloexec(int fd) { fcntl(fd, F_SETFD, FD_CLOEXEC); }
 
 void vs_nonblock(int fd, int on)
 {

@@ -295,11 +295,7 @@ static int xf_send_frame(struct xf *x, uint16_t type, const void *p, size_t n)
 /* Tell the peer why we stop.  Best effort: it may be gone already. */
 static void xf_send_error(struct xf *x)
 {
-	uint8_t b[4 + sizeof x->err];
-	size_t n = strlen(x->err);
-	vs_put32(b, x->code);
-	memcpy(b + 4, x->err, n);
-	vs_send(x->sock, VS_ERROR, b, 4 + n);
+	vs_send_error(x->sock, x->code, x->err);
 }
 
 /* The length of the next frame if it is a complete DATA frame already in
@@ -311,26 +307,6 @@ static size_t xf_next_data(void)
 	    xf_ilen - xf_ioff < VS_HDR + h.len)
 		return 0;
 	return h.len;
-}
-
-static int xf_writev_all(int fd, struct iovec *v, int cnt)
-{
-	while (cnt) {
-		ssize_t w = writev(fd, v, cnt);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		while (cnt && (size_t)w >= v->iov_len) {
-			w -= (ssize_t)v->iov_len;
-			v++, cnt--;
-		}
-		if (cnt) {
-			v->iov_base = (char *)v->iov_base + w;
-			v->iov_len -= (size_t)w;
-		}
-	}
-	return 0;
 }
 
 /* Read one frame; its payload is at xf_p.  ERROR frames become x->err. */
@@ -371,14 +347,7 @@ static int xf_read(struct xf *x, struct vs_hdr *h)
 	xf_ioff += VS_HDR + h->len;
 	n = (int)h->len;
 	if (h->type == VS_ERROR) {
-		size_t i, k = n >= 4 ? (size_t)n - 4 : 0;
-		if (k > sizeof x->err - 1)
-			k = sizeof x->err - 1;
-		for (i = 0; i < k; i++) {
-			uint8_t c = xf_p[4 + i];
-			x->err[i] = c >= 32 && c < 127 ? (char)c : '?'; /* the peer's text */
-		}
-		x->err[k] = 0;
+		vs_text_clean(x->err, sizeof x->err, xf_p + 4, n >= 4 ? (size_t)n - 4 : 0);
 		x->code = n >= 4 ? vs_get32(xf_p) : VS_E_IO;
 		x->remote_err = 1;
 		return -1;
@@ -477,7 +446,7 @@ static int xf_send_data(struct xf *x, size_t n)
 		iov[cnt + 1] = (struct iovec){ xf_buf + off, k };
 		cnt += 2;
 	}
-	if (xf_writev_all(x->sock, v, cnt) < 0) {
+	if (vs_writevall(x->sock, v, cnt) < 0) {
 		x->lost = 1;
 		return xf_fail(x, VS_E_IO, "connection lost: ", strerror(errno), NULL);
 	}
@@ -962,7 +931,7 @@ static int xf_content(struct xf *x, int fd, const struct xf_entry *e)
 					xf_ioff += VS_HDR + more;
 					k += more;
 				}
-				if (xf_writev_all(fd, iov, ni) < 0) {
+				if (vs_writevall(fd, iov, ni) < 0) {
 					xf_fail_sys(x, e->path, NULL);
 					xf_send_error(x);
 					memcpy(saved, x->err, sizeof saved);

@@ -17,13 +17,6 @@
 
 static uint8_t hbuf[VS_FRAME_MAX];
 
-static long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000L + t.tv_nsec / 1000000;
-}
-
 /* An agent that never answers must not hang the controller forever on a
  * handshake: bound blocking reads on fresh connections. */
 void set_timeout(int fd, int secs)
@@ -34,17 +27,10 @@ void set_timeout(int fd, int secs)
 
 void agent_error(const uint8_t *p, size_t n)
 {
-	uint32_t code = n >= 4 ? vs_get32(p) : 0;
-	size_t k = n >= 4 ? n - 4 : 0;
 	char text[512];
-	size_t i;
-	if (k >= sizeof text)
-		k = sizeof text - 1;
 	/* the text is the guest's: keep it printable */
-	for (i = 0; i < k; i++)
-		text[i] = (p[4 + i] >= 32 && p[4 + i] < 127) ? (char)p[4 + i] : '?';
-	text[k] = 0;
-	die("agent: %s (error %u)", text, code);
+	vs_text_clean(text, sizeof text, p + 4, n >= 4 ? n - 4 : 0);
+	die("agent: %s (error %u)", text, n >= 4 ? vs_get32(p) : 0);
 }
 
 char hello_err[256];
@@ -65,14 +51,11 @@ int hello_try(int fd, struct hello *hi)
 {
 	uint8_t b[VS_MAGIC_LEN + VS_HDR + 16];
 	struct vs_hdr h;
-	size_t k, i;
 	int n;
+	/* the magic and our HELLO (no software string) in one write */
 	memcpy(b, VS_MAGIC, VS_MAGIC_LEN);
 	vs_hdr_put(b + VS_MAGIC_LEN, VS_HELLO, 16);
-	vs_put16(b + VS_MAGIC_LEN + VS_HDR, VS_VERSION);
-	vs_put16(b + VS_MAGIC_LEN + VS_HDR + 2, 0);
-	vs_put32(b + VS_MAGIC_LEN + VS_HDR + 4, VS_CAP_EXEC | VS_CAP_PTY | VS_CAP_FILE | VS_CAP_DIALBACK);
-	vs_put64(b + VS_MAGIC_LEN + VS_HDR + 8, 0);
+	vs_hello_put(b + VS_MAGIC_LEN + VS_HDR, 16, VS_CAP_EXEC | VS_CAP_PTY | VS_CAP_FILE | VS_CAP_DIALBACK, 0, NULL);
 	if (vs_writeall(fd, b, sizeof b) < 0) {
 		if (errno == EPIPE || errno == ECONNRESET)
 			return hello_fail("agent closed the connection during the handshake (not a vsock-agent, or it refused us)");
@@ -90,12 +73,7 @@ int hello_try(int fd, struct hello *hi)
 	}
 	if (h.type == VS_ERROR) {
 		char t[200];
-		k = n >= 4 ? (size_t)n - 4 : 0;
-		if (k >= sizeof t)
-			k = sizeof t - 1;
-		for (i = 0; i < k; i++)
-			t[i] = (hbuf[4 + i] >= 32 && hbuf[4 + i] < 127) ? (char)hbuf[4 + i] : '?';
-		t[k] = 0;
+		vs_text_clean(t, sizeof t, hbuf + 4, n >= 4 ? (size_t)n - 4 : 0);
 		return hello_fail("agent: %s", t);
 	}
 	if (h.type != VS_HELLO || n < 16)
@@ -104,12 +82,7 @@ int hello_try(int fd, struct hello *hi)
 		return hello_fail("agent speaks protocol version %u; this controller speaks %u", vs_get16(hbuf), VS_VERSION);
 	hi->caps = vs_get32(hbuf + 4);
 	hi->token = vs_get64(hbuf + 8);
-	k = (size_t)n - 16;
-	if (k >= sizeof hi->software)
-		k = sizeof hi->software - 1;
-	for (i = 0; i < k && hbuf[16 + i]; i++)
-		hi->software[i] = (hbuf[16 + i] >= 32 && hbuf[16 + i] < 127) ? (char)hbuf[16 + i] : '?';
-	hi->software[i] = 0;
+	vs_text_clean(hi->software, sizeof hi->software, hbuf + 16, (size_t)n - 16);
 	return 0;
 }
 

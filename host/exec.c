@@ -41,18 +41,11 @@ static void signals_catch(int pty)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;
-	/* without a pty, Ctrl-C ends us and so the session, as with ssh;
-	 * we still catch it to leave the terminal as we found it */
+	/* SIGINT/SIGQUIT without a pty are forwarded (on_local_signal);
+	 * SIGTERM/SIGHUP must leave the terminal as we found it */
 	for (i = 0; i < (int)(sizeof sigs / sizeof *sigs); i++)
 		if (pty || sigs[i] != SIGWINCH)
 			sigaction(sigs[i], &sa, NULL);
-}
-
-/* Control frames only: room for them is kept (CTL_RESERVE); a WINSIZE
- * that finds none is superseded by the next anyway. */
-static void wqueue(uint16_t type, const void *p, size_t n)
-{
-	vs_q_put(&wq, type, p, n);
 }
 
 static void send_winsize(void)
@@ -65,7 +58,7 @@ static void send_winsize(void)
 	vs_put16(b + 2, c);
 	vs_put16(b + 4, x);
 	vs_put16(b + 6, y);
-	wqueue(VS_WINSIZE, b, 8);
+	vs_q_put(&wq, VS_WINSIZE, b, 8);
 }
 
 /* EXEC: flags, size, argc, envc, cwd, argv, env (PROTOCOL.md). */
@@ -237,19 +230,23 @@ static void sock_read(int sock)
 		die_sys("connection to the agent failed");
 }
 
-/* Read local stdin into a STDIN frame; EOF becomes STDIN_EOF. */
+/* Read local stdin into a STDIN frame; EOF becomes STDIN_EOF.  Only a
+ * terminal with escapes goes through the filter (and a copy); otherwise
+ * stdin is read straight into the frame. */
 static int stdin_read(int fd, struct esc *e)
 {
 	static uint8_t tmp[VS_FRAME_MAX];
-	ssize_t r = read(fd, tmp, VS_FRAME_MAX - 1);
+	ssize_t r = e->ch < 0 ? read(fd, vs_q_data(&wq), VS_FRAME_MAX) : read(fd, tmp, VS_FRAME_MAX - 1);
 	size_t k;
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (r <= 0) {
-		wqueue(VS_STDIN_EOF, NULL, 0);
+		vs_q_put(&wq, VS_STDIN_EOF, NULL, 0);
 		return -1;
 	}
-	k = escape_filter(e, tmp, (size_t)r, vs_q_data(&wq));
+	/* the filter holds back a '~' or gives one back: at most one byte
+	 * more than it read, hence the read of one less */
+	k = e->ch < 0 ? (size_t)r : escape_filter(e, tmp, (size_t)r, vs_q_data(&wq));
 	if (k)
 		vs_q_commit(&wq, VS_STDIN, k);
 	return 0;
@@ -268,7 +265,7 @@ static void on_local_signal(int sig, int pty)
 		 * gives up on a command that ignores it */
 		uint8_t b[4];
 		vs_put32(b, (uint32_t)sig);
-		wqueue(VS_SIGNAL, b, 4);
+		vs_q_put(&wq, VS_SIGNAL, b, 4);
 		return;
 	}
 	tty_restore();
@@ -287,9 +284,9 @@ int exec_run(int sock, struct opts *o)
 	if (vs_send(sock, VS_EXEC, req, n) < 0)
 		die_sys("unable to send the request");
 	if (in < 0)
-		wqueue(VS_STDIN_EOF, NULL, 0);
+		vs_q_put(&wq, VS_STDIN_EOF, NULL, 0);
 	else if (fcntl(in, F_GETFL) < 0)
-		in = -1, wqueue(VS_STDIN_EOF, NULL, 0);
+		in = -1, vs_q_put(&wq, VS_STDIN_EOF, NULL, 0);
 	if (pty && in >= 0 && isatty(in) && tty_raw(in) == 0)
 		e.ch = o->escape;
 	signals_catch(pty);

@@ -64,16 +64,6 @@ static const char *need_arg(int argc, char **argv, int *i)
 	return argv[++*i];
 }
 
-static void parse_port(const char *s, uint32_t *port)
-{
-	char spec[32];
-	struct vs_addr t = { VS_ADDR_VSOCK, 0, 0, "" };
-	snprintf(spec, sizeof spec, ":%s", s);
-	if (!*s || strlen(s) > 10 || vs_addr_parse(spec, &t, 0) < 0)
-		die("unable to parse port '%s'", s);
-	*port = t.port;
-}
-
 /* Returns 1 if argv[*i] was an option (consumed), 0 if not one. */
 static int parse_option(struct opts *o, int argc, char **argv, int *i)
 {
@@ -85,19 +75,21 @@ static int parse_option(struct opts *o, int argc, char **argv, int *i)
 		exit(0);
 	}
 	if (!strcmp(a, "-p")) {
-		parse_port(need_arg(argc, argv, i), &o->addr.port);
+		const char *s = need_arg(argc, argv, i);
+		if (vs_port_parse(s, &o->addr.port) < 0)
+			die("unable to parse port '%s'", s);
 	} else if (!strcmp(a, "-l") || !strcmp(a, "--listen")) {
 		o->listen = 1;
 		if (*i + 1 < argc && (argv[*i + 1][0] != '-' || !strncmp(argv[*i + 1], "-1", 2))) {
 			struct vs_addr t = o->addr;
-			if (vs_addr_parse(argv[*i + 1], &t, 0) == 0 && t.kind != VS_ADDR_HYBRID) {
+			if (vs_addr_parse(argv[*i + 1], &t) == 0 && t.kind != VS_ADDR_HYBRID) {
 				o->addr = t;
 				++*i;
 			}
 		}
 	} else if (!strncmp(a, "--listen=", 9)) {
 		o->listen = 1;
-		if (vs_addr_parse(a + 9, &o->addr, 0) < 0 || o->addr.kind == VS_ADDR_HYBRID)
+		if (vs_addr_parse(a + 9, &o->addr) < 0 || o->addr.kind == VS_ADDR_HYBRID)
 			die("unable to parse listen address '%s'", a + 9);
 	} else if (!strcmp(a, "-w")) {
 		const char *s = need_arg(argc, argv, i);
@@ -108,12 +100,9 @@ static int parse_option(struct opts *o, int argc, char **argv, int *i)
 		o->wait_secs = (int)v;
 	} else if (!strcmp(a, "--allow")) {
 		const char *s = need_arg(argc, argv, i);
-		struct vs_addr t = { VS_ADDR_VSOCK, 0, 0, "" };
-		if (vs_addr_parse(s, &t, 0) < 0 || t.kind != VS_ADDR_VSOCK || strchr(s, ':'))
+		if (vs_cid_parse(s, &o->allow_cid) < 0)
 			die("unable to parse CID '%s'", s);
-		if (t.cid == VS_CID_ANY)
-			o->allow_any = 1; /* 'any' or -1, as everywhere */
-		o->allow_cid = t.cid;
+		o->allow_any = o->allow_cid == VS_CID_ANY; /* 'any' or -1, as everywhere */
 	} else if (!strcmp(a, "-t")) {
 		o->pty = 1;
 	} else if (!strcmp(a, "-T")) {
@@ -211,7 +200,7 @@ int main(int argc, char **argv)
 			continue;
 		if (have_target || o.listen)
 			break; /* the command starts here */
-		if (vs_addr_parse(argv[i], &o.addr, 0) < 0)
+		if (vs_addr_parse(argv[i], &o.addr) < 0)
 			die("unable to parse target '%s' (expected CID[:PORT], vsock:CID[:PORT], unix:PATH or hybrid:PATH:PORT)",
 			    argv[i]);
 		have_target = 1;

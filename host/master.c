@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAXPEND 64
@@ -36,13 +35,6 @@ static void on_signal(int sig)
 		/* a wakeup is already pending */
 	}
 	errno = e;
-}
-
-static long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000L + t.tv_nsec / 1000000;
 }
 
 /* Keep the pending OPENs in the order they were sent: the agent answers
@@ -119,10 +111,10 @@ static void client_accept(int mfd, int ctl)
 		return;
 	}
 	if (vs_get16(b) != VS_VERSION || npend == MAXPEND) {
-		uint8_t e[64];
-		int k = snprintf((char *)e + 4, sizeof e - 4, npend == MAXPEND ? "too many pending sessions" : "unsupported protocol version");
-		vs_put32(e, npend == MAXPEND ? VS_E_BUSY : VS_E_VERSION);
-		vs_send(fd, VS_ERROR, e, 4 + (size_t)k);
+		if (npend == MAXPEND)
+			vs_send_error(fd, VS_E_BUSY, "too many pending sessions");
+		else
+			vs_send_error(fd, VS_E_VERSION, "unsupported protocol version");
 		close(fd);
 		return;
 	}
@@ -140,7 +132,6 @@ static void dialback_accept(struct opts *o, int lfd)
 {
 	struct hello hi;
 	uint8_t b[16 + 64];
-	struct vs_wr w = { b, 0, sizeof b, 0 };
 	int fd = accept_agent(o, lfd, 0), i;
 	pid_t pid;
 	if (fd < 0)
@@ -159,12 +150,8 @@ static void dialback_accept(struct opts *o, int lfd)
 		close(fd);
 		return;
 	}
-	vs_wr16(&w, VS_VERSION);
-	vs_wr16(&w, 0);
-	vs_wr32(&w, hi.caps);
-	vs_wr64(&w, 0);
-	vs_wrstr(&w, hi.software);
-	vs_send(pend[i].client, VS_HELLO, b, w.n);
+	/* the client's HELLO answered with the agent's, token 0 */
+	vs_send(pend[i].client, VS_HELLO, b, vs_hello_put(b, sizeof b, hi.caps, 0, hi.software));
 	pid = fork();
 	if (pid == 0)
 		relay(pend[i].client, fd);

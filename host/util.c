@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int vsh_verbose;
 
@@ -83,6 +84,13 @@ void *xmalloc(size_t n)
 	if (!p)
 		die("unable to allocate %zu bytes", n);
 	return p;
+}
+
+long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000L + t.tv_nsec / 1000000;
 }
 
 const char *addr_str(const struct vs_addr *a)

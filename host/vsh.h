@@ -49,6 +49,7 @@ void vinfo(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern int vsh_verbose;
 void *xmalloc(size_t n);
 const char *addr_str(const struct vs_addr *a);
+long now_ms(void);
 
 /* conn.c */
 struct hello {

@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static struct xf *cur;  /* for the signal handler: its temporary file */
@@ -24,13 +23,6 @@ static void on_signal(int sig)
 	signal(sig, SIG_DFL);
 	raise(sig);
 	_exit(EX_CONN);
-}
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static const char *human(double v, char *b, size_t n)
@@ -48,7 +40,7 @@ static void progress(const char *name, uint64_t done, uint64_t size, int end)
 {
 	static double t0, last;
 	static char cur_name[64];
-	double t = now(), rate;
+	double t = (double)now_ms() / 1000, rate;
 	char a[32], r[32], eta[32] = "";
 	const char *base;
 	if (!show_progress)
@@ -191,28 +183,20 @@ int cp_main(int argc, char **argv)
 			o.mkdirs = 1;
 		} else if (!strcmp(a, "--sha256")) {
 			o.sha256 = 1;
-		} else if ((!strcmp(a, "-P") || !strcmp(a, "-w") || !strcmp(a, "--allow")) && i + 1 < argc) {
-			struct vs_addr t = { VS_ADDR_VSOCK, 0, 0, "" };
-			char spec[40];
-			const char *v = argv[++i];
-			if (a[1] == 'w') {
-				o.wait_secs = atoi(v);
-				continue;
-			}
-			snprintf(spec, sizeof spec, a[1] == 'P' ? ":%s" : "%s", v);
-			if (!strcmp(v, "any"))
-				o.allow_any = 1;
-			else if (strlen(v) > 10 || vs_addr_parse(spec, &t, 0) < 0)
-				die("unable to parse '%s'", v);
-			else if (a[1] == 'P')
-				o.addr.port = t.port;
-			else
-				o.allow_cid = t.cid;
+		} else if (!strcmp(a, "-w") && i + 1 < argc) {
+			o.wait_secs = atoi(argv[++i]);
+		} else if (!strcmp(a, "-P") && i + 1 < argc) {
+			if (vs_port_parse(argv[++i], &o.addr.port) < 0)
+				die("unable to parse port '%s'", argv[i]);
+		} else if (!strcmp(a, "--allow") && i + 1 < argc) {
+			if (vs_cid_parse(argv[++i], &o.allow_cid) < 0)
+				die("unable to parse CID '%s'", argv[i]);
+			o.allow_any = o.allow_cid == VS_CID_ANY;
 		} else if (!strcmp(a, "-l") || !strcmp(a, "--listen")) {
 			o.listen = 1;
 			if (i + 1 < argc && argv[i + 1][0] != '-' && argv[i + 1][0] != ':') {
 				struct vs_addr t = o.addr;
-				if (vs_addr_parse(argv[i + 1], &t, 0) == 0 && t.kind != VS_ADDR_HYBRID && i + 3 < argc) {
+				if (vs_addr_parse(argv[i + 1], &t) == 0 && t.kind != VS_ADDR_HYBRID && i + 3 < argc) {
 					o.addr = t;
 					i++;
 				}
@@ -226,7 +210,7 @@ int cp_main(int argc, char **argv)
 			fputs(cp_usage, stderr);
 			return EX_CONN;
 		} else if (!o.listen && !have_target) {
-			if (vs_addr_parse(a, &o.addr, 0) < 0)
+			if (vs_addr_parse(a, &o.addr) < 0)
 				die("unable to parse target '%s'", a);
 			have_target = 1;
 		} else if (np < 256) {

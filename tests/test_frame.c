@@ -371,7 +371,7 @@ static void test_exec(void)
 static void addr_ok(const char *s, int kind, uint32_t cid, uint32_t port, const char *path)
 {
 	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
-	int r = vs_addr_parse(s, &a, 0);
+	int r = vs_addr_parse(s, &a);
 	int ok = r == 0 && a.kind == kind;
 	if (kind == VS_ADDR_VSOCK)
 		ok = ok && a.cid == cid && a.port == port;
@@ -383,14 +383,14 @@ static void addr_ok(const char *s, int kind, uint32_t cid, uint32_t port, const 
 static void addr_bad(const char *s)
 {
 	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
-	check(vs_addr_parse(s, &a, 0) == -1, "addr: \"%s\" refused", s);
+	check(vs_addr_parse(s, &a) == -1, "addr: \"%s\" refused", s);
 }
 
 static void addr_str(const char *s, const char *want)
 {
 	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
 	char b[160];
-	const char *got = vs_addr_parse(s, &a, 0) == 0 ? vs_addr_str(&a, b, sizeof b) : "(parse failed)";
+	const char *got = vs_addr_parse(s, &a) == 0 ? vs_addr_str(&a, b, sizeof b) : "(parse failed)";
 	check(!strcmp(got, want), "addr_str: \"%s\" -> \"%s\" (got \"%s\")", s, want, got);
 }
 

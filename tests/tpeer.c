@@ -136,7 +136,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc > 1 && !strcmp(argv[1], "-l"))
 		lst = 1, argv++, argc--;
-	if (argc < 2 || vs_addr_parse(argv[1], &a, 0) < 0 || a.kind == VS_ADDR_HYBRID)
+	if (argc < 2 || vs_addr_parse(argv[1], &a) < 0 || a.kind == VS_ADDR_HYBRID)
 		return fail("usage: tpeer [-l] unix:PATH|vsock:CID:PORT STEP...");
 	/* the dev machine's vsock peer belongs to the infrastructure */
 	if (a.kind == VS_ADDR_VSOCK && access("/etc/vsock-test-guest", F_OK) != 0)

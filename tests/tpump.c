@@ -26,7 +26,7 @@ int main(int argc, char **argv)
 	ssize_t r;
 	if (lst)
 		argv++, argc--;
-	if (argc != 3 || vs_addr_parse(argv[1], &a, 0) < 0 || a.kind == VS_ADDR_HYBRID) {
+	if (argc != 3 || vs_addr_parse(argv[1], &a) < 0 || a.kind == VS_ADDR_HYBRID) {
 		fprintf(stderr, "usage: tpump [-l] ADDR FILE\n");
 		return 2;
 	}
