@@ -1,13 +1,35 @@
 #!/bin/bash
-# dracut module: vsock-agent in the initramfs.
-# Install: cp -r initramfs/dracut/90vsock-agent /usr/lib/dracut/modules.d/
-#          dracut --add vsock-agent -f   (or add_dracutmodules+=" vsock-agent "
-#          in /etc/dracut.conf.d/vsock-agent.conf)
-# The agent binary is found on PATH (make install puts it in /usr/local/bin).
+# dracut module: vsock-agent in the initramfs (initramfs/README.md, "dracut").
+# Install: make install
+#          cp -r initramfs/dracut/90vsock-agent /usr/lib/dracut/modules.d/
+#          dracut -f --add vsock-agent
+#
+# dracut runs with PATH reset to DRACUT_PATH (/sbin /bin /usr/sbin /usr/bin
+# unless set), which leaves out /usr/local/bin, where make install puts the
+# agent: look there too, after PATH. VSOCK_AGENT=FILE names it outright.
+
+vsa_find_agent() {
+    local d
+    if [[ $VSOCK_AGENT ]]; then
+        [[ -x $dracutsysrootdir$VSOCK_AGENT ]] && echo "$VSOCK_AGENT"
+        return
+    fi
+    find_binary vsock-agent && return 0
+    for d in /usr/local/sbin /usr/local/bin; do
+        if [[ -x $dracutsysrootdir$d/vsock-agent ]]; then
+            echo "$d/vsock-agent"
+            return 0
+        fi
+    done
+    return 1
+}
 
 check() {
-    require_binaries vsock-agent || return 1
-    # Only when asked for: it changes how the boot behaves.
+    if ! vsa_find_agent > /dev/null; then
+        derror "vsock-agent: no vsock-agent ${VSOCK_AGENT:+at $VSOCK_AGENT }in $DRACUT_PATH /usr/local/sbin /usr/local/bin (run make install, or set VSOCK_AGENT=FILE)"
+        return 1
+    fi
+    # Only when asked for (--add vsock-agent): it changes how the boot goes.
     return 255
 }
 
@@ -16,16 +38,34 @@ depends() {
 }
 
 installkernel() {
-    # virtio-pci vsock (QEMU/KVM vhost-vsock, cloud-hypervisor), loopback;
-    # udev loads the virtio transport when the device shows up.
-    hostonly='' instmods vsock vmw_vsock_virtio_transport vsock_loopback
+    # vsock core, the loopback transport, and the virtio one with the PCI
+    # bus driver it needs (QEMU/KVM vhost-vsock, cloud-hypervisor); udev
+    # loads the virtio transport when the device shows up.
+    hostonly='' instmods vsock vsock_loopback vmw_vsock_virtio_transport virtio_pci
 }
 
 install() {
-    inst_multiple vsock-agent
-    inst_multiple -o systemd-run
-    # shell: agent in the background, before the root is looked for.
-    inst_hook pre-mount 10 "$moddir/vsock-agent-shell.sh"
-    # provision: root mounted on /sysroot, agent in the foreground.
-    inst_hook pre-pivot 50 "$moddir/vsock-agent.sh"
+    local agent
+    agent=$(vsa_find_agent) || return 1
+    inst "$agent" /usr/bin/vsock-agent
+    inst_simple "$moddir/vsock-agent-lib.sh" /lib/vsock-agent-lib.sh
+    inst_script "$moddir/vsock-agent-shell.sh" /sbin/vsock-agent-shell
+    inst_multiple modprobe sleep
+    # shell mode: the agent starts with the first hook of all, so that it
+    # serves while dracut waits for the root, and whichever way the boot
+    # fails; the emergency hook starts it for provision mode too.
+    inst_hook cmdline 90 "$moddir/vsock-agent-cmdline.sh"
+    inst_hook emergency 10 "$moddir/vsock-agent-emergency.sh"
+    # provision mode: the root is mounted on /sysroot, the agent runs in
+    # the foreground.
+    inst_hook pre-pivot 50 "$moddir/vsock-agent-provision.sh"
+    inst_hook cleanup 90 "$moddir/vsock-agent-cleanup.sh"
+    # Under systemd the shell-mode agent is a unit of its own: a process
+    # left behind by a hook's service would be stopped with it, or at the
+    # isolation of emergency.target. Only then: systemd-run or systemctl in
+    # an initramfs without systemd would only fail ("Failed to connect to
+    # bus").
+    if dracut_module_included "systemd"; then
+        inst_simple "$moddir/vsock-agent.service" "$systemdsystemunitdir/vsock-agent.service"
+    fi
 }
