@@ -106,7 +106,7 @@ vsa_watch() { # PID SECS
     sleep "$2"
     for _ in 1 2 3 4; do
         if vsa_waiting "$1"; then
-            warn "vsock-agent: no host within $2 s; giving up"
+            warn "vsock-agent: no host within ${2}s; giving up"
             kill "$1"
             return
         fi
