@@ -29,6 +29,9 @@ if [ "$VS_TRANSPORT" = vsock ] && [ ! -e /etc/vsock-test-guest ]; then
 	exit 1
 fi
 case $VS_TRANSPORT in unix|vsock) ;; *) echo "suite.sh: VS_TRANSPORT must be unix or vsock" >&2; exit 2;; esac
+# the agents' audit lines: to stderr only, on the dev machine (its kernel
+# log is not ours); in the test guest, to the kernel log too
+[ "$VS_TRANSPORT" = unix ] && { VSOCK_AGENT_AUDIT=stderr; export VSOCK_AGENT_AUDIT; }
 
 mkdir -p "$VS_TMP"
 TMP=$VS_TMP
@@ -108,6 +111,19 @@ children_of() {
 	done
 }
 alive() { kill -0 "$1" 2>/dev/null; }
+# session_left: how many processes are in session $SL_SID (from /proc:
+# zombies count, they are the agent's to reap)
+session_left() {
+	sl_n=0
+	for s in /proc/[0-9]*/stat; do
+		read -r line 2>/dev/null < "$s" || continue
+		set -- ${line##*) }
+		[ "$4" = "$SL_SID" ] && sl_n=$((sl_n + 1))
+	done
+	echo "$sl_n"
+}
+in_session() { SL_SID=$1; [ "$(session_left)" != 0 ]; }
+session_gone() { ! in_session "$1"; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # parallel_sessions ADDR N BYTES: N sessions at once, each writing BYTES

@@ -21,7 +21,7 @@ static char buf[1 << 17];
 
 int main(int argc, char **argv)
 {
-	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
+	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_LISTEN, "" };
 	int lst = argc == 4 && !strcmp(argv[1], "-l"), fd, f;
 	ssize_t r;
 	if (lst)
