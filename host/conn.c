@@ -106,7 +106,8 @@ int hs_step(struct hs *h, const struct vs_hdr *fh, const uint8_t *p, size_t n, u
 		if (!(h->hi.flags & VS_HF_KEY))
 			return h->stage = 2, HS_DONE;
 		if (!h->key)
-			return hs_fail(h, "agent: this agent admits only a host holding its key from here%s", auth_hint);
+			return hs_fail(h, "the agent asks for its key: give it with --key FILE (or run vsock-shell as root, "
+			                  "unless the agent runs --auth key)");
 		if (!h->hi.has_nonce)
 			return hs_fail(h, "protocol error: the agent asked for AUTH without a nonce");
 		vs_hdr_put(out, VS_AUTH, VS_MAC);

@@ -233,7 +233,7 @@ static struct guest *guest_find(const char *t)
 	for (i = 0; i < hub.nguests; i++)
 		if (*hub.guests[i]->name && !strcmp(hub.guests[i]->name, t))
 			return hub.guests[i];
-	if (vs_cid_parse(t, &cid) < 0 || cid == VS_CID_ANY || cid < 3)
+	if (vs_cid_parse(t, &cid) < 0 || cid == VS_CID_ANY)
 		return NULL;
 	return guest_by_cid(cid) ? guest_by_cid(cid) : guest_new(NULL, cid, -1);
 }
@@ -716,10 +716,22 @@ static void client_open_send(struct conn *c)
 	hlog("session: uid %u pid %d guest %s %s '%s'", (unsigned)c->uid, (int)c->pid, guest_label(c->g), c->op, c->what);
 }
 
+/* ls order: named guests by name, then the unnamed by CID */
+static int guest_cmp(const void *a, const void *b)
+{
+	const struct guest *x = *(struct guest *const *)a, *y = *(struct guest *const *)b;
+	if (!*x->name != !*y->name)
+		return *x->name ? -1 : 1;
+	if (*x->name)
+		return strcmp(x->name, y->name);
+	return x->cid < y->cid ? -1 : x->cid > y->cid;
+}
+
 static void client_ls(struct conn *c)
 {
 	uint8_t b[1024];
 	int i;
+	qsort(hub.guests, (size_t)hub.nguests, sizeof *hub.guests, guest_cmp);
 	for (i = 0; i < hub.nguests && !c->dead; i++) {
 		size_t n = guest_put(hub.guests[i], b, sizeof b);
 		conn_queue(c, VS_HUB_GUEST, b, n);
@@ -1164,16 +1176,6 @@ static int hub_connect(struct opts *o)
 	return fd;
 }
 
-static void hub_request(int fd, uint16_t type, const uint8_t *p, size_t n)
-{
-	uint8_t b[VS_MAGIC_LEN + VS_HDR + 4500];
-	memcpy(b, VS_MAGIC, VS_MAGIC_LEN);
-	vs_hdr_put(b + VS_MAGIC_LEN, type, (uint32_t)n);
-	memcpy(b + VS_MAGIC_LEN + VS_HDR, p, n);
-	if (vs_writeall(fd, b, VS_MAGIC_LEN + VS_HDR + n) < 0)
-		die_sys("unable to send a request to the hub");
-}
-
 static void hub_died(const struct vs_hdr *h, const uint8_t *p, int n)
 {
 	char t[512];
@@ -1184,6 +1186,23 @@ static void hub_died(const struct vs_hdr *h, const uint8_t *p, int n)
 		die("hub: %s", t);
 	}
 	die("protocol error: unexpected message type %u from the hub", h->type);
+}
+
+static void hub_request(int fd, uint16_t type, const uint8_t *p, size_t n)
+{
+	uint8_t b[VS_MAGIC_LEN + VS_HDR + 4500];
+	memcpy(b, VS_MAGIC, VS_MAGIC_LEN);
+	vs_hdr_put(b + VS_MAGIC_LEN, type, (uint32_t)n);
+	memcpy(b + VS_MAGIC_LEN + VS_HDR, p, n);
+	if (vs_writeall(fd, b, VS_MAGIC_LEN + VS_HDR + n) < 0) {
+		/* refused before it read us: its ERROR may be waiting */
+		struct vs_hdr h;
+		int e = errno, k = vs_recv_by(fd, &h, b, sizeof b, vs_deadline(1000));
+		if (k >= 0 && h.type == VS_ERROR)
+			hub_died(&h, b, k);
+		errno = e;
+		die_sys("unable to send a request to the hub");
+	}
 }
 
 static const char *target_of(struct opts *o)

@@ -454,10 +454,16 @@ static int exec_main(struct opts *o)
 			return rc;
 		}
 	}
+	char what[200] = "(login shell)";
+	int i;
+	size_t n = 0;
 	/* without a command, on a terminal: the login shell on a pty */
 	if (o->pty < 0)
 		o->pty = !o->ncmd && isatty(0);
-	fd = agent_session(o, &ag, o->pty ? "shell" : "exec", o->ncmd ? o->cmd[0] : "(login shell)");
+	/* the command as the remote shell sees it, for the hub's audit */
+	for (i = 0; i < o->ncmd && n < sizeof what - 1; i++)
+		n += (size_t)snprintf(what + n, sizeof what - n, "%s%s", i ? " " : "", o->cmd[i]);
+	fd = agent_session(o, &ag, o->pty ? "shell" : "exec", what);
 	rc = exec_run(fd, o, &ag);
 	close(fd);
 	agent_close(&ag, rc == 0);

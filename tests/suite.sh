@@ -7,7 +7,7 @@
 #
 # Prints "ok - NAME", "not ok - NAME", "skip - NAME" per test and ends with
 # "N passed, N failed, N skipped".  Groups, one per tests/t_GROUP.sh:
-# bad dial exec legacy pty xfer (all by default).
+# bad dial exec hub legacy pty trust xfer (all by default).
 set -u
 
 : "${VS_BIN:?VS_BIN must name the folder with vsock-agent, vsock-shell and the test helpers}"
@@ -67,10 +67,15 @@ new_addr() {
 	fi
 }
 # For an agent that dials the host: the host listens on LADDR; the agent
-# dials DADDR (CID 2, its default, on vsock: loopback answers for it).
+# dials DADDR (CID 2, its default, on vsock: loopback answers for it).  On
+# vsock the port is a reserved one, as the agent's default is: only a
+# privileged listener proves itself there (the suite runs as root).
 new_dial_addr() {
 	new_addr
-	if [ "$VS_TRANSPORT" = unix ]; then DADDR=$LADDR; else DADDR=vsock:${1:-2}:$PORT; fi
+	if [ "$VS_TRANSPORT" = unix ]; then DADDR=$LADDR; else
+		RPORT=$((PORT - 5100 + 200))
+		LADDR=vsock:any:$RPORT DADDR=vsock:${1:-2}:$RPORT
+	fi
 }
 
 addr_ready() {
