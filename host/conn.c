@@ -106,6 +106,8 @@ static int hybrid_connect(int fd, const struct vs_addr *a)
 		return -1;
 	while (n < sizeof line - 1) {
 		ssize_t r = read(fd, line + n, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
 		if (r <= 0) {
 			if (r == 0)
 				errno = ECONNRESET;

@@ -89,8 +89,12 @@ int legacy_run(struct opts *o)
 		}
 		shutdown(fd, SHUT_WR);
 	}
-	while (read(fd, cmd, sizeof cmd) > 0)
-		;
+	/* until the agent hangs up: it has run the command then */
+	for (;;) {
+		ssize_t r = read(fd, cmd, sizeof cmd);
+		if (r == 0 || (r < 0 && errno != EINTR))
+			break;
+	}
 	close(fd);
 	return 0;
 }
