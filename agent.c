@@ -157,15 +157,19 @@ static size_t fmt(char *b, size_t cap, const char *f, ...)
 	return n;
 }
 
+/* errno survives: callers decide on it after logging (127 vs 126 after a
+ * failed exec), and a write retried after EINTR would leave EINTR. */
 static void logv(const char *f, va_list ap, int err)
 {
 	char b[512];
+	int saved = errno;
 	size_t n = vfmt(b, sizeof b - 100, "vsock-agent: ", ap);
 	n += vfmt(b + n, sizeof b - 100 - n, f, ap);
 	if (err)
 		n += fmt(b + n, 98, ": %s", strerror(err));
 	b[n++] = '\n';
 	vs_writeall(2, b, n);
+	errno = saved;
 }
 
 static void warnx(const char *f, ...)

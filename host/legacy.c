@@ -143,8 +143,12 @@ int legacy_run(struct opts *o)
 	/* half-close: the commands are complete; wait for the agent to
 	 * finish them and hang up */
 	shutdown(fd, SHUT_WR);
-	while (read(fd, junk, sizeof junk) > 0)
-		;
+	for (;;) {
+		ssize_t r = read(fd, junk, sizeof junk);
+		if (r > 0 || (r < 0 && errno == EINTR))
+			continue;
+		break;
+	}
 	close(fd);
 	free(c.b);
 	return 0;
