@@ -40,7 +40,8 @@ static const char usage_text[] =
     "                 COMMAND, or each line of stdin, length-prefixed\n"
     "  -u LOCAL:REMOTE    upload (repeatable); -d REMOTE:LOCAL  download;\n"
     "                 with -r (trees), --preserve (mtimes, owners as root),\n"
-    "                 --mkdir (create DST's parents), --sha256 (hash);\n"
+    "                 --mkdir (create DST's parents), --sha256 (hash),\n"
+    "                 --safe-links (skip symlinks that leave the tree);\n"
     "                 transfers run first, then COMMAND if one is given\n"
     "  -M SOCKET      with --listen: keep the agent's control connection and\n"
     "                 serve 'vsock-shell unix:SOCKET ...' clients, each in a\n"
@@ -165,6 +166,8 @@ static int parse_option(struct opts *o, int argc, char **argv, int *i)
 		o->mkdirs = 1;
 	} else if (!strcmp(a, "--sha256")) {
 		o->sha256 = 1;
+	} else if (!strcmp(a, "--safe-links")) {
+		o->safe_links = 1;
 	} else if (!strcmp(a, "-M")) {
 		o->master = need_arg(argc, argv, i);
 	} else if (!strcmp(a, "-q")) {

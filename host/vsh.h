@@ -26,7 +26,7 @@ struct opts {
 	int legacy;             /* 0, 1 disposable, 2 persistent */
 	int quiet, verbose;
 	int wait_secs;          /* -w: give up waiting for the agent */
-	int recursive, preserve, mkdirs, sha256;
+	int recursive, preserve, mkdirs, sha256, safe_links;
 	int escape;             /* escape character, or -1 */
 	uint32_t allow_cid;
 	int allow_any;

@@ -13,16 +13,19 @@
 
 static struct xf *cur;  /* for the signal handler: its temporary file */
 static int show_progress;
+static volatile sig_atomic_t bar_open; /* a progress line without its newline */
 
+/* SIGINT, SIGTERM, SIGHUP: leave nothing behind, end the bar's line, and
+ * exit 128+N.  Only async-signal-safe calls here (unlinkat, tcsetattr,
+ * write); the unnamed temporary file of a download needs nothing. */
 static void on_signal(int sig)
 {
-	/* unlinkat is async-signal-safe: leave no temporary file behind */
 	if (cur && cur->tmpdir >= 0 && cur->tmp[0])
 		unlinkat(cur->tmpdir, cur->tmp, 0);
 	tty_restore();
-	signal(sig, SIG_DFL);
-	raise(sig);
-	_exit(EX_CONN);
+	if (bar_open)
+		(void)!write(2, "\n", 1);
+	_exit(128 + sig);
 }
 
 static const char *human(double v, char *b, size_t n)
@@ -66,19 +69,42 @@ static void progress(const char *name, uint64_t done, uint64_t size, int end)
 	else
 		fprintf(stderr, "\r%-28.28s      %11s %11s/s %-9s", cur_name, human((double)done, a, sizeof a),
 		        human(rate, r, sizeof r), eta);
+	bar_open = !end;
 	if (end) {
 		fputc('\n', stderr);
 		cur_name[0] = 0;
 	}
 }
 
+static void end_bar(void)
+{
+	if (bar_open)
+		fputc('\n', stderr);
+	bar_open = 0;
+}
+
+/* What was left out, in words that fit the count. */
+static void warn_skipped(const struct xf *x)
+{
+	if (x->specials == 1)
+		warnx("skipped 1 special file (a device, socket or FIFO)");
+	else if (x->specials)
+		warnx("skipped %u special files (devices, sockets, FIFOs)", x->specials);
+	if (x->unsafe == 1)
+		warnx("skipped 1 symlink that points outside the tree (--safe-links)");
+	else if (x->unsafe)
+		warnx("skipped %u symlinks that point outside the tree (--safe-links)", x->unsafe);
+}
+
 /* Returns 0, EX_XFER for a failed transfer, EX_CONN for a lost connection. */
 static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **src, int nsrc, const char *dst)
 {
 	static uint8_t req[VS_FRAME_MAX];
+	static char want[256];
 	struct xf x;
 	struct sigaction sa;
-	uint32_t flags = (o->recursive ? XF_RECURSIVE : 0) | (o->preserve ? XF_PRESERVE : 0) | (o->mkdirs ? XF_MKDIRS : 0);
+	uint32_t flags = (o->recursive ? XF_RECURSIVE : 0) | (o->preserve ? XF_PRESERVE : 0) |
+	                 (o->mkdirs ? XF_MKDIRS : 0) | (o->safe_links ? XF_SAFELINKS : 0);
 	int alg = o->sha256 ? XF_SHA256 : XF_XXH64;
 	int fd, n, r = 0, i;
 	for (i = 0; i < (upload ? 1 : nsrc); i++) {
@@ -90,7 +116,18 @@ static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **s
 			die_sys("unable to send the transfer request");
 		xf_init(&x, fd, flags, alg);
 		x.strict = 1;
+		x.in = 0;
+		x.out = 1;
 		x.progress = progress;
+		/* a test knob: the receiver's fallback for filesystems without O_TMPFILE */
+		x.no_tmpfile = getenv("VSOCK_SHELL_NO_TMPFILE") != NULL;
+		/* a download yields exactly the one entry asked for, under the
+		 * name the agent's sender gives it (an over-long one matches
+		 * nothing) */
+		want[0] = 0;
+		if (!upload)
+			(void)xf_topname(src[i], want, sizeof want);
+		x.expect = upload ? NULL : want;
 		cur = &x;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = on_signal;
@@ -108,14 +145,12 @@ static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **s
 		}
 		cur = NULL;
 		close(fd);
+		end_bar();
 		if (r < 0) {
-			if (show_progress)
-				fputc('\n', stderr);
 			warnx("%s%s", x.remote_err ? "remote: " : "", x.err);
 			return x.lost && !x.remote_err ? EX_CONN : EX_XFER;
 		}
-		if (x.skipped)
-			warnx("skipped %u special files (devices, sockets, fifos)", x.skipped);
+		warn_skipped(&x);
 		vinfo("%s %u files, %llu bytes", upload ? "uploaded" : "downloaded", x.files, (unsigned long long)x.bytes);
 	}
 	return 0;
@@ -145,8 +180,10 @@ static const char cp_usage[] =
     "Every file is written to a temporary name, fsynced, and renamed into\n"
     "place only after its content hash matched end to end.\n"
     "\n"
-    "  -r           copy directories recursively (symlinks stay symlinks)\n"
-    "  -p           keep modification times (and owners, when root)\n"
+    "  -r           copy directories recursively (symlinks, as they are,\n"
+    "               and hard links stay what they are)\n"
+    "  -p, --preserve  keep modification times (and owners, when root)\n"
+    "  --safe-links skip symlinks that are absolute or climb out of the tree\n"
     "  --mkdir      create missing parent directories of DST\n"
     "  -q           no progress bar\n"
     "  --sha256     SHA-256 as the end-to-end hash (default XXH64)\n"
@@ -155,7 +192,20 @@ static const char cp_usage[] =
     "  -l, --listen [ADDR]  wait for a dialing agent (default vsock:2:1024)\n"
     "  --allow CID  with --listen: accept only this guest CID\n"
     "  -v           verbose\n"
-    "Exit status: 0, 1 when a transfer failed, 255 when the connection did.\n";
+    "Exit status: 0; 1 when a transfer failed; 128+N when interrupted by\n"
+    "signal N (SIGINT, SIGTERM, SIGHUP); 255 when the connection failed or\n"
+    "for a usage error.\n";
+
+/* What is missing, in one line, then where to look. */
+static int cp_usage_error(const char *what, const char *after)
+{
+	if (after)
+		warnx("cp: %s'%s'", what, after);
+	else
+		warnx("cp: %s", what);
+	fputs("try 'vsock-shell cp --help'\n", stderr);
+	return EX_CONN;
+}
 
 /* vsock-shell cp [options] [TARGET] SRC... DST */
 int cp_main(int argc, char **argv)
@@ -163,7 +213,7 @@ int cp_main(int argc, char **argv)
 	struct opts o;
 	struct agent ag = { -1, -1, { 0, 0, "" } };
 	const char *paths[256];
-	int np = 0, i, have_target = 0, upload, r;
+	int np = 0, i, have_target = 0, upload, remote, r;
 	memset(&o, 0, sizeof o);
 	o.addr = (struct vs_addr){ VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
 	for (i = 1; i < argc; i++) {
@@ -173,8 +223,10 @@ int cp_main(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(a, "-r")) {
 			o.recursive = 1;
-		} else if (!strcmp(a, "-p")) {
+		} else if (!strcmp(a, "-p") || !strcmp(a, "--preserve")) {
 			o.preserve = 1;
+		} else if (!strcmp(a, "--safe-links")) {
+			o.safe_links = 1;
 		} else if (!strcmp(a, "-q")) {
 			o.quiet = 1;
 		} else if (!strcmp(a, "-v")) {
@@ -219,16 +271,20 @@ int cp_main(int argc, char **argv)
 			die("cp: too many paths");
 		}
 	}
-	if (np < 2 || (!have_target && !o.listen)) {
-		fputs(cp_usage, stderr);
-		return EX_CONN;
-	}
+	if (!have_target && !o.listen)
+		return cp_usage_error("missing TARGET (or --listen), SRC and DST", NULL);
+	if (np == 0)
+		return cp_usage_error("missing SRC and DST", NULL);
+	if (np == 1)
+		return cp_usage_error("missing the destination after ", paths[0]);
 	upload = paths[np - 1][0] == ':';
+	for (i = 0, remote = 0; i < np; i++)
+		remote += paths[i][0] == ':';
+	if (!remote)
+		die("cp: nothing is remote: mark remote paths with ':' (as in :/etc/hostname)");
 	for (i = 0; i < np - 1; i++)
 		if ((paths[i][0] == ':') == upload)
 			die("cp: either every source is remote (':PATH') or the destination is, not both");
-	if (!upload && paths[np - 1][0] == ':')
-		die("cp: nothing is remote: mark remote paths with ':'");
 	for (i = 0; i < np; i++) {
 		if (paths[i][0] == ':') {
 			paths[i]++;
