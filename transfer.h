@@ -558,6 +558,18 @@ static int xf_send_data(struct xf *x, size_t n)
 	return 0;
 }
 
+/* A stream (stdin, a FIFO) may sit idle for long: wait for it and for
+ * the peer at once, so that a receiver's ERROR, or its end, is seen then
+ * and not only at the stream's next byte. */
+static int xf_wait_input(struct xf *x, int fd)
+{
+	struct pollfd p[2] = { { fd, POLLIN, 0 }, { x->sock, POLLIN, 0 } };
+	while (poll(p, 2, -1) < 0)
+		if (errno != EINTR)
+			return 0; /* let the read tell */
+	return p[1].revents ? xf_peer_spoke(x) : 0;
+}
+
 /* Stream fd's content: DATA for data, HOLE for the holes of a sparse
  * file, then END with the hash.  size XF_UNKNOWN reads to EOF. */
 static int xf_stream(struct xf *x, int fd, const char *rel, uint64_t size, int sparse)
@@ -592,6 +604,8 @@ static int xf_stream(struct xf *x, int fd, const char *rel, uint64_t size, int s
 		want = XF_BATCH;
 		if (size != XF_UNKNOWN && data_end - off < want)
 			want = (size_t)(data_end - off);
+		if (size == XF_UNKNOWN && xf_wait_input(x, fd) < 0)
+			return -1;
 		r = size == XF_UNKNOWN ? read(fd, xf_buf, want) : pread(fd, xf_buf, want, (off_t)off);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -1387,7 +1401,7 @@ static int xf_recv_hardlink(struct xf *x, int dfd, const char *name, const struc
 	if (pfd < 0 || fstatat(pfd, last, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
 		if (pfd >= 0)
 			close(pfd);
-		return xf_fail(x, VS_E_PROTO, "refusing a hard link to '", e->link, "': not a file received in the tree", NULL);
+		return xf_fail(x, VS_E_PROTO, "refusing a hard link to '", e->link, "': not a regular file in the tree", NULL);
 	}
 	r = xf_place(x, dfd, name, pfd, last);
 	close(pfd);

@@ -58,6 +58,8 @@ static void progress(const char *name, uint64_t done, uint64_t size, int end)
 	if (!end && t - last < 0.1)
 		return;
 	last = t;
+	/* before the write: a signal may land as soon as the line is out */
+	bar_open = 1;
 	rate = t > t0 ? (double)done / (t - t0) : 0;
 	if (size != XF_UNKNOWN && size && rate > 0 && !end) {
 		double s = (double)(size - done) / rate;
@@ -69,9 +71,9 @@ static void progress(const char *name, uint64_t done, uint64_t size, int end)
 	else
 		fprintf(stderr, "\r%-28.28s      %11s %11s/s %-9s", cur_name, human((double)done, a, sizeof a),
 		        human(rate, r, sizeof r), eta);
-	bar_open = !end;
 	if (end) {
 		fputc('\n', stderr);
+		bar_open = 0;
 		cur_name[0] = 0;
 	}
 }
@@ -177,11 +179,12 @@ static const char cp_usage[] =
     "Copy files into or out of the guest.  Remote paths start with ':'\n"
     "(relative ones are relative to the remote home); either every SRC is\n"
     "remote (download) or DST is (upload).  '-' is stdin or stdout.\n"
-    "Every file is written to a temporary name, fsynced, and renamed into\n"
-    "place only after its content hash matched end to end.\n"
+    "Every file is written to an unnamed temporary file, fsynced, and\n"
+    "linked into place only after its content hash matched end to end.\n"
+    "A guest's names are never followed and must be what was asked for.\n"
     "\n"
-    "  -r           copy directories recursively (symlinks, as they are,\n"
-    "               and hard links stay what they are)\n"
+    "  -r           copy directories recursively (symlinks as they are,\n"
+    "               hard links as hard links; special files skipped)\n"
     "  -p, --preserve  keep modification times (and owners, when root)\n"
     "  --safe-links skip symlinks that are absolute or climb out of the tree\n"
     "  --mkdir      create missing parent directories of DST\n"

@@ -244,8 +244,10 @@ cp_pid=$!
 if wait_for 10 agent_receiving; then
 	CHILD_PARENT=$APID
 	kill -9 $(children_of) 2>/dev/null
+	# the host notices at once, though its stdin is idle
+	wait_for 5 gone "$cp_pid" || echo "host did not notice" > "$R/intr"
 	wait "$cp_pid"; rc=$?
-	expect_eq "xfer: the agent's receiver SIGKILLed mid-file: old target intact, no temporary file" \
+	expect_eq "xfer: the agent's receiver SIGKILLed mid-file: old target intact, no temporary file, the host notices" \
 		"$rc $(cat "$R/intr")$(no_temp "$R" && echo clean)" "255 oldclean"
 else
 	t_fail "xfer: the agent's receiver SIGKILLed mid-file" "never saw it receiving"
@@ -273,9 +275,13 @@ stall "$R/fifo" 2000000 9
 cp_pid=$!
 wait_for 10 receiving "$cp_pid"
 kill -9 "$cp_pid"; wait "$cp_pid" 2>/dev/null
+# ...and the agent's sender, waiting on an idle FIFO, sees the host go
+no_agent_session() { CHILD_PARENT=$APID; [ -z "$(children_of)" ]; }
+wait_for 5 no_agent_session; gone_rc=$?
 kill "$wp" 2>/dev/null; wait "$wp" 2>/dev/null
 expect_eq "xfer: the host's receiver SIGKILLed mid-file: old file intact, no temporary file" \
 	"$(cat "$L/intr")$(no_temp "$L" && echo clean)" "oldclean"
+expect_eq "xfer: ...and the agent's session, its FIFO idle, ends at once" "$gone_rc" 0
 # where O_TMPFILE cannot be used the temporary file has a name, with the
 # receiver's pid: the next transfer to that name removes a dead one's
 stall "$R/fifo" 2000000 9
@@ -314,7 +320,7 @@ if "$TPTY" -T 20 -t 10 -o "$TMP/int.out" "$TMP/int.tpty" -- "$VSH" cp "$X" ":$R/
 	[ "$(tail -c 1 "$TMP/int.out" | od -An -c | tr -d ' ')" = '\n' ]; then
 	t_ok "xfer: SIGINT on a terminal: the bar's line ended, exit 130"
 else
-	t_fail "xfer: SIGINT on a terminal" "$(tail -c 200 "$TMP/err" "$TMP/int.out" | od -c | tail -5)"
+	t_fail "xfer: SIGINT on a terminal" "$(tail -c 300 "$TMP/err"; tail -c 40 "$TMP/int.out" | od -c | tail -3)"
 fi
 kill "$wp" 2>/dev/null; wait "$wp" 2>/dev/null
 rm -f "$R/fifo" "$TMP/in"
@@ -333,24 +339,31 @@ else
 	t_skip "xfer: ENOSPC" "runs in the test VM (small tmpfs)"
 fi
 
-# sparse and over 4 GiB: holes travel as holes and hash as their length;
-# on the dev machine only (cmp reads 10 GiB of zeros, slow under TCG)
-if [ "$VS_TRANSPORT" = unix ]; then
+# sparse and over 4 GiB: holes travel as holes and hash as their length,
+# so nothing reads or hashes the 5 GiB of zeros (in the VM too; there
+# the data regions are compared instead of cmp reading 10 GiB)
+sparse_same() { # A B
+	if [ "$VS_TRANSPORT" = unix ]; then same "$1" "$2"; return; fi
+	for ss in 0:4 3000000000:6 5368709116:4; do
+		[ "$(dd if="$1" bs=1 skip=${ss%:*} count=${ss#*:} 2>/dev/null)" = "$(dd if="$2" bs=1 skip=${ss%:*} count=${ss#*:} 2>/dev/null)" ] || return 1
+	done
+}
+if command -v truncate >/dev/null; then
 	rm -f "$L/sparse" "$R/sparse"
 	truncate -s 5G "$L/sparse"
 	printf 'head' | dd of="$L/sparse" conv=notrunc 2>/dev/null
 	printf 'middle' | dd of="$L/sparse" bs=1 seek=3000000000 conv=notrunc 2>/dev/null
 	printf 'tail' | dd of="$L/sparse" bs=1 seek=$((5 * 1024 * 1024 * 1024 - 4)) conv=notrunc 2>/dev/null
 	"$VSH" cp -q "$X" "$L/sparse" ":$R/sparse"; rc=$?
-	if [ $rc = 0 ] && [ "$(stat -c %s "$R/sparse")" = 5368709120 ] && same "$L/sparse" "$R/sparse"; then t_ok "xfer: 5 GiB sparse file, byte-exact"; else t_fail "xfer: 5 GiB sparse file" "rc=$rc"; fi
+	if [ $rc = 0 ] && [ "$(stat -c %s "$R/sparse")" = 5368709120 ] && sparse_same "$L/sparse" "$R/sparse"; then t_ok "xfer: 5 GiB sparse file, byte-exact"; else t_fail "xfer: 5 GiB sparse file" "rc=$rc"; fi
 	blocks=$(stat -c %b "$R/sparse")
 	if [ "$blocks" -lt 1000 ]; then t_ok "xfer: holes kept ($blocks blocks)"; else t_fail "xfer: holes kept" "$blocks blocks"; fi
 	rm -f "$L/sparse2"
 	"$VSH" cp -q "$X" ":$R/sparse" "$L/sparse2"; rc=$?
-	if [ $rc = 0 ] && same "$L/sparse" "$L/sparse2" && [ "$(stat -c %b "$L/sparse2")" -lt 1000 ]; then t_ok "xfer: 5 GiB sparse download, holes kept"; else t_fail "xfer: sparse download" "rc=$rc"; fi
+	if [ $rc = 0 ] && sparse_same "$L/sparse" "$L/sparse2" && [ "$(stat -c %b "$L/sparse2")" -lt 1000 ]; then t_ok "xfer: 5 GiB sparse download, holes kept"; else t_fail "xfer: sparse download" "rc=$rc"; fi
 	rm -f "$L/sparse" "$R/sparse" "$L/sparse2"
 else
-	t_skip "xfer: 5 GiB sparse file" "dev machine only"
+	t_skip "xfer: 5 GiB sparse file" "no truncate"
 fi
 
 # progress on a terminal (stderr is the pty here), none with -q
@@ -508,11 +521,11 @@ accepted "--safe-links against a guest: two skipped, counted, one kept" \
 
 # hard links: the first name must be a file received in the tree
 guest -r top "$TMP/dl/" "$DIR_TOP" frame "$CHAIN" frame "$CHAIN2" frame "send:$(stat_frame 5 420 0 top/h top/t)" frame
-refused "a hard link to a symlink is refused" "refusing a hard link to 'top/t': not a file received in the tree"
+refused "a hard link to a symlink is refused" "refusing a hard link to 'top/t': not a regular file in the tree"
 guest -r top "$TMP/dl/" "$DIR_TOP" frame "$CHAIN" frame "send:$(stat_frame 2 493 0 top/d)" frame \
 	"send:$(stat_frame 1 420 3 top/d/f)" frame "$ABC" frame "send:$(stat_frame 4 493 0 top/d)" frame \
 	"send:$(stat_frame 5 420 0 top/h top/s/d/f)" frame
-refused "a hard link whose first name goes through a symlink is refused" "refusing a hard link to 'top/s/d/f': not a file received in the tree"
+refused "a hard link whose first name goes through a symlink is refused" "refusing a hard link to 'top/s/d/f': not a regular file in the tree"
 guest -r top "$TMP/dl/" "$DIR_TOP" frame "send:$(stat_frame 5 420 0 top/h ../victim)" frame
 refused "a hard link out of the tree is refused" "refusing a hard link to '../victim': not in the tree"
 
@@ -533,10 +546,15 @@ refused "a HOLE in a stream of unknown size is refused" "HOLE in a stream of unk
 guest -r top "$TMP/dl/" "$DIR_TOP" frame "send:$(stat_frame 2 489 0 top/sub)" frame \
 	"send:$(stat_frame 1 420 3 top/sub/f)" frame "send:$(data_frame 616263)$END_BAD" frame
 refused "a tree failing part-way: every directory gets its mode" "content hash mismatch" modes_are "$TMP/dl/top" 755 "$TMP/dl/top/sub" 751
-# nesting: at most 256 directories, the top one included
+# nesting: at most 256 directories, the top one included.  The DIR
+# frames of top/d, top/d/d, ... in one awk (a fork per frame is slow
+# under TCG): 36 fixed bytes, the path and two NULs.
+nest_frames() { # N
+	awk -v n="$1" 'BEGIN { p = "746f70"; for (i = 1; i <= n; i++) { p = p "2f64"; l = 36 + length(p) / 2 + 2
+		printf "%02x%02x00002200000002000000ed010000%056d%s0000\n", l % 256, int(l / 256), 0, p } }'
+}
 set -- "$DIR_TOP" frame
-p=top i=1
-while [ $i -le 256 ]; do p=$p/d; set -- "$@" "send:$(stat_frame 2 493 0 $p)" frame; i=$((i + 1)); done
+for f in $(nest_frames 256); do set -- "$@" "send:$f" frame; done
 guest -r top "$TMP/dl/" "$@"
 refused "257 nested directories from the guest are refused" "more than 256 nested directories" modes_are "$TMP/dl/top/d/d/d" 755
 set --
