@@ -1451,7 +1451,9 @@ static int xf_entry(struct xf *x, struct xf_entry *e)
 	if (!x->ndir && xf_root(x) < 0)
 		return -1;
 	if (e->kind == XF_DIREND) {
-		if (x->ndir < 2 || strcmp(e->path, x->cur))
+		if (x->ndir < 2)
+			return xf_fail(x, VS_E_PROTO, "protocol error: DIREND '", e->path, "' with no directory open", NULL);
+		if (strcmp(e->path, x->cur))
 			return xf_fail(x, VS_E_PROTO, "protocol error: DIREND '", e->path, "' out of order: '",
 			               x->cur, "' is being received", NULL);
 		xf_pop(x, &e->m);
