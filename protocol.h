@@ -917,7 +917,7 @@ const char *vs_listen_why(int err)
 	if (err == EADDRINUSE)
 		return "address in use: another listener answers there";
 	if (err == EEXIST)
-		return "a file that is not a socket is there; not replacing it";
+		return "not a socket; not replacing it";
 	return strerror(err);
 }
 

@@ -356,15 +356,25 @@ uint64_t new_token(void)
 	return t;
 }
 
-/* Listen mode: wait for the agent's control connection. */
+/* Listen mode: wait for the agent's control connection.  A connection
+ * that fails the handshake (a listener's liveness probe, an impostor, a
+ * stray client) does not end the wait: the next one may be the agent. */
 void agent_control(struct opts *o, struct agent *ag)
 {
+	long deadline = o->wait_secs ? vs_deadline(o->wait_secs * 1000L) : VS_NEVER;
 	ag->lfd = listen_addr(&o->addr);
 	vinfo("waiting for the agent on %s", addr_str(&o->addr));
-	ag->ctl = accept_agent(o, ag->lfd, o->wait_secs ? vs_deadline(o->wait_secs * 1000L) : VS_NEVER);
-	if (ag->ctl < 0)
-		die("no agent connected to %s within %d s", addr_str(&o->addr), o->wait_secs);
-	hello_or_die(ag->ctl, &ag->hi);
+	for (;;) {
+		ag->ctl = accept_agent(o, ag->lfd, deadline);
+		if (ag->ctl < 0)
+			die("no agent connected to %s within %d s", addr_str(&o->addr), o->wait_secs);
+		if (hello_try(ag->ctl, &ag->hi, vs_deadline(HANDSHAKE_MS)) == 0)
+			break;
+		warnx("%s; waiting for the agent still", hello_err);
+		close(ag->ctl);
+	}
+	vinfo("agent: %s (auth %s)", *ag->hi.software ? ag->hi.software : "?",
+	      ag->hi.flags & VS_HF_KEY ? "key" : ag->hi.flags & VS_HF_OPEN ? "none" : "kernel");
 	if (!(ag->hi.caps & VS_CAP_DIALBACK))
 		die("the agent does not offer dial-back sessions");
 }

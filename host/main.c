@@ -364,6 +364,9 @@ static int positional(struct opts *o, char *w, int dashdash)
 		if (!o->have_target && !o->listen) {
 			o->target = w;
 			o->have_target = 1;
+		} else if (!dashdash && looks_like_addr(w)) {
+			usage_error(o, "'%s' looks like an address, and %s (write ./%s for a local file of that name)", w,
+			            o->listen ? "--listen takes its address right after it" : "there is already a TARGET", w);
 		} else {
 			if (o->npaths >= (int)(sizeof o->paths / sizeof *o->paths))
 				usage_error(o, "too many paths");
