@@ -10,19 +10,20 @@ rm -rf "$CL"; mkdir -p "$CL"
 
 # --- Unix listeners replace only a stale socket ---
 echo precious > "$CL/f"
-msg=$("$AGENT" --listen "unix:$CL/f" 2>&1); rc=$?
+# (timeout: a broken build may listen there for ever)
+msg=$(timeout 5 "$AGENT" --listen "unix:$CL/f" 2>&1); rc=$?
 case "$rc:$msg:$(cat "$CL/f")" in 1:*"$CL/f"*"not a socket; not replacing it"*:precious) t_ok "cli: the agent never replaces a file at its listening path";; *) t_fail "cli: agent over a file" "$rc $msg";; esac
-msg=$("$VSH" --listen "unix:$CL/f" -w 1 -- true 2>&1); rc=$?
+msg=$(timeout 5 "$VSH" --listen "unix:$CL/f" -w 1 -- true 2>&1); rc=$?
 case "$rc:$msg:$(cat "$CL/f")" in 255:*"not a socket; not replacing it"*:precious) t_ok "cli: the controller never replaces a file at its listening path";; *) t_fail "cli: controller over a file" "$rc $msg";; esac
-msg=$("$VSH" serve --vsock off --hub "$CL/f" 2>&1); rc=$?
+msg=$(timeout 5 "$VSH" serve --vsock off --hub "$CL/f" 2>&1); rc=$?
 case "$rc:$msg:$(cat "$CL/f")" in 255:*"not a socket; not replacing it"*:precious) t_ok "cli: the hub never replaces a file at its socket path";; *) t_fail "cli: hub over a file" "$rc $msg";; esac
 # a live listener is not taken over: the second says so, the first serves on
 "$VSH" --listen "unix:$CL/live.sock" -w 20 -- echo first-listener > "$CL/first.out" 2>"$CL/first.err" &
 hp=$!
 wait_for 5 test -S "$CL/live.sock"
-msg=$("$VSH" --listen "unix:$CL/live.sock" -w 1 -- echo second 2>&1); rc=$?
+msg=$(timeout 5 "$VSH" --listen "unix:$CL/live.sock" -w 1 -- echo second 2>&1); rc=$?
 case "$rc:$msg" in 255:*"$CL/live.sock"*"address in use"*) t_ok "cli: a second listener on a live socket: 'address in use', naming the path";; *) t_fail "cli: second listener" "$rc $msg";; esac
-"$AGENT" "unix:$CL/live.sock" 2>>"$TMP/agent.log"
+timeout 10 "$AGENT" "unix:$CL/live.sock" 2>>"$TMP/agent.log"
 wait "$hp"
 expect_eq "cli: ...and the first listener still gets the agent" "$(cat "$CL/first.out")" first-listener
 # a stale socket (its listener died without a word) is replaced
@@ -40,10 +41,10 @@ kill -TERM "$sp"; wait "$sp" 2>/dev/null
 check "cli: the agent removes its socket on SIGTERM" test ! -e "$CL/stale.sock"
 
 # --- one option table: nothing silently dropped or taken for a target ---
-msg=$("$AGENT" --listen --allow any "unix:$CL/x.sock" 2>&1); rc=$?
+msg=$(timeout 5 "$AGENT" --listen --allow any "unix:$CL/x.sock" 2>&1); rc=$?
 case "$rc:$msg" in 2:*"given with --listen"*) t_ok "cli: agent: an address after --listen's options is an error, not ignored";; *) t_fail "cli: agent --listen --allow any unix:X" "$rc $msg";; esac
 check "cli: ...and nothing listens at it" test ! -e "$CL/x.sock"
-msg=$("$VSH" --listen -w 5 "unix:$CL/y.sock" -- echo hi 2>&1); rc=$?
+msg=$(timeout 8 "$VSH" --listen -w 5 "unix:$CL/y.sock" -- echo hi 2>&1); rc=$?
 case "$rc:$msg" in 255:*"'unix:$CL/y.sock' looks like an address"*"--listen takes its address right after it"*) t_ok "cli: controller: an address after --listen's options is an error";; *) t_fail "cli: --listen -w 5 unix:X" "$rc $msg";; esac
 check "cli: ...and nothing listens at it" test ! -e "$CL/y.sock"
 msg=$("$VSH" -q 5 "unix:$CL/y.sock" -- true 2>&1); rc=$?
