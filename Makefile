@@ -14,7 +14,7 @@ AGENT_LDFLAGS = -static -s -Wl,--gc-sections -Wl,--build-id=none -Wl,-z,nosepara
 
 HOST_SRC = $(wildcard host/*.c)
 HOST_HDR = $(wildcard host/*.h) protocol.h sha256.h transfer.h
-TEST_HELPERS = tpeer tgen tpty tpump
+TEST_HELPERS = tpeer tgen tpty tpump tbench
 GUEST = build/guest
 
 all: vsock-agent vsock-shell
@@ -26,7 +26,7 @@ vsock-shell: $(HOST_SRC) $(HOST_HDR)
 	$(CC) $(CFLAGS) -Ihost -I. -o $@ $(HOST_SRC) $(LDFLAGS)
 
 # Test helpers for the dev machine (dynamic, plain cc).
-build/host/%: tests/%.c protocol.h
+build/host/%: tests/%.c protocol.h transfer.h sha256.h
 	@mkdir -p build/host
 	$(CC) $(CFLAGS) -I. -o $@ $< -lutil
 
@@ -41,7 +41,7 @@ $(GUEST)/vsock-agent: vsock-agent
 $(GUEST)/vsock-shell: $(HOST_SRC) $(HOST_HDR)
 	@mkdir -p $(GUEST)
 	$(MUSLCC) -Os $(WARN) -D_GNU_SOURCE -Ihost -I. -static -s -o $@ $(HOST_SRC)
-$(GUEST)/%: tests/%.c protocol.h
+$(GUEST)/%: tests/%.c protocol.h transfer.h sha256.h
 	@mkdir -p $(GUEST)
 	$(MUSLCC) -Os $(WARN) -D_GNU_SOURCE -I. -static -s -o $@ $<
 
