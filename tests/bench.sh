@@ -83,7 +83,14 @@ line() {
 	fi
 }
 
-"$TGEN" "$bytes" 1 > "$T/src" || exit 1
+# The source: tbench -g is quick under TCG too.  The copies are compared
+# with cmp on the first run, except in the VM, where a byte-wise cmp of a
+# GiB under TCG takes longer than the transfers: there, as everywhere, cp
+# succeeds only once the end-to-end hash has matched.
+if [ -x "$VS_BIN/tbench" ]; then "$VS_BIN/tbench" -g "$bytes" 1 > "$T/src" || exit 1
+else "$TGEN" "$bytes" 1 > "$T/src" || exit 1; fi
+check=${VS_BENCH_CHECK:-}
+[ -n "$check" ] || { [ "$VS_TRANSPORT" = unix ] && check=1 || check=0; }
 addr
 allow=; [ "$VS_TRANSPORT" = vsock ] && allow="--allow 1"
 "$AGENT" --listen "$LA" $allow 2>/dev/null &
@@ -97,9 +104,9 @@ while [ $i -lt "$VS_BENCH_RUNS" ]; do
 	pump_run && pump=$(best "$pump" "$R")
 	pump_run -x && hpump=$(best "$hpump" "$R")
 	ours_run up && up=$(best "$up" "$R")
-	[ $i -eq 0 ] && { cmp -s "$T/src" "$T/dst" || fail=$((fail + 1)); }
+	[ $i -eq 0 ] && [ "$check" = 1 ] && { cmp -s "$T/src" "$T/dst" || fail=$((fail + 1)); }
 	ours_run down && down=$(best "$down" "$R")
-	[ $i -eq 0 ] && { cmp -s "$T/src" "$T/dst" || fail=$((fail + 1)); }
+	[ $i -eq 0 ] && [ "$check" = 1 ] && { cmp -s "$T/src" "$T/dst" || fail=$((fail + 1)); }
 	i=$((i + 1))
 done
 kill "$ap" 2>/dev/null

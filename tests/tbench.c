@@ -22,6 +22,10 @@
  *   tbench -m PID...
  *          the summed VmRSS, in kB, of the processes PID and their
  *          descendants (from /proc).
+ *   tbench -g N [SEED]
+ *          write N pseudo-random bytes to stdout, a 64-bit word at a time:
+ *          a large source file quickly, also under TCG (tgen's stream is
+ *          the one the tests check; this one only has to be incompressible)
  *
  * Commands get stdin and stdout from /dev/null (stderr is left as it
  * is); one that exits non-zero or dies of a
@@ -30,6 +34,7 @@
  * and the exit status is 124.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -273,10 +278,35 @@ static long tree_kb(long pid, int depth)
 	return kb;
 }
 
+static int gen(unsigned long long n, unsigned long long seed)
+{
+	static uint64_t b[8192];
+	uint64_t x = 0x9e3779b97f4a7c15ull ^ (seed * 0x100000001b3ull);
+	while (n > 0) {
+		size_t k = n < sizeof b ? (size_t)n : sizeof b, i, off = 0;
+		for (i = 0; i < sizeof b / 8; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			b[i] = x;
+		}
+		while (off < k) {
+			ssize_t r = write(1, (char *)b + off, k - off);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return perror("tbench: write"), 1;
+			off += (size_t)r;
+		}
+		n -= k;
+	}
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: tbench -r N CMD... [:: CMD...]... | -p N CMD... | -s N CMD...\n"
-	                "       tbench -i N SECS | -m PID...\n");
+	                "       tbench -i N SECS | -m PID... | -g N [SEED]\n");
 	exit(2);
 }
 
@@ -292,6 +322,8 @@ int main(int argc, char **argv)
 		printf("%ld\n", kb);
 		return kb == 0;
 	}
+	if (argv[1][1] == 'g')
+		return argc <= 4 ? gen(strtoull(argv[2], NULL, 10), argc == 4 ? strtoull(argv[3], NULL, 10) : 1) : (usage(), 2);
 	n = atoi(argv[2]);
 	if (n <= 0)
 		usage();
