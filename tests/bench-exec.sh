@@ -132,26 +132,55 @@ bench_procs() {
 	done
 }
 
-# conc_one N: N sessions at once, against N in a row and N local commands at once
+# drain: wait (bounded, 120 s) until the agent has no session process
+# left; DRAIN_MS is how long that took.  A session ends after its client
+# has the exit status, so the clients being done does not mean the agent is.
+drain() {
+	local t0=${EPOCHREALTIME/./} i=0
+	while [ -n "$(cat "/proc/$AGENT_PID/task/$AGENT_PID/children" 2>/dev/null)" ] && [ $i -lt 12000 ]; do
+		sleep 0.01
+		i=$((i + 1))
+	done
+	DRAIN_MS=$(((${EPOCHREALTIME/./} - t0) / 1000))
+}
+
+# conc_run NAME MODE N: N sessions (tbench -s or -p) against a fresh agent;
+# sets WALL FAILED DRAIN and, with perf, PER (CPU and system calls per session)
+conc_run() {
+	local r
+	agent_start "$1" "$VS_BIN" $counting || { WALL= FAILED=$3 DRAIN= PER=; return; }
+	read -r WALL FAILED <<<"$("$TBENCH" "$2" "$3" "$VSH" -n "unix:$T/$1.sock" -- true)"
+	drain
+	DRAIN=$DRAIN_MS
+	agent_stop "$1"
+	PER=
+	[ -n "$AGENT_CPU_US" ] && [ -n "$AGENT_SYSCALLS" ] &&
+		PER=", agent CPU $(ms $((AGENT_CPU_US / $3))) and $((AGENT_SYSCALLS / $3)) system calls per session"
+}
+
+# conc_one N: N sessions at once, against N in a row and N local commands
+# at once; each against an agent of its own, until that agent is idle again
 conc_one() {
-	local n=$1 a=unix:$T/conc.sock par seq loc fp fs fl
-	read -r par fp <<<"$("$TBENCH" -p "$n" "$VSH" -n "$a" -- true)"
-	read -r seq fs <<<"$("$TBENCH" -s "$n" "$VSH" -n "$a" -- true)"
+	local n=$1 par seq loc fp fs fl dseq dpar pseq ppar
+	conc_run conc-seq -s "$n"
+	seq=$WALL fs=$FAILED dseq=$DRAIN pseq=$PER
+	conc_run conc-par -p "$n"
+	par=$WALL fp=$FAILED dpar=$DRAIN ppar=$PER
 	read -r loc fl <<<"$("$TBENCH" -p "$n" "$SH" -c true)"
 	if [ "${fp:-1}" -ne 0 ] || [ "${fs:-1}" -ne 0 ] || [ "${fl:-1}" -ne 0 ]; then
 		notok "conc: $n sessions: ${fp:-?} of $n failed at once, ${fs:-?} in a row (local: ${fl:-?})"
 		return
 	fi
-	ok "conc: $n sessions one after another  ${seq} ms  (baseline)"
-	ok "conc: $n sessions at once  ${par} ms  $(ratio "$par" "$seq")x the sequential wall time, all succeeded"
-	ok "conc: $n local '$SH -c true' at once  ${loc} ms  (ours at once: $(ratio "$par" "$loc")x that)"
+	ok "conc: $n sessions one after another  ${seq} ms, the agent idle $dseq ms later$pseq  (baseline)"
+	ok "conc: $n sessions at once  ${par} ms, the agent idle $dpar ms later$ppar: $(ratio "$((par + dpar))" "$((seq + dseq))")x the sequential time, all succeeded"
+	ok "conc: $n local '$SH -c true' at once  ${loc} ms  (ours at once: $(ratio "$((par + dpar))" "$loc")x that)"
 }
 
 bench_conc() {
-	agent_start conc "$VS_BIN" || { notok "conc: unable to start the agent"; return; }
+	counting=
+	perf_usable && counting=1
 	conc_one "$CONC"
 	[ "$CONC" -ne 200 ] && conc_one 200
-	agent_stop conc
 }
 
 sections=${*:-exec procs conc}

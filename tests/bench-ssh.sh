@@ -12,19 +12,22 @@
 # sides: the remote shell reads no ~/.bashrc of the machine's).  The
 # machine's own sshd, /etc/ssh and ~/.ssh are never read or written: ssh
 # is given -F, sshd -f.  As root, sshd insists on its privilege separation
-# directory /run/sshd: it gets one in a mount namespace of its own (a
-# tmpfs over /run that only it sees), so nothing on the machine changes.
+# directory /run/sshd, and records pty logins in utmp, wtmp and lastlog:
+# it runs in a mount namespace of its own, with tmpfs over /run and
+# /var/log that only it sees, so nothing on the machine changes.
 # What is started is stopped by pid.
 #
 # Measured, each against vsock-shell doing the same, as a ratio (the
 # peer's figure over ours: above 1 means we are faster or smaller):
 #   exec round trip of `true` through a ControlMaster, and cold (a new
 #   connection each time); 200 concurrent `true` through the master;
-#   1 GiB by scp and by `ssh cat > file` against our upload (tmpfs);
+#   keystroke echo on a pty (a remote `cat`, each key sent once the last
+#   one came back); 1 GiB by scp and by `ssh cat > file` against our
+#   upload (tmpfs);
 #   the memory of a waiting sshd against the listening agent's, and of
 #   one idle session (sshd's processes against the agent's).
 #
-# Env: VS_BENCH_N (mux rounds, default 500; cold rounds a tenth),
+# Env: VS_BENCH_N (mux rounds, default 500; cold rounds a tenth; keys 200),
 #      VS_BENCH_SSH_CONC (200), VS_BENCH_MB (1024), VS_BENCH_RUNS (3)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,6 +63,7 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then D=$(mktemp -d /dev/shm/vsbench-ssh.X
 socat_pid= master_pid= hold_pid=
 cleanup() {
 	local p i=0
+	[ -n "$master_pid" ] && $SSH -O exit bench >/dev/null 2>&1
 	for p in $hold_pid $master_pid; do kill "$p" 2>/dev/null; done
 	[ -n "${AGENT_PID:-}" ] && kill "$AGENT_PID" 2>/dev/null
 	if [ -n "$socat_pid" ]; then
@@ -127,7 +131,8 @@ SSH="ssh -F $S/ssh_config"
 listen="UNIX-LISTEN:$S/sshd.sock,fork EXEC:'$SSHD -i -e -f $S/sshd_config'"
 if [ "$(id -u)" -eq 0 ]; then
 	unshare -m --propagation private sh -c \
-		"mount -t tmpfs -o mode=755 vsbench /run && mkdir -m 755 /run/sshd && exec socat $listen" \
+		"mount -t tmpfs -o mode=755 vsbench /run && mkdir -m 755 /run/sshd &&
+		 mount -t tmpfs -o mode=755 vsbench /var/log && exec socat $listen" \
 		2>>"$S/sshd.log" &
 else
 	sh -c "exec socat $listen" 2>>"$S/sshd.log" &
@@ -195,6 +200,17 @@ else
 		notok "ssh: round trips through the master failed ($r)"
 	fi
 
+	# keystroke echo on a pty, both through an established connection
+	keyn=$(((N + 1) / 2))
+	read -r kl _ kf0 <<<"$("$TBENCH" -k "$keyn" sh -c 'echo READY; exec cat')"
+	read -r ko _ kf1 <<<"$("$TBENCH" -k "$keyn" "$VSH" -t "$A" -- 'echo READY; exec cat')"
+	read -r ks _ kf2 <<<"$("$TBENCH" -k "$keyn" $SSH -tt bench 'echo READY; exec cat')"
+	if [ "${kf0:-1}" -eq 0 ] && [ "${kf1:-1}" -eq 0 ] && [ "${kf2:-1}" -eq 0 ]; then
+		ok "ssh: keystroke echo on a pty: ssh $((ks)) us, vsock-shell $((ko)) us ($(ratio "$ks" "$ko")x ours; a local pty: $kl us; median of $keyn)"
+	else
+		notok "ssh: keystroke echo failed (local ${kf0:-?}, ours ${kf1:-?}, ssh ${kf2:-?} keys lost)"
+	fi
+
 	# memory of one idle session: sshd's (its connection's processes,
 	# the command among them) against the agent's session process and
 	# the same command
@@ -252,7 +268,8 @@ else
 		[ -n "$sftp" ] && ok "ssh: scp ${best_scp} ms, $(rate "$best_scp") MB/s ($(ratio "$best_scp" "$best_ours")x our time)"
 		ok "ssh: ssh cat > file ${best_cat} ms, $(rate "$best_cat") MB/s ($(ratio "$best_cat" "$best_ours")x our time)"
 	fi
-	kill "$master_pid" 2>/dev/null
+	# ssh -O exit: the master ends its ProxyCommand itself
+	$SSH -O exit bench >/dev/null 2>&1 || kill "$master_pid" 2>/dev/null
 	wait "$master_pid" 2>/dev/null
 	master_pid=
 fi

@@ -22,6 +22,12 @@
  *   tbench -m PID...
  *          the summed VmRSS, in kB, of the processes PID and their
  *          descendants (from /proc).
+ *   tbench -k N CMD [ARG...]
+ *          keystroke echo: run CMD on a new pty (its controlling terminal),
+ *          wait for it to print READY, then send N keys one at a time,
+ *          each once the previous one has come back; then Enter and
+ *          Ctrl-D.  Prints "MEDIAN_US BEST_US FAILED" per keystroke.  CMD
+ *          is meant to echo what it gets, e.g. a remote `cat` on a pty.
  *   tbench -g N [SEED]
  *          write N pseudo-random bytes to stdout, a 64-bit word at a time:
  *          a large source file quickly, also under TCG (tgen's stream is
@@ -42,6 +48,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
@@ -303,10 +311,104 @@ static int gen(unsigned long long n, unsigned long long seed)
 	return 0;
 }
 
+static int expect_byte(int m, const char *want, long long deadline_us)
+{
+	static char seen[256];
+	static size_t nseen;
+	size_t wl = strlen(want);
+	for (;;) {
+		struct pollfd p = { m, POLLIN, 0 };
+		long long left = (deadline_us - now_us()) / 1000;
+		char b[256];
+		ssize_t r;
+		size_t i;
+		if (left <= 0 || stop)
+			return -1;
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		r = read(m, b, sizeof b);
+		if (r <= 0)
+			return -1;
+		/* keep the tail of what came, to find WANT across reads */
+		for (i = 0; i < (size_t)r; i++) {
+			if (nseen == sizeof seen - 1) {
+				memmove(seen, seen + 128, nseen - 128);
+				nseen -= 128;
+			}
+			seen[nseen++] = b[i];
+		}
+		seen[nseen] = 0;
+		if (nseen >= wl && memmem(seen, nseen, want, wl)) {
+			nseen = 0;
+			return 0;
+		}
+	}
+}
+
+static int keys(int n, char **argv)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY), k, fails = 0, ws;
+	long long *t = calloc((size_t)n, sizeof *t), lim = 30 * 1000000LL;
+	struct winsize wsz = { 24, 80, 0, 0 };
+	char *slave;
+	pid_t p;
+	if (m < 0 || !t || grantpt(m) < 0 || unlockpt(m) < 0 || !(slave = ptsname(m)))
+		return perror("tbench: pty"), 1;
+	ioctl(m, TIOCSWINSZ, &wsz);
+	p = fork();
+	if (p == 0) {
+		int s;
+		setsid();
+		s = open(slave, O_RDWR);
+		if (s < 0 || ioctl(s, TIOCSCTTY, 0) < 0)
+			_exit(126);
+		dup2(s, 0), dup2(s, 1), dup2(s, 2);
+		if (s > 2)
+			close(s);
+		close(m);
+		signal(SIGALRM, SIG_DFL), signal(SIGTERM, SIG_DFL), signal(SIGINT, SIG_DFL);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (p < 0)
+		return perror("tbench: fork"), 1;
+	if (expect_byte(m, "READY", now_us() + lim) < 0) {
+		fprintf(stderr, "tbench: no READY from %s\n", argv[0]);
+		kill(p, SIGKILL);
+		waitpid(p, &ws, 0);
+		return 1;
+	}
+	for (k = 0; k < n; k++) {
+		char c[2] = { (char)('a' + k % 26), 0 };
+		long long a = now_us();
+		if (write(m, c, 1) != 1 || expect_byte(m, c, a + 10 * 1000000LL) < 0) {
+			fails += n - k;
+			break;
+		}
+		t[k] = now_us() - a;
+	}
+	if (write(m, "\r\004", 2) < 0)
+		fails++;
+	/* bounded: the command is killed if it does not end within 10 s */
+	for (k = 0; k < 1000 && waitpid(p, &ws, WNOHANG) == 0; k++) {
+		char b[256];
+		struct pollfd pf = { m, POLLIN, 0 };
+		if (poll(&pf, 1, 10) > 0 && read(m, b, sizeof b) <= 0)
+			usleep(10000);
+	}
+	if (k == 1000) {
+		kill(p, SIGKILL);
+		waitpid(p, &ws, 0);
+	}
+	qsort(t, (size_t)(n - fails > 0 ? n - fails : 0), sizeof *t, cmp_ll);
+	printf("%lld %lld %d\n", n > fails ? t[(n - fails) / 2] : 0, n > fails ? t[0] : 0, fails);
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: tbench -r N CMD... [:: CMD...]... | -p N CMD... | -s N CMD...\n"
-	                "       tbench -i N SECS | -m PID... | -g N [SEED]\n");
+	                "       tbench -k N CMD... | -i N SECS | -m PID... | -g N [SEED]\n");
 	exit(2);
 }
 
@@ -337,6 +439,7 @@ int main(int argc, char **argv)
 	case 'r': return rounds(n, argv + 3);
 	case 'p': return together(n, 1, argv + 3);
 	case 's': return together(n, 0, argv + 3);
+	case 'k': return keys(n, argv + 3);
 	}
 	usage();
 	return 2;
