@@ -82,7 +82,8 @@ static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **s
 	int alg = o->sha256 ? XF_SHA256 : XF_XXH64;
 	int fd, n, r = 0, i;
 	for (i = 0; i < (upload ? 1 : nsrc); i++) {
-		fd = agent_session(o, ag);
+		fd = agent_session(o, ag, upload ? "put" : "get", upload ? dst : src[i]);
+		agent_require(ag, upload ? VS_CAP_PUT : VS_CAP_GET, upload ? "uploads" : "downloads");
 		n = xf_request(req, sizeof req, flags, alg, upload ? dst : src[i]);
 		if (n < 0)
 			die("remote path too long");
@@ -135,94 +136,18 @@ int xfer_run(struct opts *o, struct agent *ag)
 	return 0;
 }
 
-static const char cp_usage[] =
-    "usage: vsock-shell cp [options] TARGET SRC... DST\n"
-    "       vsock-shell cp [options] --listen [ADDR] SRC... DST\n"
-    "\n"
-    "Copy files into or out of the guest.  Remote paths start with ':'\n"
-    "(relative ones are relative to the remote home); either every SRC is\n"
-    "remote (download) or DST is (upload).  '-' is stdin or stdout.\n"
-    "Every file is written to a temporary name, fsynced, and renamed into\n"
-    "place only after its content hash matched end to end.\n"
-    "\n"
-    "  -r           copy directories recursively (symlinks stay symlinks)\n"
-    "  -p           keep modification times (and owners, when root)\n"
-    "  --mkdir      create missing parent directories of DST\n"
-    "  -q           no progress bar\n"
-    "  --sha256     SHA-256 as the end-to-end hash (default XXH64)\n"
-    "  -P PORT      port (default 1024)\n"
-    "  -w SECS      wait that long for the agent\n"
-    "  -l, --listen [ADDR]  wait for a dialing agent (default vsock:2:1024)\n"
-    "  --allow CID  with --listen: accept only this guest CID\n"
-    "  -v           verbose\n"
-    "Exit status: 0, 1 when a transfer failed, 255 when the connection did.\n";
-
-/* vsock-shell cp [options] [TARGET] SRC... DST */
-int cp_main(int argc, char **argv)
+/* vsock-shell cp [options] TARGET|--listen SRC... DST, parsed by main.c */
+int cp_run(struct opts *o)
 {
-	struct opts o;
-	struct agent ag = { -1, -1, { 0, 0, "" } };
-	const char *paths[256];
-	int np = 0, i, have_target = 0, upload, r;
-	memset(&o, 0, sizeof o);
-	o.addr = (struct vs_addr){ VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(cp_usage, stdout);
-			return 0;
-		} else if (!strcmp(a, "-r")) {
-			o.recursive = 1;
-		} else if (!strcmp(a, "-p")) {
-			o.preserve = 1;
-		} else if (!strcmp(a, "-q")) {
-			o.quiet = 1;
-		} else if (!strcmp(a, "-v")) {
-			vsh_verbose = 1;
-		} else if (!strcmp(a, "--mkdir")) {
-			o.mkdirs = 1;
-		} else if (!strcmp(a, "--sha256")) {
-			o.sha256 = 1;
-		} else if (!strcmp(a, "-w") && i + 1 < argc) {
-			o.wait_secs = atoi(argv[++i]);
-		} else if (!strcmp(a, "-P") && i + 1 < argc) {
-			if (vs_port_parse(argv[++i], &o.addr.port) < 0)
-				die("unable to parse port '%s'", argv[i]);
-		} else if (!strcmp(a, "--allow") && i + 1 < argc) {
-			if (vs_cid_parse(argv[++i], &o.allow_cid) < 0)
-				die("unable to parse CID '%s'", argv[i]);
-			o.allow_any = o.allow_cid == VS_CID_ANY;
-		} else if (!strcmp(a, "-l") || !strcmp(a, "--listen")) {
-			o.listen = 1;
-			if (i + 1 < argc && argv[i + 1][0] != '-' && argv[i + 1][0] != ':') {
-				struct vs_addr t = o.addr;
-				if (vs_addr_parse(argv[i + 1], &t) == 0 && t.kind != VS_ADDR_HYBRID && i + 3 < argc) {
-					o.addr = t;
-					i++;
-				}
-			}
-		} else if (!strcmp(a, "--")) {
-			for (i++; i < argc && np < 256; i++)
-				paths[np++] = argv[i];
-			break;
-		} else if (a[0] == '-' && a[1]) {
-			warnx("cp: unknown option '%s'", a);
-			fputs(cp_usage, stderr);
-			return EX_CONN;
-		} else if (!o.listen && !have_target) {
-			if (vs_addr_parse(a, &o.addr) < 0)
-				die("unable to parse target '%s'", a);
-			have_target = 1;
-		} else if (np < 256) {
-			paths[np++] = a;
-		} else {
-			die("cp: too many paths");
-		}
-	}
-	if (np < 2 || (!have_target && !o.listen)) {
-		fputs(cp_usage, stderr);
-		return EX_CONN;
-	}
+	struct agent ag = AGENT_INIT;
+	const char **paths = o->paths;
+	int np = o->npaths, i, upload, r;
+	if (!o->have_target && !o->listen)
+		usage_error(o, "no TARGET given");
+	if (np == 0)
+		usage_error(o, "no source and no destination given");
+	if (np == 1)
+		usage_error(o, "no destination given after '%s'", paths[0]);
 	upload = paths[np - 1][0] == ':';
 	for (i = 0; i < np - 1; i++)
 		if ((paths[i][0] == ':') == upload)
@@ -236,9 +161,8 @@ int cp_main(int argc, char **argv)
 				paths[i] = ".";
 		}
 	}
-	show_progress = !o.quiet && isatty(2);
-	signal(SIGPIPE, SIG_IGN);
-	r = xfer_one(&o, &ag, upload, paths, np - 1, paths[np - 1]);
-	agent_close(&ag);
+	show_progress = !o->quiet && isatty(2);
+	r = xfer_one(o, &ag, upload, paths, np - 1, paths[np - 1]);
+	agent_close(&ag, r == 0);
 	return r;
 }

@@ -7,7 +7,7 @@
 #
 # Prints "ok - NAME", "not ok - NAME", "skip - NAME" per test and ends with
 # "N passed, N failed, N skipped".  Groups, one per tests/t_GROUP.sh:
-# bad dial exec legacy pty xfer (all by default).
+# bad dial exec hub legacy pty trust xfer (all by default).
 set -u
 
 : "${VS_BIN:?VS_BIN must name the folder with vsock-agent, vsock-shell and the test helpers}"
@@ -29,6 +29,9 @@ if [ "$VS_TRANSPORT" = vsock ] && [ ! -e /etc/vsock-test-guest ]; then
 	exit 1
 fi
 case $VS_TRANSPORT in unix|vsock) ;; *) echo "suite.sh: VS_TRANSPORT must be unix or vsock" >&2; exit 2;; esac
+# the agents' audit lines: to stderr only, on the dev machine (its kernel
+# log is not ours); in the test guest, to the kernel log too
+[ "$VS_TRANSPORT" = unix ] && { VSOCK_AGENT_AUDIT=stderr; export VSOCK_AGENT_AUDIT; }
 
 mkdir -p "$VS_TMP"
 TMP=$VS_TMP
@@ -64,10 +67,15 @@ new_addr() {
 	fi
 }
 # For an agent that dials the host: the host listens on LADDR; the agent
-# dials DADDR (CID 2, its default, on vsock: loopback answers for it).
+# dials DADDR (CID 2, its default, on vsock: loopback answers for it).  On
+# vsock the port is a reserved one, as the agent's default is: only a
+# privileged listener proves itself there (the suite runs as root).
 new_dial_addr() {
 	new_addr
-	if [ "$VS_TRANSPORT" = unix ]; then DADDR=$LADDR; else DADDR=vsock:${1:-2}:$PORT; fi
+	if [ "$VS_TRANSPORT" = unix ]; then DADDR=$LADDR; else
+		RPORT=$((PORT - 5100 + 200))
+		LADDR=vsock:any:$RPORT DADDR=vsock:${1:-2}:$RPORT
+	fi
 }
 
 addr_ready() {
@@ -108,6 +116,19 @@ children_of() {
 	done
 }
 alive() { kill -0 "$1" 2>/dev/null; }
+# session_left: how many processes are in session $SL_SID (from /proc:
+# zombies count, they are the agent's to reap)
+session_left() {
+	sl_n=0
+	for s in /proc/[0-9]*/stat; do
+		read -r line 2>/dev/null < "$s" || continue
+		set -- ${line##*) }
+		[ "$4" = "$SL_SID" ] && sl_n=$((sl_n + 1))
+	done
+	echo "$sl_n"
+}
+in_session() { SL_SID=$1; [ "$(session_left)" != 0 ]; }
+session_gone() { ! in_session "$1"; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # parallel_sessions ADDR N BYTES: N sessions at once, each writing BYTES

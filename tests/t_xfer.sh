@@ -44,7 +44,7 @@ if [ "$(echo $r)" = 1 ] && same "$L/f65536" "$R/u2" && same "$L/f65535" "$L/d1";
 "$TGEN" 100 1 > "$L/m"; chmod 751 "$L/m"; touch -d '2001-02-03 04:05:06' "$L/m"
 rm -f "$R/m"; "$VSH" cp -q "$X" "$L/m" ":$R/m"
 expect_eq "xfer: mode kept without -p" "$(stat -c %a "$R/m")" 751
-"$VSH" cp -q -p "$X" "$L/m" ":$R/mp"
+"$VSH" cp -q --preserve "$X" "$L/m" ":$R/mp"
 expect_eq "xfer: mtime kept with -p" "$(stat -c %Y "$R/mp")" "$(stat -c %Y "$L/m")"
 
 # a tree: modes, symlinks (inside, dangling, absolute), empty dirs; -r -p
@@ -54,16 +54,16 @@ mkdir -p "$T/a/b" "$T/empty" "$T/ro"
 ln -s b/data "$T/a/lnk"; ln -s /etc/hostname "$T/abs"; ln -s nowhere "$T/dangling"
 chmod 700 "$T/a/b"; chmod 640 "$T/a/x"; chmod 555 "$T/ro"
 touch -d '2010-01-01' "$T/a/b/data" "$T/a/x"
-"$VSH" cp -q -r -p "$X" "$T" ":$R/"; rc=$?
+"$VSH" cp -q -r --preserve "$X" "$T" ":$R/"; rc=$?
 expect_eq "xfer: upload a tree (-r -p)" "$rc" 0
 expect_eq "xfer: uploaded tree identical (modes, links, sizes, mtimes)" "$(tree_list "$R/tree" t)" "$(tree_list "$T" t)"
 rm -rf "$L/tree2"
-"$VSH" cp -q -r -p "$X" ":$R/tree" "$L/tree2"; rc=$?
+"$VSH" cp -q -r --preserve "$X" ":$R/tree" "$L/tree2"; rc=$?
 # the host refuses the absolute link from the guest: trees with one fail
 case $rc in 1) t_ok "xfer: download of a tree holding an absolute symlink is refused";; *) t_fail "xfer: absolute symlink from the guest" "rc=$rc";; esac
 # drop abs from the guest's copy, keeping its directory's time (-p below)
 touch -r "$R/tree" "$TMP/rref"; rm -f "$R/tree/abs"; touch -r "$TMP/rref" "$R/tree"; rm -rf "$L/tree2"
-"$VSH" cp -q -r -p "$X" ":$R/tree" "$L/tree2"; rc=$?
+"$VSH" cp -q -r --preserve "$X" ":$R/tree" "$L/tree2"; rc=$?
 # drop abs from the original too, keeping its directory's time
 touch -r "$T" "$TMP/tref"; rm -f "$T/abs"; touch -r "$TMP/tref" "$T"
 expect_eq "xfer: download a tree (-r -p)" "$rc" 0
@@ -226,12 +226,12 @@ if [ $rc = 0 ] && same "$L/f5000000" "$R/sha"; then t_ok "xfer: --sha256 upload"
 agent_stop
 
 # a hostile or broken guest: a fake agent that the controller downloads from
-AHELLO="$(hdr 1 16)0100000007000000$(le32 0)$(le32 0)"
+AHELLO="$(hdr 1 16)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
 fake_dl() { # NAME WANT-TEXT CP-FLAGS SOURCE STEPS...
 	fd_n=$1 fd_w=$2 fd_f=$3 fd_s=$4; shift 4
 	new_addr
 	rm -rf "$TMP/dl" "$TMP/outside"; mkdir -p "$TMP/dl"
-	"$TPEER" -l "$LADDR" skip:28 "send:$AHELLO" frame "$@" sleep:1500 >/dev/null 2>&1 &
+	"$TPEER" -l "$LADDR" hello "send:$AHELLO" frame "$@" sleep:1500 >/dev/null 2>&1 &
 	fp=$!
 	wait_for 5 addr_ready "$LADDR"
 	"$VSH" cp -q $fd_f -w 3 "$CADDR" ":$fd_s" "$TMP/dl/" 2>"$TMP/err"; rc=$?

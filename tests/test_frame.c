@@ -370,7 +370,7 @@ static void test_exec(void)
 
 static void addr_ok(const char *s, int kind, uint32_t cid, uint32_t port, const char *path)
 {
-	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
+	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_LISTEN, "" };
 	int r = vs_addr_parse(s, &a);
 	int ok = r == 0 && a.kind == kind;
 	if (kind == VS_ADDR_VSOCK)
@@ -382,13 +382,13 @@ static void addr_ok(const char *s, int kind, uint32_t cid, uint32_t port, const 
 
 static void addr_bad(const char *s)
 {
-	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
+	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_LISTEN, "" };
 	check(vs_addr_parse(s, &a) == -1, "addr: \"%s\" refused", s);
 }
 
 static void addr_str(const char *s, const char *want)
 {
-	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
+	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_LISTEN, "" };
 	char b[160];
 	const char *got = vs_addr_parse(s, &a) == 0 ? vs_addr_str(&a, b, sizeof b) : "(parse failed)";
 	check(!strcmp(got, want), "addr_str: \"%s\" -> \"%s\" (got \"%s\")", s, want, got);
@@ -397,7 +397,7 @@ static void addr_str(const char *s, const char *want)
 static void test_addr(void)
 {
 	char longp[128];
-	const uint32_t D = VS_PORT_DEFAULT, H = VS_CID_HOST, ANY = VS_CID_ANY;
+	const uint32_t D = VS_PORT_LISTEN, H = VS_CID_HOST, ANY = VS_CID_ANY;
 	addr_ok("3", VS_ADDR_VSOCK, 3, D, NULL);
 	addr_ok("3:5000", VS_ADDR_VSOCK, 3, 5000, NULL);
 	addr_ok(":1025", VS_ADDR_VSOCK, H, 1025, NULL);

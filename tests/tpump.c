@@ -49,7 +49,7 @@ static void pass_end(void)
 
 int main(int argc, char **argv)
 {
-	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
+	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_LISTEN, "" };
 	int lst, fd, f;
 	ssize_t r;
 	if (argc > 1 && !strcmp(argv[1], "-x"))
