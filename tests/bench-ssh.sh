@@ -175,7 +175,7 @@ else
 fi
 
 # -- exec round trip: cold ---------------------------------------------------
-r=$(TBENCH_GAP_MS=20 "$TBENCH" -r "$NCOLD" "$VSH" -n "$A" -- true :: $SSH -o ControlPath=none bench true)
+r=$(TBENCH_GAP_MS=50 "$TBENCH" -r "$NCOLD" "$VSH" -n "$A" -- true :: $SSH -o ControlPath=none bench true)
 { read -r ours _ f1; read -r cold _ f2; } <<<"$r"
 if [ "$((f1 + f2))" -eq 0 ]; then
 	ok "ssh: round trip, a new connection each: ssh $(ms "$cold"), vsock-shell $(ms "$ours") ($(ratio "$cold" "$ours")x ours, median of $NCOLD)"
