@@ -46,17 +46,21 @@ trap cleanup EXIT
 nprocs() { set -- /proc/[0-9]*; echo $#; }
 
 bench_exec() {
-	local a r ours argv local_sh local_true start
+	local a r ours argv local_sh local_true start static st f1 f2 f3 f4 f5
 	agent_start exec "$VS_BIN" || { notok "exec: unable to start the agent"; return; }
 	a=unix:$T/exec.sock
 	# warm up (page cache, the agent's first fork)
 	"$TBENCH" -r 20 "$VSH" -n "$a" -- true >/dev/null
+	# and, where there is one, a static build of the controller (the
+	# guest's, musl): what a dynamic executable's start costs
+	st=()
+	[ -x "${VS_BENCH_STATIC_VSH:-}" ] && st=(:: "$VS_BENCH_STATIC_VSH" -n "$a" -- true)
 	r=$("$TBENCH" -r "$N" "$SH" -c true :: "$VSH" -n "$a" -- true :: \
-		/bin/true :: "$VSH" -n --argv "$a" -- true :: "$VSH" -V)
+		/bin/true :: "$VSH" -n --argv "$a" -- true :: "$VSH" -V "${st[@]}")
 	agent_stop exec
 	{ read -r local_sh _ f1; read -r ours _ f2; read -r local_true _ f3
-	  read -r argv _ f4; read -r start _ _; } <<<"$r"
-	if [ -z "$start" ] || [ $((f1 + f2 + f3 + f4)) -ne 0 ]; then
+	  read -r argv _ f4; read -r start _ _; read -r static _ f5; } <<<"$r"
+	if [ -z "$start" ] || [ $((f1 + f2 + f3 + f4 + ${f5:-0})) -ne 0 ]; then
 		notok "exec: round trips failed ($r)"
 		return
 	fi
@@ -65,6 +69,8 @@ bench_exec() {
 		"$(ratio "$ours" "$local_sh")" '<=' 1.50
 	ok "exec: vsock-shell --argv true  $(ms "$argv")  $(ratio "$argv" "$local_true")x a local /bin/true ($(ms "$local_true"))"
 	ok "exec: of which starting vsock-shell (-V)  $(ms "$start")  $(ratio "$start" "$ours") of the round trip"
+	[ -n "${static:-}" ] &&
+		ok "exec: the same with a static vsock-shell (musl, $VS_BENCH_STATIC_VSH)  $(ms "$static")  $(ratio "$static" "$local_sh")x the local command"
 }
 
 # procs_phase LABEL: for each build, the round trip (against the local
