@@ -1772,38 +1772,25 @@ static void usage(int code)
 	static const char u[] =
 	    "usage: vsock-agent [options] [CID][:PORT] [persistent]\n"
 	    "       vsock-agent [options] --listen [ADDR] | -p PORT\n"
-	    "\n"
-	    "Dial mode (default): connect to the host at CID (default 2) and PORT\n"
-	    "(default 1023, a reserved port: only a privileged host process can\n"
-	    "listen there) and serve it until it releases the agent.  Listen mode:\n"
-	    "accept connections and serve each in its own process.\n"
-	    "\n"
-	    "ADDR is CID[:PORT], vsock:CID[:PORT] or unix:PATH; CID -1 or 'any'\n"
-	    "means VMADDR_CID_ANY.  The host chooses the protocol: vsock-shell's\n"
-	    "framed protocol, or vsock_guest_exec's legacy one (disposable: one raw\n"
-	    "command; 'persistent': [u16 LE length][command] repeated).\n"
-	    "\n"
-	    "  -l, --listen [ADDR]  listen (default vsock:any:1024); ADDR right after it\n"
-	    "  -p PORT              listen on vsock:any:PORT\n"
-	    "  --allow CID|any      listen mode: accept vsock peers from CID (default 2)\n"
-	    "  -r, --retry          dial mode: retry with backoff until the host listens\n"
-	    "  --reconnect          dial mode: when the host goes without releasing the\n"
-	    "                       agent, dial again (with --retry's backoff)\n"
-	    "  --auth auto|key|none who may command: auto (default) admits a privileged\n"
-	    "                       host (reserved port; root or our uid on unix:) or\n"
-	    "                       the key holder; key: the key holder only; none: anyone\n"
-	    "  --key SOURCE         the shared key: FILE, fw_cfg, credential, cmdline,\n"
-	    "                       auto (default: the first of the last three found), none\n"
-	    "  --deny LIST          refuse these of exec,shell,put,get,legacy\n"
-	    "  --only LIST          serve only these\n"
-	    "  -d                   listen mode: run in the background\n"
-	    "  -v                   log connections and sessions to stderr\n"
-	    "  -h, --help           this help;  -V, --version  the version\n"
-	    "\n"
-	    "Exit status: 0 when the host released the agent (or a legacy host\n"
-	    "closed); 1 on a connection failure or refused input; 2 for a usage\n"
-	    "error; 3 when the host closed without releasing it; a legacy\n"
-	    "disposable command's own status.\n";
+	    "Dial (default): serve the host at CID 2, PORT 1023 (reserved: only a\n"
+	    "privileged host process listens there) until it releases us.  Listen:\n"
+	    "serve each connection in its own process.  ADDR: [vsock:]CID[:PORT] or\n"
+	    "unix:PATH; CID any or -1.  The host's first bytes pick the protocol:\n"
+	    "framed, or vsock_guest_exec's (one raw command; 'persistent': u16 LE\n"
+	    "length + command, repeated).  See vsock-agent(8).\n"
+	    "  -l, --listen [ADDR]  listen (default vsock:any:1024)\n"
+	    "  -p PORT         listen on vsock:any:PORT\n"
+	    "  --allow CID|any listen: vsock peers from CID only (default 2)\n"
+	    "  -r, --retry     dial until the host answers\n"
+	    "  --reconnect     dial again when the host goes without releasing us\n"
+	    "  --auth auto|key|none  auto: a privileged host or the key holder\n"
+	    "  --key SRC       FILE, fw_cfg, credential, cmdline, auto, none\n"
+	    "  --deny LIST, --only LIST  of exec,shell,put,get,legacy\n"
+	    "  -d              listen: go to the background\n"
+	    "  -v              verbose;  -h  help;  -V  version\n"
+	    "Exit: 0 released (or a legacy host closed); 1 failure or refused input;\n"
+	    "2 usage; 3 the host left without releasing us; a legacy disposable\n"
+	    "command's own status.\n";
 	vs_writeall(code ? 2 : 1, u, sizeof u - 1);
 	exit(code);
 }
@@ -1836,107 +1823,121 @@ static uint32_t ops_parse(const char *list)
 	return v;
 }
 
-/* "--name" or "-n": does a match, with its value from "--name=V" or the
- * next word (consumed) when the option takes one. */
-static const char *opt_val;
-static int opt_is(int argc, char **argv, int *i, const char *s, const char *l, int arg)
+/* The options, one table: the long name, its short one, whether it takes
+ * a value (1: from "--name=V" or the next word; 2: only "--name=V"). */
+enum { A_LISTEN = 1, A_PORT, A_ALLOW, A_RETRY, A_RECONNECT, A_AUTH, A_KEY, A_DENY, A_ONLY, A_BG, A_VERBOSE };
+static const struct aopt {
+	const char *l;
+	char s, arg, id;
+} aopts[] = {
+	{ "--listen", 'l', 2, A_LISTEN }, { "--port", 'p', 1, A_PORT },   { "--allow", 0, 1, A_ALLOW },
+	{ "--retry", 'r', 0, A_RETRY },   { "--reconnect", 0, 0, A_RECONNECT }, { "--auth", 0, 1, A_AUTH },
+	{ "--key", 0, 1, A_KEY },         { "--deny", 0, 1, A_DENY },     { "--only", 0, 1, A_ONLY },
+	{ NULL, 'd', 0, A_BG },           { "--verbose", 'v', 0, A_VERBOSE },
+};
+
+/* The option argv[*i] is, with its value in *val; 0 for none. */
+static int aopt_find(int argc, char **argv, int *i, const char **val)
 {
 	const char *a = argv[*i];
-	size_t k = l ? strlen(l) : 0;
-	opt_val = NULL;
-	if (l && !strncmp(a, l, k) && a[k] == '=' && arg) {
-		opt_val = a + k + 1;
-		return 1;
+	unsigned k;
+	*val = NULL;
+	for (k = 0; k < sizeof aopts / sizeof *aopts; k++) {
+		const struct aopt *o = &aopts[k];
+		size_t n = o->l ? strlen(o->l) : 0;
+		if (o->l && o->arg && !strncmp(a, o->l, n) && a[n] == '=') {
+			*val = a + n + 1;
+		} else if (!((o->l && !strcmp(a, o->l)) || (o->s && a[0] == '-' && a[1] == o->s && !a[2]))) {
+			continue;
+		} else if (o->arg == 1) {
+			if (*i + 1 >= argc)
+				usage_error("option needs an argument:", a);
+			*val = argv[++*i];
+		}
+		return o->id;
 	}
-	if (!((s && !strcmp(a, s)) || (l && !strcmp(a, l))))
-		return 0;
-	if (arg) {
-		if (*i + 1 >= argc)
-			usage_error("option needs an argument:", a);
-		opt_val = argv[++*i];
-	}
-	return 1;
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	struct vs_addr la = { VS_ADDR_VSOCK, VS_CID_ANY, VS_PORT_LISTEN, "" };
-	const char *keysrc = "auto", *dial_only = NULL, *listen_only = NULL;
+	const char *keysrc = "auto", *dial_only = NULL, *listen_only = NULL, *v;
 	int background = 0, have_addr = 0, i, fd, rc;
-	uint32_t deny = 0, only = VS_CAP_ALL | OP_LEGACY;
+	uint32_t deny = 0, only = VS_CAP_ALL | OP_LEGACY, d;
 	char deny_s[40] = "", only_s[40] = "";
 	signals_init();
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
 			usage(0);
-		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+		if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
 			vs_writeall(1, "vsock-agent " AGENT_VERSION "\n", sizeof("vsock-agent " AGENT_VERSION));
 			return 0;
-		} else if (opt_is(argc, argv, &i, "-l", "--listen", 0)) {
+		}
+		switch (aopt_find(argc, argv, &i, &v)) {
+		case A_LISTEN:
 			listening = 1;
 			/* the address, if any, comes right after it */
-			if (i + 1 < argc && (argv[i + 1][0] != '-' || !strncmp(argv[i + 1], "-1", 2)) &&
-			    vs_addr_parse(argv[i + 1], &la) == 0) {
-				if (la.kind == VS_ADDR_HYBRID)
-					die("the agent cannot listen on a hybrid: address (that is the host's side)");
-				i++;
-			}
-		} else if (!strncmp(a, "--listen=", 9)) {
+			if (!v && i + 1 < argc && (argv[i + 1][0] != '-' || !strncmp(argv[i + 1], "-1", 2)) &&
+			         vs_addr_parse(argv[i + 1], &la) == 0)
+				v = argv[++i];
+			if (v && (vs_addr_parse(v, &la) < 0 || la.kind == VS_ADDR_HYBRID))
+				usage_error("unable to listen on (the agent takes [vsock:]CID[:PORT] or unix:PATH)", v);
+			break;
+		case A_PORT:
+			if (vs_port_parse(v, &la.port) < 0)
+				usage_error("unable to parse port", v);
 			listening = 1;
-			if (vs_addr_parse(a + 9, &la) < 0 || la.kind == VS_ADDR_HYBRID)
-				usage_error("unable to parse listen address", a + 9);
-		} else if (opt_is(argc, argv, &i, "-p", "--port", 1)) {
-			if (vs_port_parse(opt_val, &la.port) < 0)
-				usage_error("unable to parse port", opt_val);
-			listening = 1;
-		} else if (opt_is(argc, argv, &i, NULL, "--allow", 1)) {
-			if (vs_cid_parse(opt_val, &opt_allow) < 0)
-				usage_error("unable to parse CID", opt_val);
+			break;
+		case A_ALLOW:
+			if (vs_cid_parse(v, &opt_allow) < 0)
+				usage_error("unable to parse CID", v);
 			opt_allow_any = opt_allow == VS_CID_ANY; /* 'any' or -1, as everywhere */
 			listen_only = "--allow";
-		} else if (opt_is(argc, argv, &i, "-r", "--retry", 0)) {
+			break;
+		case A_RETRY:
 			opt_retry = 1;
 			dial_only = "--retry";
-		} else if (opt_is(argc, argv, &i, NULL, "--reconnect", 0)) {
+			break;
+		case A_RECONNECT:
 			opt_reconnect = 1;
 			dial_only = "--reconnect";
-		} else if (opt_is(argc, argv, &i, NULL, "--auth", 1)) {
-			if (!strcmp(opt_val, "auto"))
-				opt_auth = AUTH_AUTO;
-			else if (!strcmp(opt_val, "key"))
-				opt_auth = AUTH_KEY;
-			else if (!strcmp(opt_val, "none"))
-				opt_auth = AUTH_NONE;
-			else
-				usage_error("--auth takes auto, key or none, not", opt_val);
-		} else if (opt_is(argc, argv, &i, NULL, "--key", 1)) {
-			keysrc = opt_val;
-		} else if (opt_is(argc, argv, &i, NULL, "--deny", 1)) {
-			uint32_t d = ops_parse(opt_val);
+			break;
+		case A_AUTH:
+			opt_auth = !strcmp(v, "auto") ? AUTH_AUTO : !strcmp(v, "key") ? AUTH_KEY : !strcmp(v, "none") ? AUTH_NONE : -1;
+			if (opt_auth < 0)
+				usage_error("--auth takes auto, key or none, not", v);
+			break;
+		case A_KEY:
+			keysrc = v;
+			break;
+		case A_DENY:
+		case A_ONLY:
+			d = ops_parse(v);
 			if (!d)
-				usage_error("--deny takes a list of exec,shell,put,get,legacy, not", opt_val);
-			deny |= d;
-			fmt(deny_s, sizeof deny_s, "--deny %s", opt_val);
-		} else if (opt_is(argc, argv, &i, NULL, "--only", 1)) {
-			only = ops_parse(opt_val);
-			if (!only)
-				usage_error("--only takes a list of exec,shell,put,get,legacy, not", opt_val);
-			fmt(only_s, sizeof only_s, "--only %s", opt_val);
-		} else if (!strcmp(a, "-d")) {
+				usage_error("--deny and --only take a list of exec,shell,put,get,legacy, not", v);
+			if (a[2] == 'd')
+				deny |= d, fmt(deny_s, sizeof deny_s, "--deny %s", v);
+			else
+				only = d, fmt(only_s, sizeof only_s, "--only %s", v);
+			break;
+		case A_BG:
 			background = 1;
 			listen_only = "-d";
-		} else if (!strcmp(a, "-v")) {
+			break;
+		case A_VERBOSE:
 			opt_verbose = 1;
-		} else if (!strcmp(a, "persistent")) {
-			opt_persistent = 1;
-		} else if (a[0] == '-' && a[1] && strcmp(a, "-1") && strncmp(a, "-1:", 3)) {
-			usage_error("unknown option", a);
-		} else if (!have_addr++) {
-			if (vs_addr_parse(a, &dial_addr) < 0 || dial_addr.kind == VS_ADDR_HYBRID)
+			break;
+		default:
+			if (!strcmp(a, "persistent"))
+				opt_persistent = 1;
+			else if (a[0] == '-' && a[1] && strcmp(a, "-1") && strncmp(a, "-1:", 3))
+				usage_error("unknown option", a);
+			else if (have_addr++)
+				usage_error("unexpected argument", a);
+			else if (vs_addr_parse(a, &dial_addr) < 0 || dial_addr.kind == VS_ADDR_HYBRID)
 				usage_error("unable to parse address (expected [CID][:PORT], vsock:CID:PORT or unix:PATH):", a);
-		} else {
-			usage_error("unexpected argument", a);
 		}
 	}
 	if (listening && have_addr)

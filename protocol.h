@@ -876,46 +876,17 @@ static int vs_unix_claim(const char *path)
 	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
-/* Bind and listen on a temporary name beside the path, then link it into
- * place: a client never finds a socket that refuses, and link(), unlike
- * rename(), never replaces what another listener put there meanwhile. */
+/* After the stale check, bind the path itself: bind() never replaces a
+ * file, so a listener that took the path meanwhile makes it fail. */
 static int vs_unix_listen(int fd, const char *path)
 {
 	struct sockaddr_un un;
-	size_t k = strlen(path);
-	unsigned i;
 	if (vs_unix_claim(path) < 0)
 		return -1;
 	memset(&un, 0, sizeof un);
 	un.sun_family = AF_UNIX;
-	if (k + 16 >= sizeof un.sun_path) {
-		/* no room for a temporary name: bind the path itself */
-		memcpy(un.sun_path, path, k);
-		return bind(fd, (struct sockaddr *)&un, sizeof un) < 0 || listen(fd, 4096) < 0 ? -1 : 0;
-	}
-	for (i = 0; i < 100; i++) {
-		char *p = un.sun_path + k;
-		unsigned v = (unsigned)getpid() * 131u + i;
-		memcpy(un.sun_path, path, k);
-		memcpy(p, ".tmp", 4);
-		p += 4;
-		do *p++ = (char)('a' + v % 26); while ((v /= 26));
-		*p = 0;
-		if (bind(fd, (struct sockaddr *)&un, sizeof un) == 0)
-			break;
-		if (errno != EADDRINUSE)
-			return -1; /* bind never replaces a file: try another */
-	}
-	if (i == 100)
-		return -1;
-	if (listen(fd, 4096) < 0 || link(un.sun_path, path) < 0) {
-		int e = errno == EEXIST ? EADDRINUSE : errno;
-		unlink(un.sun_path);
-		errno = e;
-		return -1;
-	}
-	unlink(un.sun_path);
-	return 0;
+	memcpy(un.sun_path, path, strlen(path));
+	return bind(fd, (struct sockaddr *)&un, sizeof un) < 0 || listen(fd, 4096) < 0 ? -1 : 0;
 }
 
 int vs_listen(const struct vs_addr *a)

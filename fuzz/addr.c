@@ -17,7 +17,7 @@ static void defaults(struct vs_addr *a)
 {
 	memset(a, 0, sizeof *a);
 	a->cid = VS_CID_HOST;
-	a->port = VS_PORT_DEFAULT;
+	a->port = VS_PORT_LISTEN;
 }
 
 static int same(const struct vs_addr *a, const struct vs_addr *b)

@@ -13,16 +13,19 @@
 
 static struct xf *cur;  /* for the signal handler: its temporary file */
 static int show_progress;
+static volatile sig_atomic_t bar_open; /* a progress line without its newline */
 
+/* SIGINT, SIGTERM, SIGHUP: leave nothing behind, end the bar's line, and
+ * exit 128+N.  Only async-signal-safe calls here (unlinkat, tcsetattr,
+ * write); the unnamed temporary file of a download needs nothing. */
 static void on_signal(int sig)
 {
-	/* unlinkat is async-signal-safe: leave no temporary file behind */
 	if (cur && cur->tmpdir >= 0 && cur->tmp[0])
 		unlinkat(cur->tmpdir, cur->tmp, 0);
 	tty_restore();
-	signal(sig, SIG_DFL);
-	raise(sig);
-	_exit(EX_CONN);
+	if (bar_open)
+		(void)!write(2, "\n", 1);
+	_exit(128 + sig);
 }
 
 static const char *human(double v, char *b, size_t n)
@@ -55,6 +58,8 @@ static void progress(const char *name, uint64_t done, uint64_t size, int end)
 	if (!end && t - last < 0.1)
 		return;
 	last = t;
+	/* before the write: a signal may land as soon as the line is out */
+	bar_open = 1;
 	rate = t > t0 ? (double)done / (t - t0) : 0;
 	if (size != XF_UNKNOWN && size && rate > 0 && !end) {
 		double s = (double)(size - done) / rate;
@@ -68,17 +73,40 @@ static void progress(const char *name, uint64_t done, uint64_t size, int end)
 		        human(rate, r, sizeof r), eta);
 	if (end) {
 		fputc('\n', stderr);
+		bar_open = 0;
 		cur_name[0] = 0;
 	}
+}
+
+static void end_bar(void)
+{
+	if (bar_open)
+		fputc('\n', stderr);
+	bar_open = 0;
+}
+
+/* What was left out, in words that fit the count. */
+static void warn_skipped(const struct xf *x)
+{
+	if (x->specials == 1)
+		warnx("skipped 1 special file (a device, socket or FIFO)");
+	else if (x->specials)
+		warnx("skipped %u special files (devices, sockets, FIFOs)", x->specials);
+	if (x->unsafe == 1)
+		warnx("skipped 1 symlink that points outside the tree (--safe-links)");
+	else if (x->unsafe)
+		warnx("skipped %u symlinks that point outside the tree (--safe-links)", x->unsafe);
 }
 
 /* Returns 0, EX_XFER for a failed transfer, EX_CONN for a lost connection. */
 static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **src, int nsrc, const char *dst)
 {
 	static uint8_t req[VS_FRAME_MAX];
+	static char want[256];
 	struct xf x;
 	struct sigaction sa;
-	uint32_t flags = (o->recursive ? XF_RECURSIVE : 0) | (o->preserve ? XF_PRESERVE : 0) | (o->mkdirs ? XF_MKDIRS : 0);
+	uint32_t flags = (o->recursive ? XF_RECURSIVE : 0) | (o->preserve ? XF_PRESERVE : 0) |
+	                 (o->mkdirs ? XF_MKDIRS : 0) | (o->safe_links ? XF_SAFELINKS : 0);
 	int alg = o->sha256 ? XF_SHA256 : XF_XXH64;
 	int fd, n, r = 0, i;
 	for (i = 0; i < (upload ? 1 : nsrc); i++) {
@@ -91,7 +119,18 @@ static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **s
 			die_sys("unable to send the transfer request");
 		xf_init(&x, fd, flags, alg);
 		x.strict = 1;
+		x.in = 0;
+		x.out = 1;
 		x.progress = progress;
+		/* a test knob: the receiver's fallback for filesystems without O_TMPFILE */
+		x.no_tmpfile = getenv("VSOCK_SHELL_NO_TMPFILE") != NULL;
+		/* a download yields exactly the one entry asked for, under the
+		 * name the agent's sender gives it (an over-long one matches
+		 * nothing) */
+		want[0] = 0;
+		if (!upload)
+			(void)xf_topname(src[i], want, sizeof want);
+		x.expect = upload ? NULL : want;
 		cur = &x;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = on_signal;
@@ -109,14 +148,12 @@ static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **s
 		}
 		cur = NULL;
 		close(fd);
+		end_bar();
 		if (r < 0) {
-			if (show_progress)
-				fputc('\n', stderr);
 			warnx("%s%s", x.remote_err ? "remote: " : "", x.err);
 			return x.lost && !x.remote_err ? EX_CONN : EX_XFER;
 		}
-		if (x.skipped)
-			warnx("skipped %u special files (devices, sockets, fifos)", x.skipped);
+		warn_skipped(&x);
 		vinfo("%s %u files, %llu bytes", upload ? "uploaded" : "downloaded", x.files, (unsigned long long)x.bytes);
 	}
 	return 0;
@@ -141,19 +178,21 @@ int cp_run(struct opts *o)
 {
 	struct agent ag = AGENT_INIT;
 	const char **paths = o->paths;
-	int np = o->npaths, i, upload, r;
+	int np = o->npaths, i, upload, remote, r;
 	if (!o->have_target && !o->listen)
-		usage_error(o, "no TARGET given");
+		usage_error(o, "missing TARGET (or --listen), SRC and DST");
 	if (np == 0)
-		usage_error(o, "no source and no destination given");
+		usage_error(o, "missing SRC and DST");
 	if (np == 1)
-		usage_error(o, "no destination given after '%s'", paths[0]);
+		usage_error(o, "missing the destination after '%s'", paths[0]);
 	upload = paths[np - 1][0] == ':';
+	for (i = 0, remote = 0; i < np; i++)
+		remote += paths[i][0] == ':';
+	if (!remote)
+		die("cp: nothing is remote: mark remote paths with ':' (as in :/etc/hostname)");
 	for (i = 0; i < np - 1; i++)
 		if ((paths[i][0] == ':') == upload)
 			die("cp: either every source is remote (':PATH') or the destination is, not both");
-	if (!upload && paths[np - 1][0] == ':')
-		die("cp: nothing is remote: mark remote paths with ':'");
 	for (i = 0; i < np; i++) {
 		if (paths[i][0] == ':') {
 			paths[i]++;

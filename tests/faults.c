@@ -49,7 +49,8 @@
 
 static int fault_rate = -1; /* -1: off (constructor not run) */
 static int fault_eintr_rate = 25;
-static int fault_last_eintr; /* the previous fault was EINTR */
+static int fault_last_eintr; /* the previous fault of a read or write was EINTR */
+static int fault_last_wait;  /* the previous poll or accept got EINTR */
 static uint64_t fault_rng = 1;
 static unsigned long n_stream, n_short, n_eintr, n_other;
 static char stats_path[256];
@@ -108,15 +109,17 @@ static int fault_pick(int fd, size_t n, int flags, size_t *k)
 }
 
 /* EINTR for a call that moves no bytes (poll, accept): a quarter of the
- * EINTR share of faults, never twice in a row. */
+ * EINTR share of faults, never twice in a row.  Its memory is its own: a
+ * poll between two reads must not make the second read's EINTR "not in
+ * a row", or a loop that polls before it reads never gets a byte. */
 static int fault_pick_eintr(void)
 {
-	if (fault_rate <= 0 || fault_last_eintr ||
+	if (fault_rate <= 0 || fault_last_wait ||
 	    fault_next() % 10000 >= (uint64_t)(fault_rate * fault_eintr_rate / 4)) {
-		fault_last_eintr = 0;
+		fault_last_wait = 0;
 		return 0;
 	}
-	fault_last_eintr = 1;
+	fault_last_wait = 1;
 	n_eintr++;
 	return 1;
 }

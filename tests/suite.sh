@@ -40,7 +40,16 @@ PORT=${VS_PORT_BASE:-5100}
 PIDS=""
 
 t_ok()   { PASS=$((PASS + 1)); echo "ok - $1"; }
-t_fail() { FAIL=$((FAIL + 1)); echo "not ok - $1${2:+: $2}"; }
+t_fail() {
+	FAIL=$((FAIL + 1)); echo "not ok - $1${2:+: $2}"
+	# in the test VM the logs stay inside: show their last words
+	if [ "$VS_TRANSPORT" = vsock ]; then
+		for l in agent hub; do
+			[ -f "$TMP/$l.log" ] && tail -n 3 "$TMP/$l.log" | sed "s/^/#   $l.log: /"
+		done
+	fi
+	return 0
+}
 t_skip() { SKIP=$((SKIP + 1)); echo "skip - $1${2:+: $2}"; }
 # check NAME COMMAND...: passes when COMMAND succeeds
 check() { n=$1; shift; if "$@"; then t_ok "$n"; else t_fail "$n"; fi; }

@@ -40,7 +40,7 @@ agent_case() {
 agent_listen
 X=$ADDR
 agent_case "random bytes to the agent: the connection is closed" "" rand:4096:7 shut eof:5000
-agent_case "wrong magic: the connection is closed" "" send:ff565358 "send:$HELLO" eof:5000
+agent_case "wrong magic: the connection is closed" "" "send:ff565358$HELLO" eof:5000
 grep -q "unrecognised protocol magic" "$TMP/agent.log"; expect_eq "bad: wrong magic is named in the agent's log" "$?" 0
 agent_case "frame over the maximum before HELLO: ERROR, closed" "2 *malformed frame before HELLO" \
 	"send:$MAGIC$(hdr 1 65537)" frame eof:5000

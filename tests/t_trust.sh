@@ -46,8 +46,8 @@ agent_open() {
 	case $ADDR in unix:*) chmod 666 "${ADDR#unix:}";; esac
 }
 
-# --- listen mode ---
-agent_open
+# --- listen mode (--key none: the test VM offers a key by fw_cfg) ---
+agent_open --key none
 X=$ADDR
 refused "listen: an unprivileged controller is refused, and told how to get in" "run vsock-shell as root" \
 	as_user "$UVSH" "$X" -- "touch $MARK"
@@ -164,7 +164,7 @@ wait_for 5 gone "$ap"
 [ -n "${pub:-}" ] && rm -rf "$pub"
 
 # --- --auth none and --auth key ---
-agent_open --auth none
+agent_open --auth none --key none
 r=$(as_user "$UVSH" "$ADDR" -- echo open); expect_eq "trust: --auth none admits anyone" "$r" open
 agent_stop
 agent_listen --auth key --key "$K1"

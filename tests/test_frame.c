@@ -809,6 +809,39 @@ static void test_names(void)
 	check(!xf_link_ok("", 0), "links: empty target refused");
 }
 
+/* The top entry's name (both sides compute it), and a hole's hash */
+static void test_xfer_rules(void)
+{
+	static const char *tn[][2] = {
+		{ "/etc/hostname", "hostname" }, { "hostname", "hostname" }, { "/var/log/", "log" },
+		{ "a//b//", "b" }, { "/", "root" }, { "//", "root" }, { ".", "root" }, { "a/..", "root" },
+		{ "-", "-" },
+	};
+	static const uint8_t hole4[] = { 'a', 'b', 4, 0, 0, 0, 0, 0, 0, 0, 'c', 'd' };
+	char out[256], big[300], a[65], b[65];
+	struct xf_hash h;
+	uint8_t d[32];
+	size_t i;
+	for (i = 0; i < sizeof tn / sizeof *tn; i++)
+		check(xf_topname(tn[i][0], out, sizeof out) == 0 && !strcmp(out, tn[i][1]),
+		      "topname: '%s' travels as '%s' (got '%s')", tn[i][0], tn[i][1], out);
+	memset(big, 'n', sizeof big - 1);
+	big[sizeof big - 1] = 0;
+	check(xf_topname(big, out, sizeof out) < 0, "topname: a 299-byte name does not fit 256");
+	for (i = 0; i < 2; i++) {
+		int alg = i ? XF_SHA256 : XF_XXH64;
+		xf_hash_init(&h, alg);
+		xf_hash_update(&h, "ab", 2);
+		xf_hash_hole(&h, 4);
+		xf_hash_update(&h, "cd", 2);
+		xf_hex(d, xf_hash_final(&h, d), a);
+		xf_hash_init(&h, alg);
+		xf_hash_update(&h, hole4, sizeof hole4);
+		xf_hex(d, xf_hash_final(&h, d), b);
+		check(!strcmp(a, b), "%s: a 4-byte hole hashes as its u64 LE length (%s, %s)", i ? "sha256" : "xxh64", a, b);
+	}
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -826,6 +859,7 @@ int main(void)
 	test_sha();
 	test_xxh();
 	test_names();
+	test_xfer_rules();
 	printf("%d passed, %d failed\n", npass, nfail);
 	return nfail ? 1 : 0;
 }
