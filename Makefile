@@ -16,7 +16,7 @@ AGENT_LDFLAGS = -static -s -Wl,--gc-sections -Wl,--build-id=none -Wl,-z,nosepara
 
 HOST_SRC = $(wildcard host/*.c)
 HOST_HDR = $(wildcard host/*.h) protocol.h sha256.h transfer.h
-TEST_HELPERS = tpeer tgen tpty tpump
+TEST_HELPERS = tpeer tgen tpty tpump tbench
 GUEST = build/guest
 # the vsock guard and its self-test; the fault-injection shim and the glibc
 # agent it can be preloaded into (tests/run: guard, host, faults stages)
@@ -34,7 +34,7 @@ vsock-shell: $(HOST_SRC) $(HOST_HDR)
 	$(CC) $(CFLAGS) -Ihost -I. -o $@ $(HOST_SRC) $(LDFLAGS)
 
 # Test helpers for the dev machine (dynamic, plain cc).
-build/host/%: tests/%.c protocol.h
+build/host/%: tests/%.c protocol.h transfer.h sha256.h
 	@mkdir -p build/host
 	$(CC) $(CFLAGS) -I. -o $@ $< -lutil
 
@@ -61,7 +61,7 @@ $(GUEST)/vsock-agent: vsock-agent
 $(GUEST)/vsock-shell: $(HOST_SRC) $(HOST_HDR)
 	@mkdir -p $(GUEST)
 	$(MUSLCC) -Os $(WARN) -D_GNU_SOURCE -Ihost -I. -static -s -o $@ $(HOST_SRC)
-$(GUEST)/%: tests/%.c protocol.h
+$(GUEST)/%: tests/%.c protocol.h transfer.h sha256.h
 	@mkdir -p $(GUEST)
 	$(MUSLCC) -Os $(WARN) -D_GNU_SOURCE -I. -static -s -o $@ $<
 
