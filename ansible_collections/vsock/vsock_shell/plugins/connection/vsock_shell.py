@@ -167,8 +167,13 @@ def own_message(stderr):
 
     vsock-shell exits 255 for its own failures and writes them last,
     prefixed with its name; a remote command that exits 255 leaves its own
-    output last instead."""
+    output last instead.  A usage error comes first, before any session,
+    and is followed by the usage text."""
     lines = [l for l in to_bytes(stderr).splitlines() if l.strip()]
+    if len(lines) > 1 and lines[0].startswith(b'vsock-shell: ') and lines[1].startswith(b'usage: vsock-shell'):
+        return '%s (vsock-shell refused the command line: check the vsock_shell options'\
+            ' against this vsock-shell version)' % to_text(lines[0][len(b'vsock-shell: '):],
+                                                          errors='surrogate_or_replace')
     own = []
     while lines and lines[-1].startswith(b'vsock-shell: '):
         own.insert(0, lines.pop())
