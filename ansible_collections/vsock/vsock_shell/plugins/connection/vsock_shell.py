@@ -293,6 +293,10 @@ class Connection(ConnectionBase):
                 p.stdin.flush()
             except BrokenPipeError:
                 pass
+            # the prompt was for us, not part of the command's output
+            b_prompt = to_bytes(self.become.prompt or '').strip()
+            if b_prompt:
+                out = dict((fd, b.replace(b_prompt, b'', 1)) for fd, b in out.items())
         return out[p.stdout.fileno()], out[p.stderr.fileno()]
 
     # -- the connection interface ----------------------------------------
@@ -307,11 +311,9 @@ class Connection(ConnectionBase):
         pre_out = pre_err = b''
         if prompt:
             pre_out, pre_err = self._become_handshake(p)
-        try:
-            stdout, stderr = p.communicate(in_data)
-        except BrokenPipeError:
-            # the command exited without reading all of its stdin
-            stdout, stderr = p.communicate()
+        # communicate() ignores EPIPE: a command may exit without reading
+        # all of its stdin
+        stdout, stderr = p.communicate(in_data)
         stdout, stderr = pre_out + stdout, pre_err + stderr
         self._check_alive(p.returncode, stderr, 'reach')
         return (p.returncode, stdout, stderr)
