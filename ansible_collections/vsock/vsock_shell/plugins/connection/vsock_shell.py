@@ -53,7 +53,7 @@ DOCUMENTATION = r'''
           - name: delegated_vars['ansible_host']
       port:
         description:
-          - The vsock port (C(-p) for commands, C(-P) for copies) where the
+          - The vsock port (C(-p), for commands and copies alike) where the
             target names none.  A port in the target wins.  vsock-shell's
             default is 1024.
         type: integer
@@ -201,13 +201,13 @@ class Connection(ConnectionBase):
             raise AnsibleConnectionFailure('vsock_shell: no target (set ansible_host)')
         return to_text(host)
 
-    def _common_args(self, port_flag):
+    def _common_args(self):
         """Options both modes share, then the target."""
         target = self._target()
         args = []
         port = self.get_option('port')
         if port is not None:
-            args += [port_flag, str(port)]
+            args += ['-p', str(port)]
         wait = self.get_option('wait')
         if wait:
             args += ['-w', str(wait)]
@@ -220,10 +220,10 @@ class Connection(ConnectionBase):
         return args + [target]
 
     def _exec_args(self, cmd):
-        return [self._vsh, '-T'] + self._common_args('-p') + ['--', to_text(cmd)]
+        return [self._vsh, '-T'] + self._common_args() + ['--', to_text(cmd)]
 
     def _cp_args(self, src, dst):
-        return [self._vsh, 'cp', '-q'] + self._common_args('-P') + [src, dst]
+        return [self._vsh, 'cp', '-q'] + self._common_args() + [src, dst]
 
     # -- running vsock-shell ---------------------------------------------
 
