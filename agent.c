@@ -65,6 +65,7 @@ static struct vs_key key;            /* n == 0: no key */
 static uint32_t ops = VS_CAP_ALL | OP_LEGACY;
 static char ops_why[80];             /* the switch that removed what is missing */
 static int kmsg_fd = -1;
+static pid_t spare;                  /* listen mode: the child waiting in accept(), or 0 */
 static int sigpipe_fd[2] = { -1, -1 };
 
 /* Parse a decimal number at *p, moving *p past it; -1 if none. */
@@ -1521,6 +1522,8 @@ static void children_reap(int ctl)
 	int st, bad = 0, i;
 	pid_t p;
 	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (p == spare)
+			spare = 0; /* a new one is made */
 		for (i = 0; i < MAXKIDS; i++) {
 			if (kids[i].pid != p)
 				continue;
@@ -1700,11 +1703,52 @@ static void listen_stop(const struct vs_addr *a, int sig)
 	exit(0);
 }
 
-static int listen_loop(const struct vs_addr *a, int background)
+/* The spare: a session process made ahead of its connection, so that no
+ * fork stands between a host's connect and the agent's HELLO.  It waits
+ * in accept(); having taken a connection it says so on `taken` (the
+ * listener then makes the next spare) and serves it.  Until then it is
+ * called vsock-spare, and it dies with the listener. */
+static void spare_run(int lfd, int taken, pid_t listener)
+{
+	prctl(PR_SET_NAME, "vsock-spare");
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != listener)
+		_exit(0);
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		struct peer pe;
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+				usleep(100000);
+			else if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
+				warn_sys("unable to accept");
+			continue;
+		}
+		if (!peer_allowed(&ss)) {
+			warnx("refused connection from CID %u (allowed: %u)", ((struct vs_sockaddr_vm *)&ss)->svm_cid, opt_allow);
+			close(fd);
+			continue;
+		}
+		pid_t me = getpid();
+		prctl(PR_SET_PDEATHSIG, 0); /* a session outlives its listener */
+		prctl(PR_SET_NAME, "vsock-agent");
+		if (write(taken, &me, sizeof me) < 0) {
+			/* the listener is gone: serve this one all the same */
+		}
+		close(taken);
+		close(lfd);
+		peer_accepted(&pe, fd, &ss);
+		exit(serve_conn(fd, 0, &pe));
+	}
+}
+
+static __attribute__((noreturn)) void listen_loop(const struct vs_addr *a, int background)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
 	char as[160];
-	int lfd = vs_listen(a);
+	int lfd = vs_listen(a), taken[2];
 	if (lfd < 0) {
 		if (errno == EADDRNOTAVAIL && a->kind == VS_ADDR_VSOCK)
 			die("unable to listen on %s: address not available (no vsock transport for that CID? listen on 'any')",
@@ -1718,50 +1762,44 @@ static int listen_loop(const struct vs_addr *a, int background)
 	info("listening on %s", vs_addr_str(a, as, sizeof as));
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigpipe_open(sigs, 4);
+	if (pipe2(taken, O_CLOEXEC | O_NONBLOCK) < 0)
+		die_sys("unable to create a pipe");
 	for (;;) {
-		struct pollfd p[2] = { { lfd, POLLIN, 0 }, { sigpipe_fd[0], POLLIN, 0 } };
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof ss;
-		struct peer pe;
-		pid_t pid;
-		int fd;
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		struct pollfd p[2] = { { taken[0], POLLIN, 0 }, { sigpipe_fd[0], POLLIN, 0 } };
+		if (!spare) {
+			pid_t me = getpid(), pid = fork();
+			if (pid == 0) {
+				child_detach();
+				close(taken[0]);
+				spare_run(lfd, taken[1], me);
+			}
+			if (pid < 0) {
+				warn_sys("unable to fork for a connection");
+				usleep(100000);
+			} else {
+				spare = pid;
+				kid_add(pid, 0);
+			}
+		}
+		if (poll(p, 2, spare ? -1 : 100) < 0 && errno != EINTR)
 			die_sys("unable to poll");
 		if (p[1].revents) {
 			unsigned long got = sigpipe_read();
 			int s;
 			for (s = 1; s < 64; s++)
-				if ((got & (1UL << s)) && s != SIGCHLD)
+				if ((got & (1UL << s)) && s != SIGCHLD) {
+					if (spare)
+						kill(spare, SIGKILL);
 					listen_stop(a, s);
+				}
 			children_reap(-1);
 		}
-		if (!(p[0].revents & POLLIN))
-			continue;
-		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
-				warn_sys("unable to accept");
-			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
-				usleep(100000);
-			continue;
+		if (p[0].revents) {
+			pid_t who; /* a pid per write: pipes keep them whole */
+			while (read(taken[0], &who, sizeof who) == sizeof who)
+				if (who == spare)
+					spare = 0;
 		}
-		if (!peer_allowed(&ss)) {
-			warnx("refused connection from CID %u (allowed: %u)", ((struct vs_sockaddr_vm *)&ss)->svm_cid, opt_allow);
-			close(fd);
-			continue;
-		}
-		peer_accepted(&pe, fd, &ss);
-		pid = fork();
-		if (pid == 0) {
-			close(lfd);
-			child_detach();
-			exit(serve_conn(fd, 0, &pe));
-		}
-		if (pid < 0)
-			warn_sys("unable to fork for a connection");
-		else
-			kid_add(pid, 0);
-		close(fd);
 	}
 }
 
@@ -1955,7 +1993,7 @@ int main(int argc, char **argv)
 			kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
 	}
 	if (listening)
-		return listen_loop(&la, background);
+		listen_loop(&la, background);
 	for (;;) {
 		struct peer pe;
 		fd = dial(&dial_addr, opt_retry || opt_reconnect);

@@ -115,10 +115,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Pids whose parent is $CHILD_PARENT (from /proc: busybox ps has no --ppid).
+# Pids whose parent is $CHILD_PARENT (from /proc: busybox ps has no --ppid),
+# but for a listening agent's spare (vsock-spare: a session process still
+# waiting for its connection).
 children_of() {
 	for s in /proc/[0-9]*/stat; do
 		read -r line 2>/dev/null < "$s" || continue
+		comm=${line#*(}; comm=${comm%%)*}
+		[ "$comm" = vsock-spare ] && continue
 		rest=${line##*) }
 		set -- $rest
 		[ "$2" = "$CHILD_PARENT" ] && echo "${s#/proc/}" | cut -d/ -f1
