@@ -76,6 +76,8 @@ enum vs_type {
 #define VS_HF_KEY 0x1u       /* host: holds a key; agent: send AUTH now */
 #define VS_HF_KERNEL 0x2u    /* agent: admitted by the kernel's proof */
 #define VS_HF_OPEN 0x4u      /* agent: runs without authentication */
+#define VS_HF_STANDBY 0x8u   /* host (control): keep a dial-back ready for me;
+                                agent (dial-back): this is that one, ahead of an OPEN */
 
 /* HELLO fields: u16 tag, u16 length, bytes */
 enum vs_field {

@@ -61,14 +61,14 @@ static int hs_fail(struct hs *h, const char *fmt, ...)
 /* The host's side of the handshake as a step machine, for the blocking
  * controller (hello_try) and the hub's event loop alike.  hs_begin gives
  * the magic and our HELLO to send. */
-size_t hs_begin(struct hs *h, const struct vs_key *key, uint8_t *out, size_t cap)
+size_t hs_begin(struct hs *h, const struct vs_key *key, uint16_t flags, uint8_t *out, size_t cap)
 {
 	struct vs_hello mine;
 	size_t k;
 	memset(h, 0, sizeof *h);
 	h->key = key && key->n ? key : NULL;
 	memset(&mine, 0, sizeof mine);
-	mine.flags = h->key ? VS_HF_KEY : 0;
+	mine.flags = (uint16_t)((h->key ? VS_HF_KEY : 0) | flags);
 	mine.caps = VS_CAP_ALL;
 	mine.has_nonce = 1;
 	vs_nonce(mine.nonce);
@@ -133,7 +133,7 @@ int hello_try(int fd, struct vs_hello *hi, long deadline)
 {
 	static struct hs h;
 	uint8_t b[VS_MAGIC_LEN + VS_HDR + 256];
-	size_t k = hs_begin(&h, &hostkey, b, sizeof b);
+	size_t k = hs_begin(&h, &hostkey, 0, b, sizeof b);
 	if (vs_writeall(fd, b, k) < 0) {
 		if (errno == EPIPE || errno == ECONNRESET)
 			return hello_fail("agent closed the connection during the handshake (not a vsock-agent, or it refused us)");
