@@ -247,6 +247,8 @@ int vs_port_parse(const char *s, uint32_t *port);
 int vs_cid_parse(const char *s, uint32_t *cid);
 const char *vs_addr_str(const struct vs_addr *a, char *buf, size_t n);
 int vs_connect(const struct vs_addr *a);
+int vs_connect_fd(int fd, const struct vs_addr *a);
+void vs_bind_reserved(int fd, uint32_t start);
 int vs_listen(const struct vs_addr *a);
 const char *vs_listen_why(int err);
 void vs_nonblock(int fd, int on);
@@ -827,15 +829,11 @@ static socklen_t vs_sockaddr(const struct vs_addr *a, struct sockaddr_storage *s
 	}
 }
 
-/* Connect a stream socket (close-on-exec).  For hybrid addresses this only
- * reaches the VMM's socket; the CONNECT/OK exchange is the caller's. */
-int vs_connect(const struct vs_addr *a)
+/* Connect fd (a socket of a's family) to a; on failure fd is closed. */
+int vs_connect_fd(int fd, const struct vs_addr *a)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = vs_sockaddr(a, &ss);
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
 	while (connect(fd, (struct sockaddr *)&ss, len) < 0) {
 		if (errno != EINTR) {
 			int e = errno;
@@ -845,6 +843,33 @@ int vs_connect(const struct vs_addr *a)
 		}
 	}
 	return fd;
+}
+
+/* Connect a stream socket (close-on-exec).  For hybrid addresses this only
+ * reaches the VMM's socket; the CONNECT/OK exchange is the caller's. */
+int vs_connect(const struct vs_addr *a)
+{
+	int fd = socket(a->kind == VS_ADDR_VSOCK ? AF_VSOCK : AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	return fd < 0 ? -1 : vs_connect_fd(fd, a);
+}
+
+/* Bind a vsock socket to a free reserved port (512-1023, from start on)
+ * when we may (CAP_NET_BIND_SERVICE), as rsh's rresvport did: the agent
+ * takes it as the kernel's word that a privileged host process calls.
+ * Without the privilege it stays unbound: the kernel picks a port above
+ * 1023 at connect(). */
+void vs_bind_reserved(int fd, uint32_t start)
+{
+	struct vs_sockaddr_vm vm;
+	unsigned i;
+	memset(&vm, 0, sizeof vm);
+	vm.svm_family = AF_VSOCK;
+	vm.svm_cid = VS_CID_ANY;
+	for (i = 0; i < 512; i++) {
+		vm.svm_port = 512 + (start + i) % 512;
+		if (bind(fd, (struct sockaddr *)&vm, sizeof vm) == 0 || errno != EADDRINUSE)
+			return; /* bound, or EACCES: an ordinary port it is */
+	}
 }
 
 /* What is at a Unix listener's path: 0 nothing (or a stale socket, now

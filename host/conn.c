@@ -219,43 +219,19 @@ static const char *connect_hint(int e)
 	return "";
 }
 
-/* A vsock connection from a reserved source port when we may bind one
- * (CAP_NET_BIND_SERVICE), as rsh's rresvport did: the agent takes it as
- * the kernel's word that a privileged host process is calling.  Others
- * connect from an ordinary port and need the key. */
+/* A vsock connection from a reserved source port when we may bind one:
+ * the kernel's proof, for an agent that listens (vs_bind_reserved).
+ * Others connect from an ordinary port and need the key. */
 static int vsock_connect(const struct vs_addr *a)
 {
-	struct vs_sockaddr_vm vm;
 	uint32_t start;
-	unsigned i;
 	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	memset(&vm, 0, sizeof vm);
-	vm.svm_family = AF_VSOCK;
-	vm.svm_cid = VS_CID_ANY;
 	if (getrandom(&start, sizeof start, GRND_NONBLOCK) != sizeof start)
 		start = (uint32_t)getpid();
-	for (i = 0; i < 512; i++) {
-		vm.svm_port = 512 + (start + i) % 512;
-		if (bind(fd, (struct sockaddr *)&vm, sizeof vm) == 0)
-			break;
-		if (errno != EADDRINUSE)
-			break; /* EACCES: not privileged; an ordinary port it is */
-	}
-	memset(&vm, 0, sizeof vm);
-	vm.svm_family = AF_VSOCK;
-	vm.svm_cid = a->cid;
-	vm.svm_port = a->port;
-	while (connect(fd, (struct sockaddr *)&vm, sizeof vm) < 0) {
-		if (errno != EINTR) {
-			int e = errno;
-			close(fd);
-			errno = e;
-			return -1;
-		}
-	}
-	return fd;
+	vs_bind_reserved(fd, start);
+	return vs_connect_fd(fd, a);
 }
 
 int target_connect(const struct vs_addr *a)
