@@ -1501,6 +1501,8 @@ static void dialback(uint64_t token, int note)
 	fd = dial(&dial_addr, 0);
 	if (fd < 0)
 		exit(1);
+	if (dial_addr.kind == VS_ADDR_VSOCK)
+		vs_vsock_buffer(fd);
 	peer_dialed(&pe, fd);
 	if (vs_readall_by(fd, m, sizeof m, vs_deadline(HANDSHAKE_MS)) != sizeof m || memcmp(m, VS_MAGIC, sizeof m)) {
 		warnx("dial-back: host did not open with the protocol magic");
@@ -1812,6 +1814,8 @@ static void spare_run(int lfd, int taken, pid_t listener)
 		}
 		close(taken);
 		close(lfd);
+		if (ss.ss_family == AF_VSOCK)
+			vs_vsock_buffer(fd);
 		peer_accepted(&pe, fd, &ss);
 		exit(serve_conn(fd, 0, &pe));
 	}

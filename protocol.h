@@ -249,6 +249,7 @@ const char *vs_addr_str(const struct vs_addr *a, char *buf, size_t n);
 int vs_connect(const struct vs_addr *a);
 int vs_connect_fd(int fd, const struct vs_addr *a);
 void vs_bind_reserved(int fd, uint32_t start);
+void vs_vsock_buffer(int fd);
 int vs_listen(const struct vs_addr *a);
 const char *vs_listen_why(int err);
 void vs_nonblock(int fd, int on);
@@ -870,6 +871,22 @@ void vs_bind_reserved(int fd, uint32_t start)
 		if (bind(fd, (struct sockaddr *)&vm, sizeof vm) == 0 || errno != EADDRINUSE)
 			return; /* bound, or EACCES: an ordinary port it is */
 	}
+}
+
+/* A vsock session's buffer (the credit its peer may send ahead): 256 KiB
+ * by default, clamped by a maximum of the same size; 1 MiB here, or
+ * $VSOCK_BUFFER bytes (64 KiB to 64 MiB).  The maximum first, or the size
+ * is clamped.  Not a vsock socket: nothing happens. */
+void vs_vsock_buffer(int fd)
+{
+	const char *e = getenv("VSOCK_BUFFER");
+	unsigned long long v = 1 << 20, x = 0;
+	for (; e && *e >= '0' && *e <= '9'; e++)
+		x = x * 10 + (unsigned)(*e - '0');
+	if (x >= 65536 && x <= 64ull << 20)
+		v = x;
+	setsockopt(fd, AF_VSOCK, 2 /* SO_VM_SOCKETS_BUFFER_MAX_SIZE */, &v, sizeof v);
+	setsockopt(fd, AF_VSOCK, 0 /* SO_VM_SOCKETS_BUFFER_SIZE */, &v, sizeof v);
 }
 
 /* What is at a Unix listener's path: 0 nothing (or a stale socket, now

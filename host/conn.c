@@ -231,6 +231,7 @@ static int vsock_connect(const struct vs_addr *a)
 	if (getrandom(&start, sizeof start, GRND_NONBLOCK) != sizeof start)
 		start = (uint32_t)getpid();
 	vs_bind_reserved(fd, start);
+	vs_vsock_buffer(fd);
 	return vs_connect_fd(fd, a);
 }
 
@@ -308,6 +309,8 @@ int accept_agent(const struct opts *o, int lfd, long deadline)
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
+		if (ss.ss_family == AF_VSOCK)
+			vs_vsock_buffer(fd);
 		if (ss.ss_family == AF_VSOCK && !o->allow_any) {
 			uint32_t cid = ((struct vs_sockaddr_vm *)&ss)->svm_cid;
 			if (o->allow_cid && cid != o->allow_cid) {

@@ -500,6 +500,7 @@ static void agent_accept(struct conn *l)
 	c = conn_new(fd, K_AGENT, CTL_IN);
 	c->deadline = vs_deadline(HANDSHAKE_MS);
 	if (l->kind == K_LVSOCK) {
+		vs_vsock_buffer(fd); /* it may become a session's */
 		c->cid = ((struct vs_sockaddr_vm *)&ss)->svm_cid;
 		g = guest_by_cid(c->cid);
 	} else {
