@@ -12,6 +12,7 @@
 #define VS_IMPLEMENTATION
 #include "protocol.h"
 #include "sha256.h"
+#include "auth.h"
 #include "transfer.h"
 
 #include <errno.h>
@@ -31,20 +32,74 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
-#define AGENT_VERSION "0.1"
+#define AGENT_VERSION "0.2"
 #define BUFCAP (2 * (VS_HDR + VS_FRAME_MAX))
 #define LEGACY_IDLE_MS 250
+/* Limits, each a total deadline; $VSOCK_AGENT_TIMEOUT (seconds) sets
+ * them all (tests). */
+#define HANDSHAKE_MS limit_ms(10000)   /* magic, HELLO and AUTH, all together */
+#define FIRST_BYTES_MS limit_ms(30000) /* listen mode: a connection must speak */
+#define FRAME_MS limit_ms(10000)       /* control connection: a frame begun must end */
 
-static struct vs_addr dial_addr = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
-static int opt_persistent, opt_verbose, opt_retry;
+/* exit statuses beyond 0, 1 and 2 */
+#define RC_GONE 3            /* the host closed the control connection without BYE */
+#define RC_REFUSED 4         /* internal: the host failed the proof; dial again */
+
+/* what a session may do: capability bits, and legacy commands */
+#define OP_LEGACY 0x100u
+
+enum { AUTH_AUTO, AUTH_KEY, AUTH_NONE };
+
+static struct vs_addr dial_addr = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DIAL, "" };
+static int opt_persistent, opt_verbose, opt_retry, opt_reconnect, listening;
 static uint32_t opt_allow = VS_CID_HOST;
 static int opt_allow_any;
+static int opt_auth = AUTH_AUTO;
+static struct vs_key key;            /* n == 0: no key */
+static uint32_t ops = VS_CAP_ALL | OP_LEGACY;
+static char ops_why[80];             /* the switch that removed what is missing */
+static int kmsg_fd = -1;
+static pid_t spare;                  /* listen mode: the child waiting in accept(), or 0 */
+static int standby;                  /* this dial-back is a standby one */
+static pid_t standby_pid;            /* dial mode: the standby dial-back, or 0 */
+static uint16_t host_flags;          /* the host's HELLO flags */
 static int sigpipe_fd[2] = { -1, -1 };
+
+/* Parse a decimal number at *p, moving *p past it; -1 if none. */
+static long num_scan(const char **p)
+{
+	long v = -1;
+	while (**p == ' ')
+		(*p)++;
+	for (; **p >= '0' && **p <= '9'; (*p)++)
+		v = (v < 0 ? 0 : v * 10) + (**p - '0');
+	return v;
+}
+
+static long limit_ms(long dflt)
+{
+	static long ms = -1;
+	if (ms < 0) {
+		const char *e = getenv("VSOCK_AGENT_TIMEOUT"), *q = e;
+		long v = e ? num_scan(&q) : -1;
+		ms = v > 0 ? v * 1000 : 0;
+	}
+	return ms ? ms : dflt;
+}
+
+/* Who the peer is, and whether the kernel vouches for it: a vsock port
+ * <= 1023 can only be bound with CAP_NET_BIND_SERVICE, and a Unix peer's
+ * uid comes from the kernel (SO_PEERCRED). */
+struct peer {
+	char desc[96];
+	int kernel;
+};
 
 /* ---- messages: one way to say things, one way to die ---- */
 
@@ -106,15 +161,19 @@ static size_t fmt(char *b, size_t cap, const char *f, ...)
 	return n;
 }
 
+/* errno survives: callers decide on it after logging (127 vs 126 after a
+ * failed exec), and a write retried after EINTR would leave EINTR. */
 static void logv(const char *f, va_list ap, int err)
 {
 	char b[512];
+	int saved = errno;
 	size_t n = vfmt(b, sizeof b - 100, "vsock-agent: ", ap);
 	n += vfmt(b + n, sizeof b - 100 - n, f, ap);
 	if (err)
 		n += fmt(b + n, 98, ": %s", strerror(err));
 	b[n++] = '\n';
 	vs_writeall(2, b, n);
+	errno = saved;
 }
 
 static void warnx(const char *f, ...)
@@ -176,9 +235,9 @@ static void send_error(int fd, uint32_t code, const char *f, ...)
 	vs_send_error(fd, code, b);
 }
 
-/* ---- signals: SIGCHLD becomes a byte on a pipe ---- */
+/* ---- signals: each becomes a byte on a pipe ---- */
 
-static void on_sigchld(int sig)
+static void on_signal(int sig)
 {
 	int e = errno;
 	char c = (char)sig;
@@ -188,38 +247,82 @@ static void on_sigchld(int sig)
 	errno = e;
 }
 
-static void sigchld_pipe(void)
+static void sigpipe_close(void)
+{
+	if (sigpipe_fd[0] >= 0) {
+		close(sigpipe_fd[0]);
+		close(sigpipe_fd[1]);
+	}
+	sigpipe_fd[0] = sigpipe_fd[1] = -1;
+}
+
+/* This process's own pipe (a forked child must not share its parent's),
+ * and the signals that write to it. */
+static void sigpipe_open(const int *sigs, int n)
 {
 	struct sigaction sa;
+	int i;
+	sigpipe_close();
 	if (pipe2(sigpipe_fd, O_CLOEXEC | O_NONBLOCK) < 0)
 		die_sys("unable to create signal pipe");
 	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_sigchld;
+	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-	sigaction(SIGCHLD, &sa, NULL);
+	for (i = 0; i < n; i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+static void sigchld_pipe(void)
+{
+	static const int sigs[] = { SIGCHLD };
+	sigpipe_open(sigs, 1);
+}
+
+/* The signals that arrived, as a bit set (1 << sig). */
+static unsigned long sigpipe_read(void)
+{
+	unsigned char b[64];
+	unsigned long got = 0;
+	ssize_t r, i;
+	while ((r = read(sigpipe_fd[0], b, sizeof b)) > 0)
+		for (i = 0; i < r; i++)
+			got |= 1UL << (b[i] & 63);
+	return got;
 }
 
 static void sigpipe_drain(void)
 {
-	char b[64];
-	while (read(sigpipe_fd[0], b, sizeof b) > 0)
-		;
+	sigpipe_read();
 }
 
-/* Reset what a command must not inherit from us. */
+/* Reset what a command must not inherit from us.  Caught signals go back
+ * to their default at exec by themselves; main() reset what we inherited
+ * once; so only what we ignore, and the mask, remain. */
 static void signals_reset(void)
 {
 	sigset_t none;
-	int s;
-	for (s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* Once at start: nothing inherited stays ignored or blocked (a shell's
+ * nohup, an init that blocks signals) for the commands we run. */
+static void signals_init(void)
+{
+	int s;
+	for (s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	signals_reset();
+	signal(SIGPIPE, SIG_IGN);
+}
+
 /* ---- connections ---- */
 
+/* Connect, retrying with backoff (50 ms doubling to 3.2 s, with jitter so
+ * that a fleet restarted together does not dial in lockstep) when asked. */
 static int dial(const struct vs_addr *a, int retry)
 {
 	char as[160];
@@ -236,20 +339,20 @@ static int dial(const struct vs_addr *a, int retry)
 		}
 		if (!said++)
 			warnx("waiting for the host at %s", vs_addr_str(a, as, sizeof as));
-		usleep(delay * 1000);
-		if (delay < 2000)
+		usleep((delay + (unsigned)getpid() % (delay / 4 + 1)) * 1000);
+		if (delay < 3200)
 			delay *= 2;
 	}
 }
 
 /* The host speaks first.  Returns 1 when it opened with the framed magic,
- * 0 for legacy with the bytes read so far in b[*n], -1 on EOF/error.  In
- * disposable mode a first byte other than 0xff is decisive; the persistent
- * length prefix needs both bytes. */
-static int sniff(int fd, uint8_t *b, size_t *n)
+ * 0 for legacy with the bytes read so far in b[*n], -1 on EOF/error (or
+ * nothing by the deadline).  In disposable mode a first byte other than
+ * 0xff is decisive; the persistent length prefix needs both bytes. */
+static int sniff(int fd, uint8_t *b, size_t *n, long deadline)
 {
 	size_t want = opt_persistent ? 2 : 1;
-	ssize_t r = vs_readall(fd, b, want);
+	ssize_t r = vs_readall_by(fd, b, want, deadline);
 	if (r <= 0)
 		return -1;
 	*n = (size_t)r;
@@ -257,11 +360,161 @@ static int sniff(int fd, uint8_t *b, size_t *n)
 		return 0;
 	if (b[0] != (uint8_t)VS_MAGIC[0] || (want == 2 && b[1] != (uint8_t)VS_MAGIC[1]))
 		return 0;
-	r = vs_readall(fd, b + want, VS_MAGIC_LEN - want);
+	r = vs_readall_by(fd, b + want, VS_MAGIC_LEN - want, vs_deadline(HANDSHAKE_MS));
 	if (r < 0)
 		return -1;
 	*n += (size_t)r;
 	return *n == VS_MAGIC_LEN && !memcmp(b, VS_MAGIC, VS_MAGIC_LEN);
+}
+
+/* ---- the peer, and the proofs ---- */
+
+/* A Unix peer: the kernel's word on its uid.  Ours or root is trusted. */
+static void peer_unix(struct peer *pe, int fd)
+{
+	struct ucred uc;
+	socklen_t l = sizeof uc;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) < 0) {
+		fmt(pe->desc, sizeof pe->desc, "unix peer (credentials unknown)");
+		pe->kernel = 0;
+		return;
+	}
+	fmt(pe->desc, sizeof pe->desc, "unix peer uid %u pid %d", (unsigned)uc.uid, (int)uc.pid);
+	pe->kernel = uc.uid == 0 || uc.uid == getuid();
+}
+
+/* Listen mode: who connected.  A vsock source port <= 1023 was bound
+ * with CAP_NET_BIND_SERVICE; an unbound socket gets one above 1023. */
+static void peer_accepted(struct peer *pe, int fd, const struct sockaddr_storage *ss)
+{
+	const struct vs_sockaddr_vm *vm = (const struct vs_sockaddr_vm *)ss;
+	if (ss->ss_family != AF_VSOCK) {
+		peer_unix(pe, fd);
+		return;
+	}
+	fmt(pe->desc, sizeof pe->desc, "vsock:%u:%u", vm->svm_cid, vm->svm_port);
+	pe->kernel = vm->svm_port <= VS_PORT_RESERVED;
+}
+
+/* Dial mode: whom we reached.  A listener on a port <= 1023 was bound
+ * with CAP_NET_BIND_SERVICE on the host. */
+static void peer_dialed(struct peer *pe, int fd)
+{
+	char as[160];
+	if (dial_addr.kind == VS_ADDR_UNIX) {
+		peer_unix(pe, fd);
+		return;
+	}
+	fmt(pe->desc, sizeof pe->desc, "%s", vs_addr_str(&dial_addr, as, sizeof as));
+	pe->kernel = dial_addr.port <= VS_PORT_RESERVED;
+}
+
+/* The kernel command line's vsock_agent.key=VALUE, if any. */
+static int key_from_cmdline(void)
+{
+	static char b[4096];
+	const char *p;
+	size_t n;
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	ssize_t r = fd < 0 ? -1 : read(fd, b, sizeof b - 1);
+	if (fd >= 0)
+		close(fd);
+	if (r <= 0)
+		return -1;
+	b[r] = 0;
+	/* by hand: musl's strstr is a kilobyte of two-way matcher */
+	for (p = b; *p; p++) {
+		if ((p != b && p[-1] != ' ') || strncmp(p, "vsock_agent.key=", 16))
+			continue;
+		p += 16;
+		for (n = 0; p[n] && p[n] != ' ' && p[n] != '\n'; n++)
+			;
+		return vs_key_set(&key, p, n);
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+#define FWCFG_KEY "/sys/firmware/qemu_fw_cfg/by_name/opt/vsock-shell/key/raw"
+
+/* --key SOURCE: a file, fw_cfg, credential, cmdline, none, or auto (the
+ * first of credential, fw_cfg and cmdline that holds a key). */
+static void key_setup(const char *src)
+{
+	const char *cd = getenv("CREDENTIALS_DIRECTORY");
+	char cred[300] = "";
+	if (cd && *cd)
+		fmt(cred, sizeof cred, "%s/vsock-shell.key", cd);
+	if (!strcmp(src, "none"))
+		return;
+	if (!strcmp(src, "auto")) {
+		if ((*cred && vs_key_load(&key, cred) == 0) || vs_key_load(&key, FWCFG_KEY) == 0 || key_from_cmdline() == 0)
+			return;
+		if (errno == EINVAL)
+			warnx("ignoring a key shorter than %d bytes", VS_KEY_MIN);
+		key.n = 0;
+		return;
+	}
+	if (!strcmp(src, "cmdline")) {
+		if (key_from_cmdline() < 0)
+			die_sys("unable to read vsock_agent.key= from /proc/cmdline");
+		return;
+	}
+	if (!strcmp(src, "credential")) {
+		if (!*cred)
+			die("unable to read the credential: $CREDENTIALS_DIRECTORY is not set");
+		src = cred;
+	} else if (!strcmp(src, "fw_cfg")) {
+		src = FWCFG_KEY;
+	}
+	if (vs_key_load(&key, src) < 0) {
+		if (errno == EINVAL)
+			die("unable to use the key in %s: it must be %d to %d bytes", src, VS_KEY_MIN, VS_KEY_MAX);
+		die_sys("unable to read the key %s", src);
+	}
+}
+
+/* A short file's first line (machine-id, boot_id), cleaned. */
+static void read_line(const char *path, char *dst, size_t cap)
+{
+	uint8_t b[128];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r = fd < 0 ? -1 : read(fd, b, sizeof b);
+	if (fd >= 0)
+		close(fd);
+	if (r > 0) {
+		size_t n = (size_t)r;
+		while (n && (b[n - 1] == '\n' || b[n - 1] == ' '))
+			n--;
+		vs_text_clean(dst, cap, b, n);
+	}
+}
+
+/* What the guest says about itself: shown by the hub, never trusted. */
+static void facts_fill(struct vs_hello *h)
+{
+	struct utsname u;
+	if (uname(&u) == 0) {
+		vs_text_clean(h->hostname, sizeof h->hostname, (const uint8_t *)u.nodename, strlen(u.nodename));
+		vs_text_clean(h->kernel, sizeof h->kernel, (const uint8_t *)u.release, strlen(u.release));
+	}
+	read_line("/etc/machine-id", h->machine_id, sizeof h->machine_id);
+	read_line("/proc/sys/kernel/random/boot_id", h->boot_id, sizeof h->boot_id);
+}
+
+/* One line per session to stderr and the kernel log: who, how proven,
+ * what.  The command or path is the host's, cleaned and cut short. */
+static void audit(const struct peer *pe, const char *how, const char *op, const char *what)
+{
+	char b[400], w[200];
+	size_t n;
+	vs_text_clean(w, sizeof w, (const uint8_t *)(what ? what : ""), what ? strlen(what) : 0);
+	n = fmt(b, sizeof b, "<6>vsock-agent: %s from %s (auth %s)%s%s%s\n", op, pe->desc, how, *w ? ": '" : "", w,
+	        *w ? "'" : "");
+	vs_writeall(2, b + 3, n - 3);
+	if (kmsg_fd >= 0 && write(kmsg_fd, b, n) < 0) {
+		/* the kernel log is best effort */
+	}
 }
 
 /* ---- legacy vsock_guest_exec protocol ---- */
@@ -269,11 +522,14 @@ static int sniff(int fd, uint8_t *b, size_t *n)
 /* Run one legacy command with the agent's own stdout/stderr, as the
  * original did; stdin is /dev/null so the command cannot steal the
  * console the agent may have been started on. */
+static const struct peer *legacy_peer; /* for the audit line */
+static const char *legacy_how;
+
 static int legacy_run(const char *cmd)
 {
 	pid_t pid;
 	int st;
-	info("legacy: running '%s'", cmd);
+	audit(legacy_peer, legacy_how, "legacy command", cmd);
 	pid = fork();
 	if (pid < 0) {
 		warn_sys("unable to fork");
@@ -392,6 +648,24 @@ struct sess {
 	int sin_eof;              /* STDIN_EOF arrived: close after sin */
 };
 
+/* The last word is said: half-close, and read what the host still sends
+ * (stdin the command never read) until it closes, for a bounded time.
+ * Closing with unread data would reset the connection, and a reset may
+ * take the EXIT frame with it before the host has read it. */
+static void sock_drain_close(int fd)
+{
+	static uint8_t junk[16384];
+	long deadline = vs_deadline(2000);
+	shutdown(fd, SHUT_WR);
+	vs_nonblock(fd, 1);
+	while (vs_wait_by(fd, POLLIN, deadline) == 0) {
+		ssize_t r = read(fd, junk, sizeof junk);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			break;
+	}
+	close(fd);
+}
+
 /* Blocking flush of everything queued (used at the end of a session). */
 static int wflush(int fd)
 {
@@ -402,25 +676,15 @@ static int wflush(int fd)
 	return r;
 }
 
-/* Parse a decimal number at *p, moving *p past it; -1 if none. */
-static long num_scan(const char **p)
-{
-	long v = -1;
-	while (**p == ' ')
-		(*p)++;
-	for (; **p >= '0' && **p <= '9'; (*p)++)
-		v = (v < 0 ? 0 : v * 10) + (**p - '0');
-	return v;
-}
 
-/* Session id of a process, from /proc/PID/stat ("pid (comm) S ppid pgrp
- * session ..."; comm may hold spaces and parentheses, so from the last
- * ')'). */
-static long proc_sid(const char *pid)
+/* Parent and session id of a process, from /proc/PID/stat ("pid (comm)
+ * S ppid pgrp session ..."; comm may hold spaces and parentheses, so from
+ * the last ')').  -1 when it is gone. */
+static long proc_stat(const char *pid, long *ppid)
 {
 	char path[64], st[512];
 	const char *p;
-	int fd, i;
+	int fd;
 	ssize_t r;
 	fmt(path, sizeof path, "/proc/%s/stat", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -435,22 +699,17 @@ static long proc_sid(const char *pid)
 	if (!p || !p[1] || !p[2])
 		return -1;
 	p += 3; /* ") S" */
-	for (i = 0; i < 2; i++)
-		num_scan(&p);
+	*ppid = num_scan(&p);
+	num_scan(&p);
 	return num_scan(&p);
 }
 
-/* Kill every process of the session: the group, and (where /proc is
- * mounted) anything that kept the session id but left the group. */
-static void session_kill(pid_t sid, int sig)
+/* Call fn for every process in /proc (where it is mounted). */
+static void proc_each(void (*fn)(const char *name, long pid, void *arg), void *arg)
 {
 	char d[4096];
-	int fd;
+	int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	long n;
-	if (sid <= 0)
-		return;
-	kill(-sid, sig);
-	fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	/* getdents64 directly: opendir would bring malloc into the agent */
@@ -460,37 +719,77 @@ static void session_kill(pid_t sid, int sig)
 			unsigned short reclen = *(unsigned short *)(d + off + 16);
 			const char *name = d + off + 19, *q = name;
 			long pid = num_scan(&q);
-			if (!*q && pid > 1 && pid != getpid() && proc_sid(name) == sid)
-				kill((pid_t)pid, sig);
+			if (!*q && pid > 1 && pid != getpid())
+				fn(name, pid, arg);
 			off += reclen;
 		}
 	}
 	close(fd);
 }
 
-/* Reap everything we can: the command and, as subreaper, its orphans. */
-static void reap(struct sess *s)
+struct killarg {
+	long sid;
+	int sig;
+};
+
+static void kill_if_in_session(const char *name, long pid, void *arg)
+{
+	struct killarg *k = arg;
+	long ppid;
+	if (proc_stat(name, &ppid) == k->sid)
+		kill((pid_t)pid, k->sig);
+}
+
+/* Kill every process of the session: the group, and (where /proc is
+ * mounted) anything that kept the session id but left the group. */
+static void session_kill(pid_t sid, int sig)
+{
+	struct killarg k = { sid, sig };
+	if (sid <= 0)
+		return;
+	kill(-sid, sig);
+	proc_each(kill_if_in_session, &k);
+}
+
+/* Reap what has exited.  1 while children remain, 0 when none is left:
+ * a session process is a subreaper, so every descendant of its command
+ * is its child, and ECHILD says that nothing of the session is left,
+ * without a walk of /proc. */
+static int reap_some(struct sess *s)
 {
 	int st;
 	pid_t p;
 	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
-		if (p == s->pid) {
+		if (s && p == s->pid) {
 			s->exited = 1;
 			s->status = st;
 		}
 	}
+	return !(p < 0 && errno == ECHILD);
 }
 
+static void reap(struct sess *s)
+{
+	reap_some(s);
+}
+
+/* Wait up to ms for the children to go.  Processes that started a
+ * session of their own (daemons) are left alone, and may outlive this. */
 static void reap_all(int ms)
 {
-	int st, i;
-	for (i = 0; i < ms / 10; i++) {
-		pid_t p = waitpid(-1, &st, WNOHANG);
-		if (p < 0)
-			return; /* ECHILD: nothing left */
-		if (p == 0)
-			usleep(10000);
-	}
+	int i;
+	for (i = 0; i < ms / 10 && reap_some(NULL); i++)
+		usleep(10000);
+}
+
+/* What the command left behind dies: SIGKILL to its session, only when
+ * there is something left at all (the common case costs one waitpid). */
+static void sess_cleanup(pid_t sid)
+{
+	if (!reap_some(NULL))
+		return;
+	session_kill(sid, SIGKILL);
+	reap_all(200);
 }
 
 /* The host is gone or broke the protocol: the command's session dies. */
@@ -499,13 +798,15 @@ static void sess_abort(struct sess *s, const char *why)
 	info("session %d: %s; killing it", (int)s->pid, why);
 	if (s->pty >= 0)
 		close(s->pty); /* hangup: SIGHUP to the terminal's session */
-	if (!s->exited) {
+	if (!s->exited && reap_some(s)) {
 		session_kill(s->pid, SIGHUP);
 		session_kill(s->pid, SIGCONT);
 		reap_all(200);
 	}
-	session_kill(s->pid, SIGKILL);
-	reap_all(2000);
+	if (reap_some(NULL)) {
+		session_kill(s->pid, SIGKILL);
+		reap_all(2000);
+	}
 	exit(0);
 }
 
@@ -516,74 +817,98 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-/* The passwd entry of uid: fields 5 (home) and 6 (shell) into home and
- * shell, 0 (name) into user.  Parsed by hand: musl's getpwuid brings
- * malloc, stdio and an nscd client. */
-static void passwd_lookup(uid_t uid, char *user, char *home, char *shell, size_t cap)
+/* One passwd line: when its uid is uid, fields 0 (name), 5 (home) and 6
+ * (shell) into the caller's buffers of cap bytes.  0 when it matched. */
+static int passwd_line(char *line, uid_t uid, char *user, char *home, char *shell, size_t cap)
 {
-	static char b[8192];
-	int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : vs_readall(fd, b, sizeof b - 1);
-	char *line, *next;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return;
-	b[n] = 0;
-	for (line = b; line && *line; line = next) {
-		char *f[7];
-		const char *q;
-		int i;
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		for (i = 0; i < 7 && line; i++) {
-			f[i] = line;
-			line = strchr(line, ':');
-			if (line)
-				*line++ = 0;
-		}
-		q = f[2];
-		if (i < 7 || num_scan(&q) != (long)uid)
-			continue;
-		fmt(user, cap, "%s", f[0]);
-		fmt(home, cap, "%s", f[5]);
-		fmt(shell, cap, "%s", f[6]);
-		return;
+	char *f[7];
+	const char *q;
+	int i;
+	for (i = 0; i < 7 && line; i++) {
+		f[i] = line;
+		line = strchr(line, ':');
+		if (line)
+			*line++ = 0;
 	}
+	if (i < 7)
+		return -1;
+	q = f[2];
+	if (num_scan(&q) != (long)uid || *q)
+		return -1;
+	fmt(user, cap, "%s", f[0]);
+	fmt(home, cap, "%s", f[5]);
+	fmt(shell, cap, "%s", f[6]);
+	return 0;
 }
 
-/* The command's environment: ours, then sane defaults for what is
- * missing, then the host's additions, which win. */
+/* The passwd entry of uid, read line by line (the file may be large; a
+ * line longer than the buffer is skipped).  Parsed by hand: musl's
+ * getpwuid brings malloc, stdio and an nscd client.  0 when found. */
+static int passwd_lookup(uid_t uid, char *user, char *home, char *shell, size_t cap)
+{
+	static char b[4097];
+	size_t have = 0;
+	int skipping = 0, found = -1;
+	int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (found < 0) {
+		ssize_t r = read(fd, b + have, sizeof b - 1 - have);
+		char *line = b, *nl;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			b[have] = 0;
+			if (have && !skipping)
+				found = passwd_line(b, uid, user, home, shell, cap);
+			break;
+		}
+		have += (size_t)r;
+		while (found < 0 && (nl = memchr(line, '\n', have - (size_t)(line - b)))) {
+			*nl = 0;
+			if (!skipping)
+				found = passwd_line(line, uid, user, home, shell, cap);
+			skipping = 0;
+			line = nl + 1;
+		}
+		have -= (size_t)(line - b);
+		memmove(b, line, have);
+		if (have == sizeof b - 1)
+			skipping = 1, have = 0;
+	}
+	close(fd);
+	return found;
+}
+
+/* The command's environment, as ssh and login build it: nothing of the
+ * agent's own (whoever started it), but HOME, SHELL, USER and LOGNAME
+ * from the passwd entry of the user it runs as, a default PATH, and then
+ * what the request sets (TERM with a pty, the host's -e variables), which
+ * wins. */
 static char **env_build(struct vs_exec *e)
 {
-	static char *env[512];
+	static char *env[VS_ENV_MAX + 8];
 	static char defs[5][300];
-	extern char **environ;
-	char user[96] = "", home[96] = "/", shell[96] = "/bin/sh";
-	const char *names[5] = { "PATH", "HOME", "USER", "LOGNAME", "SHELL" };
+	char user[96] = "", home[200] = "", shell[200] = "";
+	uid_t uid = getuid();
 	size_t n = 0;
 	unsigned i, j;
-	passwd_lookup(getuid(), user, home, shell, sizeof user);
-	if (!*user && getuid() == 0)
+	struct stat st;
+	passwd_lookup(uid, user, home, shell, sizeof home);
+	if (!*user && uid == 0)
 		fmt(user, sizeof user, "root");
+	if (!*home)
+		fmt(home, sizeof home, "%s", uid == 0 && stat("/root", &st) == 0 && S_ISDIR(st.st_mode) ? "/root" : "/");
 	if (!*shell || access(shell, X_OK) != 0)
 		fmt(shell, sizeof shell, "/bin/sh");
-	fmt(defs[0], sizeof defs[0], "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-	fmt(defs[1], sizeof defs[1], "HOME=%s", *home ? home : "/");
-	fmt(defs[2], sizeof defs[2], "USER=%s", user);
-	fmt(defs[3], sizeof defs[3], "LOGNAME=%s", user);
-	fmt(defs[4], sizeof defs[4], "SHELL=%s", shell);
-	for (i = 0; environ[i] && n < 200; i++)
-		env[n++] = environ[i];
-	for (i = 0; i < 5; i++) {
-		size_t k = strlen(names[i]);
-		for (j = 0; j < n; j++)
-			if (!strncmp(env[j], names[i], k) && env[j][k] == '=')
-				break;
-		if (j == n && (i < 2 || *user || i == 4))
-			env[n++] = defs[i];
-	}
+	fmt(defs[0], sizeof defs[0], "PATH=%s",
+	    uid == 0 ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : "/usr/local/bin:/usr/bin:/bin");
+	fmt(defs[1], sizeof defs[1], "HOME=%s", home);
+	fmt(defs[2], sizeof defs[2], "SHELL=%s", shell);
+	fmt(defs[3], sizeof defs[3], "USER=%s", user);
+	fmt(defs[4], sizeof defs[4], "LOGNAME=%s", user);
+	for (i = 0; i < (*user ? 5u : 3u); i++)
+		env[n++] = defs[i];
 	for (i = 0; i < e->envc; i++) {
 		size_t k = (size_t)(strchr(e->envv[i], '=') - e->envv[i]) + 1;
 		for (j = 0; j < n; j++)
@@ -762,14 +1087,13 @@ static void stdin_eof(struct sess *s)
 	}
 }
 
-/* Type 0 never travels (the decoder refuses it): it marks a buffered
- * frame that was handled out of turn. */
-#define FRAME_DONE 0
-
 /* Handle the frames buffered from the host.  STDIN data waits until the
  * command has taken the chunk before it (STDIN_EOF too, to stay after
  * it), but SIGNAL, WINSIZE and PING are handled at once even behind stdin
- * that the command does not read: Ctrl-C must reach such a command. */
+ * that the command does not read: Ctrl-C must reach such a command.  A
+ * frame handled out of turn is cut out of the buffer, so that every byte
+ * between roff and rlen is always a frame not yet seen or not yet done:
+ * nothing the host sends can pass for a marker. */
 static void sess_frames(struct sess *s)
 {
 	size_t off = roff;
@@ -778,23 +1102,18 @@ static void sess_frames(struct sess *s)
 		struct vs_hdr h;
 		uint8_t *f = rbuf + off;
 		const uint8_t *p = f + VS_HDR;
-		int r;
-		if (rlen - off >= VS_HDR && vs_get16(f + 4) == FRAME_DONE) {
-			size_t sz = VS_HDR + vs_get32(f);
-			if (off == roff)
-				roff += sz;
-			off += sz;
-			continue;
-		}
-		r = vs_hdr_parse(f, rlen - off, &h);
+		size_t sz;
+		int r = vs_hdr_parse(f, rlen - off, &h);
 		if (r < 0) {
-			send_error(s->sock, VS_E_PROTO, "malformed frame header");
+			send_error(s->sock, VS_E_PROTO, "malformed frame header (type %u, length %u)", vs_get16(f + 4),
+			           vs_get32(f));
 			sess_abort(s, "malformed frame");
 		}
 		if (r == 0 || rlen - off < VS_HDR + h.len)
 			return;
+		sz = VS_HDR + h.len;
 		if (blocked && (h.type == VS_STDIN || h.type == VS_STDIN_EOF)) {
-			off += VS_HDR + h.len; /* its turn comes when stdin drains */
+			off += sz; /* its turn comes when stdin drains */
 			continue;
 		}
 		switch (h.type) {
@@ -830,11 +1149,14 @@ static void sess_frames(struct sess *s)
 			send_error(s->sock, VS_E_UNKNOWN, "unexpected message type %u in an exec session", h.type);
 			sess_abort(s, "unexpected message");
 		}
-		if (off == roff)
-			roff += VS_HDR + h.len;
-		else
-			vs_put16(f + 4, FRAME_DONE);
-		off += VS_HDR + h.len;
+		if (off == roff) {
+			roff += sz;
+			off += sz;
+		} else {
+			/* behind waiting stdin: s->sin points before off */
+			memmove(f, f + sz, rlen - off - sz);
+			rlen -= sz;
+		}
 	}
 }
 
@@ -911,9 +1233,9 @@ static void sess_run(int sock, struct vs_exec *e)
 			sess_exit_frame(&s);
 			if (wflush(sock) < 0)
 				sess_abort(&s, "connection failed");
-			session_kill(s.pid, SIGKILL);
-			reap_all(1000);
+			sess_cleanup(s.pid);
 			info("session %d: done", (int)s.pid);
+			sock_drain_close(sock);
 			exit(0);
 		}
 		isock = n;
@@ -974,65 +1296,159 @@ static void sess_run(int sock, struct vs_exec *e)
 
 static uint8_t fbuf[VS_FRAME_MAX];
 
-static int hello_send(int fd, uint64_t token)
+/* the operations --deny and --only name, in the order of their bits */
+static const char *const op_names[] = { "exec", "shell", "put", "get", "legacy" };
+static const uint32_t op_bits[] = { VS_CAP_EXEC, VS_CAP_PTY, VS_CAP_PUT, VS_CAP_GET, OP_LEGACY };
+
+static const char *op_name(uint32_t op)
 {
-	uint8_t b[64];
-	size_t n = vs_hello_put(b, sizeof b, VS_CAP_EXEC | VS_CAP_PTY | VS_CAP_FILE | VS_CAP_DIALBACK, token,
-	                        "vsock-agent " AGENT_VERSION);
-	return vs_send(fd, VS_HELLO, b, n);
+	int i;
+	for (i = 0; i < 4 && op_bits[i] != op; i++)
+		;
+	return op_names[i];
 }
 
-/* After the magic: the host's HELLO, our reply.  -1 if refused. */
-static int handshake(int fd, uint64_t token)
+/* After the magic: the host's HELLO, ours, and when a key is involved the
+ * AUTH exchange (PROTOCOL.md 3).  The whole of it by one deadline.  0 when
+ * the host is admitted, with *how naming the proof; -1 (the host was told
+ * why, and it is logged) when not.  Facts go only to a host admitted, and
+ * only on a control connection. */
+static int handshake(int fd, const struct peer *pe, uint64_t token, int facts, const char **how)
 {
+	long deadline = vs_deadline(HANDSHAKE_MS);
+	struct vs_hello hh, ah;
 	struct vs_hdr h;
-	int n = vs_recv(fd, &h, fbuf, sizeof fbuf);
-	uint16_t ver;
-	if (n < 0) {
-		warnx("host closed or sent a bad frame before HELLO");
+	uint8_t b[512], mac[VS_MAC];
+	size_t n;
+	int r = vs_recv_by(fd, &h, fbuf, sizeof fbuf, deadline), need_key, mutual;
+	if (r < 0) {
+		if (errno == EPROTO || errno == EMSGSIZE)
+			send_error(fd, VS_E_PROTO, "malformed frame before HELLO");
+		warnx("%s: %s before HELLO", pe->desc,
+		      errno == ETIMEDOUT ? "nothing" : errno ? "a malformed frame" : "the host closed");
 		return -1;
 	}
-	if (h.type != VS_HELLO || n < 16) {
+	if (h.type != VS_HELLO) {
 		send_error(fd, VS_E_PROTO, "expected HELLO, got message type %u", h.type);
-		warnx("expected HELLO, got message type %u", h.type);
+		warnx("%s: expected HELLO, got message type %u", pe->desc, h.type);
 		return -1;
 	}
-	ver = vs_get16(fbuf);
-	if (ver != VS_VERSION) {
-		send_error(fd, VS_E_VERSION, "protocol version %u not supported (agent speaks %u)", ver, VS_VERSION);
-		warnx("host speaks protocol version %u; refused", ver);
+	if (vs_hello_decode(fbuf, (size_t)r, &hh) < 0) {
+		send_error(fd, VS_E_PROTO, "malformed HELLO (%d bytes; at least 16, then fields)", r);
+		warnx("%s: malformed HELLO of %d bytes", pe->desc, r);
 		return -1;
 	}
-	return hello_send(fd, token) < 0 ? -1 : 0;
+	if (hh.version != VS_VERSION) {
+		send_error(fd, VS_E_VERSION, "protocol version %u not supported (agent speaks %u)", hh.version, VS_VERSION);
+		warnx("%s: host speaks protocol version %u; refused", pe->desc, hh.version);
+		return -1;
+	}
+	host_flags = hh.flags;
+	memset(&ah, 0, sizeof ah);
+	ah.caps = ops & VS_CAP_ALL;
+	ah.token = token;
+	ah.has_nonce = 1;
+	vs_nonce(ah.nonce);
+	fmt(ah.software, sizeof ah.software, "vsock-agent " AGENT_VERSION);
+	need_key = opt_auth == AUTH_KEY || (opt_auth == AUTH_AUTO && !pe->kernel);
+	mutual = key.n && (hh.flags & VS_HF_KEY) && opt_auth != AUTH_NONE;
+	if (need_key && !key.n) {
+		send_error(fd, VS_E_AUTH, "not authenticated: this agent admits a privileged host process "
+		                          "(a reserved port; root on unix:) or its key holder");
+		warnx("refused %s: not authenticated (%s)", pe->desc, pe->kernel ? "--auth key" : "unprivileged, no key");
+		return -1;
+	}
+	if (!need_key && !mutual) {
+		ah.flags = (opt_auth == AUTH_NONE ? VS_HF_OPEN : VS_HF_KERNEL) | (standby ? VS_HF_STANDBY : 0);
+		*how = opt_auth == AUTH_NONE ? "none" : "kernel";
+		if (facts)
+			facts_fill(&ah);
+		n = vs_hello_encode(b, sizeof b, &ah);
+		return vs_send(fd, VS_HELLO, b, n) < 0 ? -1 : 0;
+	}
+	/* the key: the host proves it first, and learns nothing before */
+	ah.flags = VS_HF_KEY | (standby ? VS_HF_STANDBY : 0);
+	n = vs_hello_encode(b, sizeof b, &ah);
+	if (vs_send(fd, VS_HELLO, b, n) < 0)
+		return -1;
+	r = vs_recv_by(fd, &h, fbuf, sizeof fbuf, deadline);
+	if (r < 0 || h.type != VS_AUTH || r != VS_MAC || !hh.has_nonce) {
+		if (r >= 0)
+			send_error(fd, VS_E_AUTH, "expected AUTH with a %d-byte MAC after a HELLO with a nonce", VS_MAC);
+		warnx("refused %s: no AUTH%s", pe->desc, r < 0 && errno == ETIMEDOUT ? " in time" : "");
+		return -1;
+	}
+	vs_auth_mac(&key, 0, hh.nonce, ah.nonce, token, mac);
+	if (vs_memeq(mac, fbuf, VS_MAC)) {
+		send_error(fd, VS_E_AUTH, "authentication failed: the host does not hold this agent's key");
+		warnx("refused %s: wrong key", pe->desc);
+		return -1;
+	}
+	*how = "key";
+	vs_auth_mac(&key, 1, ah.nonce, hh.nonce, token, b);
+	{
+		struct vs_hello fh;
+		struct vs_wr w = { b, VS_MAC, sizeof b, 0 };
+		memset(&fh, 0, sizeof fh);
+		if (facts) {
+			facts_fill(&fh);
+			fmt(fh.software, sizeof fh.software, "vsock-agent " AGENT_VERSION);
+			vs_field_put(&w, VS_F_SOFTWARE, fh.software, strlen(fh.software));
+			vs_field_put(&w, VS_F_HOSTNAME, fh.hostname, strlen(fh.hostname));
+			vs_field_put(&w, VS_F_KERNEL, fh.kernel, strlen(fh.kernel));
+			vs_field_put(&w, VS_F_MACHINE_ID, fh.machine_id, strlen(fh.machine_id));
+			vs_field_put(&w, VS_F_BOOT_ID, fh.boot_id, strlen(fh.boot_id));
+		}
+		return vs_send(fd, VS_AUTH, b, w.n) < 0 ? -1 : 0;
+	}
 }
 
 int file_session(int fd, uint16_t type, const uint8_t *p, size_t n);
 
+/* Is this operation allowed here?  If not, the host gets an ERROR that
+ * names the switch that took it away. */
+static int op_allowed(int fd, uint32_t op)
+{
+	if (ops & op)
+		return 1;
+	send_error(fd, VS_E_DENIED, "%s is denied by this agent (%s)", op_name(op), ops_why);
+	warnx("refused a %s request (%s)", op_name(op), ops_why);
+	return 0;
+}
+
 /* One request on a session connection.  Returns only if the frame was
  * not a session request (the caller decides). */
-static void serve_request(int fd, struct vs_hdr *h, int n)
+static void serve_request(int fd, const struct peer *pe, const char *how, struct vs_hdr *h, int n)
 {
 	struct vs_exec e;
+	const char *path;
+	uint32_t fl;
+	int alg;
 	switch (h->type) {
 	case VS_EXEC:
 		if (vs_exec_decode(fbuf, (size_t)n, &e) < 0) {
 			send_error(fd, VS_E_PROTO, "malformed EXEC request");
 			exit(1);
 		}
+		if (!op_allowed(fd, e.flags & VS_EXEC_PTY ? VS_CAP_PTY : VS_CAP_EXEC))
+			exit(1);
+		audit(pe, how, e.flags & VS_EXEC_PTY ? "shell" : "exec",
+		      e.flags & VS_EXEC_LOGIN ? "(login shell)" : e.argv[0]);
 		sess_run(fd, &e);
 		exit(0);
 	case VS_PUT:
 	case VS_GET:
+		if (!op_allowed(fd, h->type == VS_PUT ? VS_CAP_PUT : VS_CAP_GET))
+			exit(1);
+		if (xf_request_parse(fbuf, (size_t)n, &fl, &alg, &path) == 0)
+			audit(pe, how, h->type == VS_PUT ? "put" : "get", path);
 		exit(file_session(fd, h->type, fbuf, (size_t)n));
 	}
 }
 
-/* A session connection: listen mode, or a dial-back.  Serves PING until
- * a request arrives. */
-static void serve_session(int fd, uint64_t token)
+/* After the handshake: PING until a request arrives, then the request. */
+static void session_loop(int fd, const struct peer *pe, const char *how)
 {
-	if (handshake(fd, token) < 0)
-		exit(1);
 	for (;;) {
 		struct vs_hdr h;
 		int n = vs_recv(fd, &h, fbuf, sizeof fbuf);
@@ -1041,7 +1457,7 @@ static void serve_session(int fd, uint64_t token)
 				warn_sys("session: bad frame from host");
 			exit(errno ? 1 : 0);
 		}
-		serve_request(fd, &h, n);
+		serve_request(fd, pe, how, &h, n);
 		if (h.type == VS_PING) {
 			vs_send(fd, VS_PONG, fbuf, n < 8 ? (size_t)n : 8);
 			continue;
@@ -1052,85 +1468,267 @@ static void serve_session(int fd, uint64_t token)
 	}
 }
 
-/* Dial back for OPEN(token): a new connection that becomes one session. */
-static void dialback(uint64_t token)
+/* A session connection: listen mode, or a dial-back. */
+static void serve_session(int fd, const struct peer *pe, uint64_t token)
 {
+	const char *how = "";
+	if (handshake(fd, pe, token, 0, &how) < 0)
+		exit(RC_REFUSED);
+	session_loop(fd, pe, how);
+}
+
+/* Dial back for OPEN(token), or as the standby (token 0: one of our own):
+ * a new connection that becomes one session. */
+static void dialback(uint64_t token, int note)
+{
+	struct peer pe;
 	uint8_t m[VS_MAGIC_LEN];
-	int fd = dial(&dial_addr, 0);
+	const char *how = "";
+	int fd;
+	if (!token) {
+		/* the standby: ready before it is asked for, so a session through
+		 * the hub needs no fork, dial and handshake; it tells the control
+		 * process its token once its session begins, and dies with it
+		 * until then */
+		uint8_t n[VS_NONCE];
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		while (!token) { /* a token of our own */
+			vs_nonce(n);
+			token = vs_get64(n);
+		}
+		standby = 1;
+	}
+	fd = dial(&dial_addr, 0);
 	if (fd < 0)
 		exit(1);
-	if (vs_readall(fd, m, sizeof m) != sizeof m || memcmp(m, VS_MAGIC, sizeof m)) {
+	if (dial_addr.kind == VS_ADDR_VSOCK)
+		vs_vsock_buffer(fd);
+	peer_dialed(&pe, fd);
+	if (vs_readall_by(fd, m, sizeof m, vs_deadline(HANDSHAKE_MS)) != sizeof m || memcmp(m, VS_MAGIC, sizeof m)) {
 		warnx("dial-back: host did not open with the protocol magic");
 		exit(1);
 	}
-	serve_session(fd, token);
+	if (handshake(fd, &pe, token, 0, &how) < 0)
+		exit(RC_REFUSED);
+	if (standby) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		while (poll(&p, 1, -1) < 0 && errno == EINTR)
+			;
+		prctl(PR_SET_PDEATHSIG, 0);
+		if (write(note, &token, sizeof token) < 0) {
+			/* the control process is gone: serve the session anyway */
+		}
+		close(note);
+	}
+	session_loop(fd, &pe, how);
 }
 
-/* Dial mode's first connection: HELLO, then OPEN/PING until the host
- * closes; or a request right away, served on this connection. */
-static int serve_control(int fd)
+/* The parts of a forked child that are its parent's only. */
+static void child_detach(void)
 {
-	struct sigaction sa;
-	if (handshake(fd, 0) < 0)
-		return 1;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = SIG_IGN;
-	sa.sa_flags = SA_NOCLDWAIT;
-	sigaction(SIGCHLD, &sa, NULL); /* dial-back children reap themselves */
+	sigpipe_close();
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+}
+
+/* The next standby dial-back, when the host asked for them (the hub). */
+static pid_t standby_start(int ctl, int note)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(ctl);
+		child_detach();
+		dialback(0, note);
+	}
+	return pid < 0 ? 0 : pid;
+}
+
+/* A direct child (a session process) died of a signal or failed: what its
+ * command left is orphaned to us, the subreaper.  The command is a session
+ * leader, so a child of ours in a session not ours is such an orphan:
+ * its whole session dies. */
+static void orphan_check(const char *name, long pid, void *arg)
+{
+	long ppid, sid = proc_stat(name, &ppid);
+	(void)pid;
+	if (sid > 0 && ppid == (long)getpid() && sid != (long)getsid(0))
+		session_kill((pid_t)sid, SIGKILL);
+}
+
+/* Dial-back sessions in flight: their pids, and the tokens to report in
+ * ENDED when they are done (for the hub's session count). */
+#define MAXKIDS 4096
+static struct kid {
+	pid_t pid;
+	uint64_t token;
+} kids[MAXKIDS];
+
+static void kid_add(pid_t pid, uint64_t token)
+{
+	int i;
+	for (i = 0; i < MAXKIDS; i++)
+		if (!kids[i].pid) {
+			kids[i].pid = pid, kids[i].token = token;
+			return;
+		}
+}
+
+/* Reap children; for each, report ENDED on ctl (when >= 0); when one
+ * ended badly, kill the sessions of orphans. */
+static void children_reap(int ctl)
+{
+	int st, bad = 0, i;
+	pid_t p;
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (p == spare)
+			spare = 0; /* a new one is made */
+		if (p == standby_pid)
+			standby_pid = 0;
+		for (i = 0; i < MAXKIDS; i++) {
+			if (kids[i].pid != p)
+				continue;
+			if (!WIFEXITED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != RC_REFUSED))
+				bad = 1;
+			if (WIFSIGNALED(st))
+				warnx("session process %d died of signal %d", (int)p, WTERMSIG(st));
+			if (ctl >= 0 && kids[i].token) {
+				uint8_t t[8];
+				vs_put64(t, kids[i].token);
+				vs_send(ctl, VS_ENDED, t, 8);
+			}
+			kids[i].pid = 0;
+			break;
+		}
+	}
+	if (bad)
+		proc_each(orphan_check, NULL);
+}
+
+
+/* Dial mode's first connection: HELLO, then OPEN/PING/BYE until the host
+ * closes; or a request right away, served on this connection.  Returns 0
+ * when the host released us (BYE), RC_GONE when it closed without. */
+static int serve_control(int fd, const struct peer *pe)
+{
+	static const int sigs[] = { SIGCHLD };
+	const char *how = "";
+	int bye = 0, note[2] = { -1, -1 };
+	long next = 0;
+	if (handshake(fd, pe, 0, 1, &how) < 0)
+		return RC_REFUSED;
+	info("control connection to %s (auth %s)", pe->desc, how);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	sigpipe_open(sigs, 1);
+	if ((host_flags & VS_HF_STANDBY) && pipe2(note, O_CLOEXEC | O_NONBLOCK) < 0)
+		note[0] = -1;
 	for (;;) {
+		struct pollfd p[3] = { { fd, POLLIN, 0 }, { sigpipe_fd[0], POLLIN, 0 }, { note[0], POLLIN, 0 } };
 		struct vs_hdr h;
-		int n = vs_recv(fd, &h, fbuf, sizeof fbuf);
+		long wait = -1;
+		int n;
+		/* a standby dial-back while the host wants one; one that died
+		 * unused (the host refused it) is replaced a second later */
+		if (note[0] >= 0 && !standby_pid) {
+			wait = next - vs_now_ms();
+			if (wait <= 0) {
+				standby_pid = standby_start(fd, note[1]);
+				next = vs_now_ms() + 1000;
+				wait = standby_pid ? -1 : 1000;
+			}
+		}
+		if (poll(p, 3, (int)wait) < 0) {
+			if (errno == EINTR)
+				continue;
+			die_sys("unable to poll");
+		}
+		if (p[2].revents) {
+			uint64_t t;
+			while (read(note[0], &t, sizeof t) == sizeof t) {
+				kid_add(standby_pid, t); /* its session: ENDED when done */
+				standby_pid = 0, next = 0;
+			}
+		}
+		if (p[1].revents) {
+			sigpipe_read();
+			children_reap(fd);
+		}
+		if (!p[0].revents)
+			continue;
+		n = vs_recv_by(fd, &h, fbuf, sizeof fbuf, vs_deadline(FRAME_MS));
 		if (n < 0) {
-			if (errno)
-				warn_sys("control: bad frame from host");
-			return errno ? 1 : 0;
+			/* a reset is a host gone too (it closed with our ENDED unread) */
+			if (errno == 0 || errno == ECONNRESET)
+				return bye ? 0 : RC_GONE;
+			warn_sys("control: bad frame from host");
+			return bye ? 0 : 1;
 		}
 		if (h.type == VS_OPEN && n == 8) {
 			uint64_t token = vs_get64(fbuf);
 			pid_t pid = fork();
 			if (pid == 0) {
 				close(fd);
-				signal(SIGCHLD, SIG_DFL);
-				dialback(token);
+				child_detach();
+				dialback(token, -1);
 			}
 			if (pid < 0)
 				send_error(fd, VS_E_IO, "unable to fork: %s", strerror(errno));
+			else
+				kid_add(pid, token);
 			continue;
 		}
 		if (h.type == VS_PING) {
 			vs_send(fd, VS_PONG, fbuf, n < 8 ? (size_t)n : 8);
 			continue;
 		}
-		signal(SIGCHLD, SIG_DFL);
-		serve_request(fd, &h, n);
+		if (h.type == VS_BYE) {
+			info("released by the host");
+			bye = 1;
+			return 0;
+		}
+		child_detach();
+		serve_request(fd, pe, how, &h, n);
 		send_error(fd, VS_E_UNKNOWN, "unexpected message type %u on the control connection", h.type);
 		return 1;
 	}
 }
 
 /* Serve one connection from start to end.  Returns the exit status. */
-static int serve_conn(int fd, int control)
+static int serve_conn(int fd, int control, const struct peer *pe)
 {
 	uint8_t b[VS_LEGACY_MAX + 8];
 	size_t n = 0;
-	int r = sniff(fd, b, &n);
+	int r = sniff(fd, b, &n, listening ? vs_deadline(FIRST_BYTES_MS) : VS_NEVER);
 	if (r < 0) {
-		info("host closed without a request");
-		return 0;
+		info("%s closed without a request", pe->desc);
+		return control ? RC_GONE : 0;
 	}
 	if (r == 0 && n >= 2 - !opt_persistent && b[0] == (uint8_t)VS_MAGIC[0] &&
 	    (opt_persistent ? b[1] == (uint8_t)VS_MAGIC[1] : 1)) {
 		/* began like the magic but is not it: neither a text command
 		 * nor a length a legacy host would send */
-		warnx("unrecognised protocol magic from the host; closing");
+		warnx("unrecognised protocol magic from %s; closing", pe->desc);
 		return 1;
 	}
 	if (r == 1) {
 		if (control)
-			return serve_control(fd);
-		serve_session(fd, 0);
+			return serve_control(fd, pe);
+		serve_session(fd, pe, 0);
 		return 0;
 	}
+	/* legacy cannot authenticate: in listen mode only the kernel's proof
+	 * admits it; in dial mode it is served as vsock_guest_exec did */
+	if (listening && !pe->kernel && opt_auth != AUTH_NONE) {
+		warnx("refused a legacy command from %s: not authenticated (legacy protocols carry no key)", pe->desc);
+		return 1;
+	}
+	if (!(ops & OP_LEGACY)) {
+		warnx("refused a legacy command from %s (%s)", pe->desc, ops_why);
+		return 1;
+	}
+	legacy_peer = pe;
+	legacy_how = opt_auth == AUTH_NONE || !pe->kernel ? "none" : "kernel";
 	return opt_persistent ? legacy_persistent(fd, b, n) : legacy_disposable(fd, b, n);
 }
 
@@ -1166,34 +1764,41 @@ static void daemonize(void)
 	}
 }
 
-static int listen_loop(const struct vs_addr *a, int background)
+static struct stat lsock; /* the Unix socket we bound, to remove it at the end */
+
+/* SIGTERM, SIGINT, SIGHUP: remove our Unix socket (only if it is still
+ * ours: a newer listener may have taken a stale path) and go. */
+static void listen_stop(const struct vs_addr *a, int sig)
 {
-	char as[160];
-	struct sigaction sa;
-	int lfd = vs_listen(a);
-	if (lfd < 0) {
-		if (errno == EADDRNOTAVAIL && a->kind == VS_ADDR_VSOCK)
-			die("unable to listen on %s: address not available (no vsock transport for that CID? listen on 'any')",
-			    vs_addr_str(a, as, sizeof as));
-		die_sys("unable to listen on %s", vs_addr_str(a, as, sizeof as));
-	}
-	if (background)
-		daemonize();
-	info("listening on %s", vs_addr_str(a, as, sizeof as));
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = SIG_IGN;
-	sa.sa_flags = SA_NOCLDWAIT;
-	sigaction(SIGCHLD, &sa, NULL);
+	struct stat st;
+	if (a->kind == VS_ADDR_UNIX && lstat(a->path, &st) == 0 && st.st_ino == lsock.st_ino &&
+	    st.st_dev == lsock.st_dev)
+		unlink(a->path);
+	info("stopping on signal %d", sig);
+	exit(0);
+}
+
+/* The spare: a session process made ahead of its connection, so that no
+ * fork stands between a host's connect and the agent's HELLO.  It waits
+ * in accept(); having taken a connection it says so on `taken` (the
+ * listener then makes the next spare) and serves it.  Until then it is
+ * called vsock-spare, and it dies with the listener. */
+static void spare_run(int lfd, int taken, pid_t listener)
+{
+	prctl(PR_SET_NAME, "vsock-spare");
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != listener)
+		_exit(0);
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
-		pid_t pid;
+		struct peer pe;
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EINTR && errno != ECONNABORTED)
-				warn_sys("unable to accept");
 			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
 				usleep(100000);
+			else if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
+				warn_sys("unable to accept");
 			continue;
 		}
 		if (!peer_allowed(&ss)) {
@@ -1201,15 +1806,77 @@ static int listen_loop(const struct vs_addr *a, int background)
 			close(fd);
 			continue;
 		}
-		pid = fork();
-		if (pid == 0) {
-			close(lfd);
-			signal(SIGCHLD, SIG_DFL);
-			exit(serve_conn(fd, 0));
+		pid_t me = getpid();
+		prctl(PR_SET_PDEATHSIG, 0); /* a session outlives its listener */
+		prctl(PR_SET_NAME, "vsock-agent");
+		if (write(taken, &me, sizeof me) < 0) {
+			/* the listener is gone: serve this one all the same */
 		}
-		if (pid < 0)
-			warn_sys("unable to fork for a connection");
-		close(fd);
+		close(taken);
+		close(lfd);
+		if (ss.ss_family == AF_VSOCK)
+			vs_vsock_buffer(fd);
+		peer_accepted(&pe, fd, &ss);
+		exit(serve_conn(fd, 0, &pe));
+	}
+}
+
+static __attribute__((noreturn)) void listen_loop(const struct vs_addr *a, int background)
+{
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	char as[160];
+	int lfd = vs_listen(a), taken[2];
+	if (lfd < 0) {
+		if (errno == EADDRNOTAVAIL && a->kind == VS_ADDR_VSOCK)
+			die("unable to listen on %s: address not available (no vsock transport for that CID? listen on 'any')",
+			    vs_addr_str(a, as, sizeof as));
+		die("unable to listen on %s: %s", vs_addr_str(a, as, sizeof as), vs_listen_why(errno));
+	}
+	if (a->kind == VS_ADDR_UNIX)
+		stat(a->path, &lsock);
+	if (background)
+		daemonize();
+	info("listening on %s", vs_addr_str(a, as, sizeof as));
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	sigpipe_open(sigs, 4);
+	if (pipe2(taken, O_CLOEXEC | O_NONBLOCK) < 0)
+		die_sys("unable to create a pipe");
+	for (;;) {
+		struct pollfd p[2] = { { taken[0], POLLIN, 0 }, { sigpipe_fd[0], POLLIN, 0 } };
+		if (!spare) {
+			pid_t me = getpid(), pid = fork();
+			if (pid == 0) {
+				child_detach();
+				close(taken[0]);
+				spare_run(lfd, taken[1], me);
+			}
+			if (pid < 0) {
+				warn_sys("unable to fork for a connection");
+				usleep(100000);
+			} else {
+				spare = pid;
+				kid_add(pid, 0);
+			}
+		}
+		if (poll(p, 2, spare ? -1 : 100) < 0 && errno != EINTR)
+			die_sys("unable to poll");
+		if (p[1].revents) {
+			unsigned long got = sigpipe_read();
+			int s;
+			for (s = 1; s < 64; s++)
+				if ((got & (1UL << s)) && s != SIGCHLD) {
+					if (spare)
+						kill(spare, SIGKILL);
+					listen_stop(a, s);
+				}
+			children_reap(-1);
+		}
+		if (p[0].revents) {
+			pid_t who; /* a pid per write: pipes keep them whole */
+			while (read(taken[0], &who, sizeof who) == sizeof who)
+				if (who == spare)
+					spare = 0;
+		}
 	}
 }
 
@@ -1218,92 +1885,196 @@ static int listen_loop(const struct vs_addr *a, int background)
 static void usage(int code)
 {
 	static const char u[] =
-	    "usage: vsock-agent [options] [CID][:PORT] [persistent]\n"
-	    "       vsock-agent [options] --listen [ADDR] | -p PORT\n"
-	    "\n"
-	    "Dial mode (default): connect to the host at CID (default 2) and PORT\n"
-	    "(default 1024) and serve it; exit when the host closes.  Listen mode:\n"
-	    "accept connections and serve each in its own process.\n"
-	    "\n"
-	    "ADDR is CID[:PORT], vsock:CID[:PORT] or unix:PATH; CID -1 or 'any'\n"
-	    "means VMADDR_CID_ANY.  The host chooses the protocol: vsock-shell's\n"
-	    "framed protocol, or vsock_guest_exec's legacy one (disposable: one raw\n"
-	    "command; 'persistent': [u16 LE length][command] repeated).\n"
-	    "\n"
-	    "  -l, --listen [ADDR]  listen (default vsock:any:1024)\n"
-	    "  -p PORT              listen on vsock:any:PORT\n"
-	    "  --allow CID|any      listen mode: accept vsock peers from CID (default 2)\n"
-	    "  -r, --retry          dial mode: retry with backoff until the host listens\n"
-	    "  -d                   listen mode: run in the background\n"
-	    "  -v                   log connections and sessions to stderr\n"
-	    "  -h, --help           this help;  -V, --version  the version\n"
-	    "\n"
-	    "Exit status: 0 when the host closed; 1 on a connection failure or\n"
-	    "refused input; 2 for a usage error; a legacy disposable command's own\n"
-	    "status.\n";
+	    "usage: vsock-agent [options] [CID][:PORT] [persistent]  dial (default 2:1023)\n"
+	    "       vsock-agent [options] -l, --listen [ADDR] | -p PORT  (default any:1024)\n"
+	    "  --allow CID|any   listen: the peers' CID (2)\n"
+	    "  -r, --retry       dial until the host answers\n"
+	    "  --reconnect       dial again if the host leaves without releasing us\n"
+	    "  --auth auto|key|none   --key FILE|fw_cfg|credential|cmdline|auto|none\n"
+	    "  --deny LIST, --only LIST   of exec,shell,put,get,legacy\n"
+	    "  -d  background;  -v  verbose;  -V  version\n"
+	    "Exit: 0 released; 1 failure; 2 usage; 3 the host left without releasing us.\n"
+	    "See vsock-agent(8).\n";
 	vs_writeall(code ? 2 : 1, u, sizeof u - 1);
 	exit(code);
 }
 
+static void usage_error(const char *what, const char *arg)
+{
+	warnx("%s%s%s (try --help)", what, arg ? " " : "", arg ? arg : "");
+	exit(2);
+}
+
+/* exec,shell,put,get,legacy as bits; 0 for a word that is none of them */
+static uint32_t ops_parse(const char *list)
+{
+	uint32_t v = 0;
+	while (*list) {
+		size_t k = strcspn(list, ",");
+		int i;
+		for (i = 0; i < 5; i++)
+			if (strlen(op_names[i]) == k && !strncmp(list, op_names[i], k))
+				break;
+		if (i == 5)
+			return 0;
+		v |= op_bits[i];
+		list += k;
+		if (*list)
+			list++;
+	}
+	return v;
+}
+
+/* The options, one table: the long name, its short one, whether it takes
+ * a value (1: from "--name=V" or the next word; 2: only "--name=V"). */
+enum { A_LISTEN = 1, A_PORT, A_ALLOW, A_RETRY, A_RECONNECT, A_AUTH, A_KEY, A_DENY, A_ONLY, A_BG, A_VERBOSE };
+static const struct aopt {
+	const char *l;
+	char s, arg, id;
+} aopts[] = {
+	{ "--listen", 'l', 2, A_LISTEN }, { "--port", 'p', 1, A_PORT },   { "--allow", 0, 1, A_ALLOW },
+	{ "--retry", 'r', 0, A_RETRY },   { "--reconnect", 0, 0, A_RECONNECT }, { "--auth", 0, 1, A_AUTH },
+	{ "--key", 0, 1, A_KEY },         { "--deny", 0, 1, A_DENY },     { "--only", 0, 1, A_ONLY },
+	{ NULL, 'd', 0, A_BG },           { "--verbose", 'v', 0, A_VERBOSE },
+};
+
+/* The option argv[*i] is, with its value in *val; 0 for none. */
+static int aopt_find(int argc, char **argv, int *i, const char **val)
+{
+	const char *a = argv[*i];
+	unsigned k;
+	*val = NULL;
+	for (k = 0; k < sizeof aopts / sizeof *aopts; k++) {
+		const struct aopt *o = &aopts[k];
+		size_t n = o->l ? strlen(o->l) : 0;
+		if (o->l && o->arg && !strncmp(a, o->l, n) && a[n] == '=') {
+			*val = a + n + 1;
+		} else if (!((o->l && !strcmp(a, o->l)) || (o->s && a[0] == '-' && a[1] == o->s && !a[2]))) {
+			continue;
+		} else if (o->arg == 1) {
+			if (*i + 1 >= argc)
+				usage_error("option needs an argument:", a);
+			*val = argv[++*i];
+		}
+		return o->id;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	struct vs_addr la = { VS_ADDR_VSOCK, VS_CID_ANY, VS_PORT_DEFAULT, "" };
-	int listen_mode = 0, background = 0, have_addr = 0, i, fd, rc;
-	signal(SIGPIPE, SIG_IGN);
+	struct vs_addr la = { VS_ADDR_VSOCK, VS_CID_ANY, VS_PORT_LISTEN, "" };
+	const char *keysrc = "auto", *dial_only = NULL, *listen_only = NULL, *v;
+	int background = 0, have_addr = 0, i, fd, rc;
+	uint32_t deny = 0, only = VS_CAP_ALL | OP_LEGACY, d;
+	char deny_s[40] = "", only_s[40] = "";
+	signals_init();
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
 			usage(0);
-		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+		if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
 			vs_writeall(1, "vsock-agent " AGENT_VERSION "\n", sizeof("vsock-agent " AGENT_VERSION));
 			return 0;
-		} else if (!strcmp(a, "-l") || !strcmp(a, "--listen")) {
-			listen_mode = 1;
-			if (i + 1 < argc && (argv[i + 1][0] != '-' || !strncmp(argv[i + 1], "-1", 2)) &&
-			    vs_addr_parse(argv[i + 1], &la) == 0) {
-				if (la.kind == VS_ADDR_HYBRID)
-					die("the agent cannot listen on a hybrid: address (that is the host's side)");
-				i++;
-			}
-		} else if (!strncmp(a, "--listen=", 9)) {
-			listen_mode = 1;
-			if (vs_addr_parse(a + 9, &la) < 0 || la.kind == VS_ADDR_HYBRID)
-				die("unable to parse listen address '%s'", a + 9);
-		} else if (!strcmp(a, "-p") && i + 1 < argc) {
-			if (vs_port_parse(argv[++i], &la.port) < 0)
-				die("unable to parse port '%s'", argv[i]);
-			listen_mode = 1;
-		} else if (!strcmp(a, "--allow") && i + 1 < argc) {
-			if (vs_cid_parse(argv[++i], &opt_allow) < 0)
-				die("unable to parse CID '%s'", argv[i]);
+		}
+		switch (aopt_find(argc, argv, &i, &v)) {
+		case A_LISTEN:
+			listening = 1;
+			/* the address, if any, comes right after it */
+			if (!v && i + 1 < argc && (argv[i + 1][0] != '-' || !strncmp(argv[i + 1], "-1", 2)) &&
+			         vs_addr_parse(argv[i + 1], &la) == 0)
+				v = argv[++i];
+			if (v && (vs_addr_parse(v, &la) < 0 || la.kind == VS_ADDR_HYBRID))
+				usage_error("unable to listen on (the agent takes [vsock:]CID[:PORT] or unix:PATH)", v);
+			break;
+		case A_PORT:
+			if (vs_port_parse(v, &la.port) < 0)
+				usage_error("unable to parse port", v);
+			listening = 1;
+			break;
+		case A_ALLOW:
+			if (vs_cid_parse(v, &opt_allow) < 0)
+				usage_error("unable to parse CID", v);
 			opt_allow_any = opt_allow == VS_CID_ANY; /* 'any' or -1, as everywhere */
-		} else if (!strcmp(a, "-r") || !strcmp(a, "--retry")) {
+			listen_only = "--allow";
+			break;
+		case A_RETRY:
 			opt_retry = 1;
-		} else if (!strcmp(a, "-d")) {
+			dial_only = "--retry";
+			break;
+		case A_RECONNECT:
+			opt_reconnect = 1;
+			dial_only = "--reconnect";
+			break;
+		case A_AUTH:
+			opt_auth = !strcmp(v, "auto") ? AUTH_AUTO : !strcmp(v, "key") ? AUTH_KEY : !strcmp(v, "none") ? AUTH_NONE : -1;
+			if (opt_auth < 0)
+				usage_error("--auth takes auto, key or none, not", v);
+			break;
+		case A_KEY:
+			keysrc = v;
+			break;
+		case A_DENY:
+		case A_ONLY:
+			d = ops_parse(v);
+			if (!d)
+				usage_error("--deny and --only take a list of exec,shell,put,get,legacy, not", v);
+			if (a[2] == 'd')
+				deny |= d, fmt(deny_s, sizeof deny_s, "--deny %s", v);
+			else
+				only = d, fmt(only_s, sizeof only_s, "--only %s", v);
+			break;
+		case A_BG:
 			background = 1;
-		} else if (!strcmp(a, "-v")) {
+			listen_only = "-d";
+			break;
+		case A_VERBOSE:
 			opt_verbose = 1;
-		} else if (!strcmp(a, "persistent")) {
-			opt_persistent = 1;
-		} else if (a[0] == '-' && a[1] && strcmp(a, "-1") && strncmp(a, "-1:", 3)) {
-			warnx("unknown option '%s'", a);
-			usage(2);
-		} else if (!have_addr++) {
-			if (vs_addr_parse(a, &dial_addr) < 0 || dial_addr.kind == VS_ADDR_HYBRID)
-				die("unable to parse address '%s' (expected [CID][:PORT], vsock:CID:PORT or unix:PATH)", a);
-		} else {
-			warnx("unexpected argument '%s'", a);
-			usage(2);
+			break;
+		default:
+			if (!strcmp(a, "persistent"))
+				opt_persistent = 1;
+			else if (a[0] == '-' && a[1] && strcmp(a, "-1") && strncmp(a, "-1:", 3))
+				usage_error("unknown option", a);
+			else if (have_addr++)
+				usage_error("unexpected argument", a);
+			else if (vs_addr_parse(a, &dial_addr) < 0 || dial_addr.kind == VS_ADDR_HYBRID)
+				usage_error("unable to parse address (expected [CID][:PORT], vsock:CID:PORT or unix:PATH):", a);
 		}
 	}
-	if (listen_mode)
-		return listen_loop(&la, background);
-	fd = dial(&dial_addr, opt_retry);
-	if (fd < 0)
-		return 1;
-	rc = serve_conn(fd, 1);
-	close(fd);
-	return rc;
+	if (listening && have_addr)
+		usage_error("an address for dial mode given with --listen (write --listen ADDR):", argv[argc - 1]);
+	if (listening && dial_only)
+		usage_error(dial_only, "is for dial mode, not with --listen");
+	if (!listening && listen_only)
+		usage_error(listen_only, "is for listen mode (--listen)");
+	ops = only & ~deny;
+	fmt(ops_why, sizeof ops_why, "%s%s%s", deny_s, *deny_s && *only_s ? ", " : "", only_s);
+	key_setup(keysrc);
+	{
+		const char *au = getenv("VSOCK_AGENT_AUDIT");
+		if (!au || strcmp(au, "stderr"))
+			kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	}
+	if (listening)
+		listen_loop(&la, background);
+	for (;;) {
+		struct peer pe;
+		fd = dial(&dial_addr, opt_retry || opt_reconnect);
+		if (fd < 0)
+			return 1;
+		peer_dialed(&pe, fd);
+		rc = serve_conn(fd, 1, &pe);
+		close(fd);
+		/* an impostor does not end our wait, nor a host that left
+		 * without releasing us when we are to reconnect */
+		if (rc == RC_REFUSED || (rc == RC_GONE && opt_reconnect)) {
+			info("dialing %s again", pe.desc);
+			usleep((500 + (unsigned)getpid() % 500) * 1000);
+			continue;
+		}
+		return rc;
+	}
 }
 
 /* ---- file transfer ---- */

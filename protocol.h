@@ -21,23 +21,31 @@
  * starts a UTF-8 text command, so a disposable one cannot either. */
 #define VS_MAGIC "\377VSH"
 #define VS_MAGIC_LEN 4
-#define VS_VERSION 1
+#define VS_VERSION 2
 
 #define VS_HDR 8             /* u32 len, u16 type, u16 flags (0) */
 #define VS_FRAME_MAX 65536   /* payload bytes; the largest virtio-vsock packet */
 #define VS_LEGACY_MAX 2048   /* vsock_guest_exec's command limit */
 
-#define VS_PORT_DEFAULT 1024
+/* Dial mode: a reserved port, so that only a privileged host process
+ * can listen where the agents dial (PROTOCOL.md 3.2).  Listen mode keeps
+ * vsock_guest_exec's 1024; there the controller's source port proves. */
+#define VS_PORT_DIAL 1023
+#define VS_PORT_LISTEN 1024
+#define VS_PORT_RESERVED 1023 /* ports up to this one need CAP_NET_BIND_SERVICE */
 #define VS_CID_ANY 0xffffffffu
 #define VS_CID_LOCAL 1u
 #define VS_CID_HOST 2u
 
 enum vs_type {
-	VS_HELLO = 1,      /* u16 version, u16 0, u32 caps, u64 token, str software */
+	VS_HELLO = 1,      /* u16 version, u16 flags, u32 caps, u64 token, fields */
 	VS_ERROR = 2,      /* u32 code, text */
 	VS_PING = 3,       /* u64 cookie */
 	VS_PONG = 4,       /* u64 cookie */
 	VS_OPEN = 5,       /* u64 token: control connection asks for a dial-back */
+	VS_AUTH = 6,       /* MAC[32], then (agent) fields */
+	VS_BYE = 7,        /* empty: the host is done with the agent (release) */
+	VS_ENDED = 8,      /* u64 token: the dial-back session of this token ended */
 	VS_EXEC = 16,      /* see vs_exec below */
 	VS_STDIN = 17,     /* bytes */
 	VS_STDIN_EOF = 18, /* empty */
@@ -56,12 +64,31 @@ enum vs_type {
 	VS_DONE = 39,      /* empty: the sender has no more entries */
 };
 
-/* capability bits in HELLO */
-#define VS_CAP_EXEC 0x1u
-#define VS_CAP_PTY 0x2u
-#define VS_CAP_FILE 0x4u
-#define VS_CAP_DIALBACK 0x8u
+/* capability bits in HELLO: what this agent serves */
+#define VS_CAP_EXEC 0x1u     /* commands without a pty */
+#define VS_CAP_PTY 0x2u      /* sessions on a pty (shells) */
+#define VS_CAP_PUT 0x4u      /* uploads */
+#define VS_CAP_GET 0x8u      /* downloads */
+#define VS_CAP_DIALBACK 0x10u
+#define VS_CAP_ALL 0x1fu
 
+/* HELLO flags */
+#define VS_HF_KEY 0x1u       /* host: holds a key; agent: send AUTH now */
+#define VS_HF_KERNEL 0x2u    /* agent: admitted by the kernel's proof */
+#define VS_HF_OPEN 0x4u      /* agent: runs without authentication */
+#define VS_HF_STANDBY 0x8u   /* host (control): keep a dial-back ready for me;
+                                agent (dial-back): this is that one, ahead of an OPEN */
+
+/* HELLO fields: u16 tag, u16 length, bytes */
+enum vs_field {
+	VS_F_SOFTWARE = 1,   /* text: "vsock-agent 0.2" */
+	VS_F_NONCE = 2,      /* VS_NONCE_LEN bytes */
+	VS_F_HOSTNAME = 3,   /* text: the guest's facts, shown, never trusted */
+	VS_F_KERNEL = 4,
+	VS_F_MACHINE_ID = 5,
+	VS_F_BOOT_ID = 6,
+};
+#define VS_NONCE_LEN 32
 /* EXEC flags */
 #define VS_EXEC_SHELL 0x1u  /* argv[0] is a string for the user's shell -c */
 #define VS_EXEC_PTY 0x2u    /* run on a pseudo-terminal */
@@ -88,6 +115,19 @@ enum vs_err {
 	VS_E_HASH = 13,    /* content hash mismatch */
 	VS_E_CHANGED = 14, /* file changed while being read */
 	VS_E_BUSY = 15,
+	VS_E_AUTH = 16,    /* not authenticated, or a proof failed */
+	VS_E_DENIED = 17,  /* the agent's configuration denies this operation */
+	VS_E_TIMEOUT = 18, /* a time limit passed */
+};
+
+/* A HELLO, decoded.  Text fields arrive cleaned (printable, bounded). */
+struct vs_hello {
+	uint16_t version, flags;
+	uint32_t caps;
+	uint64_t token;
+	int has_nonce;
+	uint8_t nonce[VS_NONCE_LEN];
+	char software[64], hostname[65], kernel[65], machine_id[40], boot_id[40];
 };
 
 /* A parsed frame header. */
@@ -184,12 +224,21 @@ void vs_q_commit(struct vs_q *q, uint16_t type, size_t n);
 ssize_t vs_q_write(struct vs_q *q, int fd);
 
 struct iovec;
+#define VS_NEVER (-1L)     /* a deadline that never comes */
+long vs_now_ms(void);
+long vs_deadline(long ms);
+int vs_wait_by(int fd, short ev, long deadline);
 ssize_t vs_readall(int fd, void *buf, size_t n);
+ssize_t vs_readall_by(int fd, void *buf, size_t n, long deadline);
 int vs_writeall(int fd, const void *buf, size_t n);
 int vs_writevall(int fd, struct iovec *v, int cnt);
 int vs_send(int fd, uint16_t type, const void *payload, size_t len);
 int vs_recv(int fd, struct vs_hdr *h, uint8_t *payload, size_t cap);
-size_t vs_hello_put(uint8_t *b, size_t cap, uint32_t caps, uint64_t token, const char *software);
+int vs_recv_by(int fd, struct vs_hdr *h, uint8_t *payload, size_t cap, long deadline);
+void vs_field_put(struct vs_wr *w, uint16_t tag, const void *p, size_t n);
+size_t vs_hello_encode(uint8_t *b, size_t cap, const struct vs_hello *h);
+int vs_fields_decode(const uint8_t *p, size_t n, struct vs_hello *h);
+int vs_hello_decode(const uint8_t *p, size_t n, struct vs_hello *h);
 int vs_send_error(int fd, uint32_t code, const char *text);
 size_t vs_text_clean(char *dst, size_t cap, const uint8_t *src, size_t n);
 
@@ -198,7 +247,11 @@ int vs_port_parse(const char *s, uint32_t *port);
 int vs_cid_parse(const char *s, uint32_t *cid);
 const char *vs_addr_str(const struct vs_addr *a, char *buf, size_t n);
 int vs_connect(const struct vs_addr *a);
+int vs_connect_fd(int fd, const struct vs_addr *a);
+void vs_bind_reserved(int fd, uint32_t start);
+void vs_vsock_buffer(int fd);
 int vs_listen(const struct vs_addr *a);
+const char *vs_listen_why(int err);
 void vs_nonblock(int fd, int on);
 
 #ifdef VS_IMPLEMENTATION
@@ -213,6 +266,7 @@ void vs_nonblock(int fd, int on);
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 void vs_put16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
@@ -364,35 +418,73 @@ ssize_t vs_q_write(struct vs_q *q, int fd)
 	return r;
 }
 
-/* Wait until fd is ready; used only when a non-blocking fd says EAGAIN. */
-static int vs_wait(int fd, short ev)
+long vs_now_ms(void)
 {
-	struct pollfd p = { fd, ev, 0 };
-	int r;
-	do
-		r = poll(&p, 1, -1);
-	while (r < 0 && errno == EINTR);
-	return r < 0 ? -1 : 0;
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)t.tv_sec * 1000L + t.tv_nsec / 1000000;
 }
 
-/* Read exactly n bytes.  Returns n, or the short count at EOF, or -1. */
-ssize_t vs_readall(int fd, void *buf, size_t n)
+/* The deadline ms from now (VS_NEVER for a negative ms). */
+long vs_deadline(long ms)
+{
+	return ms < 0 ? VS_NEVER : vs_now_ms() + ms;
+}
+
+/* Wait until fd is ready or the deadline has passed (ETIMEDOUT).  A
+ * deadline is the whole budget of an operation, not of one read: a peer
+ * sending a byte now and then cannot stretch it. */
+int vs_wait_by(int fd, short ev, long deadline)
+{
+	struct pollfd p = { fd, ev, 0 };
+	for (;;) {
+		long left = deadline == VS_NEVER ? -1 : deadline - vs_now_ms();
+		int r;
+		if (deadline != VS_NEVER && left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		r = poll(&p, 1, left > 0x7fffffffL ? 0x7fffffff : (int)left);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static int vs_wait(int fd, short ev)
+{
+	return vs_wait_by(fd, ev, VS_NEVER);
+}
+
+/* Read exactly n bytes by the deadline.  Returns n, or the short count at
+ * EOF, or -1 (ETIMEDOUT when the deadline passed). */
+ssize_t vs_readall_by(int fd, void *buf, size_t n, long deadline)
 {
 	size_t got = 0;
 	while (got < n) {
-		ssize_t r = read(fd, (char *)buf + got, n - got);
+		ssize_t r;
+		/* blocking fds too: read only what poll says is there */
+		if (deadline != VS_NEVER && vs_wait_by(fd, POLLIN, deadline) < 0)
+			return -1;
+		r = read(fd, (char *)buf + got, n - got);
 		if (r > 0) {
 			got += (size_t)r;
 		} else if (r == 0) {
 			break;
 		} else if (errno == EAGAIN) {
-			if (vs_wait(fd, POLLIN) < 0)
+			if (vs_wait_by(fd, POLLIN, deadline) < 0)
 				return -1;
 		} else if (errno != EINTR) {
 			return -1;
 		}
 	}
 	return (ssize_t)got;
+}
+
+ssize_t vs_readall(int fd, void *buf, size_t n)
+{
+	return vs_readall_by(fd, buf, n, VS_NEVER);
 }
 
 int vs_writeall(int fd, const void *buf, size_t n)
@@ -451,19 +543,91 @@ int vs_send(int fd, uint16_t type, const void *payload, size_t len)
 	return vs_writevall(fd, v, len ? 2 : 1);
 }
 
-/* HELLO: u16 version, u16 0, u32 caps, u64 token, str software (left
- * out when NULL: the host's HELLO is the bare 16 bytes).  Returns the
- * payload length, 0 if cap is too small. */
-size_t vs_hello_put(uint8_t *b, size_t cap, uint32_t caps, uint64_t token, const char *software)
+void vs_field_put(struct vs_wr *w, uint16_t tag, const void *p, size_t n)
+{
+	if (n > 0xffff) {
+		w->err = 1;
+		return;
+	}
+	vs_wr16(w, tag);
+	vs_wr16(w, (uint16_t)n);
+	vs_wrmem(w, p, n);
+}
+
+static void vs_field_text(struct vs_wr *w, uint16_t tag, const char *s)
+{
+	if (s && *s)
+		vs_field_put(w, tag, s, strlen(s));
+}
+
+/* HELLO: u16 version, u16 flags, u32 caps, u64 token, then the fields
+ * that are set (a nonce when has_nonce, texts when not empty).  Returns
+ * the payload length, 0 if cap is too small. */
+size_t vs_hello_encode(uint8_t *b, size_t cap, const struct vs_hello *h)
 {
 	struct vs_wr w = { b, 0, cap, 0 };
 	vs_wr16(&w, VS_VERSION);
-	vs_wr16(&w, 0);
-	vs_wr32(&w, caps);
-	vs_wr64(&w, token);
-	if (software)
-		vs_wrstr(&w, software);
+	vs_wr16(&w, h->flags);
+	vs_wr32(&w, h->caps);
+	vs_wr64(&w, h->token);
+	if (h->has_nonce)
+		vs_field_put(&w, VS_F_NONCE, h->nonce, VS_NONCE_LEN);
+	vs_field_text(&w, VS_F_SOFTWARE, h->software);
+	vs_field_text(&w, VS_F_HOSTNAME, h->hostname);
+	vs_field_text(&w, VS_F_KERNEL, h->kernel);
+	vs_field_text(&w, VS_F_MACHINE_ID, h->machine_id);
+	vs_field_text(&w, VS_F_BOOT_ID, h->boot_id);
 	return w.err ? 0 : w.n;
+}
+
+/* Fields into h: each must fit inside the payload; unknown tags are
+ * skipped (a later version may add some); a nonce must have its exact
+ * length.  -1 on anything malformed. */
+int vs_fields_decode(const uint8_t *p, size_t n, struct vs_hello *h)
+{
+	struct vs_rd r = { p, n, 0 };
+	while (r.n) {
+		uint16_t tag = vs_rd16(&r), len = vs_rd16(&r);
+		const uint8_t *v;
+		char *dst = NULL;
+		size_t cap = 0;
+		if (r.err || len > r.n)
+			return -1;
+		v = r.p;
+		r.p += len;
+		r.n -= len;
+		switch (tag) {
+		case VS_F_NONCE:
+			if (len != VS_NONCE_LEN)
+				return -1;
+			memcpy(h->nonce, v, VS_NONCE_LEN);
+			h->has_nonce = 1;
+			break;
+		case VS_F_SOFTWARE: dst = h->software, cap = sizeof h->software; break;
+		case VS_F_HOSTNAME: dst = h->hostname, cap = sizeof h->hostname; break;
+		case VS_F_KERNEL: dst = h->kernel, cap = sizeof h->kernel; break;
+		case VS_F_MACHINE_ID: dst = h->machine_id, cap = sizeof h->machine_id; break;
+		case VS_F_BOOT_ID: dst = h->boot_id, cap = sizeof h->boot_id; break;
+		}
+		if (dst)
+			vs_text_clean(dst, cap, v, len);
+	}
+	return 0;
+}
+
+/* A HELLO payload: the fixed 16 bytes, then fields.  -1 if malformed;
+ * the version is the caller's to judge (it is decoded first). */
+int vs_hello_decode(const uint8_t *p, size_t n, struct vs_hello *h)
+{
+	struct vs_rd r = { p, n, 0 };
+	memset(h, 0, sizeof *h);
+	h->version = vs_rd16(&r);
+	h->flags = vs_rd16(&r);
+	h->caps = vs_rd32(&r);
+	h->token = vs_rd64(&r);
+	if (r.err)
+		return -1;
+	return vs_fields_decode(r.p, r.n, h);
 }
 
 /* ERROR: u32 code, text (no NUL). */
@@ -495,10 +659,10 @@ size_t vs_text_clean(char *dst, size_t cap, const uint8_t *src, size_t n)
  * length, or -1 with errno: EPROTO (bad header or EOF inside a frame),
  * EMSGSIZE (frame larger than cap), 0 errno with -1 meaning clean EOF
  * before any byte: errno = 0. */
-int vs_recv(int fd, struct vs_hdr *h, uint8_t *payload, size_t cap)
+int vs_recv_by(int fd, struct vs_hdr *h, uint8_t *payload, size_t cap, long deadline)
 {
 	uint8_t b[VS_HDR];
-	ssize_t r = vs_readall(fd, b, VS_HDR);
+	ssize_t r = vs_readall_by(fd, b, VS_HDR, deadline);
 	if (r < 0)
 		return -1;
 	if (r == 0) {
@@ -513,7 +677,7 @@ int vs_recv(int fd, struct vs_hdr *h, uint8_t *payload, size_t cap)
 		errno = EMSGSIZE;
 		return -1;
 	}
-	r = vs_readall(fd, payload, h->len);
+	r = vs_readall_by(fd, payload, h->len, deadline);
 	if (r < 0)
 		return -1;
 	if ((size_t)r != h->len) {
@@ -521,6 +685,11 @@ int vs_recv(int fd, struct vs_hdr *h, uint8_t *payload, size_t cap)
 		return -1;
 	}
 	return (int)h->len;
+}
+
+int vs_recv(int fd, struct vs_hdr *h, uint8_t *payload, size_t cap)
+{
+	return vs_recv_by(fd, h, payload, cap, VS_NEVER);
 }
 
 static int vs_parse_u32(const char *s, const char *end, uint32_t *v)
@@ -661,15 +830,11 @@ static socklen_t vs_sockaddr(const struct vs_addr *a, struct sockaddr_storage *s
 	}
 }
 
-/* Connect a stream socket (close-on-exec).  For hybrid addresses this only
- * reaches the VMM's socket; the CONNECT/OK exchange is the caller's. */
-int vs_connect(const struct vs_addr *a)
+/* Connect fd (a socket of a's family) to a; on failure fd is closed. */
+int vs_connect_fd(int fd, const struct vs_addr *a)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = vs_sockaddr(a, &ss);
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
 	while (connect(fd, (struct sockaddr *)&ss, len) < 0) {
 		if (errno != EINTR) {
 			int e = errno;
@@ -681,6 +846,93 @@ int vs_connect(const struct vs_addr *a)
 	return fd;
 }
 
+/* Connect a stream socket (close-on-exec).  For hybrid addresses this only
+ * reaches the VMM's socket; the CONNECT/OK exchange is the caller's. */
+int vs_connect(const struct vs_addr *a)
+{
+	int fd = socket(a->kind == VS_ADDR_VSOCK ? AF_VSOCK : AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	return fd < 0 ? -1 : vs_connect_fd(fd, a);
+}
+
+/* Bind a vsock socket to a free reserved port (512-1023, from start on)
+ * when we may (CAP_NET_BIND_SERVICE), as rsh's rresvport did: the agent
+ * takes it as the kernel's word that a privileged host process calls.
+ * Without the privilege it stays unbound: the kernel picks a port above
+ * 1023 at connect(). */
+void vs_bind_reserved(int fd, uint32_t start)
+{
+	struct vs_sockaddr_vm vm;
+	unsigned i;
+	memset(&vm, 0, sizeof vm);
+	vm.svm_family = AF_VSOCK;
+	vm.svm_cid = VS_CID_ANY;
+	for (i = 0; i < 512; i++) {
+		vm.svm_port = 512 + (start + i) % 512;
+		if (bind(fd, (struct sockaddr *)&vm, sizeof vm) == 0 || errno != EADDRINUSE)
+			return; /* bound, or EACCES: an ordinary port it is */
+	}
+}
+
+/* A vsock session's buffer (the credit its peer may send ahead): 256 KiB
+ * by default, clamped by a maximum of the same size; 1 MiB here, or
+ * $VSOCK_BUFFER bytes (64 KiB to 64 MiB).  The maximum first, or the size
+ * is clamped.  Not a vsock socket: nothing happens. */
+void vs_vsock_buffer(int fd)
+{
+	const char *e = getenv("VSOCK_BUFFER");
+	unsigned long long v = 1 << 20, x = 0;
+	for (; e && *e >= '0' && *e <= '9'; e++)
+		x = x * 10 + (unsigned)(*e - '0');
+	if (x >= 65536 && x <= 64ull << 20)
+		v = x;
+	setsockopt(fd, AF_VSOCK, 2 /* SO_VM_SOCKETS_BUFFER_MAX_SIZE */, &v, sizeof v);
+	setsockopt(fd, AF_VSOCK, 0 /* SO_VM_SOCKETS_BUFFER_SIZE */, &v, sizeof v);
+}
+
+/* What is at a Unix listener's path: 0 nothing (or a stale socket, now
+ * removed), -1 with errno EADDRINUSE (a live listener answers there) or
+ * EEXIST (not a socket: never replaced). */
+static int vs_unix_claim(const char *path)
+{
+	struct sockaddr_un un;
+	struct stat st;
+	int fd, r;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		errno = EEXIST;
+		return -1;
+	}
+	/* stale means nobody answers a connect */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	memset(&un, 0, sizeof un);
+	un.sun_family = AF_UNIX;
+	memcpy(un.sun_path, path, strlen(path));
+	r = connect(fd, (struct sockaddr *)&un, sizeof un);
+	close(fd);
+	if (r == 0 || errno != ECONNREFUSED) {
+		if (r == 0 || errno == EAGAIN)
+			errno = EADDRINUSE;
+		return -1;
+	}
+	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* After the stale check, bind the path itself: bind() never replaces a
+ * file, so a listener that took the path meanwhile makes it fail. */
+static int vs_unix_listen(int fd, const char *path)
+{
+	struct sockaddr_un un;
+	if (vs_unix_claim(path) < 0)
+		return -1;
+	memset(&un, 0, sizeof un);
+	un.sun_family = AF_UNIX;
+	memcpy(un.sun_path, path, strlen(path));
+	return bind(fd, (struct sockaddr *)&un, sizeof un) < 0 || listen(fd, 4096) < 0 ? -1 : 0;
+}
+
 int vs_listen(const struct vs_addr *a)
 {
 	struct sockaddr_storage ss;
@@ -690,36 +942,27 @@ int vs_listen(const struct vs_addr *a)
 	if (fd < 0)
 		return -1;
 	if (a->kind == VS_ADDR_UNIX) {
-		/* a stale socket from an earlier run; never any other file */
-		struct stat st;
-		if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(a->path);
-	} else
+		if (vs_unix_listen(fd, a->path) == 0)
+			return fd;
+	} else {
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (a->kind == VS_ADDR_UNIX) {
-		/* bind a temporary name and rename it into place once
-		 * listening, so a client never finds a socket that refuses */
-		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
-		size_t k = strlen(a->path);
-		if (k + 5 < sizeof un->sun_path) {
-			memcpy(un->sun_path + k, ".new", 5);
-			unlink(un->sun_path);
-			if (bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, 64) == 0 &&
-			    rename(un->sun_path, a->path) == 0)
-				return fd;
-			e = errno;
-			unlink(un->sun_path);
-			close(fd);
-			errno = e;
-			return -1;
-		}
+		if (bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, 4096) == 0)
+			return fd;
 	}
-	if (bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, 64) == 0)
-		return fd;
 	e = errno;
 	close(fd);
 	errno = e;
 	return -1;
+}
+
+/* Why vs_listen failed, in words that name the case. */
+const char *vs_listen_why(int err)
+{
+	if (err == EADDRINUSE)
+		return "address in use: another listener answers there";
+	if (err == EEXIST)
+		return "not a socket; not replacing it";
+	return strerror(err);
 }
 
 #endif /* VS_IMPLEMENTATION */

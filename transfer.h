@@ -1,11 +1,19 @@
 /*
  * transfer.h - the file transfer engine both programs share: a sender
  * that walks files and trees into STAT/DATA/HOLE/END frames, and a
- * receiver that writes them atomically (temporary file in the target's
- * directory, fsync, rename only once the content hash matches).  The
- * receiver never follows a symlink while walking its own tree, and in
- * strict mode (the host receiving from a guest) refuses names and link
- * targets that would leave the destination.
+ * receiver that writes them atomically (an unnamed temporary file in the
+ * target's directory, fsync, linked into place only once the content
+ * hash matched).
+ *
+ * The receiver is safe against a hostile sender by construction, not by
+ * predicting where a name leads: it keeps a stack of open directory
+ * descriptors (the destination's directory at the bottom, then each DIR
+ * as it arrives), takes entries only in the sender's depth-first order
+ * (an entry's parent must be the directory on top of the stack), and
+ * does every operation as one name relative to that descriptor, with
+ * metadata through descriptors.  Nothing the sender names is ever
+ * followed, so symlinks travel verbatim.  The host also binds names to
+ * its request (struct xf.expect).
  *
  * No malloc and no printf here: the agent must stay small.
  */
@@ -20,6 +28,7 @@
 #define XF_RECURSIVE 0x1u
 #define XF_PRESERVE 0x2u
 #define XF_MKDIRS 0x4u
+#define XF_SAFELINKS 0x8u       /* receiver: skip symlinks that leave the tree */
 
 #define XF_XXH64 1
 #define XF_SHA256 2
@@ -28,9 +37,12 @@
 #define XF_DIR 2
 #define XF_SYMLINK 3
 #define XF_DIREND 4
+#define XF_HARDLINK 5
 
 #define XF_UNKNOWN UINT64_MAX   /* size of a stream (stdin) */
 #define XF_PATH_MAX 4096
+#define XF_DEPTH_MAX 256        /* nested directories, the top entry included */
+#define XF_LINKS_MAX 1024       /* sender: multiply linked files remembered */
 
 struct xxh64 {
 	uint64_t v[4], len;
@@ -44,37 +56,59 @@ struct xf_hash {
 	struct sha256 sha;
 };
 
+/* What an entry's metadata carries (STAT) */
+struct xf_meta {
+	uint32_t mode, mns, uid, gid;
+	uint64_t msec;
+};
+
 struct xf {
 	int sock;
 	uint32_t flags;
 	int alg;
-	int strict;             /* receiver: trust nothing the sender names */
-	int in, out;            /* sender reads `in` for "-"; receiver writes `out` for "-" */
+	int strict;             /* receiver: the sender is the guest, trust nothing */
+	const char *expect;     /* receiver: the one top entry's name, as asked for
+	                         * (the host); NULL: any number, any names (the agent) */
+	int in, out;            /* "-": the sender reads `in`, the receiver writes
+	                         * `out`; -1 (the default): "-" is a plain name */
+	int no_tmpfile;         /* receiver: named temporary files only (a test knob) */
 	uint32_t code;          /* VS_E_* of the last failure */
 	char err[600];
 	int remote_err;         /* err came from the peer's ERROR frame */
 	int lost;               /* the connection failed (not the transfer) */
 	uint64_t bytes;         /* content bytes moved */
-	unsigned files, skipped;
+	unsigned files;
+	uint32_t specials;      /* devices, sockets, FIFOs the sender skipped (the
+	                         * receiver learns it from DONE) */
+	uint32_t unsafe;        /* symlinks the receiver skipped for SAFELINKS (the
+	                         * sender learns it from the OK to DONE) */
 	void (*progress)(const char *name, uint64_t done, uint64_t size, int end);
 	/* receiver */
-	int rootfd;             /* directory the top entries go into */
+	const char *dest;
 	int into_dir;           /* the destination is a directory */
 	int ntop;
-	char topname[256];      /* local name of the current top entry */
-	int tmpdir;             /* directory of the temporary file, or -1 */
-	char tmp[256];          /* temporary file being written */
+	char topname[256];      /* local name of the top entry when it is dest itself */
+	int ndir;               /* the directory stack: dfd[0] holds the top entry */
+	int dfd[XF_DEPTH_MAX + 1];
+	uint16_t plen[XF_DEPTH_MAX + 1];        /* strlen of cur at each level */
+	struct xf_meta dmeta[XF_DEPTH_MAX + 1]; /* applied when a level pops */
+	char cur[XF_PATH_MAX];  /* the top directory's path, as the sender named it */
+	int tmpfd;              /* the file being received, or -1 */
+	int tmpdir;             /* directory of a named temporary, or -1 */
+	char tmp[256];          /* named temporary (fallback, symlinks, links) */
 };
 
 void xf_init(struct xf *x, int sock, uint32_t flags, int alg);
 int xf_send(struct xf *x, const char *path);     /* one top entry */
 int xf_done(struct xf *x);                       /* DONE, and the receiver's OK */
 int xf_recv(struct xf *x, const char *dest);     /* until DONE */
-void xf_abort(struct xf *x);                     /* remove a temporary file */
+void xf_abort(struct xf *x);                     /* drop a temporary file */
+int xf_topname(const char *path, char *out, size_t cap);
 int xf_request(uint8_t *b, size_t cap, uint32_t flags, int alg, const char *path);
 int xf_request_parse(const uint8_t *p, size_t n, uint32_t *flags, int *alg, const char **path);
 void xf_hash_init(struct xf_hash *h, int alg);
 void xf_hash_update(struct xf_hash *h, const void *p, size_t n);
+void xf_hash_hole(struct xf_hash *h, uint64_t len);
 size_t xf_hash_final(struct xf_hash *h, uint8_t out[32]);
 void xf_hex(const uint8_t *d, size_t n, char *out);
 
@@ -83,6 +117,8 @@ void xf_hex(const uint8_t *d, size_t n, char *out);
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -232,18 +268,33 @@ void xf_hex(const uint8_t *d, size_t n, char *out)
 	out[2 * n] = 0;
 }
 
+
+/* A hole enters the hash as its length (u64 little-endian), not as that
+ * many zeros: hashing it costs O(1) whatever size the sender claims, and
+ * a file without holes hashes to what xxhsum and sha256sum print. */
+void xf_hash_hole(struct xf_hash *h, uint64_t len)
+{
+	uint8_t b[8];
+	vs_put64(b, len);
+	xf_hash_update(h, b, 8);
+}
+
 /* ---- small helpers ---- */
 
 #define XF_BATCH (4 * VS_FRAME_MAX)
 static uint8_t xf_buf[XF_BATCH];                   /* outgoing DATA: one read, 4 frames */
 /* Incoming frames are read in bulk, several per read(): one syscall per
  * 64 KiB chunk instead of two (header, then payload).  xf_p points at the
- * payload of the last frame read, valid until the next xf_read. */
-static uint8_t xf_in[4 * (VS_HDR + VS_FRAME_MAX)];
+ * payload of the last frame read, valid until the next xf_read.  Sixteen
+ * frames' room: the partial frame at the end is moved to the front once
+ * per megabyte, not once per quarter (a copy of an eighth of the data). */
+#define XF_INFRAMES 16
+static uint8_t xf_in[XF_INFRAMES * (VS_HDR + VS_FRAME_MAX)];
 static size_t xf_ioff, xf_ilen;
 static const uint8_t *xf_p;
 static uint8_t xf_ent[VS_FRAME_MAX];               /* the current STAT */
 static uint8_t xf_zero[VS_FRAME_MAX]; /* not const: .bss, not 64 KiB of .rodata */
+static char xf_dshow[XF_PATH_MAX];    /* the destination, as errors name it */
 
 static uint32_t xf_code(int e)
 {
@@ -259,27 +310,56 @@ static uint32_t xf_code(int e)
 	return VS_E_IO;
 }
 
-/* err = a b c, truncated to fit */
-static int xf_fail(struct xf *x, uint32_t code, const char *a, const char *b, const char *c)
+/* err = the strings up to the NULL, truncated to fit */
+static int xf_fail(struct xf *x, uint32_t code, ...) __attribute__((sentinel));
+static int xf_fail(struct xf *x, uint32_t code, ...)
 {
-	const char *s[3] = { a, b, c };
+	va_list ap;
+	const char *s;
 	size_t n = 0;
-	int i;
-	for (i = 0; i < 3; i++)
-		while (s[i] && *s[i] && n < sizeof x->err - 1)
-			x->err[n++] = *s[i]++;
+	va_start(ap, code);
+	while ((s = va_arg(ap, const char *)))
+		while (*s && n < sizeof x->err - 1)
+			x->err[n++] = *s++;
+	va_end(ap);
 	x->err[n] = 0;
 	x->code = code;
 	x->remote_err = 0;
 	return -1;
 }
 
-static int xf_fail_sys(struct xf *x, const char *path, const char *what)
+/* "WHAT PATH: strerror(errno)" */
+static int xf_fail_sys(struct xf *x, const char *what, const char *path)
 {
 	int e = errno;
-	if (what)
-		return xf_fail(x, xf_code(e), what, path, strerror(e));
-	return xf_fail(x, xf_code(e), path, ": ", strerror(e));
+	return xf_fail(x, xf_code(e), what ? what : "", path, ": ", strerror(e), NULL);
+}
+
+/* A local failure on an entry, named by where it goes on this side:
+ * dest/top/sub/name, or dest/sub/name when the top entry is dest. */
+static int xf_fail_here(struct xf *x, const char *path)
+{
+	int e = errno;
+	const char *rest = path, *sep = "/";
+	if (!x->into_dir) {
+		rest = strchr(path, '/');
+		rest = rest ? rest : "";
+		sep = "";
+	} else if (!strcmp(xf_dshow, "/")) {
+		sep = "";
+	}
+	return xf_fail(x, xf_code(e), xf_dshow, sep, rest, ": ", strerror(e), NULL);
+}
+
+static char *xf_utoa(char *p, unsigned long v)
+{
+	char t[24];
+	int i = 0;
+	do t[i++] = (char)('0' + v % 10); while ((v /= 10));
+	while (i)
+		*p++ = t[--i];
+	*p = 0;
+	return p;
 }
 
 static int xf_send_frame(struct xf *x, uint16_t type, const void *p, size_t n)
@@ -290,6 +370,11 @@ static int xf_send_frame(struct xf *x, uint16_t type, const void *p, size_t n)
 		return -1;
 	}
 	return 0;
+}
+
+static int xf_ok(struct xf *x)
+{
+	return xf_send_frame(x, VS_OK, NULL, 0);
 }
 
 /* Tell the peer why we stop.  Best effort: it may be gone already. */
@@ -318,7 +403,7 @@ static int xf_read(struct xf *x, struct vs_hdr *h)
 		r = vs_hdr_parse(xf_in + xf_ioff, xf_ilen - xf_ioff, h);
 		if (r < 0) {
 			x->lost = 1;
-			return xf_fail(x, VS_E_PROTO, "protocol error: malformed frame during the transfer", NULL, NULL);
+			return xf_fail(x, VS_E_PROTO, "protocol error: malformed frame during the transfer", NULL);
 		}
 		if (r == 1 && xf_ilen - xf_ioff >= VS_HDR + h->len)
 			break;
@@ -338,9 +423,9 @@ static int xf_read(struct xf *x, struct vs_hdr *h)
 			continue;
 		x->lost = 1;
 		if (k == 0 && xf_ioff == xf_ilen)
-			return xf_fail(x, VS_E_IO, "connection closed by the peer during the transfer", NULL, NULL);
+			return xf_fail(x, VS_E_IO, "connection closed by the peer during the transfer", NULL);
 		if (k == 0)
-			return xf_fail(x, VS_E_PROTO, "connection closed inside a frame during the transfer", NULL, NULL);
+			return xf_fail(x, VS_E_PROTO, "connection closed inside a frame during the transfer", NULL);
 		return xf_fail(x, VS_E_IO, "connection lost: ", strerror(errno), NULL);
 	}
 	xf_p = xf_in + xf_ioff + VS_HDR;
@@ -355,14 +440,17 @@ static int xf_read(struct xf *x, struct vs_hdr *h)
 	return n;
 }
 
+/* The receiver's OK; its payload's length is returned (only the OK to
+ * DONE carries one). */
 static int xf_wait_ok(struct xf *x)
 {
 	struct vs_hdr h;
-	if (xf_read(x, &h) < 0)
+	int n = xf_read(x, &h);
+	if (n < 0)
 		return -1;
 	if (h.type != VS_OK)
-		return xf_fail(x, VS_E_PROTO, "protocol error: expected OK during the transfer", NULL, NULL);
-	return 0;
+		return xf_fail(x, VS_E_PROTO, "protocol error: expected OK during the transfer", NULL);
+	return n;
 }
 
 /* The receiver may report a failure (disk full) while we stream: look
@@ -374,7 +462,7 @@ static int xf_peer_spoke(struct xf *x)
 	if (poll(&p, 1, 0) <= 0)
 		return 0;
 	if (xf_read(x, &h) >= 0)
-		xf_fail(x, VS_E_PROTO, "protocol error: unexpected message during the transfer", NULL, NULL);
+		xf_fail(x, VS_E_PROTO, "protocol error: unexpected message during the transfer", NULL);
 	return -1;
 }
 
@@ -404,16 +492,36 @@ void xf_init(struct xf *x, int sock, uint32_t flags, int alg)
 	x->sock = sock;
 	x->flags = flags;
 	x->alg = alg;
-	x->in = 0;
-	x->out = 1;
-	x->rootfd = -1;
-	x->tmpdir = -1;
+	x->in = x->out = -1;
+	x->tmpfd = x->tmpdir = -1;
+}
+
+/* The name a path's top entry travels under, the same function on both
+ * sides (the host checks what it asked for against it): the last
+ * component, trailing slashes stripped; "/", "." and ".." travel as
+ * "root".  -1 when it does not fit in out[cap]. */
+int xf_topname(const char *path, char *out, size_t cap)
+{
+	size_t len = strlen(path), k;
+	const char *b;
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	for (b = path + len; b > path && b[-1] != '/'; b--)
+		;
+	k = (size_t)(path + len - b);
+	if (!k || (k == 1 && b[0] == '.') || (k == 2 && b[0] == '.' && b[1] == '.'))
+		b = "root", k = 4;
+	if (k >= cap)
+		return -1;
+	memcpy(out, b, k);
+	out[k] = 0;
+	return 0;
 }
 
 /* ---- sender ---- */
 
-/* STAT: u8 kind, u8 0, u16 0, u32 mode, u64 size, u64 mtime_sec,
- * u32 mtime_nsec, u32 uid, u32 gid, str path, str link target */
+/* STAT: u32 kind, u32 mode, u64 size, u64 mtime_sec, u32 mtime_nsec,
+ * u32 uid, u32 gid, str path, str link */
 static int xf_stat(struct xf *x, int kind, const struct stat *st, uint64_t size, const char *rel, const char *link)
 {
 	uint8_t b[48 + XF_PATH_MAX * 2];
@@ -453,6 +561,18 @@ static int xf_send_data(struct xf *x, size_t n)
 	return 0;
 }
 
+/* A stream (stdin, a FIFO) may sit idle for long: wait for it and for
+ * the peer at once, so that a receiver's ERROR, or its end, is seen then
+ * and not only at the stream's next byte. */
+static int xf_wait_input(struct xf *x, int fd)
+{
+	struct pollfd p[2] = { { fd, POLLIN, 0 }, { x->sock, POLLIN, 0 } };
+	while (poll(p, 2, -1) < 0)
+		if (errno != EINTR)
+			return 0; /* let the read tell */
+	return p[1].revents ? xf_peer_spoke(x) : 0;
+}
+
 /* Stream fd's content: DATA for data, HOLE for the holes of a sparse
  * file, then END with the hash.  size XF_UNKNOWN reads to EOF. */
 static int xf_stream(struct xf *x, int fd, const char *rel, uint64_t size, int sparse)
@@ -471,15 +591,13 @@ static int xf_stream(struct xf *x, int fd, const char *rel, uint64_t size, int s
 			if (next > size)
 				next = size;
 			if (next > off) {
-				uint64_t hole = next - off, k;
 				uint8_t hb[8];
-				vs_put64(hb, hole);
+				vs_put64(hb, next - off);
 				if (xf_send_frame(x, VS_HOLE, hb, 8) < 0)
 					return -1;
-				for (k = 0; k < hole; k += VS_FRAME_MAX)
-					xf_hash_update(&hs, xf_zero, hole - k < VS_FRAME_MAX ? (size_t)(hole - k) : VS_FRAME_MAX);
+				xf_hash_hole(&hs, next - off);
+				x->bytes += next - off;
 				off = next;
-				x->bytes += hole;
 				if (off >= size)
 					break;
 			}
@@ -489,11 +607,13 @@ static int xf_stream(struct xf *x, int fd, const char *rel, uint64_t size, int s
 		want = XF_BATCH;
 		if (size != XF_UNKNOWN && data_end - off < want)
 			want = (size_t)(data_end - off);
+		if (size == XF_UNKNOWN && xf_wait_input(x, fd) < 0)
+			return -1;
 		r = size == XF_UNKNOWN ? read(fd, xf_buf, want) : pread(fd, xf_buf, want, (off_t)off);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			return xf_fail_sys(x, rel, NULL);
+			return xf_fail_sys(x, NULL, rel);
 		if (r == 0) {
 			if (size == XF_UNKNOWN)
 				break;
@@ -525,7 +645,7 @@ static int xf_stream(struct xf *x, int fd, const char *rel, uint64_t size, int s
 	if (x->progress)
 		x->progress(rel, off, off, 1);
 	x->files++;
-	return xf_wait_ok(x);
+	return xf_wait_ok(x) < 0 ? -1 : 0;
 }
 
 static int xf_send_file(struct xf *x, int fd, const struct stat *st, const char *rel)
@@ -537,17 +657,89 @@ static int xf_send_file(struct xf *x, int fd, const struct stat *st, const char 
 	return xf_stream(x, fd, rel, size, sparse);
 }
 
-/* Walk one entry; rel holds its relative path (len bytes used). */
-static int xf_walk(struct xf *x, int dirfd, const char *name, char *rel, size_t len, int top)
+/* Files with more than one name, as tar keeps them: (dev, ino) and the
+ * first name sent, in a fixed table (no malloc in the agent).  When it
+ * is full, further names go as copies. */
+static struct { uint64_t dev, ino; uint32_t off; } xf_lk[XF_LINKS_MAX];
+static unsigned xf_nlk;
+static char xf_lpool[64 * 1024];
+static size_t xf_lpool_n;
+
+/* The first name of st's inode, or NULL after remembering rel as it. */
+static const char *xf_link_seen(const struct stat *st, const char *rel, size_t len)
+{
+	unsigned i;
+	for (i = 0; i < xf_nlk; i++)
+		if (xf_lk[i].dev == (uint64_t)st->st_dev && xf_lk[i].ino == (uint64_t)st->st_ino)
+			return xf_lpool + xf_lk[i].off;
+	if (xf_nlk < XF_LINKS_MAX && xf_lpool_n + len + 1 <= sizeof xf_lpool) {
+		xf_lk[xf_nlk].dev = (uint64_t)st->st_dev;
+		xf_lk[xf_nlk].ino = (uint64_t)st->st_ino;
+		xf_lk[xf_nlk++].off = (uint32_t)xf_lpool_n;
+		memcpy(xf_lpool + xf_lpool_n, rel, len + 1);
+		xf_lpool_n += len + 1;
+	}
+	return NULL;
+}
+
+static int xf_walk(struct xf *x, int dirfd, const char *name, char *rel, size_t len, int level);
+
+/* A directory's entries, then its DIREND.  fd is the directory. */
+static int xf_walk_dir(struct xf *x, int fd, const struct stat *st, char *rel, size_t len, int level)
+{
+	char d[4096];
+	long n;
+	int r;
+	if (level >= XF_DEPTH_MAX)
+		return xf_fail(x, VS_E_NAMETOOLONG, "more than 256 nested directories: ", rel, NULL);
+	if (xf_stat(x, XF_DIR, st, 0, rel, NULL) < 0 || xf_wait_ok(x) < 0)
+		return -1;
+	/* getdents64 directly: opendir would bring malloc into the agent */
+	while ((n = syscall(SYS_getdents64, fd, d, sizeof d)) > 0) {
+		long off = 0;
+		while (off < n) {
+			const char *e = d + off + 19;
+			size_t el = strlen(e);
+			off += *(unsigned short *)(d + off + 16);
+			if (!strcmp(e, ".") || !strcmp(e, ".."))
+				continue;
+			if (len + 1 + el >= XF_PATH_MAX)
+				return xf_fail(x, VS_E_NAMETOOLONG, rel, "/...: path too long", NULL);
+			rel[len] = '/';
+			memcpy(rel + len + 1, e, el + 1);
+			r = xf_walk(x, fd, e, rel, len + 1 + el, level + 1);
+			rel[len] = 0;
+			if (r < 0)
+				return -1;
+		}
+	}
+	if (n < 0)
+		return xf_fail_sys(x, NULL, rel);
+	if (xf_stat(x, XF_DIREND, st, 0, rel, NULL) < 0)
+		return -1;
+	return xf_wait_ok(x) < 0 ? -1 : 0;
+}
+
+/* Walk one entry; rel holds its relative path (len bytes used).  The top
+ * entry (level 0) is the path the operator named: followed if a link. */
+static int xf_walk(struct xf *x, int dirfd, const char *name, char *rel, size_t len, int level)
 {
 	struct stat st;
-	int r = -1;
-	if (fstatat(dirfd, name, &st, top ? 0 : AT_SYMLINK_NOFOLLOW) < 0)
-		return xf_fail_sys(x, top ? name : rel, NULL);
-	if (S_ISREG(st.st_mode) || (top && S_ISFIFO(st.st_mode))) {
-		int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | (top ? 0 : O_NOFOLLOW));
+	int r, fd, nf = level ? O_NOFOLLOW : 0;
+	const char *shown = level ? rel : name;
+	if (fstatat(dirfd, name, &st, level ? AT_SYMLINK_NOFOLLOW : 0) < 0)
+		return xf_fail_sys(x, NULL, shown);
+	if (S_ISREG(st.st_mode) && level && st.st_nlink > 1) {
+		const char *first = xf_link_seen(&st, rel, len);
+		if (first) {
+			x->files++;
+			return xf_stat(x, XF_HARDLINK, &st, 0, rel, first) < 0 || xf_wait_ok(x) < 0 ? -1 : 0;
+		}
+	}
+	if (S_ISREG(st.st_mode) || (!level && S_ISFIFO(st.st_mode))) {
+		fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | nf);
 		if (fd < 0)
-			return xf_fail_sys(x, top ? name : rel, NULL);
+			return xf_fail_sys(x, NULL, shown);
 		r = xf_send_file(x, fd, &st, rel);
 		close(fd);
 		return r;
@@ -556,109 +748,65 @@ static int xf_walk(struct xf *x, int dirfd, const char *name, char *rel, size_t 
 		char t[XF_PATH_MAX];
 		ssize_t n = readlinkat(dirfd, name, t, sizeof t - 1);
 		if (n < 0)
-			return xf_fail_sys(x, rel, NULL);
+			return xf_fail_sys(x, NULL, rel);
 		t[n] = 0;
 		if (xf_stat(x, XF_SYMLINK, &st, 0, rel, t) < 0)
 			return -1;
-		return xf_wait_ok(x);
+		return xf_wait_ok(x) < 0 ? -1 : 0;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		char d[4096];
-		long n;
-		int fd;
 		if (!(x->flags & XF_RECURSIVE))
-			return xf_fail(x, VS_E_ISDIR, top ? name : rel, ": Is a directory (use -r)", NULL);
-		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (top ? 0 : O_NOFOLLOW));
+			return xf_fail(x, VS_E_ISDIR, shown, ": Is a directory (use -r)", NULL);
+		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | nf);
 		if (fd < 0)
-			return xf_fail_sys(x, top ? name : rel, NULL);
-		if (xf_stat(x, XF_DIR, &st, 0, rel, NULL) < 0 || xf_wait_ok(x) < 0)
-			goto out;
-		/* getdents64 directly: opendir would bring malloc into the agent */
-		while ((n = syscall(SYS_getdents64, fd, d, sizeof d)) > 0) {
-			long off = 0;
-			while (off < n) {
-				const char *e = d + off + 19;
-				size_t el = strlen(e);
-				off += *(unsigned short *)(d + off + 16);
-				if (!strcmp(e, ".") || !strcmp(e, ".."))
-					continue;
-				if (len + 1 + el >= XF_PATH_MAX) {
-					xf_fail(x, VS_E_NAMETOOLONG, rel, "/...: path too long", NULL);
-					goto out;
-				}
-				rel[len] = '/';
-				memcpy(rel + len + 1, e, el + 1);
-				r = xf_walk(x, fd, e, rel, len + 1 + el, 0);
-				rel[len] = 0;
-				if (r < 0)
-					goto out;
-			}
-		}
-		r = -1;
-		if (n < 0) {
-			xf_fail_sys(x, rel, NULL);
-			goto out;
-		}
-		if (xf_stat(x, XF_DIREND, &st, 0, rel, NULL) == 0)
-			r = xf_wait_ok(x);
-	out:
+			return xf_fail_sys(x, NULL, shown);
+		r = xf_walk_dir(x, fd, &st, rel, len, level);
 		close(fd);
 		return r;
 	}
-	if (top)
+	if (!level)
 		return xf_fail(x, VS_E_IO, name, ": not a regular file, directory or symlink", NULL);
-	x->skipped++; /* devices, sockets, fifos inside a tree */
+	x->specials++; /* devices, sockets, FIFOs inside a tree */
 	return 0;
 }
 
-/* Send one top entry: a file, a tree with -r, or "-" (our stdin). */
+/* Send one top entry: a file, a tree with -r, or "-" (x->in). */
 int xf_send(struct xf *x, const char *path)
 {
 	static char rel[XF_PATH_MAX];
-	const char *base;
-	size_t len;
 	int r;
-	if (!strcmp(path, "-")) {
+	xf_nlk = 0; /* hard links are kept within one top entry */
+	xf_lpool_n = 0;
+	if (!strcmp(path, "-") && x->in >= 0) {
 		struct stat st;
 		if (fstat(x->in, &st) < 0)
-			return xf_fail_sys(x, "stdin", NULL);
+			return xf_fail_sys(x, NULL, "stdin");
 		st.st_mode = (st.st_mode & ~07777u) | 0644;
 		if (!S_ISREG(st.st_mode))
 			st.st_mtim.tv_sec = time(NULL);
 		r = xf_send_file(x, x->in, &st, "-");
-		goto sent;
+	} else if (strlen(path) >= XF_PATH_MAX || xf_topname(path, rel, 256) < 0) {
+		r = xf_fail(x, VS_E_NAMETOOLONG, path, ": File name too long", NULL);
+	} else {
+		r = xf_walk(x, AT_FDCWD, path, rel, strlen(rel), 0);
 	}
-	/* the top entry's name as the receiver will see it: its last
-	 * component (trailing slashes do not count) */
-	len = strlen(path);
-	while (len > 1 && path[len - 1] == '/')
-		len--;
-	if (len >= XF_PATH_MAX)
-		return xf_fail(x, VS_E_NAMETOOLONG, path, ": path too long", NULL);
-	memcpy(rel, path, len);
-	rel[len] = 0;
-	base = strrchr(rel, '/');
-	base = base && base[1] ? base + 1 : rel;
-	if (!strcmp(base, "/") || !strcmp(base, ".") || !strcmp(base, ".."))
-		base = "root";
-	{
-		char top[XF_PATH_MAX];
-		memcpy(top, rel, len + 1);
-		len = strlen(base);
-		memmove(rel, base, len + 1);
-		r = xf_walk(x, AT_FDCWD, top, rel, len, 1);
-	}
-sent:
 	if (r < 0 && !x->remote_err)
 		xf_send_error(x); /* the receiver drops what it has */
 	return r;
 }
 
+/* DONE carries the count of special files skipped; the receiver's OK the
+ * count of symlinks it skipped for SAFELINKS. */
 int xf_done(struct xf *x)
 {
-	if (xf_send_frame(x, VS_DONE, NULL, 0) < 0)
+	uint8_t b[4];
+	int n;
+	vs_put32(b, x->specials);
+	if (xf_send_frame(x, VS_DONE, b, 4) < 0 || (n = xf_wait_ok(x)) < 0)
 		return -1;
-	return xf_wait_ok(x);
+	if (n == 4)
+		x->unsafe = vs_get32(xf_p);
+	return 0;
 }
 
 /* ---- receiver ---- */
@@ -684,7 +832,9 @@ static int xf_path_ok(const char *p)
 	return 1;
 }
 
-/* A symlink at depth `depth` below the root whose target stays inside. */
+/* --safe-links, as rsync has it: a symlink at `depth` below the top entry
+ * whose target is relative and never climbs above the tree (lexically:
+ * that is the rule, not a prediction; nothing is followed either way). */
 static int xf_link_ok(const char *t, int depth)
 {
 	const char *c = t;
@@ -711,6 +861,42 @@ void xf_abort(struct xf *x)
 	if (x->tmpdir >= 0 && x->tmp[0])
 		unlinkat(x->tmpdir, x->tmp, 0);
 	x->tmp[0] = 0;
+	if (x->tmpfd >= 0)
+		close(x->tmpfd); /* an unnamed temporary file vanishes with it */
+	x->tmpfd = -1;
+}
+
+/* One step of the no-follow walk: a directory, one name below dfd. */
+static int xf_opendir(int dfd, const char *name)
+{
+	return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* The one resolver for a longer relative path (a hard link's first name):
+ * open the directory that holds rel's last component, one component at a
+ * time from base, never following a symlink.  rel passed xf_path_ok, so
+ * no component climbs either.  *last points at the last component. */
+static int xf_resolve(int base, const char *rel, const char **last)
+{
+	char comp[256];
+	int fd = base;
+	for (;;) {
+		const char *e = strchr(rel, '/');
+		int nfd;
+		if (!e) {
+			*last = rel;
+			return fd == base ? fcntl(base, F_DUPFD_CLOEXEC, 0) : fd;
+		}
+		memcpy(comp, rel, (size_t)(e - rel));
+		comp[e - rel] = 0;
+		nfd = xf_opendir(fd, comp);
+		if (fd != base)
+			close(fd);
+		if (nfd < 0)
+			return -1;
+		fd = nfd;
+		rel = e + 1;
+	}
 }
 
 /* mkdir -p, for --mkdir */
@@ -728,120 +914,226 @@ static int xf_mkdirs(char *p)
 	return mkdir(p, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Decide where top entries go: into dest if it is a directory, else as
- * dest itself (in dest's parent). */
-static int xf_root(struct xf *x, const char *dest, int kind)
+/* The destination as the operator typed it is theirs: an existing
+ * symlink there is written through, as cp(1) does (a dangling one is
+ * refused, as cp refuses it).  d becomes the link's final target. */
+static int xf_follow(struct xf *x, char *d)
+{
+	static char t[XF_PATH_MAX];
+	struct stat st;
+	int i;
+	for (i = 0; i < 40; i++) {
+		ssize_t n;
+		char *s;
+		size_t k;
+		if (lstat(d, &st) < 0 || !S_ISLNK(st.st_mode))
+			return 0;
+		if (stat(d, &st) < 0 && errno == ENOENT)
+			return xf_fail(x, VS_E_NOENT, x->dest, ": not writing through a dangling symlink", NULL);
+		n = readlink(d, t, sizeof t - 1);
+		if (n < 0)
+			return xf_fail_sys(x, NULL, x->dest);
+		t[n] = 0;
+		s = strrchr(d, '/');
+		k = t[0] == '/' || !s ? 0 : (size_t)(s + 1 - d);
+		if (k + (size_t)n >= XF_PATH_MAX) {
+			errno = ENAMETOOLONG;
+			return xf_fail_sys(x, NULL, x->dest);
+		}
+		memcpy(d + k, t, (size_t)n + 1);
+	}
+	errno = ELOOP;
+	return xf_fail_sys(x, NULL, x->dest);
+}
+
+/* The bottom of the directory stack: dest if it is a directory (the top
+ * entry goes inside under its own name), else dest's directory (the top
+ * entry becomes dest). */
+static int xf_root(struct xf *x)
 {
 	static char d[XF_PATH_MAX];
+	const char *dest = x->dest;
 	struct stat st;
 	size_t n = strlen(dest);
-	int slash = n > 1 && dest[n - 1] == '/';
+	int slash = n > 1 && dest[n - 1] == '/', fd;
 	char *base;
 	if (n >= sizeof d)
 		return xf_fail(x, VS_E_NAMETOOLONG, dest, ": path too long", NULL);
 	memcpy(d, dest, n + 1);
-	(void)kind;
+	while (n > 1 && d[n - 1] == '/')
+		n--;
+	memcpy(xf_dshow, d, n);
+	xf_dshow[n] = 0;
 	if (stat(d, &st) < 0 && errno == ENOENT && (x->flags & XF_MKDIRS)) {
 		/* dest/ is a directory to create; dest needs its parents */
 		char *s = slash ? NULL : strrchr(d, '/');
 		if (s && s != d)
 			*s = 0;
 		if ((slash || (s && s != d)) && xf_mkdirs(d) < 0)
-			return xf_fail_sys(x, d, "unable to create ");
+			return xf_fail_sys(x, "unable to create ", d);
 		if (s && s != d)
 			*s = '/';
 	}
 	if (stat(d, &st) == 0 && S_ISDIR(st.st_mode)) {
 		x->into_dir = 1;
-		x->rootfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		return x->rootfd < 0 ? xf_fail_sys(x, dest, NULL) : 0;
-	}
-	if (slash) {
-		errno = stat(d, &st) == 0 ? ENOTDIR : ENOENT;
-		return xf_fail_sys(x, dest, NULL);
-	}
-	while (n > 1 && d[n - 1] == '/')
-		d[--n] = 0;
-	base = strrchr(d, '/');
-	if (base) {
-		*base++ = 0;
-		x->rootfd = open(*d ? d : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return xf_fail_sys(x, NULL, dest);
 	} else {
-		base = d;
-		x->rootfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (slash) {
+			errno = stat(d, &st) == 0 ? ENOTDIR : ENOENT;
+			return xf_fail_sys(x, NULL, dest);
+		}
+		d[n] = 0;
+		if (xf_follow(x, d) < 0)
+			return -1;
+		base = strrchr(d, '/');
+		if (base) {
+			*base++ = 0;
+			fd = open(*d ? d : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		} else {
+			base = d;
+			fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		}
+		if (fd < 0)
+			return xf_fail_sys(x, NULL, *d && base != d ? d : ".");
+		if (strlen(base) > 255 || !*base) {
+			close(fd);
+			errno = ENAMETOOLONG;
+			return xf_fail_sys(x, NULL, dest);
+		}
+		memcpy(x->topname, base, strlen(base) + 1);
 	}
-	if (x->rootfd < 0)
-		return xf_fail_sys(x, *d && base != d ? d : ".", NULL);
-	if (strlen(base) > 255)
-		return xf_fail(x, VS_E_NAMETOOLONG, dest, ": File name too long", NULL);
-	memcpy(x->topname, base, strlen(base) + 1);
+	x->dfd[0] = fd;
+	x->plen[0] = 0;
+	x->cur[0] = 0;
+	x->ndir = 1;
 	return 0;
 }
 
-/* Open the directory that holds rel's last component, never following a
- * symlink on the way.  *last points at that component. */
-static int xf_parent(struct xf *x, const char *rel, const char **last)
-{
-	char comp[256];
-	const char *c = strchr(rel, '/');
-	int fd = dup(x->rootfd);
-	if (fd < 0)
-		return xf_fail_sys(x, rel, NULL);
-	if (!c) {
-		*last = x->topname;
-		return fd;
-	}
-	/* the first component is the top entry, under its local name */
-	c++;
-	{
-		int nfd = openat(fd, x->topname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(fd);
-		if (nfd < 0)
-			return xf_fail_sys(x, rel, NULL);
-		fd = nfd;
-	}
-	for (;;) {
-		const char *e = strchr(c, '/');
-		int nfd;
-		if (!e) {
-			*last = c;
-			return fd;
-		}
-		memcpy(comp, c, (size_t)(e - c));
-		comp[e - c] = 0;
-		nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(fd);
-		if (nfd < 0)
-			return xf_fail_sys(x, rel, NULL);
-		fd = nfd;
-		c = e + 1;
-	}
-}
-
+/* ".NAME.vsh-PID.SEQ": the pid lets a later receiver see a dead one's. */
 static void xf_tmpname(struct xf *x, const char *name)
 {
-	static unsigned seq;
-	char pid[24], *p = x->tmp;
+	static unsigned long seq;
+	char *p = x->tmp;
 	size_t k = strlen(name);
-	unsigned long v = (unsigned long)getpid() * 1000u + ++seq;
-	int i = 0;
 	if (k > 200)
 		k = 200;
 	*p++ = '.';
 	memcpy(p, name, k);
 	p += k;
 	memcpy(p, ".vsh-", 5);
-	p += 5;
-	do pid[i++] = (char)('0' + v % 10); while ((v /= 10));
-	while (i)
-		*p++ = pid[--i];
-	*p = 0;
+	p = xf_utoa(p + 5, (unsigned long)getpid());
+	*p++ = '.';
+	xf_utoa(p, ++seq);
+}
+
+/* Named temporaries of receivers that died (SIGKILL, power loss) for the
+ * same target: remove them.  Only where O_TMPFILE cannot be used. */
+static void xf_stale(struct xf *x, int dfd, const char *name)
+{
+	char d[4096];
+	long n;
+	size_t pl;
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	xf_tmpname(x, name);
+	pl = 1 + (strlen(name) > 200 ? 200 : strlen(name)) + 5; /* ".NAME.vsh-" */
+	while ((n = syscall(SYS_getdents64, fd, d, sizeof d)) > 0) {
+		long off = 0;
+		while (off < n) {
+			const char *e = d + off + 19, *c;
+			unsigned long pid = 0;
+			off += *(unsigned short *)(d + off + 16);
+			if (strncmp(e, x->tmp, pl))
+				continue;
+			for (c = e + pl; *c >= '0' && *c <= '9' && pid < 1u << 30; c++)
+				pid = pid * 10 + (unsigned long)(*c - '0');
+			if (*c == '.' && pid && pid != (unsigned long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+				unlinkat(dfd, e, 0);
+		}
+	}
+	close(fd);
+	x->tmp[0] = 0;
+}
+
+static void xf_procfd(char *p, int fd)
+{
+	memcpy(p, "/proc/self/fd/", 14);
+	xf_utoa(p + 14, (unsigned long)fd);
+}
+
+/* The file being received: unnamed (O_TMPFILE) where the filesystem has
+ * it and it can be linked later (through /proc, or AT_EMPTY_PATH as
+ * root), so that not even SIGKILL leaves a temporary file behind; else a
+ * named one, O_EXCL. */
+static int xf_tmp_open(struct xf *x, int dfd, const char *name)
+{
+	char p[40], t[8];
+	x->tmpdir = dfd;
+	if (!x->no_tmpfile) {
+		int fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			xf_procfd(p, fd);
+			if (geteuid() == 0 || readlink(p, t, sizeof t) >= 0) {
+				x->tmpfd = fd;
+				return 0;
+			}
+			close(fd);
+		}
+	}
+	xf_stale(x, dfd, name);
+	xf_tmpname(x, name);
+	x->tmpfd = openat(dfd, x->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (x->tmpfd < 0)
+		x->tmp[0] = 0;
+	return x->tmpfd;
+}
+
+static int xf_link_tmpfd(struct xf *x, int dfd, const char *name)
+{
+	char p[40];
+	if (linkat(x->tmpfd, "", dfd, name, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return -1;
+	xf_procfd(p, x->tmpfd);
+	return linkat(AT_FDCWD, p, dfd, name, AT_SYMLINK_FOLLOW);
+}
+
+/* Put what is at x->tmp (or the unnamed x->tmpfd, or the inode at
+ * ldfd/lname for a hard link) in place as name: linked straight there
+ * when the name is free, else under a temporary name renamed over it. */
+static int xf_place(struct xf *x, int dfd, const char *name, int ldfd, const char *lname)
+{
+	int r;
+	if (!x->tmp[0]) {
+		r = ldfd >= 0 ? linkat(ldfd, lname, dfd, name, 0) : xf_link_tmpfd(x, dfd, name);
+		if (r == 0 || errno != EEXIST)
+			return r;
+		xf_tmpname(x, name);
+		x->tmpdir = dfd;
+		r = ldfd >= 0 ? linkat(ldfd, lname, dfd, x->tmp, 0) : xf_link_tmpfd(x, dfd, x->tmp);
+		if (r < 0) {
+			x->tmp[0] = 0;
+			return -1;
+		}
+	}
+	if (renameat(dfd, x->tmp, dfd, name) < 0)
+		return -1;
+	/* rename does nothing when both names are one inode already (a hard
+	 * link received twice): drop the temporary name then */
+	if (ldfd >= 0)
+		unlinkat(dfd, x->tmp, 0);
+	x->tmp[0] = 0;
+	return 0;
 }
 
 struct xf_entry {
 	int kind;
-	uint32_t mode, mns, uid, gid;
-	uint64_t size, msec;
+	struct xf_meta m;
+	uint64_t size;
 	const char *path, *link;
 };
 
@@ -849,44 +1141,89 @@ static int xf_entry_parse(const uint8_t *p, size_t n, struct xf_entry *e)
 {
 	struct vs_rd r = { p, n, 0 };
 	e->kind = (int)vs_rd32(&r);
-	e->mode = vs_rd32(&r) & 07777;
+	e->m.mode = vs_rd32(&r) & 07777;
 	e->size = vs_rd64(&r);
-	e->msec = vs_rd64(&r);
-	e->mns = vs_rd32(&r);
-	e->uid = vs_rd32(&r);
-	e->gid = vs_rd32(&r);
+	e->m.msec = vs_rd64(&r);
+	e->m.mns = vs_rd32(&r);
+	e->m.uid = vs_rd32(&r);
+	e->m.gid = vs_rd32(&r);
 	e->path = vs_rdstr(&r);
 	e->link = vs_rdstr(&r);
-	return r.err || r.n || e->kind < XF_FILE || e->kind > XF_DIREND || e->mns >= 1000000000u ? -1 : 0;
+	return r.err || r.n || e->kind < XF_FILE || e->kind > XF_HARDLINK || e->m.mns >= 1000000000u ? -1 : 0;
 }
 
-static void xf_meta(struct xf *x, int dirfd, const char *name, int fd, const struct xf_entry *e)
+static void xf_times(const struct xf_meta *m, struct timespec ts[2])
+{
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)m->msec;
+	ts[0].tv_nsec = ts[1].tv_nsec = (long)m->mns;
+}
+
+/* Metadata through the descriptor of what we created: a name is never
+ * looked up again, so it cannot lead anywhere else. */
+static void xf_meta_fd(struct xf *x, int fd, const struct xf_meta *m)
 {
 	struct timespec ts[2];
-	ts[0].tv_sec = ts[1].tv_sec = (time_t)e->msec;
-	ts[0].tv_nsec = ts[1].tv_nsec = (long)e->mns;
-	if ((x->flags & XF_PRESERVE) && geteuid() == 0) {
-		if (fd >= 0)
-			(void)!fchown(fd, e->uid, e->gid);
-		else
-			(void)!fchownat(dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW);
-	}
-	if (e->kind != XF_SYMLINK) {
-		if (fd >= 0)
-			(void)!fchmod(fd, e->mode);
-		else
-			(void)!fchmodat(dirfd, name, e->mode, 0);
-	}
-	if (x->flags & XF_PRESERVE) {
-		if (fd >= 0)
-			futimens(fd, ts);
-		else
-			utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
-	}
+	xf_times(m, ts);
+	if ((x->flags & XF_PRESERVE) && geteuid() == 0)
+		(void)!fchown(fd, m->uid, m->gid); /* before the mode: chown clears setuid */
+	(void)!fchmod(fd, m->mode);
+	if (x->flags & XF_PRESERVE)
+		futimens(fd, ts);
 }
 
-/* Receive one file's frames into fd until END; check length and hash. */
-static int xf_content(struct xf *x, int fd, const struct xf_entry *e)
+/* A symlink has no descriptor to chmod (and no mode that counts):
+ * owner and times on its own single name, not followed. */
+static void xf_meta_link(struct xf *x, int dfd, const char *name, const struct xf_meta *m)
+{
+	struct timespec ts[2];
+	xf_times(m, ts);
+	if ((x->flags & XF_PRESERVE) && geteuid() == 0)
+		(void)!fchownat(dfd, name, m->uid, m->gid, AT_SYMLINK_NOFOLLOW);
+	if (x->flags & XF_PRESERVE)
+		utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW);
+}
+
+/* Pop the directory on top of the stack, its mode and times applied. */
+static void xf_pop(struct xf *x, const struct xf_meta *m)
+{
+	int fd = x->dfd[--x->ndir];
+	if (x->ndir)
+		xf_meta_fd(x, fd, m);
+	close(fd);
+	if (x->ndir)
+		x->cur[x->plen[x->ndir - 1]] = 0;
+}
+
+/* However the transfer ends, every directory still open gets its mode
+ * (and times) now: none stays private (0700) after a failure. */
+static void xf_unwind(struct xf *x)
+{
+	while (x->ndir > 0)
+		xf_pop(x, &x->dmeta[x->ndir - 1]);
+}
+
+/* Writes count on this descriptor: own (our temporary file, sized up
+ * front, holes skipped by seeking) or not (stdout: written in sequence,
+ * holes as zeros, never seeked nor truncated: it may be a file opened
+ * for appending, or shared with the commands around us). */
+static int xf_write(int fd, int own, const struct iovec *iov, int n, uint64_t hole)
+{
+	if (!hole)
+		return vs_writevall(fd, (struct iovec *)iov, n);
+	if (own)
+		return lseek(fd, (off_t)hole, SEEK_CUR) < 0 ? -1 : 0;
+	while (hole) {
+		size_t k = hole < VS_FRAME_MAX ? (size_t)hole : VS_FRAME_MAX;
+		if (vs_writeall(fd, xf_zero, k) < 0)
+			return -1;
+		hole -= k;
+	}
+	return 0;
+}
+
+/* Receive one file's frames into fd until END; check length and hash.
+ * shown names the file in errors. */
+static int xf_content(struct xf *x, int fd, int own, const struct xf_entry *e, const char *shown)
 {
 	struct xf_hash hs;
 	uint8_t d[32];
@@ -899,7 +1236,9 @@ static int xf_content(struct xf *x, int fd, const struct xf_entry *e)
 	xf_hash_init(&hs, x->alg);
 	for (;;) {
 		struct vs_hdr h;
-		int n = xf_read(x, &h);
+		struct iovec iov[XF_INFRAMES];
+		int n = xf_read(x, &h), ni = 0;
+		uint64_t k, hole = 0;
 		if (n < 0) {
 			if (failed) { /* the sender gave up on our error: keep ours */
 				memcpy(x->err, saved, sizeof saved);
@@ -909,65 +1248,58 @@ static int xf_content(struct xf *x, int fd, const struct xf_entry *e)
 			}
 			return -1;
 		}
-		if (h.type == VS_DATA || h.type == VS_HOLE) {
-			uint64_t k = h.type == VS_DATA ? (uint64_t)n : n == 8 ? vs_get64(xf_p) : UINT64_MAX;
-			if (k == UINT64_MAX || (e->size != XF_UNKNOWN && k > e->size - got))
-				return xf_fail(x, VS_E_PROTO, e->path, ": more data than the announced size", NULL);
+		if (h.type == VS_END) {
 			if (failed)
-				continue; /* drain until END after a local failure */
-			if (h.type == VS_DATA) {
-				/* with the DATA frames already buffered behind this one,
-				 * in one writev */
-				struct iovec iov[8];
-				int ni = 1;
-				size_t more;
-				iov[0] = (struct iovec){ (void *)xf_p, (size_t)n };
-				xf_hash_update(&hs, xf_p, (size_t)n);
-				while (ni < 8 && (more = xf_next_data()) > 0 &&
-				       (e->size == XF_UNKNOWN || more <= e->size - got - k)) {
-					const uint8_t *dp = xf_in + xf_ioff + VS_HDR;
-					xf_hash_update(&hs, dp, more);
-					iov[ni++] = (struct iovec){ (void *)dp, more };
-					xf_ioff += VS_HDR + more;
-					k += more;
-				}
-				if (vs_writevall(fd, iov, ni) < 0) {
-					xf_fail_sys(x, e->path, NULL);
-					xf_send_error(x);
-					memcpy(saved, x->err, sizeof saved);
-					scode = x->code;
-					failed = 1;
-				}
-			} else {
-				uint64_t i;
-				for (i = 0; i < k; i += VS_FRAME_MAX)
-					xf_hash_update(&hs, xf_zero, k - i < VS_FRAME_MAX ? (size_t)(k - i) : VS_FRAME_MAX);
-				if (lseek(fd, (off_t)k, SEEK_CUR) < 0) {
-					/* not seekable (stdout): write the zeros */
-					for (i = 0; i < k && !failed; i += VS_FRAME_MAX)
-						if (vs_writeall(fd, xf_zero, k - i < VS_FRAME_MAX ? (size_t)(k - i) : VS_FRAME_MAX) < 0)
-							failed = 1;
-					if (failed) {
-						xf_fail_sys(x, e->path, NULL);
-						xf_send_error(x);
-						memcpy(saved, x->err, sizeof saved);
-						scode = x->code;
-					}
-				}
-			}
-			got += k;
-			x->bytes += k;
-			if (x->progress)
-				x->progress(e->path, got, e->size, 0);
-			continue;
+				return -1;
+			if (n < 16 || n > 48)
+				break;
+			endlen = n;
+			break;
 		}
-		if (h.type != VS_END || n < 16 || n > 48)
-			return xf_fail(x, VS_E_PROTO, "protocol error: unexpected message in a file's content", NULL, NULL);
+		if (h.type == VS_HOLE && n != 8)
+			return xf_fail(x, VS_E_PROTO, e->path, ": protocol error: malformed HOLE", NULL);
+		/* a stream has no holes to find: its sender never sends one */
+		if (h.type == VS_HOLE && e->size == XF_UNKNOWN)
+			return xf_fail(x, VS_E_PROTO, e->path, ": protocol error: HOLE in a stream of unknown size", NULL);
+		if (h.type != VS_DATA && h.type != VS_HOLE)
+			break;
+		k = h.type == VS_DATA ? (uint64_t)n : vs_get64(xf_p);
+		if (e->size != XF_UNKNOWN && k > e->size - got)
+			return xf_fail(x, VS_E_PROTO, e->path, ": more data than the announced size", NULL);
 		if (failed)
-			return -1;
-		endlen = n;
-		break;
+			continue; /* drain until END after a local failure */
+		if (h.type == VS_HOLE) {
+			hole = k;
+			xf_hash_hole(&hs, k);
+		} else {
+			/* with the DATA frames already buffered behind this one,
+			 * in one writev */
+			size_t more;
+			iov[ni++] = (struct iovec){ (void *)xf_p, (size_t)n };
+			xf_hash_update(&hs, xf_p, (size_t)n);
+			while (ni < XF_INFRAMES && (more = xf_next_data()) > 0 &&
+			       (e->size == XF_UNKNOWN || more <= e->size - got - k)) {
+				const uint8_t *dp = xf_in + xf_ioff + VS_HDR;
+				xf_hash_update(&hs, dp, more);
+				iov[ni++] = (struct iovec){ (void *)dp, more };
+				xf_ioff += VS_HDR + more;
+				k += more;
+			}
+		}
+		if (xf_write(fd, own, iov, ni, hole) < 0) {
+			xf_fail_sys(x, NULL, shown);
+			xf_send_error(x);
+			memcpy(saved, x->err, sizeof saved);
+			scode = x->code;
+			failed = 1;
+		}
+		got += k;
+		x->bytes += k;
+		if (x->progress)
+			x->progress(e->path, got, e->size, 0);
 	}
+	if (!endlen)
+		return xf_fail(x, VS_E_PROTO, "protocol error: unexpected message in a file's content", NULL);
 	dn = xf_hash_final(&hs, d);
 	if (vs_get32(xf_p) != (uint32_t)x->alg || (size_t)endlen != 16 + dn ||
 	    vs_get64(xf_p + 8) != got || (e->size != XF_UNKNOWN && got != e->size))
@@ -975,172 +1307,232 @@ static int xf_content(struct xf *x, int fd, const struct xf_entry *e)
 	if (memcmp(xf_p + 16, d, dn)) {
 		xf_hex(xf_p + 16, dn, hd);
 		xf_hex(d, dn, hs_);
-		xf_fail(x, VS_E_HASH, e->path, ": content hash mismatch: sent ", hd);
-		strncat(x->err, ", received ", sizeof x->err - strlen(x->err) - 1);
-		strncat(x->err, hs_, sizeof x->err - strlen(x->err) - 1);
-		return -1;
+		return xf_fail(x, VS_E_HASH, e->path, ": content hash mismatch: sent ", hd, ", received ", hs_, NULL);
 	}
-	/* a trailing hole must still count in the size */
-	if (ftruncate(fd, (off_t)got) < 0 && errno != EINVAL)
-		return xf_fail_sys(x, e->path, NULL);
 	if (x->progress)
 		x->progress(e->path, got, got, 1);
 	x->files++;
 	return 0;
 }
 
-static int xf_recv_file(struct xf *x, int dirfd, const char *name, const struct xf_entry *e)
+static int xf_recv_file(struct xf *x, int dfd, const char *name, const struct xf_entry *e)
 {
 	struct stat st;
-	int fd;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
 		errno = EISDIR;
-		return xf_fail_sys(x, e->path, NULL);
+		return xf_fail_here(x, e->path);
 	}
-	xf_tmpname(x, name);
-	fd = openat(dirfd, x->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		x->tmp[0] = 0;
-		return xf_fail_sys(x, e->path, NULL);
+	if (xf_tmp_open(x, dfd, name) < 0)
+		return xf_fail_here(x, e->path);
+	/* the announced size, up front: what the filesystem cannot hold is
+	 * refused (EFBIG) before any data, and holes are then just skipped */
+	if (e->size != XF_UNKNOWN) {
+		if (e->size > INT64_MAX)
+			errno = EFBIG;
+		if (e->size > INT64_MAX || ftruncate(x->tmpfd, (off_t)e->size) < 0)
+			return xf_fail_here(x, e->path);
 	}
-	x->tmpdir = dirfd;
-	if (xf_send_frame(x, VS_OK, NULL, 0) < 0 || xf_content(x, fd, e) < 0)
-		goto fail;
-	xf_meta(x, dirfd, name, fd, e);
-	if (fsync(fd) < 0) {
-		xf_fail_sys(x, e->path, NULL);
-		goto fail;
-	}
-	close(fd);
-	fd = -1;
-	if (renameat(dirfd, x->tmp, dirfd, name) < 0) {
-		xf_fail_sys(x, e->path, NULL);
-		goto fail;
-	}
-	x->tmp[0] = 0;
-	fsync(dirfd);
-	return xf_send_frame(x, VS_OK, NULL, 0);
-fail:
-	if (fd >= 0)
-		close(fd);
-	xf_abort(x);
-	return -1;
+	if (xf_ok(x) < 0 || xf_content(x, x->tmpfd, 1, e, e->path) < 0)
+		return -1;
+	xf_meta_fd(x, x->tmpfd, &e->m);
+	if (fsync(x->tmpfd) < 0 || xf_place(x, dfd, name, -1, NULL) < 0)
+		return xf_fail_here(x, e->path);
+	close(x->tmpfd);
+	x->tmpfd = -1;
+	fsync(dfd);
+	return xf_ok(x);
 }
 
-static int xf_entry(struct xf *x, const char *dest, struct xf_entry *e)
+static int xf_recv_dir(struct xf *x, int dfd, const char *name, const struct xf_entry *e)
 {
-	const char *name = NULL;
-	char nm[256];
-	int dirfd, r = 0, depth = 0;
+	int fd;
+	if (x->ndir > XF_DEPTH_MAX)
+		return xf_fail(x, VS_E_NAMETOOLONG, "more than 256 nested directories: ", e->path, NULL);
+	/* private while it fills; its mode when it pops */
+	if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
+		return xf_fail_here(x, e->path);
+	fd = xf_opendir(dfd, name);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			errno = ENOTDIR; /* a symlink is not the directory we were sent */
+		return xf_fail_here(x, e->path);
+	}
+	x->dfd[x->ndir] = fd;
+	x->dmeta[x->ndir] = e->m;
+	x->plen[x->ndir] = (uint16_t)strlen(e->path);
+	memcpy(x->cur, e->path, x->plen[x->ndir] + 1u);
+	x->ndir++;
+	return xf_ok(x);
+}
+
+static int xf_recv_symlink(struct xf *x, int dfd, const char *name, const struct xf_entry *e)
+{
+	int depth = 0;
 	const char *c;
-	if (!xf_path_ok(e->path))
-		return xf_fail(x, VS_E_PROTO, "refusing an unsafe name from the sender: ", e->path, NULL);
 	for (c = e->path; *c; c++)
 		depth += *c == '/';
-	if (!depth && e->kind != XF_DIREND) {
-		/* a new top entry */
-		if (x->rootfd < 0 && xf_root(x, dest, e->kind) < 0)
-			return -1;
-		if (x->into_dir)
-			memcpy(x->topname, e->path, strlen(e->path) + 1);
-		else if (x->ntop)
-			return xf_fail(x, VS_E_NOTDIR, dest, ": not a directory (several sources)", NULL);
-		x->ntop++;
+	/* depth - 1: counted from the top entry, so that '..' may not climb
+	 * above the tree */
+	if ((x->flags & XF_SAFELINKS) && !xf_link_ok(e->link, depth - 1)) {
+		x->unsafe++;
+		return xf_ok(x);
 	}
-	if (x->rootfd < 0)
-		return xf_fail(x, VS_E_PROTO, "protocol error: entry before its top directory", NULL, NULL);
-	/* depth - 1: the link's own directory counted from the top entry, so
-	 * that no '..' may climb above the tree */
-	if (e->kind == XF_SYMLINK && x->strict && !xf_link_ok(e->link, depth - 1))
-		return xf_fail(x, VS_E_PROTO, "refusing a symlink that leaves the destination: ", e->path, NULL);
-	dirfd = xf_parent(x, e->path, &name);
-	if (dirfd < 0)
-		return -1;
-	/* the top's local name changes with the next top entry */
-	memcpy(nm, name, strlen(name) + 1);
-	name = nm;
-	switch (e->kind) {
-	case XF_FILE:
-		r = xf_recv_file(x, dirfd, name, e);
-		break;
-	case XF_DIR:
-		if (mkdirat(dirfd, name, 0700) < 0) {
-			struct stat st;
-			if (errno != EEXIST || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
-				if (errno == EEXIST)
-					errno = ENOTDIR;
-				r = xf_fail_sys(x, e->path, NULL);
-				break;
-			}
-		}
-		r = xf_send_frame(x, VS_OK, NULL, 0);
-		break;
-	case XF_DIREND:
-		xf_meta(x, dirfd, name, -1, e);
-		r = xf_send_frame(x, VS_OK, NULL, 0);
-		break;
-	case XF_SYMLINK:
-		xf_tmpname(x, name);
-		if (symlinkat(e->link, dirfd, x->tmp) < 0) {
-			x->tmp[0] = 0;
-			r = xf_fail_sys(x, e->path, NULL);
-			break;
-		}
-		x->tmpdir = dirfd;
-		xf_meta(x, dirfd, x->tmp, -1, e);
-		if (renameat(dirfd, x->tmp, dirfd, name) < 0) {
-			r = xf_fail_sys(x, e->path, NULL);
-			xf_abort(x);
-			break;
-		}
+	xf_tmpname(x, name);
+	x->tmpdir = dfd;
+	if (symlinkat(e->link, dfd, x->tmp) < 0) {
 		x->tmp[0] = 0;
-		r = xf_send_frame(x, VS_OK, NULL, 0);
-		break;
+		return xf_fail_here(x, e->path);
 	}
-	x->tmpdir = -1;
-	close(dirfd);
-	return r;
+	xf_meta_link(x, dfd, x->tmp, &e->m);
+	if (xf_place(x, dfd, name, -1, NULL) < 0)
+		return xf_fail_here(x, e->path);
+	return xf_ok(x);
+}
+
+/* A second name for a file received earlier in this tree: its first name
+ * (e->link) is resolved beneath the top entry, without following a
+ * symlink, and must be a regular file. */
+static int xf_recv_hardlink(struct xf *x, int dfd, const char *name, const struct xf_entry *e)
+{
+	const char *last;
+	struct stat st;
+	size_t tl = x->plen[1];
+	int pfd, r;
+	if (x->ndir < 2 || !xf_path_ok(e->link) || strncmp(e->link, x->cur, tl) || e->link[tl] != '/')
+		return xf_fail(x, VS_E_PROTO, "refusing a hard link to '", e->link, "': not in the tree", NULL);
+	pfd = xf_resolve(x->dfd[1], e->link + tl + 1, &last);
+	if (pfd < 0 || fstatat(pfd, last, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
+		if (pfd >= 0)
+			close(pfd);
+		return xf_fail(x, VS_E_PROTO, "refusing a hard link to '", e->link, "': not a regular file in the tree", NULL);
+	}
+	r = xf_place(x, dfd, name, pfd, last);
+	close(pfd);
+	if (r < 0)
+		return xf_fail_here(x, e->path);
+	x->files++;
+	return xf_ok(x);
+}
+
+/* The name to create for e in the directory on top of the stack: e's
+ * parent must be exactly that directory (depth-first order), and a top
+ * entry must be what was asked for. */
+static const char *xf_child(struct xf *x, const struct xf_entry *e)
+{
+	const char *slash = strrchr(e->path, '/');
+	size_t pl = slash ? (size_t)(slash - e->path) : 0, k = strcspn(e->path, "/");
+	if (x->expect && (k != strlen(x->expect) || strncmp(e->path, x->expect, k))) {
+		xf_fail(x, VS_E_PROTO, "refusing '", e->path, "' from the guest: asked for '", x->expect, "'", NULL);
+		return NULL;
+	}
+	if (pl != x->plen[x->ndir - 1] || strncmp(e->path, x->cur, pl)) {
+		xf_fail(x, VS_E_PROTO, "protocol error: '", e->path, "' out of order: expected ",
+		        x->ndir > 1 ? "an entry in '" : "a top entry", x->cur, x->ndir > 1 ? "'" : "", NULL);
+		return NULL;
+	}
+	if (slash)
+		return slash + 1;
+	if (x->ntop && x->expect) {
+		xf_fail(x, VS_E_PROTO, "refusing a second '", e->path, "' from the guest: asked for one", NULL);
+		return NULL;
+	}
+	if (x->ntop && !x->into_dir) {
+		errno = ENOTDIR;
+		xf_fail(x, VS_E_NOTDIR, x->dest, ": not a directory (several sources)", NULL);
+		return NULL;
+	}
+	x->ntop++;
+	return x->into_dir ? e->path : x->topname;
+}
+
+static int xf_entry(struct xf *x, struct xf_entry *e)
+{
+	const char *name;
+	int dfd;
+	if (!xf_path_ok(e->path))
+		return xf_fail(x, VS_E_PROTO, "refusing an unsafe name from the sender: ", e->path, NULL);
+	if (!x->ndir && xf_root(x) < 0)
+		return -1;
+	if (e->kind == XF_DIREND) {
+		if (x->ndir < 2)
+			return xf_fail(x, VS_E_PROTO, "protocol error: DIREND '", e->path, "' with no directory open", NULL);
+		if (strcmp(e->path, x->cur))
+			return xf_fail(x, VS_E_PROTO, "protocol error: DIREND '", e->path, "' out of order: '",
+			               x->cur, "' is being received", NULL);
+		xf_pop(x, &e->m);
+		return xf_ok(x);
+	}
+	name = xf_child(x, e);
+	if (!name)
+		return -1;
+	dfd = x->dfd[x->ndir - 1];
+	switch (e->kind) {
+	case XF_FILE: return xf_recv_file(x, dfd, name, e);
+	case XF_DIR: return xf_recv_dir(x, dfd, name, e);
+	case XF_SYMLINK: return xf_recv_symlink(x, dfd, name, e);
+	}
+	return xf_recv_hardlink(x, dfd, name, e);
 }
 
 /* "-" as destination: one file's content to x->out, still verified. */
 static int xf_recv_stdout(struct xf *x, struct xf_entry *e)
 {
+	if (x->expect && strcmp(e->path, x->expect))
+		return xf_fail(x, VS_E_PROTO, "refusing '", e->path, "' from the guest: asked for '", x->expect, "'", NULL);
 	if (e->kind != XF_FILE || x->ntop++)
-		return xf_fail(x, VS_E_ISDIR, "-", ": only a single file can go to stdout", NULL);
-	if (xf_send_frame(x, VS_OK, NULL, 0) < 0 || xf_content(x, x->out, e) < 0)
+		return xf_fail(x, VS_E_ISDIR, "-: only a single file can go to stdout", NULL);
+	if (xf_ok(x) < 0 || xf_content(x, x->out, 0, e, "stdout") < 0)
 		return -1;
-	return xf_send_frame(x, VS_OK, NULL, 0);
+	return xf_ok(x);
+}
+
+/* DONE: u32 special files the sender skipped (older senders: empty).
+ * Our OK carries the symlinks we skipped. */
+static int xf_recv_done(struct xf *x, int n)
+{
+	uint8_t b[4];
+	if (n != 0 && n != 4)
+		return xf_fail(x, VS_E_PROTO, "protocol error: malformed DONE", NULL);
+	x->specials = n ? vs_get32(xf_p) : 0;
+	if (x->ndir > 1)
+		return xf_fail(x, VS_E_PROTO, "protocol error: DONE before the DIREND of '", x->cur, "'", NULL);
+	if (x->expect && !x->ntop)
+		return xf_fail(x, VS_E_PROTO, "protocol error: the guest sent nothing for '", x->expect, "'", NULL);
+	vs_put32(b, x->unsafe);
+	return xf_send_frame(x, VS_OK, b, 4);
 }
 
 int xf_recv(struct xf *x, const char *dest)
 {
+	int r = -1;
+	x->dest = dest;
 	for (;;) {
 		struct vs_hdr h;
 		struct xf_entry e;
-		int n = xf_read(x, &h), r;
+		int n = xf_read(x, &h);
 		if (n < 0)
 			break;
 		if (h.type == VS_DONE) {
-			if (x->rootfd >= 0)
-				close(x->rootfd);
-			x->rootfd = -1;
-			return xf_send_frame(x, VS_OK, NULL, 0);
+			r = xf_recv_done(x, n);
+			break;
 		}
 		/* the entry's strings must outlive the content frames */
 		if (h.type == VS_STAT)
 			memcpy(xf_ent, xf_p, (size_t)n);
 		if (h.type != VS_STAT || xf_entry_parse(xf_ent, (size_t)n, &e) < 0) {
-			xf_fail(x, VS_E_PROTO, "protocol error: expected an entry from the sender", NULL, NULL);
+			xf_fail(x, VS_E_PROTO, "protocol error: expected an entry from the sender", NULL);
 			break;
 		}
-		r = strcmp(dest, "-") ? xf_entry(x, dest, &e) : xf_recv_stdout(x, &e);
-		if (r < 0)
+		if ((x->out >= 0 && !strcmp(dest, "-") ? xf_recv_stdout(x, &e) : xf_entry(x, &e)) < 0)
 			break;
 	}
-	if (!x->remote_err)
-		xf_send_error(x);
+	/* directories get their modes before the peer hears of a failure:
+	 * it may look at once */
 	xf_abort(x);
-	return -1;
+	xf_unwind(x);
+	if (r < 0 && !x->remote_err)
+		xf_send_error(x);
+	return r;
 }
 
 #endif /* VS_IMPLEMENTATION */

@@ -1,7 +1,10 @@
 /* conn.c - reaching the agent: connect to a listening one (vsock, unix,
  * Firecracker/cloud-hypervisor hybrid), or wait for a dialing one; the
- * HELLO exchange; dial-back sessions by token. */
+ * HELLO exchange and its proofs; dial-back sessions by token.  Every wait
+ * here has a total deadline: a guest that says nothing, or a byte now and
+ * then, cannot hold the controller longer than the documented limit. */
 #include "vsh.h"
+#include "auth.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,15 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint8_t hbuf[VS_FRAME_MAX];
+/* magic to the last HELLO or AUTH frame; OPEN to the dial-back's end */
+#define HANDSHAKE_MS vsh_timeout_ms()
+#define DIALBACK_MS vsh_timeout_ms()
 
-/* An agent that never answers must not hang the controller forever on a
- * handshake: bound blocking reads on fresh connections. */
-void set_timeout(int fd, int secs)
-{
-	struct timeval tv = { secs, 0 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
+static uint8_t hbuf[VS_FRAME_MAX];
+struct vs_key hostkey;      /* --key: n == 0 when none */
 
 void agent_error(const uint8_t *p, size_t n)
 {
@@ -33,7 +33,7 @@ void agent_error(const uint8_t *p, size_t n)
 	die("agent: %s (error %u)", text, n >= 4 ? vs_get32(p) : 0);
 }
 
-char hello_err[256];
+char hello_err[512];
 
 static int hello_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int hello_fail(const char *fmt, ...)
@@ -45,59 +45,145 @@ static int hello_fail(const char *fmt, ...)
 	return -1;
 }
 
-/* Send the magic and our HELLO; read and check the agent's.  -1 with the
- * reason in hello_err. */
-int hello_try(int fd, struct hello *hi)
+static const char auth_hint[] =
+    " (run vsock-shell as root, so that it connects from a reserved port, or give the agent's key with --key FILE)";
+
+static int hs_fail(struct hs *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int hs_fail(struct hs *h, const char *fmt, ...)
 {
-	uint8_t b[VS_MAGIC_LEN + VS_HDR + 16];
-	struct vs_hdr h;
-	int n;
-	/* the magic and our HELLO (no software string) in one write */
-	memcpy(b, VS_MAGIC, VS_MAGIC_LEN);
-	vs_hdr_put(b + VS_MAGIC_LEN, VS_HELLO, 16);
-	vs_hello_put(b + VS_MAGIC_LEN + VS_HDR, 16, VS_CAP_EXEC | VS_CAP_PTY | VS_CAP_FILE | VS_CAP_DIALBACK, 0, NULL);
-	if (vs_writeall(fd, b, sizeof b) < 0) {
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(h->err, sizeof h->err, fmt, ap);
+	va_end(ap);
+	return HS_FAIL;
+}
+
+/* The host's side of the handshake as a step machine, for the blocking
+ * controller (hello_try) and the hub's event loop alike.  hs_begin gives
+ * the magic and our HELLO to send. */
+size_t hs_begin(struct hs *h, const struct vs_key *key, uint16_t flags, uint8_t *out, size_t cap)
+{
+	struct vs_hello mine;
+	size_t k;
+	memset(h, 0, sizeof *h);
+	h->key = key && key->n ? key : NULL;
+	memset(&mine, 0, sizeof mine);
+	mine.flags = (uint16_t)((h->key ? VS_HF_KEY : 0) | flags);
+	mine.caps = VS_CAP_ALL;
+	mine.has_nonce = 1;
+	vs_nonce(mine.nonce);
+	memcpy(h->nonce, mine.nonce, VS_NONCE_LEN);
+	if (cap < VS_MAGIC_LEN + VS_HDR + 64)
+		return 0;
+	memcpy(out, VS_MAGIC, VS_MAGIC_LEN);
+	k = vs_hello_encode(out + VS_MAGIC_LEN + VS_HDR, cap - VS_MAGIC_LEN - VS_HDR, &mine);
+	vs_hdr_put(out + VS_MAGIC_LEN, VS_HELLO, (uint32_t)k);
+	return VS_MAGIC_LEN + VS_HDR + k;
+}
+
+/* One frame from the agent.  HS_DONE: h->hi holds its HELLO (and facts);
+ * HS_MORE: send out[0..*outn) (an AUTH frame) and feed the next frame;
+ * HS_FAIL: h->err says why. */
+int hs_step(struct hs *h, const struct vs_hdr *fh, const uint8_t *p, size_t n, uint8_t *out, size_t *outn)
+{
+	uint8_t mac[VS_MAC];
+	*outn = 0;
+	if (fh->type == VS_ERROR) {
+		char t[300];
+		uint32_t code = n >= 4 ? vs_get32(p) : 0;
+		vs_text_clean(t, sizeof t, p + 4, n >= 4 ? n - 4 : 0);
+		return hs_fail(h, "agent: %s%s", t, code == VS_E_AUTH && !strstr(t, "does not hold") ? auth_hint : "");
+	}
+	if (h->stage == 0) {
+		if (fh->type != VS_HELLO)
+			return hs_fail(h, "protocol error: expected HELLO from the agent, got message type %u", fh->type);
+		if (n < 16)
+			return hs_fail(h, "protocol error: the agent's HELLO is %zu bytes, shorter than its 16-byte header", n);
+		if (vs_get16(p) != VS_VERSION)
+			return hs_fail(h, "agent speaks protocol version %u; this controller speaks %u", vs_get16(p), VS_VERSION);
+		if (vs_hello_decode(p, n, &h->hi) < 0)
+			return hs_fail(h, "protocol error: malformed fields in the agent's HELLO");
+		if (!(h->hi.flags & VS_HF_KEY))
+			return h->stage = 2, HS_DONE;
+		if (!h->key)
+			return hs_fail(h, "the agent asks for its key: give it with --key FILE (or run vsock-shell as root, "
+			                  "unless the agent runs --auth key)");
+		if (!h->hi.has_nonce)
+			return hs_fail(h, "protocol error: the agent asked for AUTH without a nonce");
+		vs_hdr_put(out, VS_AUTH, VS_MAC);
+		vs_auth_mac(h->key, 0, h->nonce, h->hi.nonce, h->hi.token, out + VS_HDR);
+		*outn = VS_HDR + VS_MAC;
+		h->stage = 1;
+		return HS_MORE;
+	}
+	if (fh->type != VS_AUTH || n < VS_MAC)
+		return hs_fail(h, "protocol error: expected AUTH from the agent, got message type %u", fh->type);
+	vs_auth_mac(h->key, 1, h->hi.nonce, h->nonce, h->hi.token, mac);
+	if (vs_memeq(mac, p, VS_MAC))
+		return hs_fail(h, "the agent failed to prove that it holds the key (a different key, or not our agent)");
+	if (vs_fields_decode(p + VS_MAC, n - VS_MAC, &h->hi) < 0)
+		return hs_fail(h, "protocol error: malformed fields in the agent's AUTH");
+	h->stage = 2;
+	return HS_DONE;
+}
+
+/* The whole handshake on a blocking fd, by the deadline.  -1 with the
+ * reason in hello_err. */
+int hello_try(int fd, struct vs_hello *hi, long deadline)
+{
+	static struct hs h;
+	uint8_t b[VS_MAGIC_LEN + VS_HDR + 256];
+	size_t k = hs_begin(&h, &hostkey, 0, b, sizeof b);
+	if (vs_writeall(fd, b, k) < 0) {
 		if (errno == EPIPE || errno == ECONNRESET)
 			return hello_fail("agent closed the connection during the handshake (not a vsock-agent, or it refused us)");
 		return hello_fail("unable to send HELLO to the agent: %s", strerror(errno));
 	}
-	n = vs_recv(fd, &h, hbuf, sizeof hbuf);
-	if (n < 0) {
-		if (errno == 0)
-			return hello_fail("agent closed the connection during the handshake (not a vsock-agent, or it refused us)");
-		if (errno == EAGAIN)
-			return hello_fail("agent did not answer HELLO within the time limit");
-		if (errno == EPROTO || errno == EMSGSIZE)
-			return hello_fail("protocol error: malformed frame from the agent during the handshake");
-		return hello_fail("unable to read HELLO from the agent: %s", strerror(errno));
+	for (;;) {
+		struct vs_hdr fh;
+		int n = vs_recv_by(fd, &fh, hbuf, sizeof hbuf, deadline), r;
+		if (n < 0) {
+			if (errno == 0 || errno == ECONNRESET)
+				return hello_fail("agent closed the connection during the handshake (not a vsock-agent, or it "
+				                  "refused us: see its log)");
+			if (errno == ETIMEDOUT)
+				return hello_fail("agent did not complete the handshake within %ld s", HANDSHAKE_MS / 1000);
+			if (errno == EPROTO || errno == EMSGSIZE)
+				return hello_fail("protocol error: malformed frame from the agent during the handshake");
+			return hello_fail("unable to read HELLO from the agent: %s", strerror(errno));
+		}
+		r = hs_step(&h, &fh, hbuf, (size_t)n, b, &k);
+		if (r == HS_FAIL)
+			return hello_fail("%s", h.err);
+		if (k && vs_writeall(fd, b, k) < 0)
+			return hello_fail("unable to send AUTH to the agent: %s", strerror(errno));
+		if (r == HS_DONE) {
+			*hi = h.hi;
+			return 0;
+		}
 	}
-	if (h.type == VS_ERROR) {
-		char t[200];
-		vs_text_clean(t, sizeof t, hbuf + 4, n >= 4 ? (size_t)n - 4 : 0);
-		return hello_fail("agent: %s", t);
-	}
-	if (h.type != VS_HELLO || n < 16)
-		return hello_fail("protocol error: expected HELLO from the agent, got message type %u", h.type);
-	if (vs_get16(hbuf) != VS_VERSION)
-		return hello_fail("agent speaks protocol version %u; this controller speaks %u", vs_get16(hbuf), VS_VERSION);
-	hi->caps = vs_get32(hbuf + 4);
-	hi->token = vs_get64(hbuf + 8);
-	vs_text_clean(hi->software, sizeof hi->software, hbuf + 16, (size_t)n - 16);
-	return 0;
 }
 
-static void hello_or_die(int fd, struct hello *hi)
+static void hello_or_die(int fd, struct vs_hello *hi)
 {
-	set_timeout(fd, 30);
-	if (hello_try(fd, hi) < 0)
+	if (hello_try(fd, hi, vs_deadline(HANDSHAKE_MS)) < 0)
 		die("%s", hello_err);
-	set_timeout(fd, 0);
+	vinfo("agent: %s (auth %s)", *hi->software ? hi->software : "?",
+	      hi->flags & VS_HF_KEY ? "key" : hi->flags & VS_HF_OPEN ? "none" : "kernel");
+}
+
+/* The agent must offer what we are about to ask (its --deny and --only
+ * take capabilities away, and it says so in HELLO). */
+void agent_require(const struct agent *ag, uint32_t cap, const char *what)
+{
+	if (!(ag->hi.caps & cap))
+		die("the agent does not offer %s (see its --deny and --only)", what);
 }
 
 /* Firecracker / cloud-hypervisor host-initiated connection: "CONNECT
  * <port>\n" to the VMM's socket, answered by "OK <n>\n".  When nothing
  * listens in the guest the VMM just closes. */
-static int hybrid_connect(int fd, const struct vs_addr *a)
+static int hybrid_connect(int fd, const struct vs_addr *a, long deadline)
 {
 	char line[64];
 	size_t n = 0;
@@ -105,7 +191,7 @@ static int hybrid_connect(int fd, const struct vs_addr *a)
 	if (vs_writeall(fd, line, (size_t)k) < 0)
 		return -1;
 	while (n < sizeof line - 1) {
-		ssize_t r = read(fd, line + n, 1);
+		ssize_t r = vs_readall_by(fd, line + n, 1, deadline);
 		if (r <= 0) {
 			if (r == 0)
 				errno = ECONNRESET;
@@ -133,28 +219,54 @@ static const char *connect_hint(int e)
 	return "";
 }
 
-/* Connect to a listening agent, retrying with backoff for -w seconds:
- * a vsock port with no listener yet answers ECONNRESET. */
+/* A vsock connection from a reserved source port when we may bind one:
+ * the kernel's proof, for an agent that listens (vs_bind_reserved).
+ * Others connect from an ordinary port and need the key. */
+static int vsock_connect(const struct vs_addr *a)
+{
+	uint32_t start;
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (getrandom(&start, sizeof start, GRND_NONBLOCK) != sizeof start)
+		start = (uint32_t)getpid();
+	vs_bind_reserved(fd, start);
+	vs_vsock_buffer(fd);
+	return vs_connect_fd(fd, a);
+}
+
+int target_connect(const struct vs_addr *a)
+{
+	return a->kind == VS_ADDR_VSOCK ? vsock_connect(a) : vs_connect(a);
+}
+
+/* Connect to a listening agent, retrying with backoff for -w seconds (a
+ * vsock port with no listener yet answers ECONNRESET), and never past
+ * them: the last sleep is cut to what is left. */
 int connect_target(const struct opts *o)
 {
-	long deadline = now_ms() + o->wait_secs * 1000L;
+	long deadline = vs_deadline(o->wait_secs * 1000L);
 	unsigned delay = 50;
+	vinfo("connecting to %s", addr_str(&o->addr));
 	for (;;) {
-		int fd = vs_connect(&o->addr);
-		int e;
-		if (fd >= 0 && (o->addr.kind != VS_ADDR_HYBRID || hybrid_connect(fd, &o->addr) == 0))
+		int fd = target_connect(&o->addr), e;
+		long left;
+		if (fd >= 0 && (o->addr.kind != VS_ADDR_HYBRID || hybrid_connect(fd, &o->addr, vs_deadline(HANDSHAKE_MS)) == 0)) {
+			vinfo("connected to %s", addr_str(&o->addr));
 			return fd;
+		}
 		e = errno;
 		if (fd >= 0)
 			close(fd);
-		if (now_ms() >= deadline) {
+		left = deadline - vs_now_ms();
+		if (left <= 0) {
 			errno = e;
 			if (o->addr.kind == VS_ADDR_HYBRID && fd >= 0)
 				die("VMM at %s refused the connection to guest port %u%s", o->addr.path, o->addr.port,
 				    connect_hint(e));
 			die("unable to connect to %s: %s%s", addr_str(&o->addr), strerror(e), connect_hint(e));
 		}
-		usleep(delay * 1000);
+		usleep((useconds_t)((long)delay < left ? (long)delay : left) * 1000);
 		if (delay < 1000)
 			delay *= 2;
 	}
@@ -169,29 +281,36 @@ int listen_addr(const struct vs_addr *a)
 		die("unable to listen on %s: address not available: this host has no vsock host transport "
 		    "(vhost_vsock) for CID %u; listen on 'any' (--listen any:%u) to accept from any transport",
 		    addr_str(a), a->cid, a->port);
-	die_sys("unable to listen on %s", addr_str(a));
+	if (errno == EACCES && a->kind == VS_ADDR_VSOCK && a->port <= VS_PORT_RESERVED)
+		die("unable to listen on %s: port %u is reserved: it needs root (CAP_NET_BIND_SERVICE), which is what "
+		    "proves us to the agents; unprivileged, use a port above 1023 and a key (--key)",
+		    addr_str(a), a->port);
+	die("unable to listen on %s: %s", addr_str(a), vs_listen_why(errno));
 }
 
-/* Accept one agent connection from an allowed peer, or time out. */
-int accept_agent(const struct opts *o, int lfd, int timeout_ms)
+/* Accept one agent connection from an allowed peer by the deadline, or -1. */
+int accept_agent(const struct opts *o, int lfd, long deadline)
 {
-	long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
 		struct pollfd p = { lfd, POLLIN, 0 };
-		long left = deadline < 0 ? -1 : deadline - now_ms();
+		long left = deadline == VS_NEVER ? -1 : deadline - vs_now_ms();
 		int fd, r;
-		r = poll(&p, 1, deadline >= 0 && left < 0 ? 0 : (int)left);
+		if (deadline != VS_NEVER && left < 0)
+			left = 0;
+		r = poll(&p, 1, (int)(left > 0x7fffffff ? 0x7fffffff : left));
 		if (r < 0 && errno != EINTR)
 			die_sys("unable to wait for the agent");
-		if (r == 0 && deadline >= 0)
+		if (r == 0 && deadline != VS_NEVER)
 			return -1;
 		if (r <= 0)
 			continue;
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
+		if (ss.ss_family == AF_VSOCK)
+			vs_vsock_buffer(fd);
 		if (ss.ss_family == AF_VSOCK && !o->allow_any) {
 			uint32_t cid = ((struct vs_sockaddr_vm *)&ss)->svm_cid;
 			if (o->allow_cid && cid != o->allow_cid) {
@@ -200,6 +319,8 @@ int accept_agent(const struct opts *o, int lfd, int timeout_ms)
 				continue;
 			}
 			vinfo("agent connected from CID %u", cid);
+		} else {
+			vinfo("agent connected");
 		}
 		return fd;
 	}
@@ -209,40 +330,55 @@ uint64_t new_token(void)
 {
 	uint64_t t = 0;
 	while (!t)
-		if (getrandom(&t, sizeof t, 0) != sizeof t)
-			t = (uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid();
+		if (getrandom(&t, sizeof t, GRND_NONBLOCK) != sizeof t)
+			t = (uint64_t)vs_now_ms() * 2654435761u ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)&t;
 	return t;
 }
 
-/* Listen mode: wait for the agent's control connection. */
+/* Listen mode: wait for the agent's control connection.  A connection
+ * that fails the handshake (a listener's liveness probe, an impostor, a
+ * stray client) does not end the wait: the next one may be the agent. */
 void agent_control(struct opts *o, struct agent *ag)
 {
+	long deadline = o->wait_secs ? vs_deadline(o->wait_secs * 1000L) : VS_NEVER;
 	ag->lfd = listen_addr(&o->addr);
 	vinfo("waiting for the agent on %s", addr_str(&o->addr));
-	ag->ctl = accept_agent(o, ag->lfd, o->wait_secs ? o->wait_secs * 1000 : -1);
-	if (ag->ctl < 0)
-		die("no agent connected to %s within %d s", addr_str(&o->addr), o->wait_secs);
-	hello_or_die(ag->ctl, &ag->hi);
-	vinfo("agent: %s", ag->hi.software);
+	for (;;) {
+		ag->ctl = accept_agent(o, ag->lfd, deadline);
+		if (ag->ctl < 0)
+			die("no agent connected to %s within %d s", addr_str(&o->addr), o->wait_secs);
+		if (hello_try(ag->ctl, &ag->hi, vs_deadline(HANDSHAKE_MS)) == 0)
+			break;
+		warnx("%s; waiting for the agent still", hello_err);
+		close(ag->ctl);
+	}
+	vinfo("agent: %s (auth %s)", *ag->hi.software ? ag->hi.software : "?",
+	      ag->hi.flags & VS_HF_KEY ? "key" : ag->hi.flags & VS_HF_OPEN ? "none" : "kernel");
+	if (!(ag->hi.caps & VS_CAP_DIALBACK))
+		die("the agent does not offer dial-back sessions");
 }
 
 /* Listen mode: the control connection once, then for each session an
- * OPEN(token) and the agent's dial-back carrying that token. */
+ * OPEN(token) and the agent's dial-back carrying that token, all by one
+ * deadline. */
 static int dialback_session(struct opts *o, struct agent *ag)
 {
 	uint8_t b[8];
 	uint64_t token = new_token();
-	struct hello hi;
-	long deadline = now_ms() + 30000;
+	struct vs_hello hi;
+	long deadline = vs_deadline(DIALBACK_MS);
 	vs_put64(b, token);
 	if (vs_send(ag->ctl, VS_OPEN, b, 8) < 0)
 		die_sys("unable to ask the agent for a session");
 	for (;;) {
-		long left = deadline - now_ms();
-		int fd = left > 0 ? accept_agent(o, ag->lfd, (int)left) : -1;
+		int fd = accept_agent(o, ag->lfd, deadline);
 		if (fd < 0)
-			die("the agent did not dial back for the session within 30 s");
-		hello_or_die(fd, &hi);
+			die("the agent did not dial back for the session within %ld s", DIALBACK_MS / 1000);
+		if (hello_try(fd, &hi, deadline) < 0) {
+			warnx("dial-back: %s", hello_err);
+			close(fd);
+			continue;
+		}
 		if (hi.token == token)
 			return fd;
 		warnx("dropped a connection with an unknown session token");
@@ -250,10 +386,13 @@ static int dialback_session(struct opts *o, struct agent *ag)
 	}
 }
 
-/* A fresh connection, handshake done, ready for one request. */
-int agent_session(struct opts *o, struct agent *ag)
+/* A fresh connection, handshake done, ready for one request: op and what
+ * name it for the hub's audit. */
+int agent_session(struct opts *o, struct agent *ag, const char *op, const char *what)
 {
 	int fd;
+	if (o->at)
+		return hub_open(o, ag, op, what);
 	if (!o->listen) {
 		fd = connect_target(o);
 		hello_or_die(fd, &ag->hi);
@@ -264,10 +403,16 @@ int agent_session(struct opts *o, struct agent *ag)
 	return dialback_session(o, ag);
 }
 
-void agent_close(struct agent *ag)
+/* Done with the agent.  release: everything asked of it succeeded, so
+ * tell a dialing agent (BYE) that the host is done with it: a
+ * provisioning initramfs boots on only then, never because we died. */
+void agent_close(struct agent *ag, int release)
 {
-	if (ag->ctl >= 0)
+	if (ag->ctl >= 0) {
+		if (release && vs_send(ag->ctl, VS_BYE, NULL, 0) == 0)
+			vinfo("released the agent");
 		close(ag->ctl);
+	}
 	if (ag->lfd >= 0)
 		close(ag->lfd);
 	ag->ctl = ag->lfd = -1;

@@ -116,6 +116,17 @@ struct esc {
 	int pending;     /* saw the escape char, waiting for the next */
 };
 
+/* The escape character as the user types it: ~, or ^] for a control one. */
+static const char *esc_name(int ch)
+{
+	static char b[4];
+	if (ch < 32)
+		b[0] = '^', b[1] = (char)(ch + 64), b[2] = 0;
+	else
+		b[0] = (char)ch, b[1] = 0;
+	return b;
+}
+
 static size_t escape_filter(struct esc *e, const uint8_t *in, size_t n, uint8_t *out)
 {
 	size_t i, k = 0;
@@ -124,19 +135,24 @@ static size_t escape_filter(struct esc *e, const uint8_t *in, size_t n, uint8_t 
 		if (e->pending) {
 			e->pending = 0;
 			if (c == '.') {
-				static const char bye[] = "\r\nvsock-shell: session closed by escape (~.)\r\n";
+				char bye[128];
+				int m = snprintf(bye, sizeof bye, "\r\nvsock-shell: session closed by escape (%s.)\r\n",
+				                 esc_name(e->ch));
 				tty_restore();
-				vs_writeall(2, bye, sizeof bye - 1);
+				vs_writeall(2, bye, (size_t)m);
 				exit(EX_CONN);
 			}
 			if (c == '?') {
-				static const char help[] =
-				    "\r\nSupported escape sequences:\r\n"
-				    " ~.  - terminate the session\r\n"
-				    " ~?  - this message\r\n"
-				    " ~~  - send the escape character\r\n"
-				    "(Escapes are recognised only after a newline.)\r\n";
-				vs_writeall(2, help, sizeof help - 1);
+				char help[400];
+				const char *x = esc_name(e->ch);
+				int m = snprintf(help, sizeof help,
+				                 "\r\nSupported escape sequences:\r\n"
+				                 " %s.  - terminate the session\r\n"
+				                 " %s?  - this message\r\n"
+				                 " %s%s  - send the escape character\r\n"
+				                 "(Escapes are recognised only after a newline.)\r\n",
+				                 x, x, x, x);
+				vs_writeall(2, help, (size_t)m);
 				continue;
 			}
 			if (c != (uint8_t)e->ch)
@@ -274,13 +290,14 @@ static void on_local_signal(int sig, int pty)
 	exit(EX_CONN);
 }
 
-int exec_run(int sock, struct opts *o)
+int exec_run(int sock, struct opts *o, struct agent *ag)
 {
 	static uint8_t req[VS_FRAME_MAX];
 	struct esc e = { -1, 1, 0 };
 	int pty = o->pty > 0 || (o->pty < 0 && !o->ncmd && isatty(0));
 	int in = o->nostdin ? -1 : 0, wdead = 0;
 	size_t n = exec_encode(o, pty, req, sizeof req);
+	agent_require(ag, pty ? VS_CAP_PTY : VS_CAP_EXEC, pty ? "sessions on a pty (shell)" : "commands without a pty (exec)");
 	if (vs_send(sock, VS_EXEC, req, n) < 0)
 		die_sys("unable to send the request");
 	if (in < 0)

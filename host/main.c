@@ -1,233 +1,510 @@
-/* main.c - vsock-shell's command line and dispatch. */
+/* main.c - vsock-shell's command line: one option table that every mode
+ * shares, so an option means the same everywhere (-p is the port in every
+ * mode), and a word is never dropped or taken for something it is not:
+ * what is left over, or looks like an address where none belongs, is an
+ * error in one line. */
 #include "vsh.h"
+#include "auth.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* option ids */
+enum {
+	O_HELP = 1, O_VERSION, O_PORT, O_LISTEN, O_WAIT, O_ALLOW, O_PTY, O_NOPTY, O_NOSTDIN, O_ENV, O_CWD,
+	O_ARGV, O_ESCAPE, O_LEGACY, O_UP, O_DOWN, O_RECURSIVE, O_PRESERVE, O_MKDIR, O_SHA256, O_SAFELINKS,
+	O_KEY, O_HUB, O_QUIET, O_VERBOSE, O_MASTER, O_JSON, O_VSOCK, O_UNIX, O_NAME, O_CONFIG, O_GROUP, O_KEYS,
+};
+
+#define M_ALL (M_EXEC | M_CP | M_SERVE | M_LS | M_WAIT | M_RELEASE | M_EVENTS | M_KEYGEN)
+#define M_CONN (M_EXEC | M_CP)
+#define M_HUBC (M_LS | M_WAIT | M_RELEASE | M_EVENTS)
+
+struct optdef {
+	char s;            /* -s, or 0 */
+	const char *l;     /* --l, or NULL */
+	int arg;           /* 0 none, 1 required, 2 optional (taken only when it parses) */
+	int modes;         /* where it means something */
+	int id;
+};
+
+static const struct optdef optdefs[] = {
+	{ 'h', "help", 0, M_ALL, O_HELP },
+	{ 'V', "version", 0, M_ALL, O_VERSION },
+	{ 'p', "port", 1, M_CONN, O_PORT },
+	{ 'l', "listen", 2, M_CONN, O_LISTEN },
+	{ 'w', "wait", 1, M_CONN | M_WAIT, O_WAIT },
+	{ 0, "allow", 1, M_CONN, O_ALLOW },
+	{ 't', NULL, 0, M_EXEC, O_PTY },
+	{ 'T', NULL, 0, M_EXEC, O_NOPTY },
+	{ 'n', NULL, 0, M_EXEC, O_NOSTDIN },
+	{ 'e', NULL, 1, M_EXEC, O_ENV },
+	{ 0, "cwd", 1, M_EXEC, O_CWD },
+	{ 0, "argv", 0, M_EXEC, O_ARGV },
+	{ 'E', NULL, 1, M_EXEC, O_ESCAPE },
+	{ 0, "legacy", 2, M_EXEC, O_LEGACY },
+	{ 'u', NULL, 1, M_EXEC, O_UP },
+	{ 'd', NULL, 1, M_EXEC, O_DOWN },
+	{ 'r', "recursive", 0, M_CONN, O_RECURSIVE },
+	{ 0, "preserve", 0, M_CONN, O_PRESERVE },
+	{ 0, "mkdir", 0, M_CONN, O_MKDIR },
+	{ 0, "sha256", 0, M_CONN, O_SHA256 },
+	{ 0, "safe-links", 0, M_CONN, O_SAFELINKS },
+	{ 0, "key", 1, M_CONN | M_SERVE, O_KEY },
+	{ 0, "hub", 1, M_CONN | M_HUBC | M_SERVE, O_HUB },
+	{ 'q', "quiet", 0, M_ALL, O_QUIET },
+	{ 'v', "verbose", 0, M_ALL, O_VERBOSE },
+	{ 'M', NULL, 1, M_EXEC, O_MASTER },
+	{ 0, "json", 0, M_LS | M_EVENTS, O_JSON },
+	{ 0, "vsock", 1, M_SERVE, O_VSOCK },
+	{ 0, "unix", 1, M_SERVE, O_UNIX },
+	{ 0, "name", 1, M_SERVE, O_NAME },
+	{ 0, "config", 1, M_SERVE, O_CONFIG },
+	{ 0, "group", 1, M_SERVE, O_GROUP },
+	{ 0, "keys", 1, M_SERVE, O_KEYS },
+};
+
 static const char usage_text[] =
     "usage: vsock-shell [options] TARGET [--] [COMMAND [ARG...]]\n"
     "       vsock-shell [options] --listen [ADDR] [--] [COMMAND [ARG...]]\n"
-    "       vsock-shell --listen [ADDR] -M SOCKET      (serve many sessions)\n"
     "       vsock-shell cp [options] TARGET|--listen [ADDR] SRC... DST\n"
+    "       vsock-shell serve [options]          (the hub: see serve --help)\n"
+    "       vsock-shell ls [--json] | wait @NAME [-w SECS] | release @NAME | events [--json]\n"
+    "       vsock-shell keygen FILE\n"
     "\n"
     "Run a command, or open a shell, in a VM through its vsock-agent.\n"
     "TARGET: CID[:PORT], vsock:CID[:PORT], unix:PATH, hybrid:PATH:PORT\n"
-    "(Firecracker/cloud-hypervisor host-initiated).  --listen waits for an\n"
-    "agent that dials the host (default vsock:2:1024; 'any:1024' accepts on\n"
-    "every transport).  Without COMMAND: the login shell, on a pty when\n"
-    "stdin is a terminal.  The words of COMMAND are joined by spaces and run\n"
-    "by the remote user's shell, as ssh does.  Exit status: the remote one,\n"
-    "128+N for death by signal N, 1 for a failed file transfer, 141 when our\n"
-    "stdout closed early, 255 for connection, protocol or usage failure.\n"
+    "(Firecracker/cloud-hypervisor host-initiated), or @NAME / @CID: a guest\n"
+    "whose agent the hub (vsock-shell serve) holds.  --listen waits for an\n"
+    "agent that dials the host (default vsock:any:1023).  Without COMMAND:\n"
+    "the login shell, on a pty when stdin is a terminal.  The words of\n"
+    "COMMAND are joined by spaces and run by the remote user's shell, as ssh\n"
+    "does.  Exit status: the remote one, 128+N for death by signal N, 1 for\n"
+    "a failed file transfer, 141 when our stdout closed early, 255 for\n"
+    "connection, protocol or usage failure.\n"
     "\n"
-    "  -p PORT        port (default 1024)\n"
-    "  -l, --listen [ADDR]  wait for a dialing agent\n"
+    "  -p PORT        port (default 1024 to connect, 1023 with --listen)\n"
+    "  -l, --listen [ADDR]  wait for a dialing agent (ADDR right after it)\n"
     "  -w SECS        give up after SECS waiting for the agent (connect:\n"
     "                 retry with backoff that long; default: no retry / wait)\n"
     "  --allow CID|any  --listen: accept only this guest CID (default: any)\n"
+    "  --key FILE     the agent's shared key, for a controller without root\n"
+    "  --hub PATH     the hub's socket for @NAME (default $VSOCK_SHELL_HUB,\n"
+    "                 else /run/vsock-shell/hub.sock)\n"
     "  -t             force a pty;  -T  never a pty\n"
     "  -n             stdin from /dev/null\n"
     "  -e VAR=VAL     set a variable in the remote environment (repeatable)\n"
     "  --cwd DIR      remote working directory (default: remote $HOME)\n"
     "  --argv         run COMMAND ARG... directly, without a shell\n"
-    "  -E CHAR        escape character on a pty (default ~; 'none' disables)\n"
+    "  -E CHAR        escape character on a pty (default ~; ^X; 'none' disables)\n"
     "  --legacy [disposable|persistent]  speak vsock_guest_exec's protocol\n"
-    "                 (also --legacy=MODE; disposable is the default):\n"
-    "                 disposable sends COMMAND raw; persistent sends\n"
-    "                 COMMAND, or each line of stdin, length-prefixed\n"
+    "                 (disposable is the default): disposable sends COMMAND\n"
+    "                 raw; persistent sends COMMAND, or each line of stdin,\n"
+    "                 length-prefixed; all is checked before connecting\n"
     "  -u LOCAL:REMOTE    upload (repeatable); -d REMOTE:LOCAL  download;\n"
     "                 with -r (trees), --preserve (mtimes, owners as root),\n"
-    "                 --mkdir (create DST's parents), --sha256 (hash);\n"
+    "                 --mkdir (create DST's parents), --sha256 (hash),\n"
+    "                 --safe-links (skip symlinks leaving the tree);\n"
     "                 transfers run first, then COMMAND if one is given\n"
-    "  -M SOCKET      with --listen: keep the agent's control connection and\n"
-    "                 serve 'vsock-shell unix:SOCKET ...' clients, each in a\n"
-    "                 session of its own, until SIGTERM (keep-alive PING\n"
-    "                 every 30 s, or $VSOCK_SHELL_KEEPALIVE seconds)\n"
     "  -q             quiet (no progress bar);  -v  verbose\n"
     "  -h, --help     this help;  -V, --version  the version\n";
 
-static void usage(int code)
-{
-	vs_writeall(code ? 2 : 1, usage_text, sizeof usage_text - 1);
-	exit(code ? EX_CONN : 0);
-}
+static const char cp_usage[] =
+    "usage: vsock-shell cp [options] TARGET SRC... DST\n"
+    "       vsock-shell cp [options] --listen [ADDR] SRC... DST\n"
+    "\n"
+    "Copy files into or out of the guest.  Remote paths start with ':'\n"
+    "(relative ones are relative to the remote home); either every SRC is\n"
+    "remote (download) or DST is (upload).  '-' is stdin or stdout.\n"
+    "Every file is written to a temporary file, fsynced, and put in place\n"
+    "only after its content hash matched end to end.\n"
+    "\n"
+    "  -r             copy directories recursively (symlinks stay symlinks)\n"
+    "  --preserve     keep modification times (and owners, when root)\n"
+    "  --mkdir        create missing parent directories of DST\n"
+    "  --safe-links   skip symlinks that are absolute or leave the tree\n"
+    "  --sha256       SHA-256 as the end-to-end hash (default XXH64)\n"
+    "  -q             no progress bar\n"
+    "  -p PORT        port (default 1024; 1023 with --listen)\n"
+    "  -w SECS        wait that long for the agent\n"
+    "  -l, --listen [ADDR]  wait for a dialing agent (default vsock:any:1023)\n"
+    "  --allow CID|any  with --listen: accept only this guest CID\n"
+    "  --key FILE     the agent's shared key;  --hub PATH  the hub, for @NAME\n"
+    "  -v             verbose\n"
+    "Exit status: 0; 1 when a transfer failed; 128+N when interrupted by\n"
+    "signal N (after removing what it was writing); 255 when the connection\n"
+    "failed or for a usage error.\n";
 
-static const char *need_arg(int argc, char **argv, int *i)
+static const char *mode_name(int m)
 {
-	if (*i + 1 >= argc) {
-		warnx("option %s needs an argument", argv[*i]);
-		usage(1);
+	switch (m) {
+	case M_CP: return "cp";
+	case M_SERVE: return "serve";
+	case M_LS: return "ls";
+	case M_WAIT: return "wait";
+	case M_RELEASE: return "release";
+	case M_EVENTS: return "events";
+	case M_KEYGEN: return "keygen";
 	}
-	return argv[++*i];
+	return NULL;
 }
 
-/* Returns 1 if argv[*i] was an option (consumed), 0 if not one. */
-static int parse_option(struct opts *o, int argc, char **argv, int *i)
+/* One line: what is wrong, then where to read more. */
+void usage_error(const struct opts *o, const char *fmt, ...)
+{
+	char b[600];
+	const char *m = mode_name(o->mode);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b, sizeof b, fmt, ap);
+	va_end(ap);
+	die("%s (try vsock-shell %s%s--help)", b, m ? m : "", m ? " " : "");
+}
+
+static void usage(const struct opts *o)
+{
+	const char *t = o->mode == M_CP ? cp_usage : o->mode == M_SERVE ? hub_usage : usage_text;
+	vs_writeall(1, t, strlen(t));
+	exit(0);
+}
+
+/* Does the word look like an address?  Then it is never taken for a
+ * command or a path silently. */
+int looks_like_addr(const char *w)
+{
+	size_t i;
+	if (!strncmp(w, "unix:", 5) || !strncmp(w, "vsock:", 6) || !strncmp(w, "hybrid:", 7) || w[0] == '@')
+		return 1;
+	for (i = 0; w[i]; i++)
+		if (!(w[i] >= '0' && w[i] <= '9') && w[i] != ':')
+			return 0;
+	return i > 0 && strcmp(w, ":");
+}
+
+static const struct optdef *opt_find(const char *a, const char **val)
+{
+	size_t i;
+	*val = NULL;
+	if (a[0] != '-' || !a[1])
+		return NULL;
+	for (i = 0; i < sizeof optdefs / sizeof *optdefs; i++) {
+		const struct optdef *d = &optdefs[i];
+		if (a[1] == '-' && d->l) {
+			size_t k = strlen(d->l);
+			if (!strncmp(a + 2, d->l, k) && (a[2 + k] == 0 || (a[2 + k] == '=' && d->arg))) {
+				if (a[2 + k] == '=')
+					*val = a + 3 + k;
+				return d;
+			}
+		} else if (a[1] != '-' && d->s && a[1] == d->s) {
+			if (a[2] && d->arg == 1)
+				*val = a + 2; /* -p1025, as getopt takes it */
+			else if (a[2])
+				continue;
+			return d;
+		}
+	}
+	return NULL;
+}
+
+static void parse_xfer(struct opts *o, int up, const char *s)
+{
+	/* as the seed client: -u LOCAL:REMOTE, -d REMOTE:LOCAL (split at the
+	 * first colon; the cp command takes any path) */
+	static char buf[64][2][4096];
+	const char *c = strchr(s, ':');
+	struct xfer *t = &o->xfers[o->nxfer];
+	if (!c || c == s || !c[1] || strlen(s) >= sizeof buf[0][0])
+		usage_error(o, "-%c takes %s, not '%s'", up ? 'u' : 'd', up ? "LOCAL:REMOTE" : "REMOTE:LOCAL", s);
+	if (o->nxfer >= 64)
+		usage_error(o, "too many transfers (at most 64)");
+	memcpy(buf[o->nxfer][0], s, (size_t)(c - s));
+	buf[o->nxfer][0][c - s] = 0;
+	strcpy(buf[o->nxfer][1], c + 1);
+	t->upload = up;
+	t->local = buf[o->nxfer][up ? 0 : 1];
+	t->remote = buf[o->nxfer][up ? 1 : 0];
+	o->nxfer++;
+}
+
+static long parse_num(struct opts *o, const char *opt, const char *s, long max)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || v < 0 || v > max)
+		usage_error(o, "%s takes a number from 0 to %ld, not '%s'", opt, max, s);
+	return v;
+}
+
+/* Apply one option.  i points at it; an argument is consumed from the
+ * word itself (--x=V, -pV) or the next one. */
+static void apply(struct opts *o, const struct optdef *d, const char *val, int argc, char **argv, int *i)
 {
 	const char *a = argv[*i];
-	if (!strcmp(a, "-h") || !strcmp(a, "--help"))
-		usage(0);
-	if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+	if (!(d->modes & o->mode))
+		usage_error(o, "option %s is not for %s", a, mode_name(o->mode) ? mode_name(o->mode) : "running a command");
+	if (d->arg == 1 && !val) {
+		if (*i + 1 >= argc)
+			usage_error(o, "option %s needs an argument", a);
+		val = argv[++*i];
+	}
+	switch (d->id) {
+	case O_HELP: usage(o); break;
+	case O_VERSION:
 		printf("vsock-shell %s (protocol %d)\n", VSH_VERSION, VS_VERSION);
 		exit(0);
-	}
-	if (!strcmp(a, "-p")) {
-		const char *s = need_arg(argc, argv, i);
-		if (vs_port_parse(s, &o->addr.port) < 0)
-			die("unable to parse port '%s'", s);
-	} else if (!strcmp(a, "-l") || !strcmp(a, "--listen")) {
+	case O_PORT:
+		if (vs_port_parse(val, &o->addr.port) < 0)
+			usage_error(o, "unable to parse port '%s'", val);
+		o->port_set = 1;
+		break;
+	case O_LISTEN:
 		o->listen = 1;
-		if (*i + 1 < argc && (argv[*i + 1][0] != '-' || !strncmp(argv[*i + 1], "-1", 2))) {
+		if (!val && *i + 1 < argc && (argv[*i + 1][0] != '-' || !strncmp(argv[*i + 1], "-1", 2))) {
+			/* the address, if any, comes right after it */
 			struct vs_addr t = o->addr;
 			if (vs_addr_parse(argv[*i + 1], &t) == 0 && t.kind != VS_ADDR_HYBRID) {
-				o->addr = t;
-				++*i;
+				val = argv[++*i];
 			}
 		}
-	} else if (!strncmp(a, "--listen=", 9)) {
-		o->listen = 1;
-		if (vs_addr_parse(a + 9, &o->addr) < 0 || o->addr.kind == VS_ADDR_HYBRID)
-			die("unable to parse listen address '%s'", a + 9);
-	} else if (!strcmp(a, "-w")) {
-		const char *s = need_arg(argc, argv, i);
-		char *end;
-		long v = strtol(s, &end, 10);
-		if (*end || v < 0 || v > 86400 * 365)
-			die("unable to parse seconds '%s'", s);
-		o->wait_secs = (int)v;
-	} else if (!strcmp(a, "--allow")) {
-		const char *s = need_arg(argc, argv, i);
-		if (vs_cid_parse(s, &o->allow_cid) < 0)
-			die("unable to parse CID '%s'", s);
+		if (val)
+			o->listen_at = val;
+		break;
+	case O_WAIT: o->wait_secs = (int)parse_num(o, a, val, 86400L * 365); break;
+	case O_ALLOW:
+		if (vs_cid_parse(val, &o->allow_cid) < 0)
+			usage_error(o, "unable to parse CID '%s'", val);
 		o->allow_any = o->allow_cid == VS_CID_ANY; /* 'any' or -1, as everywhere */
-	} else if (!strcmp(a, "-t")) {
-		o->pty = 1;
-	} else if (!strcmp(a, "-T")) {
-		o->pty = 0;
-	} else if (!strcmp(a, "-n")) {
-		o->nostdin = 1;
-	} else if (!strcmp(a, "-e")) {
-		const char *s = need_arg(argc, argv, i);
-		if (!strchr(s, '=') || s[0] == '=')
-			die("-e takes VAR=VALUE, not '%s'", s);
+		break;
+	case O_PTY: o->pty = 1; break;
+	case O_NOPTY: o->pty = 0; break;
+	case O_NOSTDIN: o->nostdin = 1; break;
+	case O_ENV:
+		if (!strchr(val, '=') || val[0] == '=')
+			usage_error(o, "-e takes VAR=VALUE, not '%s'", val);
 		if (o->nenv >= VS_ENV_MAX - 1)
-			die("too many -e options");
-		o->env[o->nenv++] = s;
-	} else if (!strcmp(a, "--cwd")) {
-		o->cwd = need_arg(argc, argv, i);
-	} else if (!strcmp(a, "--argv")) {
-		o->argv_mode = 1;
-	} else if (!strcmp(a, "-E")) {
-		const char *s = need_arg(argc, argv, i);
-		if (!strcmp(s, "none"))
+			usage_error(o, "too many -e options (at most %d)", VS_ENV_MAX - 1);
+		o->env[o->nenv++] = val;
+		break;
+	case O_CWD: o->cwd = val; break;
+	case O_ARGV: o->argv_mode = 1; break;
+	case O_ESCAPE:
+		if (!strcmp(val, "none"))
 			o->escape = -1;
-		else if (strlen(s) == 1)
-			o->escape = (unsigned char)s[0];
-		else if (strlen(s) == 2 && s[0] == '^')
-			o->escape = s[1] & 31;
+		else if (strlen(val) == 1)
+			o->escape = (unsigned char)val[0];
+		else if (strlen(val) == 2 && val[0] == '^')
+			o->escape = val[1] & 31;
 		else
-			die("-E takes one character, ^X, or 'none'");
-	} else if (!strcmp(a, "--legacy")) {
+			usage_error(o, "-E takes one character, ^X, or 'none', not '%s'", val);
+		break;
+	case O_LEGACY:
 		o->legacy = 1;
-		if (*i + 1 < argc && !strcmp(argv[*i + 1], "persistent"))
-			o->legacy = 2, ++*i;
-		else if (*i + 1 < argc && !strcmp(argv[*i + 1], "disposable"))
-			++*i;
-	} else if (!strcmp(a, "--legacy=persistent")) {
-		o->legacy = 2;
-	} else if (!strcmp(a, "--legacy=disposable")) {
-		o->legacy = 1;
-	} else if (!strcmp(a, "-u") || !strcmp(a, "-d")) {
-		/* as the seed client: -u LOCAL:REMOTE, -d REMOTE:LOCAL (split at
-		 * the first colon; the cp command takes any path) */
-		const char *s = need_arg(argc, argv, i), *c = strchr(s, ':');
-		struct xfer *t = &o->xfers[o->nxfer];
-		static char buf[64][2][4096];
-		if (!c || c == s || !c[1] || strlen(s) >= sizeof buf[0][0])
-			die("%s takes %s, not '%s'", a, a[1] == 'u' ? "LOCAL:REMOTE" : "REMOTE:LOCAL", s);
-		if (o->nxfer >= 64)
-			die("too many transfers");
-		memcpy(buf[o->nxfer][0], s, (size_t)(c - s));
-		buf[o->nxfer][0][c - s] = 0;
-		strcpy(buf[o->nxfer][1], c + 1);
-		t->upload = a[1] == 'u';
-		t->local = buf[o->nxfer][t->upload ? 0 : 1];
-		t->remote = buf[o->nxfer][t->upload ? 1 : 0];
-		o->nxfer++;
-	} else if (!strcmp(a, "-r")) {
-		o->recursive = 1;
-	} else if (!strcmp(a, "--preserve")) {
-		o->preserve = 1;
-	} else if (!strcmp(a, "--mkdir")) {
-		o->mkdirs = 1;
-	} else if (!strcmp(a, "--sha256")) {
-		o->sha256 = 1;
-	} else if (!strcmp(a, "-M")) {
-		o->master = need_arg(argc, argv, i);
-	} else if (!strcmp(a, "-q")) {
-		o->quiet = 1;
-	} else if (!strcmp(a, "-v")) {
-		o->verbose = vsh_verbose = 1;
-	} else if (a[0] == '-' && a[1]) {
-		warnx("unknown option '%s'", a);
-		usage(1);
-	} else {
+		if (!val && *i + 1 < argc && (!strcmp(argv[*i + 1], "persistent") || !strcmp(argv[*i + 1], "disposable")))
+			val = argv[++*i];
+		if (val && !strcmp(val, "persistent"))
+			o->legacy = 2;
+		else if (val && strcmp(val, "disposable"))
+			usage_error(o, "--legacy takes disposable or persistent, not '%s'", val);
+		break;
+	case O_UP: parse_xfer(o, 1, val); break;
+	case O_DOWN: parse_xfer(o, 0, val); break;
+	case O_RECURSIVE: o->recursive = 1; break;
+	case O_PRESERVE: o->preserve = 1; break;
+	case O_MKDIR: o->mkdirs = 1; break;
+	case O_SHA256: o->sha256 = 1; break;
+	case O_SAFELINKS: o->safe_links = 1; break;
+	case O_KEY: o->keyfile = val; break;
+	case O_HUB: o->hub = val; break;
+	case O_QUIET: o->quiet = 1; break;
+	case O_VERBOSE: o->verbose = vsh_verbose = 1; break;
+	case O_MASTER:
+		usage_error(o, "-M is gone: 'vsock-shell serve' (the hub) holds dialing agents now; see README, The hub");
+		break;
+	case O_JSON: o->json = 1; break;
+	case O_VSOCK: o->serve_vsock = val; break;
+	case O_UNIX:
+		if (o->nunix >= (int)(sizeof o->unixes / sizeof *o->unixes))
+			usage_error(o, "too many --unix options");
+		o->unixes[o->nunix++] = val;
+		break;
+	case O_NAME:
+		if (o->nnames >= (int)(sizeof o->names / sizeof *o->names))
+			usage_error(o, "too many --name options");
+		o->names[o->nnames++] = val;
+		break;
+	case O_CONFIG: o->config = val; break;
+	case O_GROUP: o->group = val; break;
+	case O_KEYS: o->keydir = val; break;
+	}
+}
+
+/* A positional word.  Returns 1 when it ends option parsing (the command
+ * starts here). */
+static int positional(struct opts *o, char *w, int dashdash)
+{
+	if (o->mode == M_EXEC) {
+		if (!o->have_target && !o->listen) {
+			o->target = w;
+			o->have_target = 1;
+			return 0;
+		}
+		/* the command starts here; a second address is a slip */
+		if (!dashdash && looks_like_addr(w))
+			usage_error(o, "'%s' looks like an address, and %s (a number after an option that takes none?)", w,
+			            o->listen ? "--listen takes its address right after it" : "there is already a TARGET");
+		return 1;
+	}
+	if (o->mode == M_CP) {
+		if (!o->have_target && !o->listen) {
+			o->target = w;
+			o->have_target = 1;
+		} else if (!dashdash && looks_like_addr(w)) {
+			usage_error(o, "'%s' looks like an address, and %s (write ./%s for a local file of that name)", w,
+			            o->listen ? "--listen takes its address right after it" : "there is already a TARGET", w);
+		} else {
+			if (o->npaths >= (int)(sizeof o->paths / sizeof *o->paths))
+				usage_error(o, "too many paths");
+			o->paths[o->npaths++] = w;
+		}
 		return 0;
 	}
-	return 1;
+	if ((o->mode == M_WAIT || o->mode == M_RELEASE || o->mode == M_KEYGEN) && !o->have_target) {
+		o->target = w;
+		o->have_target = 1;
+		return 0;
+	}
+	usage_error(o, "unexpected argument '%s'", w);
+	return 0;
+}
+
+static void parse(struct opts *o, int argc, char **argv, int first)
+{
+	int i;
+	for (i = first; i < argc; i++) {
+		const char *val;
+		const struct optdef *d;
+		if (!strcmp(argv[i], "--")) {
+			for (i++; i < argc; i++)
+				if (positional(o, argv[i], 1))
+					break;
+			break;
+		}
+		d = opt_find(argv[i], &val);
+		if (d) {
+			apply(o, d, val, argc, argv, &i);
+			continue;
+		}
+		if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "-1") && strncmp(argv[i], "-1:", 3))
+			usage_error(o, "unknown option '%s'", argv[i]);
+		if (positional(o, argv[i], 0))
+			break;
+	}
+	o->cmd = argv + i;
+	o->ncmd = i < argc ? argc - i : 0;
+}
+
+/* The target (or listening address) in o->addr, the key loaded. */
+static void finish(struct opts *o)
+{
+	if (o->listen && o->have_target && o->mode == M_EXEC)
+		usage_error(o, "TARGET and --listen together");
+	if (o->have_target && o->target[0] == '@') {
+		o->at = o->target + 1;
+		if (!*o->at)
+			usage_error(o, "'@' needs a guest name or CID");
+	} else if (o->have_target && o->mode & M_CONN) {
+		static const char *verbs[] = { "cp", "serve", "ls", "wait", "release", "events", "keygen" };
+		size_t k;
+		for (k = 0; k < sizeof verbs / sizeof *verbs; k++)
+			if (!strcmp(o->target, verbs[k]))
+				usage_error(o, "'%s' is a verb: it comes first (vsock-shell %s [options] ...)", o->target, o->target);
+		/* a port missing from the target is -p's, or the default */
+		if (vs_addr_parse(o->target, &o->addr) < 0)
+			usage_error(o, "unable to parse target '%s' (expected CID[:PORT], vsock:CID[:PORT], unix:PATH, "
+			               "hybrid:PATH:PORT or @NAME)", o->target);
+	}
+	if (o->listen) {
+		o->addr = (struct vs_addr){ VS_ADDR_VSOCK, VS_CID_ANY, o->port_set ? o->addr.port : VS_PORT_DIAL, "" };
+		if (o->listen_at && (vs_addr_parse(o->listen_at, &o->addr) < 0 || o->addr.kind == VS_ADDR_HYBRID))
+			usage_error(o, "unable to parse listen address '%s'", o->listen_at);
+	}
+	if (o->at && o->listen)
+		usage_error(o, "@%s goes through the hub; --listen waits for an agent itself", o->at);
+	if (o->keyfile && vs_key_load(&hostkey, o->keyfile) < 0) {
+		if (errno == EINVAL)
+			die("unable to use the key in %s: it must be %d to %d bytes", o->keyfile, VS_KEY_MIN, VS_KEY_MAX);
+		die_sys("unable to read the key %s", o->keyfile);
+	}
+	if (!o->hub)
+		o->hub = getenv("VSOCK_SHELL_HUB");
+	if (!o->hub || !*o->hub)
+		o->hub = VSH_HUB_DEFAULT;
+}
+
+static int exec_main(struct opts *o)
+{
+	struct agent ag = AGENT_INIT;
+	int fd, rc;
+	if (!o->have_target && !o->listen)
+		usage_error(o, "no TARGET given");
+	if (o->legacy)
+		return legacy_run(o);
+	if (o->nxfer) {
+		rc = xfer_run(o, &ag);
+		if (rc || !o->ncmd) {
+			agent_close(&ag, rc == 0);
+			return rc;
+		}
+	}
+	char what[200] = "(login shell)";
+	int i;
+	size_t n = 0;
+	/* without a command, on a terminal: the login shell on a pty */
+	if (o->pty < 0)
+		o->pty = !o->ncmd && isatty(0);
+	/* the command as the remote shell sees it, for the hub's audit */
+	for (i = 0; i < o->ncmd && n < sizeof what - 1; i++)
+		n += (size_t)snprintf(what + n, sizeof what - n, "%s%s", i ? " " : "", o->cmd[i]);
+	fd = agent_session(o, &ag, o->pty ? "shell" : "exec", what);
+	rc = exec_run(fd, o, &ag);
+	close(fd);
+	agent_close(&ag, rc == 0);
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	struct opts o;
-	struct agent ag = { -1, -1, { 0, 0, "" } };
-	int i, have_target = 0, fd, rc;
-	if (argc > 1 && !strcmp(argv[1], "cp"))
-		return cp_main(argc - 1, argv + 1);
+	int first = 1;
 	memset(&o, 0, sizeof o);
+	o.mode = M_EXEC;
 	o.pty = -1;
 	o.escape = '~';
-	o.addr = (struct vs_addr){ VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--")) {
-			i++;
-			break;
-		}
-		if (parse_option(&o, argc, argv, &i))
-			continue;
-		if (have_target || o.listen)
-			break; /* the command starts here */
-		if (vs_addr_parse(argv[i], &o.addr) < 0)
-			die("unable to parse target '%s' (expected CID[:PORT], vsock:CID[:PORT], unix:PATH or hybrid:PATH:PORT)",
-			    argv[i]);
-		have_target = 1;
+	o.addr = (struct vs_addr){ VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_LISTEN, "" };
+	if (argc > 1) {
+		static const int modes[] = { M_CP, M_SERVE, M_LS, M_WAIT, M_RELEASE, M_EVENTS, M_KEYGEN };
+		size_t k;
+		for (k = 0; k < sizeof modes / sizeof *modes; k++)
+			if (!strcmp(argv[1], mode_name(modes[k])))
+				o.mode = modes[k], first = 2;
 	}
-	o.cmd = argv + i;
-	o.ncmd = argc - i;
-	if (!have_target && !o.listen) {
-		warnx("no TARGET given");
-		usage(1);
-	}
-	if (o.master && !o.listen)
-		die("-M needs --listen");
+	parse(&o, argc, argv, first);
+	finish(&o);
 	signal(SIGPIPE, SIG_IGN);
-	if (o.legacy)
-		return legacy_run(&o);
-	if (o.master)
-		return master_run(&o);
-	if (o.nxfer) {
-		rc = xfer_run(&o, &ag);
-		if (rc || !o.ncmd) {
-			agent_close(&ag);
-			return rc;
-		}
+	switch (o.mode) {
+	case M_CP: return cp_run(&o);
+	case M_SERVE: return hub_serve(&o);
+	case M_LS: return hub_ls(&o);
+	case M_WAIT: return hub_wait(&o);
+	case M_RELEASE: return hub_release(&o);
+	case M_EVENTS: return hub_events(&o);
+	case M_KEYGEN: return keygen(&o);
 	}
-	fd = agent_session(&o, &ag);
-	rc = exec_run(fd, &o);
-	close(fd);
-	agent_close(&ag);
-	return rc;
+	return exec_main(&o);
 }

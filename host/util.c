@@ -2,6 +2,7 @@
 #define VS_IMPLEMENTATION
 #include "protocol.h"
 #include "sha256.h"
+#include "auth.h"
 #include "transfer.h"
 #include "vsh.h"
 
@@ -86,11 +87,16 @@ void *xmalloc(size_t n)
 	return p;
 }
 
-long now_ms(void)
+/* The limit on a handshake, a dial-back and the like: 30 s, or
+ * $VSOCK_SHELL_TIMEOUT seconds. */
+long vsh_timeout_ms(void)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000L + t.tv_nsec / 1000000;
+	static long ms;
+	if (!ms) {
+		const char *e = getenv("VSOCK_SHELL_TIMEOUT");
+		ms = e && atoi(e) > 0 ? atoi(e) * 1000L : 30000L;
+	}
+	return ms;
 }
 
 const char *addr_str(const struct vs_addr *a)

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include "protocol.h"
 
-#define VSH_VERSION "0.1"
+#define VSH_VERSION "0.2"
 
 /* exit statuses, as ssh has them */
 #define EX_CONN 255    /* connection, protocol or usage failure */
@@ -17,27 +17,45 @@ struct xfer {
 	const char *local, *remote;
 };
 
+/* modes: the verb on the command line */
+enum { M_EXEC = 1, M_CP = 2, M_SERVE = 4, M_LS = 8, M_WAIT = 16, M_RELEASE = 32, M_EVENTS = 64, M_KEYGEN = 128 };
+
+#define VSH_HUB_DEFAULT "/run/vsock-shell/hub.sock"
+
 struct opts {
-	struct vs_addr addr;
+	int mode;
+	const char *target;     /* TARGET as written */
+	int have_target;
+	const char *at;         /* @NAME: the guest, through the hub */
+	struct vs_addr addr;    /* where to connect, or (--listen) to listen */
+	int port_set;           /* -p given */
 	int listen;             /* wait for a dialing agent */
+	const char *listen_at;  /* --listen ADDR */
 	int pty;                /* -1 auto, 0 never (-T), 1 forced (-t) */
 	int nostdin;            /* -n */
 	int argv_mode;          /* --argv: no shell */
 	int legacy;             /* 0, 1 disposable, 2 persistent */
-	int quiet, verbose;
+	int quiet, verbose, json;
 	int wait_secs;          /* -w: give up waiting for the agent */
-	int recursive, preserve, mkdirs, sha256;
+	int recursive, preserve, mkdirs, sha256, safe_links;
 	int escape;             /* escape character, or -1 */
 	uint32_t allow_cid;
 	int allow_any;
 	const char *cwd;
-	const char *master;     /* -M PATH: serve local clients */
+	const char *keyfile;    /* --key */
+	const char *hub;        /* the hub's client socket */
 	const char *env[VS_ENV_MAX];
 	int nenv;
 	struct xfer xfers[64];
 	int nxfer;
+	const char *paths[256]; /* cp: SRC... DST */
+	int npaths;
 	char **cmd;
 	int ncmd;
+	/* serve */
+	const char *serve_vsock, *config, *group, *keydir;
+	const char *unixes[1024], *names[1024];
+	int nunix, nnames;
 };
 
 /* util.c */
@@ -49,39 +67,61 @@ void vinfo(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern int vsh_verbose;
 void *xmalloc(size_t n);
 const char *addr_str(const struct vs_addr *a);
-long now_ms(void);
+long vsh_timeout_ms(void);
+#define now_ms vs_now_ms
 
 /* conn.c */
-struct hello {
-	uint32_t caps;
-	uint64_t token;
-	char software[64];
-};
 struct agent {
 	int ctl;                /* control connection (listen mode), or -1 */
 	int lfd;                /* listening socket (listen mode), or -1 */
-	struct hello hi;
+	struct vs_hello hi;
 };
-extern char hello_err[256];
-int hello_try(int fd, struct hello *hi);
+#define AGENT_INIT { -1, -1, { 0 } }
+struct vs_key;
+extern struct vs_key hostkey;
+/* the host's handshake, step by step (conn.c) */
+enum { HS_FAIL = -1, HS_MORE = 0, HS_DONE = 1 };
+struct hs {
+	int stage;              /* 0 awaiting HELLO, 1 awaiting AUTH, 2 done */
+	uint8_t nonce[VS_NONCE_LEN];
+	const struct vs_key *key;
+	struct vs_hello hi;
+	char err[400];
+};
+size_t hs_begin(struct hs *h, const struct vs_key *key, uint16_t flags, uint8_t *out, size_t cap);
+int hs_step(struct hs *h, const struct vs_hdr *fh, const uint8_t *p, size_t n, uint8_t *out, size_t *outn);
+extern char hello_err[512];
+int hello_try(int fd, struct vs_hello *hi, long deadline);
+void agent_require(const struct agent *ag, uint32_t cap, const char *what);
 void agent_control(struct opts *o, struct agent *ag);
-int agent_session(struct opts *o, struct agent *ag);
-void agent_close(struct agent *ag);
+int agent_session(struct opts *o, struct agent *ag, const char *op, const char *what);
+void agent_close(struct agent *ag, int release);
 uint64_t new_token(void);
-void set_timeout(int fd, int secs);
+int target_connect(const struct vs_addr *a);
 int connect_target(const struct opts *o);
-int accept_agent(const struct opts *o, int lfd, int timeout_ms);
+int accept_agent(const struct opts *o, int lfd, long deadline);
 int listen_addr(const struct vs_addr *a);
 void agent_error(const uint8_t *p, size_t n) __attribute__((noreturn));
 
+/* main.c */
+void usage_error(const struct opts *o, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+int looks_like_addr(const char *w);
+
 /* exec.c */
-int exec_run(int fd, struct opts *o);
+int exec_run(int fd, struct opts *o, struct agent *ag);
 
 /* legacy.c */
 int legacy_run(struct opts *o);
 
-/* master.c */
-int master_run(struct opts *o);
+/* hub.c */
+extern const char hub_usage[];
+int hub_serve(struct opts *o);
+int hub_ls(struct opts *o);
+int hub_wait(struct opts *o);
+int hub_release(struct opts *o);
+int hub_events(struct opts *o);
+int hub_open(struct opts *o, struct agent *ag, const char *op, const char *what);
+int keygen(struct opts *o);
 
 /* tty.c */
 int tty_raw(int fd);
@@ -91,6 +131,6 @@ int tty_winsize(uint16_t *rows, uint16_t *cols, uint16_t *xp, uint16_t *yp);
 
 /* xfer.c */
 int xfer_run(struct opts *o, struct agent *ag);
-int cp_main(int argc, char **argv);
+int cp_run(struct opts *o);
 
 #endif

@@ -13,16 +13,19 @@
 
 static struct xf *cur;  /* for the signal handler: its temporary file */
 static int show_progress;
+static volatile sig_atomic_t bar_open; /* a progress line without its newline */
 
+/* SIGINT, SIGTERM, SIGHUP: leave nothing behind, end the bar's line, and
+ * exit 128+N.  Only async-signal-safe calls here (unlinkat, tcsetattr,
+ * write); the unnamed temporary file of a download needs nothing. */
 static void on_signal(int sig)
 {
-	/* unlinkat is async-signal-safe: leave no temporary file behind */
 	if (cur && cur->tmpdir >= 0 && cur->tmp[0])
 		unlinkat(cur->tmpdir, cur->tmp, 0);
 	tty_restore();
-	signal(sig, SIG_DFL);
-	raise(sig);
-	_exit(EX_CONN);
+	if (bar_open)
+		(void)!write(2, "\n", 1);
+	_exit(128 + sig);
 }
 
 static const char *human(double v, char *b, size_t n)
@@ -55,6 +58,8 @@ static void progress(const char *name, uint64_t done, uint64_t size, int end)
 	if (!end && t - last < 0.1)
 		return;
 	last = t;
+	/* before the write: a signal may land as soon as the line is out */
+	bar_open = 1;
 	rate = t > t0 ? (double)done / (t - t0) : 0;
 	if (size != XF_UNKNOWN && size && rate > 0 && !end) {
 		double s = (double)(size - done) / rate;
@@ -68,21 +73,45 @@ static void progress(const char *name, uint64_t done, uint64_t size, int end)
 		        human(rate, r, sizeof r), eta);
 	if (end) {
 		fputc('\n', stderr);
+		bar_open = 0;
 		cur_name[0] = 0;
 	}
+}
+
+static void end_bar(void)
+{
+	if (bar_open)
+		fputc('\n', stderr);
+	bar_open = 0;
+}
+
+/* What was left out, in words that fit the count. */
+static void warn_skipped(const struct xf *x)
+{
+	if (x->specials == 1)
+		warnx("skipped 1 special file (a device, socket or FIFO)");
+	else if (x->specials)
+		warnx("skipped %u special files (devices, sockets, FIFOs)", x->specials);
+	if (x->unsafe == 1)
+		warnx("skipped 1 symlink that points outside the tree (--safe-links)");
+	else if (x->unsafe)
+		warnx("skipped %u symlinks that point outside the tree (--safe-links)", x->unsafe);
 }
 
 /* Returns 0, EX_XFER for a failed transfer, EX_CONN for a lost connection. */
 static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **src, int nsrc, const char *dst)
 {
 	static uint8_t req[VS_FRAME_MAX];
+	static char want[256];
 	struct xf x;
 	struct sigaction sa;
-	uint32_t flags = (o->recursive ? XF_RECURSIVE : 0) | (o->preserve ? XF_PRESERVE : 0) | (o->mkdirs ? XF_MKDIRS : 0);
+	uint32_t flags = (o->recursive ? XF_RECURSIVE : 0) | (o->preserve ? XF_PRESERVE : 0) |
+	                 (o->mkdirs ? XF_MKDIRS : 0) | (o->safe_links ? XF_SAFELINKS : 0);
 	int alg = o->sha256 ? XF_SHA256 : XF_XXH64;
 	int fd, n, r = 0, i;
 	for (i = 0; i < (upload ? 1 : nsrc); i++) {
-		fd = agent_session(o, ag);
+		fd = agent_session(o, ag, upload ? "put" : "get", upload ? dst : src[i]);
+		agent_require(ag, upload ? VS_CAP_PUT : VS_CAP_GET, upload ? "uploads" : "downloads");
 		n = xf_request(req, sizeof req, flags, alg, upload ? dst : src[i]);
 		if (n < 0)
 			die("remote path too long");
@@ -90,7 +119,18 @@ static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **s
 			die_sys("unable to send the transfer request");
 		xf_init(&x, fd, flags, alg);
 		x.strict = 1;
+		x.in = 0;
+		x.out = 1;
 		x.progress = progress;
+		/* a test knob: the receiver's fallback for filesystems without O_TMPFILE */
+		x.no_tmpfile = getenv("VSOCK_SHELL_NO_TMPFILE") != NULL;
+		/* a download yields exactly the one entry asked for, under the
+		 * name the agent's sender gives it (an over-long one matches
+		 * nothing) */
+		want[0] = 0;
+		if (!upload)
+			(void)xf_topname(src[i], want, sizeof want);
+		x.expect = upload ? NULL : want;
 		cur = &x;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_handler = on_signal;
@@ -108,14 +148,12 @@ static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **s
 		}
 		cur = NULL;
 		close(fd);
+		end_bar();
 		if (r < 0) {
-			if (show_progress)
-				fputc('\n', stderr);
 			warnx("%s%s", x.remote_err ? "remote: " : "", x.err);
 			return x.lost && !x.remote_err ? EX_CONN : EX_XFER;
 		}
-		if (x.skipped)
-			warnx("skipped %u special files (devices, sockets, fifos)", x.skipped);
+		warn_skipped(&x);
 		vinfo("%s %u files, %llu bytes", upload ? "uploaded" : "downloaded", x.files, (unsigned long long)x.bytes);
 	}
 	return 0;
@@ -135,100 +173,26 @@ int xfer_run(struct opts *o, struct agent *ag)
 	return 0;
 }
 
-static const char cp_usage[] =
-    "usage: vsock-shell cp [options] TARGET SRC... DST\n"
-    "       vsock-shell cp [options] --listen [ADDR] SRC... DST\n"
-    "\n"
-    "Copy files into or out of the guest.  Remote paths start with ':'\n"
-    "(relative ones are relative to the remote home); either every SRC is\n"
-    "remote (download) or DST is (upload).  '-' is stdin or stdout.\n"
-    "Every file is written to a temporary name, fsynced, and renamed into\n"
-    "place only after its content hash matched end to end.\n"
-    "\n"
-    "  -r           copy directories recursively (symlinks stay symlinks)\n"
-    "  -p           keep modification times (and owners, when root)\n"
-    "  --mkdir      create missing parent directories of DST\n"
-    "  -q           no progress bar\n"
-    "  --sha256     SHA-256 as the end-to-end hash (default XXH64)\n"
-    "  -P PORT      port (default 1024)\n"
-    "  -w SECS      wait that long for the agent\n"
-    "  -l, --listen [ADDR]  wait for a dialing agent (default vsock:2:1024)\n"
-    "  --allow CID  with --listen: accept only this guest CID\n"
-    "  -v           verbose\n"
-    "Exit status: 0, 1 when a transfer failed, 255 when the connection did.\n";
-
-/* vsock-shell cp [options] [TARGET] SRC... DST */
-int cp_main(int argc, char **argv)
+/* vsock-shell cp [options] TARGET|--listen SRC... DST, parsed by main.c */
+int cp_run(struct opts *o)
 {
-	struct opts o;
-	struct agent ag = { -1, -1, { 0, 0, "" } };
-	const char *paths[256];
-	int np = 0, i, have_target = 0, upload, r;
-	memset(&o, 0, sizeof o);
-	o.addr = (struct vs_addr){ VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(cp_usage, stdout);
-			return 0;
-		} else if (!strcmp(a, "-r")) {
-			o.recursive = 1;
-		} else if (!strcmp(a, "-p")) {
-			o.preserve = 1;
-		} else if (!strcmp(a, "-q")) {
-			o.quiet = 1;
-		} else if (!strcmp(a, "-v")) {
-			vsh_verbose = 1;
-		} else if (!strcmp(a, "--mkdir")) {
-			o.mkdirs = 1;
-		} else if (!strcmp(a, "--sha256")) {
-			o.sha256 = 1;
-		} else if (!strcmp(a, "-w") && i + 1 < argc) {
-			o.wait_secs = atoi(argv[++i]);
-		} else if (!strcmp(a, "-P") && i + 1 < argc) {
-			if (vs_port_parse(argv[++i], &o.addr.port) < 0)
-				die("unable to parse port '%s'", argv[i]);
-		} else if (!strcmp(a, "--allow") && i + 1 < argc) {
-			if (vs_cid_parse(argv[++i], &o.allow_cid) < 0)
-				die("unable to parse CID '%s'", argv[i]);
-			o.allow_any = o.allow_cid == VS_CID_ANY;
-		} else if (!strcmp(a, "-l") || !strcmp(a, "--listen")) {
-			o.listen = 1;
-			if (i + 1 < argc && argv[i + 1][0] != '-' && argv[i + 1][0] != ':') {
-				struct vs_addr t = o.addr;
-				if (vs_addr_parse(argv[i + 1], &t) == 0 && t.kind != VS_ADDR_HYBRID && i + 3 < argc) {
-					o.addr = t;
-					i++;
-				}
-			}
-		} else if (!strcmp(a, "--")) {
-			for (i++; i < argc && np < 256; i++)
-				paths[np++] = argv[i];
-			break;
-		} else if (a[0] == '-' && a[1]) {
-			warnx("cp: unknown option '%s'", a);
-			fputs(cp_usage, stderr);
-			return EX_CONN;
-		} else if (!o.listen && !have_target) {
-			if (vs_addr_parse(a, &o.addr) < 0)
-				die("unable to parse target '%s'", a);
-			have_target = 1;
-		} else if (np < 256) {
-			paths[np++] = a;
-		} else {
-			die("cp: too many paths");
-		}
-	}
-	if (np < 2 || (!have_target && !o.listen)) {
-		fputs(cp_usage, stderr);
-		return EX_CONN;
-	}
+	struct agent ag = AGENT_INIT;
+	const char **paths = o->paths;
+	int np = o->npaths, i, upload, remote, r;
+	if (!o->have_target && !o->listen)
+		usage_error(o, "missing TARGET (or --listen), SRC and DST");
+	if (np == 0)
+		usage_error(o, "missing SRC and DST");
+	if (np == 1)
+		usage_error(o, "missing the destination after '%s'", paths[0]);
 	upload = paths[np - 1][0] == ':';
+	for (i = 0, remote = 0; i < np; i++)
+		remote += paths[i][0] == ':';
+	if (!remote)
+		die("cp: nothing is remote: mark remote paths with ':' (as in :/etc/hostname)");
 	for (i = 0; i < np - 1; i++)
 		if ((paths[i][0] == ':') == upload)
 			die("cp: either every source is remote (':PATH') or the destination is, not both");
-	if (!upload && paths[np - 1][0] == ':')
-		die("cp: nothing is remote: mark remote paths with ':'");
 	for (i = 0; i < np; i++) {
 		if (paths[i][0] == ':') {
 			paths[i]++;
@@ -236,9 +200,8 @@ int cp_main(int argc, char **argv)
 				paths[i] = ".";
 		}
 	}
-	show_progress = !o.quiet && isatty(2);
-	signal(SIGPIPE, SIG_IGN);
-	r = xfer_one(&o, &ag, upload, paths, np - 1, paths[np - 1]);
-	agent_close(&ag);
+	show_progress = !o->quiet && isatty(2);
+	r = xfer_one(o, &ag, upload, paths, np - 1, paths[np - 1]);
+	agent_close(&ag, r == 0);
 	return r;
 }

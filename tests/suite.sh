@@ -7,7 +7,7 @@
 #
 # Prints "ok - NAME", "not ok - NAME", "skip - NAME" per test and ends with
 # "N passed, N failed, N skipped".  Groups, one per tests/t_GROUP.sh:
-# bad dial exec legacy pty xfer (all by default).
+# bad dial exec hub legacy pty trust xfer (all by default).
 set -u
 
 : "${VS_BIN:?VS_BIN must name the folder with vsock-agent, vsock-shell and the test helpers}"
@@ -29,15 +29,35 @@ if [ "$VS_TRANSPORT" = vsock ] && [ ! -e /etc/vsock-test-guest ]; then
 	exit 1
 fi
 case $VS_TRANSPORT in unix|vsock) ;; *) echo "suite.sh: VS_TRANSPORT must be unix or vsock" >&2; exit 2;; esac
+# the agents' audit lines: to stderr only, on the dev machine (its kernel
+# log is not ours); in the test guest, to the kernel log too
+[ "$VS_TRANSPORT" = unix ] && { VSOCK_AGENT_AUDIT=stderr; export VSOCK_AGENT_AUDIT; }
 
 mkdir -p "$VS_TMP"
 TMP=$VS_TMP
+# What the tests run as another user (nobody, the image's unprivileged
+# user) must be reachable for it, wherever the checkout lives (a 0700
+# /root, say): copies in a directory of its own that anyone may enter.
+PUB=$(mktemp -d /tmp/vs-pub.XXXXXX)
+chmod 755 "$PUB"
+for b in vsock-agent vsock-shell tpeer; do cp "$VS_BIN/$b" "$PUB/$b"; done
+chmod 755 "$PUB"/*
+PUB_AGENT=$PUB/vsock-agent PUB_VSH=$PUB/vsock-shell PUB_TPEER=$PUB/tpeer
 PASS=0 FAIL=0 SKIP=0
 PORT=${VS_PORT_BASE:-5100}
 PIDS=""
 
 t_ok()   { PASS=$((PASS + 1)); echo "ok - $1"; }
-t_fail() { FAIL=$((FAIL + 1)); echo "not ok - $1${2:+: $2}"; }
+t_fail() {
+	FAIL=$((FAIL + 1)); echo "not ok - $1${2:+: $2}"
+	# in the test VM the logs stay inside: show their last words
+	if [ "$VS_TRANSPORT" = vsock ]; then
+		for l in agent hub; do
+			[ -f "$TMP/$l.log" ] && tail -n 3 "$TMP/$l.log" | sed "s/^/#   $l.log: /"
+		done
+	fi
+	return 0
+}
 t_skip() { SKIP=$((SKIP + 1)); echo "skip - $1${2:+: $2}"; }
 # check NAME COMMAND...: passes when COMMAND succeeds
 check() { n=$1; shift; if "$@"; then t_ok "$n"; else t_fail "$n"; fi; }
@@ -64,10 +84,15 @@ new_addr() {
 	fi
 }
 # For an agent that dials the host: the host listens on LADDR; the agent
-# dials DADDR (CID 2, its default, on vsock: loopback answers for it).
+# dials DADDR (CID 2, its default, on vsock: loopback answers for it).  On
+# vsock the port is a reserved one, as the agent's default is: only a
+# privileged listener proves itself there (the suite runs as root).
 new_dial_addr() {
 	new_addr
-	if [ "$VS_TRANSPORT" = unix ]; then DADDR=$LADDR; else DADDR=vsock:${1:-2}:$PORT; fi
+	if [ "$VS_TRANSPORT" = unix ]; then DADDR=$LADDR; else
+		RPORT=$((PORT - 5100 + 200))
+		LADDR=vsock:any:$RPORT DADDR=vsock:${1:-2}:$RPORT
+	fi
 }
 
 addr_ready() {
@@ -95,19 +120,37 @@ agent_stop() { kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null; }
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
+	rm -rf "$PUB"
 }
 trap cleanup EXIT
 
-# Pids whose parent is $CHILD_PARENT (from /proc: busybox ps has no --ppid).
+# Pids whose parent is $CHILD_PARENT (from /proc: busybox ps has no --ppid),
+# but for a listening agent's spare (vsock-spare: a session process still
+# waiting for its connection).
 children_of() {
 	for s in /proc/[0-9]*/stat; do
 		read -r line 2>/dev/null < "$s" || continue
+		comm=${line#*(}; comm=${comm%%)*}
+		[ "$comm" = vsock-spare ] && continue
 		rest=${line##*) }
 		set -- $rest
 		[ "$2" = "$CHILD_PARENT" ] && echo "${s#/proc/}" | cut -d/ -f1
 	done
 }
 alive() { kill -0 "$1" 2>/dev/null; }
+# session_left: how many processes are in session $SL_SID (from /proc:
+# zombies count, they are the agent's to reap)
+session_left() {
+	sl_n=0
+	for s in /proc/[0-9]*/stat; do
+		read -r line 2>/dev/null < "$s" || continue
+		set -- ${line##*) }
+		[ "$4" = "$SL_SID" ] && sl_n=$((sl_n + 1))
+	done
+	echo "$sl_n"
+}
+in_session() { SL_SID=$1; [ "$(session_left)" != 0 ]; }
+session_gone() { ! in_session "$1"; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # parallel_sessions ADDR N BYTES: N sessions at once, each writing BYTES

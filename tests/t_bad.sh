@@ -1,75 +1,142 @@
 # bad: hostile or broken input to both programs (sourced by suite.sh).
 # Each must give a clear error, never a crash, and the agent keeps serving.
+# Every case observes the session itself: the ERROR frame, the closed
+# connection, no session process dead of a signal (the agent logs one
+# that is), and nothing left of its command.
 
 le32() { printf '%02x%02x%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
 le16() { printf '%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)); }
 hdr() { echo "$(le32 "$2")$(le16 "$1")0000"; }          # hdr TYPE LEN
+tohex() { printf '%s' "$1" | od -An -tx1 -v | tr -d ' \n'; }
 MAGIC=ff565348
-HELLO="$(hdr 1 16)0100000000000000$(le32 0)00000000"
-HELLO="$(hdr 1 16)01000000000000000000000000000000"
+# the host's HELLO: version 2, no flags, caps, token 0, no fields
+HELLO="$(hdr 1 16)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
+# an agent's HELLO: version 2, no flags (admitted), every capability
+AHELLO="$(hdr 1 16)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
+
+# signal_deaths: how many "died of signal" lines the agent has logged
+signal_deaths() { grep -c "died of signal" "$TMP/agent.log" 2>/dev/null || true; }
+# EXEC frame (shell string) for COMMAND
+exec_frame() {
+	ef_h=$(tohex "$1")
+	echo "$(hdr 16 $((12 + 1 + ${#1} + 1)))$(le32 1)$(le16 0)$(le16 0)$(le16 1)$(le16 0)00${ef_h}00"
+}
+# agent_case NAME WANT STEPS...: a session that must end with an ERROR
+# containing WANT (or, WANT empty, just a closed connection), no signal
+# death, and the agent still serving
+agent_case() {
+	ac_n=$1 ac_w=$2; shift 2
+	ac_d0=$(signal_deaths)
+	r=$("$TPEER" "$X" "$@" 2>&1); ac_rc=$?
+	sleep 0.1
+	ac_d1=$(signal_deaths)
+	case "$ac_rc:$r" in
+	0:*$ac_w*) if [ "$ac_d0" = "$ac_d1" ]; then t_ok "bad: $ac_n"; else t_fail "bad: $ac_n" "a session process died of a signal"; fi ;;
+	*) t_fail "bad: $ac_n" "rc=$ac_rc $r" ;;
+	esac
+}
 
 # --- to the agent ---
 agent_listen
 X=$ADDR
-"$TPEER" "$X" rand:4096:7 shut eof:5000
-check "bad: random bytes to the agent: connection closed" kill -0 "$APID"
-"$TPEER" "$X" send:ff565358 "$(echo send:$HELLO)" eof:5000
-check "bad: wrong magic: connection closed, agent alive" kill -0 "$APID"
+agent_case "random bytes to the agent: the connection is closed" "" rand:4096:7 shut eof:5000
+agent_case "wrong magic: the connection is closed" "" "send:ff565358$HELLO" eof:5000
 grep -q "unrecognised protocol magic" "$TMP/agent.log"; expect_eq "bad: wrong magic is named in the agent's log" "$?" 0
-"$TPEER" "$X" "send:$MAGIC$(hdr 1 65537)" eof:5000
-check "bad: frame over the maximum: connection closed, agent alive" kill -0 "$APID"
-"$TPEER" "$X" "send:${MAGIC}1000000001" shut eof:5000
-check "bad: truncated header: connection closed, agent alive" kill -0 "$APID"
-r=$("$TPEER" "$X" "send:$MAGIC$(hdr 1 16)09000000000000000000000000000000" frame eof:5000)
-case $r in *"2 "*"version 9 not supported"*) t_ok "bad: unknown protocol version refused with ERROR";; *) t_fail "bad: unknown protocol version refused with ERROR" "$r";; esac
-r=$("$TPEER" "$X" "send:$MAGIC$HELLO" frame "send:$(hdr 99 0)" frame eof:5000)
-case $r in *"2 "*"unexpected message type 99"*) t_ok "bad: unknown message type gets an ERROR";; *) t_fail "bad: unknown message type gets an ERROR" "$r";; esac
-r=$("$TPEER" "$X" "send:$MAGIC$HELLO" frame "send:$(hdr 16 6)010203040506" frame eof:5000)
-case $r in *"2 "*"malformed EXEC"*) t_ok "bad: truncated EXEC request gets an ERROR";; *) t_fail "bad: truncated EXEC request gets an ERROR" "$r";; esac
-# a bad frame in the middle of a running session ends it, and its command
-rm -f "$TMP/bpid"
-ex="$(hdr 16 $((12 + 1 + 3 + 100)))01000000000000000100000000$(printf 'sh' | od -An -tx1 | tr -d ' \n')00"
-c="echo \$\$ > $TMP/bpid; exec sleep 100"
-chex=$(printf '%s' "$c" | od -An -tx1 -v | tr -d ' \n')
-ex="$(hdr 16 $((12 + 1 + ${#c} + 1)))010000000000000001000000 00 ${chex}00"
-ex=$(echo "$ex" | tr -d ' ')
-"$TPEER" "$X" "send:$MAGIC$HELLO" frame "send:$ex" sleep:500 "send:$(hdr 17 70000)" frame eof:5000 > "$TMP/bout"
-p=$(cat "$TMP/bpid" 2>/dev/null)
-case $(cat "$TMP/bout") in *"2 "*"malformed frame"*) t_ok "bad: oversized frame mid-session gets an ERROR";; *) t_fail "bad: oversized frame mid-session gets an ERROR" "$(cat "$TMP/bout")";; esac
-if [ -n "$p" ] && wait_for 5 gone "$p"; then t_ok "bad: ...and the session's command is killed"; else t_fail "bad: ...and the session's command is killed" "pid '$p'"; fi
+agent_case "frame over the maximum before HELLO: ERROR, closed" "2 *malformed frame before HELLO" \
+	"send:$MAGIC$(hdr 1 65537)" frame eof:5000
+agent_case "truncated header: ERROR, closed" "2 *malformed frame before HELLO" "send:${MAGIC}1000000001" shut frame eof:5000
+agent_case "unknown protocol version refused with ERROR" "2 *version 9 not supported" \
+	"send:$MAGIC$(hdr 1 16)09000000000000000000000000000000" frame eof:5000
+agent_case "a HELLO shorter than 16 bytes is named as such" "2 *malformed HELLO (8 bytes" \
+	"send:$MAGIC$(hdr 1 8)0200000000000000" frame eof:5000
+agent_case "a first frame that is not HELLO: ERROR names its type" "2 *expected HELLO, got message type 16" \
+	"send:$MAGIC$(hdr 16 4)00000000" frame eof:5000
+agent_case "unknown message type gets an ERROR" "2 *unexpected message type 99" \
+	"send:$MAGIC$HELLO" frame "send:$(hdr 99 0)" frame eof:5000
+agent_case "truncated EXEC request gets an ERROR" "2 *malformed EXEC" \
+	"send:$MAGIC$HELLO" frame "send:$(hdr 16 6)010203040506" frame eof:5000
+
+# a bad frame in the middle of a running session: an ERROR, the session
+# ends, no signal death, and its command's whole session is gone
+mid_session() { # NAME WANT FRAME-HEX
+	ms_n=$1 ms_w=$2 ms_f=$3
+	rm -f "$TMP/bpid"
+	ms_d0=$(signal_deaths)
+	"$TPEER" "$X" "send:$MAGIC$HELLO" frame "send:$(exec_frame "echo \$\$ > $TMP/bpid; sleep 100 & exec sleep 101")" \
+		sleep:500 "send:$ms_f" frame eof:5000 > "$TMP/bout" 2>&1
+	ms_rc=$?
+	p=$(cat "$TMP/bpid" 2>/dev/null)
+	case "$ms_rc:$(cat "$TMP/bout")" in *"2 "*"$ms_w"*) t_ok "bad: $ms_n mid-session gets an ERROR";; *) t_fail "bad: $ms_n mid-session gets an ERROR" "$(cat "$TMP/bout")";; esac
+	if [ -n "$p" ] && wait_for 5 session_gone "$p"; then t_ok "bad: ...its command's session is gone"; else t_fail "bad: ...its command's session is gone" "session '$p' has $(SL_SID=$p session_left) processes"; fi
+	expect_eq "bad: ...and no session process died of a signal" "$(signal_deaths)" "$ms_d0"
+}
+mid_session "an oversized frame" "malformed frame header" "$(hdr 17 70000)"
+mid_session "a frame of type 0" "malformed frame header (type 0" "$(hdr 0 2147483647)"
+mid_session "a frame with flags set" "malformed frame header" "$(le32 0)$(le16 17)0100"
 r=$("$VSH" "$X" -- echo fine)
 expect_eq "bad: agent serves normally afterwards" "$r" fine
 agent_stop
+
+# time limits are total deadlines: a host that says nothing, or a byte now
+# and then, is dropped when the limit is up (VSOCK_AGENT_TIMEOUT=2 here)
+new_addr
+[ "$VS_TRANSPORT" = vsock ] && set -- --allow 1 || set --
+VSOCK_AGENT_TIMEOUT=2 "$AGENT" --listen "$LADDR" "$@" 2>>"$TMP/agent.log" &
+tp=$!
+PIDS="$PIDS $tp"
+wait_for 5 addr_ready "$LADDR"
+t0=$(date +%s)
+"$TPEER" "$CADDR" eof:8000 >/dev/null 2>&1; rc=$?
+t1=$(date +%s)
+if [ $rc = 0 ] && [ $((t1 - t0)) -le 5 ]; then t_ok "bad: a silent host is dropped at the limit ($((t1 - t0)) s)"; else t_fail "bad: a silent host is dropped at the limit" "rc=$rc after $((t1 - t0)) s"; fi
+t0=$(date +%s)
+"$TPEER" "$CADDR" "drip:$MAGIC$HELLO:400" >/dev/null 2>&1; rc=$?
+t1=$(date +%s)
+if [ $rc = 1 ] && [ $((t1 - t0)) -le 6 ]; then t_ok "bad: a host sending a byte now and then is dropped at the limit ($((t1 - t0)) s)"; else t_fail "bad: a dripping host is dropped at the limit" "rc=$rc after $((t1 - t0)) s"; fi
+kill "$tp"; wait "$tp" 2>/dev/null
 
 # --- to the controller: a fake agent that answers with garbage ---
 fake() { # fake EXPECTED-RC NAME STEPS...: run the controller against tpeer -l
 	want=$1 name=$2; shift 2
 	new_addr
-	"$TPEER" -l "$LADDR" skip:28 "$@" sleep:3000 >/dev/null 2>&1 &
+	"$TPEER" -l "$LADDR" hello "$@" sleep:3000 >/dev/null 2>&1 &
 	fp=$!
 	wait_for 5 addr_ready "$LADDR"
-	msg=$("$VSH" -w 3 "$CADDR" -- true 2>&1 >/dev/null); rc=$?
+	msg=$(VSOCK_SHELL_TIMEOUT=3 "$VSH" -w 3 "$CADDR" -- true 2>&1 >/dev/null); rc=$?
 	kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
-	if [ "$rc" = "$want" ] && [ -n "$msg" ]; then t_ok "bad: controller, $name ($msg)"; else t_fail "bad: controller, $name" "rc=$rc msg=$msg"; fi
+	case "$rc:$msg" in
+	"$want":*"${FAKE_WANT:-}"*) if [ -n "$msg" ]; then t_ok "bad: controller, $name ($msg)"; else t_fail "bad: controller, $name" "no message"; fi ;;
+	*) t_fail "bad: controller, $name" "rc=$rc msg=$msg" ;;
+	esac
+	FAKE_WANT=
 }
-AHELLO="$(hdr 1 16)01000000ff00000000000000000000000"
-AHELLO="$(hdr 1 16)0100000007000000$(le32 0)$(le32 0)"
 fake 255 "random bytes instead of HELLO" rand:3000:3 close
 fake 255 "frame over the maximum" "send:$(hdr 1 65537)" close
 fake 255 "truncated header" send:100000 close
-fake 255 "wrong message instead of HELLO" "send:$(hdr 19 2)6869" close
-fake 255 "unsupported version" "send:$(hdr 1 16)0700000007000000$(le32 0)$(le32 0)" close
-fake 255 "ERROR frame with text" "send:$(hdr 2 8)0300000062616421" close
+FAKE_WANT="got message type 19" fake 255 "wrong message instead of HELLO" "send:$(hdr 19 2)6869" close
+FAKE_WANT="shorter than its 16-byte header" fake 255 "a HELLO shorter than 16 bytes" "send:$(hdr 1 8)0200000000000000" close
+FAKE_WANT="version 7" fake 255 "unsupported version" "send:$(hdr 1 16)0700000007000000$(le32 0)$(le32 0)" close
+FAKE_WANT="malformed fields" fake 255 "a HELLO field running past the frame" "send:$(hdr 1 20)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)01000900" close
+FAKE_WANT="bad!" fake 255 "ERROR frame with text" "send:$(hdr 2 8)0300000062616421" close
 fake 255 "closes after HELLO" "send:$AHELLO" close
-fake 255 "unknown message in session" "send:$AHELLO" skip:8 "send:$(hdr 77 0)" close
-fake 255 "EXIT with an impossible status" "send:$AHELLO" "send:$(hdr 21 8)$(le32 0)$(le32 999)"
-fake 255 "EXIT of the wrong size" "send:$AHELLO" "send:$(hdr 21 3)000000"
-fake 255 "signal number out of range" "send:$AHELLO" "send:$(hdr 21 8)$(le32 1)$(le32 200)"
-fake 255 "frame truncated by close" "send:$AHELLO" "send:$(hdr 19 100)6869" close
-fake 255 "HELLO that never comes" sleep:1
+fake 255 "unknown message in session" "send:$AHELLO" frame "send:$(hdr 77 0)" close
+fake 255 "EXIT with an impossible status" "send:$AHELLO" frame "send:$(hdr 21 8)$(le32 0)$(le32 999)"
+fake 255 "EXIT of the wrong size" "send:$AHELLO" frame "send:$(hdr 21 3)000000"
+fake 255 "signal number out of range" "send:$AHELLO" frame "send:$(hdr 21 8)$(le32 1)$(le32 200)"
+fake 255 "frame truncated by close" "send:$AHELLO" frame "send:$(hdr 19 100)6869" close
+FAKE_WANT="did not complete the handshake within 3 s" fake 255 "an agent that accepts and says nothing" sleep:6000
+FAKE_WANT="did not complete the handshake within 3 s" fake 255 "an agent that sends a byte now and then" "drip:$AHELLO:400"
+# the capability bits: a request the agent did not announce is never sent
+new_addr
+"$TPEER" -l "$LADDR" hello "send:$(hdr 1 16)0200$(le16 0)$(le32 18)$(le32 0)$(le32 0)" quiet:5000 > "$TMP/caps.out" 2>&1 &
+fp=$!
+wait_for 5 addr_ready "$LADDR"
+msg=$("$VSH" "$CADDR" -- true 2>&1); rc=$?
+wait "$fp"; frc=$?
+case "$rc:$frc:$msg" in 255:0:*"does not offer commands without a pty"*) t_ok "bad: controller, an exec the agent did not announce is not sent";; *) t_fail "bad: controller, capability bits" "rc=$rc fake=$frc $msg $(cat "$TMP/caps.out")";; esac
 # and a well-behaved fake gets through, so the tests above can fail
 new_addr
-"$TPEER" -l "$LADDR" skip:28 "send:$AHELLO" "send:$(hdr 19 3)6f6b0a$(hdr 21 8)$(le32 0)$(le32 42)" sleep:2000 >/dev/null 2>&1 &
+"$TPEER" -l "$LADDR" hello "send:$AHELLO" "send:$(hdr 19 3)6f6b0a$(hdr 21 8)$(le32 0)$(le32 42)" sleep:2000 >/dev/null 2>&1 &
 fp=$!
 wait_for 5 addr_ready "$LADDR"
 r=$("$VSH" "$CADDR" -- true); rc=$?
@@ -94,7 +161,7 @@ fi
 # checks the CONNECT line, answers OK and then plays the agent
 VMM=$TMP/vmm$PORT.sock
 rm -f "$VMM"
-"$TPEER" -l "unix:$VMM" read:13 send:4f4b20310a skip:28 "send:$AHELLO" frame \
+"$TPEER" -l "unix:$VMM" read:13 send:4f4b20310a hello "send:$AHELLO" frame \
 	"send:$(hdr 19 3)6f6b0a$(hdr 21 8)$(le32 0)$(le32 42)" sleep:1500 > "$TMP/vmm.out" 2>&1 &
 fp=$!
 wait_for 5 test -S "$VMM"

@@ -126,9 +126,42 @@ wait_for 5 addr_ready "$LADDR"
 expect_eq "legacy: dial-mode agent refusing length 2049 exits 1, cleanly" "$?" 1
 kill "$tp" 2>/dev/null; wait "$tp" 2>/dev/null
 
-# vsock_guest_exec's address forms parse (only checked where no socket opens)
+# vsock_guest_exec's address forms parse (only checked where no socket
+# opens): an unparsable one is a usage error, status 2
 for a in foo:bar 3:x 99999999999; do
 	"$AGENT" "$a" 2>/dev/null; rc=$?
-	expect_eq "legacy: unparsable address '$a' is an error" "$rc" 1
+	expect_eq "legacy: unparsable address '$a' is an error" "$rc" 2
 done
+
+# --legacy checks everything before it listens or connects: a real
+# vsock_guest_exec runs whatever is in its buffer when a connection closes
+# early, so it must never see an empty, oversized or partial command
+legacy_refused() { # NAME WANT-TEXT [STDIN-FILE] ARGS...: refused, and nothing listened
+	lr_n=$1 lr_w=$2 lr_in=$3; shift 3
+	new_dial_addr
+	msg=$("$VSH" --listen "$LADDR" -w 5 --legacy "$@" < "$lr_in" 2>&1); rc=$?
+	# nothing listens there: a connection to it fails
+	if [ "$rc" = 255 ] && ! "$TPEER" "$DADDR" close 2>/dev/null && case $msg in *"$lr_w"*) true;; *) false;; esac; then
+		t_ok "legacy: $lr_n: refused before listening"
+	else
+		t_fail "legacy: $lr_n: refused before listening" "rc=$rc $msg"
+	fi
+}
+printf 'echo 1\necho 2\n%s\necho 4\n' "$(sized_cmd 2049 /dev/null)" > "$TMP/l3"
+: > "$TMP/lempty"
+printf '\n\n' > "$TMP/lblank"
+legacy_refused "a 2049-byte disposable command" "exceeds 2048" /dev/null -- "$(sized_cmd 2049 /dev/null)"
+legacy_refused "a disposable command that is empty" "empty command" /dev/null
+legacy_refused "a 2049-byte persistent command" "exceeds 2048" /dev/null persistent -- "$(sized_cmd 2049 /dev/null)"
+legacy_refused "a 2049-byte line among persistent commands on stdin" "on line 3 exceeds 2048" "$TMP/l3" persistent
+legacy_refused "no command on stdin" "no command on stdin" "$TMP/lempty" persistent
+legacy_refused "only blank lines on stdin" "no command on stdin" "$TMP/lblank" persistent
+# blank lines are skipped, never sent as a zero-length command
+new_dial_addr
+printf 'echo 1\n\necho 2\n' | "$VSH" --listen "$LADDR" -w 10 --legacy persistent &
+hp=$!
+wait_for 5 addr_ready "$LADDR"
+"$TPEER" "$DADDR" read:8 read:8 eof:5000 > "$TMP/lsent" 2>&1
+wait "$hp"
+expect_eq "legacy: blank stdin lines are not sent" "$(tr '\n' ' ' < "$TMP/lsent")" "$(printf '0600%s ' "$(tohex 'echo 1')")$(printf '0600%s ' "$(tohex 'echo 2')")"
 PATH=$OPATH

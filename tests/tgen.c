@@ -9,7 +9,9 @@
  *                             backpressure from outside)
  *   tgen -s SECS              read stdin slowly: nothing for SECS, then all
  *   tgen -r PID               print PID's VmRSS in kB (from /proc)
- *   tgen -u UID CMD [ARG...]  run CMD as UID (and GID UID), no groups
+ *   tgen -u UID[:GID[:GROUP]] CMD [ARG...]
+ *                             run CMD as UID (group GID, default UID; one
+ *                             supplementary GROUP, default none)
  *   tgen -g FILE SECS         append 4 KiB to FILE every ms for SECS
  *   tgen -t CMD [ARG...]      run CMD; print its wall time in ms on stderr
  */
@@ -132,8 +134,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc > 3 && !strcmp(argv[1], "-u")) {
-		gid_t g = (gid_t)atoi(argv[2]);
-		if (setgroups(0, NULL) < 0 || setgid(g) < 0 || setuid((uid_t)atoi(argv[2])) < 0)
+		char *c = strchr(argv[2], ':');
+		gid_t g = (gid_t)atoi(c ? c + 1 : argv[2]), sup = 0;
+		int nsup = 0;
+		if (c && (c = strchr(c + 1, ':')))
+			sup = (gid_t)atoi(c + 1), nsup = 1;
+		if (setgroups((size_t)nsup, &sup) < 0 || setgid(g) < 0 || setuid((uid_t)atoi(argv[2])) < 0)
 			return perror("tgen: unable to drop privileges"), 1;
 		execvp(argv[3], argv + 3);
 		return perror("tgen: exec"), 127;

@@ -9,13 +9,18 @@
  *   sendtext:TEXT   write the text as it is
  *   rand:N:SEED     write N pseudo-random bytes
  *   pad:N:CH        write N copies of character CH
+ *   drip:HEX:MS     write these bytes one at a time, MS apart
  *   sleep:MS        pause
  *   shut            shutdown(SHUT_WR)
  *   read:N          read exactly N bytes, print them as hex on stdout
  *   skip:N          read and drop N bytes
  *   frame           read one frame, print "TYPE LEN" and the payload as
  *                   text (for ERROR frames: the text after the code)
+ *   hello           read the host's magic and HELLO frame (a fake agent's
+ *                   first step), print "1 LEN"
  *   eof:MS          succeed only if the peer closes within MS
+ *   quiet:MS        succeed only if the peer closes within MS and sent
+ *                   nothing before it
  *   close           close the connection
  * Exits 0 when every step succeeded, 1 (with a message) otherwise.
  */
@@ -60,6 +65,17 @@ static int step(int fd, const char *s)
 		}
 		return vs_writeall(fd, b, n) < 0 ? fail("write failed") : 0;
 	}
+	if (!strncmp(s, "drip:", 5)) {
+		const char *c = strchr(s + 5, ':');
+		int ms = c ? atoi(c + 1) : 1000;
+		for (s += 5; s[0] && s[1] && s[0] != ':'; s += 2) {
+			uint8_t x = (uint8_t)(hexval(s[0]) << 4 | hexval(s[1]));
+			if (vs_writeall(fd, &x, 1) < 0)
+				return fail("write failed");
+			usleep((useconds_t)ms * 1000);
+		}
+		return 0;
+	}
 	if (!strncmp(s, "sendtext:", 9))
 		return vs_writeall(fd, s + 9, strlen(s + 9)) < 0 ? fail("write failed") : 0;
 	if (!strncmp(s, "rand:", 5) || !strncmp(s, "pad:", 4)) {
@@ -98,6 +114,18 @@ static int step(int fd, const char *s)
 		}
 		return 0;
 	}
+	if (!strcmp(s, "hello")) {
+		struct vs_hdr h;
+		int n;
+		if (vs_readall(fd, b, VS_MAGIC_LEN) != VS_MAGIC_LEN || memcmp(b, VS_MAGIC, VS_MAGIC_LEN))
+			return fail("no magic from the host");
+		n = vs_recv(fd, &h, b, sizeof b);
+		if (n < 0 || h.type != VS_HELLO)
+			return fail("no HELLO from the host");
+		printf("%u %d\n", h.type, n);
+		fflush(stdout);
+		return 0;
+	}
 	if (!strcmp(s, "frame")) {
 		struct vs_hdr h;
 		int n = vs_recv(fd, &h, b, sizeof b);
@@ -110,6 +138,16 @@ static int step(int fd, const char *s)
 			fwrite(b, 1, (size_t)n, stdout);
 		printf("\n");
 		fflush(stdout);
+		return 0;
+	}
+	if (!strncmp(s, "quiet:", 6)) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t r;
+		if (poll(&p, 1, atoi(s + 6)) <= 0)
+			return fail("peer did not close in time");
+		r = read(fd, b, sizeof b);
+		if (r > 0)
+			return fail("peer sent something");
 		return 0;
 	}
 	if (!strncmp(s, "eof:", 4)) {
@@ -131,7 +169,7 @@ static int step(int fd, const char *s)
 
 int main(int argc, char **argv)
 {
-	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_DEFAULT, "" };
+	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_LISTEN, "" };
 	int lst = 0, fd, i;
 	signal(SIGPIPE, SIG_IGN);
 	if (argc > 1 && !strcmp(argv[1], "-l"))
@@ -147,6 +185,14 @@ int main(int argc, char **argv)
 			return fail("unable to listen");
 		fd = accept(l, NULL, NULL);
 		close(l);
+	} else if (a.kind == VS_ADDR_VSOCK) {
+		/* from a reserved port, as a privileged controller does: the
+		 * agent admits it, and the test reaches the parser behind */
+		fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0) {
+			vs_bind_reserved(fd, (uint32_t)getpid());
+			fd = vs_connect_fd(fd, &a);
+		}
 	} else {
 		fd = vs_connect(&a);
 	}

@@ -1,0 +1,181 @@
+/*
+ * auth.h - the handshake's proofs, shared by agent and controller:
+ * HMAC-SHA256 (RFC 2104) over sha256.h, the shared key and where it comes
+ * from, fresh nonces, and the MACs each side sends (PROTOCOL.md section 3).
+ * The key never crosses the wire: each side proves it holds the key by a
+ * MAC over both sides' fresh nonces, compared in constant time.
+ *
+ * Same single-header style as protocol.h: VS_IMPLEMENTATION in one file
+ * per program gets the code.  No malloc, no stdio: the agent includes it.
+ */
+#ifndef VS_AUTH_H
+#define VS_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "sha256.h"
+
+#define VS_NONCE 32        /* bytes of each side's nonce */
+#define VS_MAC 32          /* an HMAC-SHA256 */
+#define VS_KEY_MIN 16      /* bytes; shorter keys are refused */
+#define VS_KEY_MAX 1024
+
+struct vs_key {
+	size_t n;              /* 0: no key */
+	uint8_t b[VS_KEY_MAX];
+};
+
+void vs_hmac(const uint8_t *key, size_t kn, const void *msg, size_t mn, uint8_t out[VS_MAC]);
+int vs_key_set(struct vs_key *k, const void *p, size_t n);
+int vs_key_load(struct vs_key *k, const char *path);
+int vs_memeq(const void *a, const void *b, size_t n);
+void vs_nonce(uint8_t out[VS_NONCE]);
+void vs_auth_mac(const struct vs_key *k, int agent, const uint8_t *own, const uint8_t *peer, uint64_t token,
+                 uint8_t out[VS_MAC]);
+
+#ifdef VS_IMPLEMENTATION
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+void vs_hmac(const uint8_t *key, size_t kn, const void *msg, size_t mn, uint8_t out[VS_MAC])
+{
+	uint8_t k[64], pad[64], inner[32];
+	struct sha256 c;
+	int i;
+	memset(k, 0, sizeof k);
+	if (kn > sizeof k) {
+		sha256_init(&c);
+		sha256_update(&c, key, kn);
+		sha256_final(&c, k);
+	} else {
+		memcpy(k, key, kn);
+	}
+	for (i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x36;
+	sha256_init(&c);
+	sha256_update(&c, pad, 64);
+	sha256_update(&c, msg, mn);
+	sha256_final(&c, inner);
+	for (i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x5c;
+	sha256_init(&c);
+	sha256_update(&c, pad, 64);
+	sha256_update(&c, inner, 32);
+	sha256_final(&c, out);
+}
+
+/* A key is the bytes given, less trailing line ends and blanks (so that
+ * a file written by echo and one written by printf hold the same key).
+ * -1 with EINVAL when it is shorter than VS_KEY_MIN or longer than
+ * VS_KEY_MAX. */
+int vs_key_set(struct vs_key *k, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n && (b[n - 1] == '\n' || b[n - 1] == '\r' || b[n - 1] == ' ' || b[n - 1] == '\t'))
+		n--;
+	if (n < VS_KEY_MIN || n > VS_KEY_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(k->b, b, n);
+	k->n = n;
+	return 0;
+}
+
+/* Read a key file (a regular file, a sysfs attribute, a credential). */
+int vs_key_load(struct vs_key *k, const char *path)
+{
+	static uint8_t b[VS_KEY_MAX + 64];
+	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), e;
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		ssize_t r = read(fd, b + n, sizeof b - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (r == 0 || (n += (size_t)r) == sizeof b)
+			break;
+	}
+	close(fd);
+	e = vs_key_set(k, b, n);
+	memset(b, 0, sizeof b);
+	return e;
+}
+
+/* 0 when equal; the time taken does not depend on where they differ. */
+int vs_memeq(const void *a, const void *b, size_t n)
+{
+	const volatile uint8_t *x = a, *y = b;
+	uint8_t d = 0;
+	size_t i;
+	for (i = 0; i < n; i++)
+		d |= x[i] ^ y[i];
+	return d != 0;
+}
+
+/* Fresh, unpredictable bytes.  A nonce need not wait for the pool: early
+ * in an initramfs getrandom() may block, so ask without blocking first,
+ * then for the kernel's insecure-but-never-repeating output (Linux 5.6),
+ * then /dev/urandom, and last mix what is at hand through SHA-256. */
+void vs_nonce(uint8_t out[VS_NONCE])
+{
+	static uint64_t ctr;
+	struct sha256 c;
+	struct timespec t;
+	pid_t pid = getpid();
+	int fd;
+	if (syscall(SYS_getrandom, out, VS_NONCE, 1 /* GRND_NONBLOCK */) == VS_NONCE ||
+	    syscall(SYS_getrandom, out, VS_NONCE, 4 /* GRND_INSECURE */) == VS_NONCE)
+		return;
+	fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t r = read(fd, out, VS_NONCE);
+		close(fd);
+		if (r == VS_NONCE)
+			return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	ctr++;
+	sha256_init(&c);
+	sha256_update(&c, out, VS_NONCE);
+	sha256_update(&c, &t, sizeof t);
+	sha256_update(&c, &pid, sizeof pid);
+	sha256_update(&c, &ctr, sizeof ctr);
+	clock_gettime(CLOCK_REALTIME, &t);
+	sha256_update(&c, &t, sizeof t);
+	sha256_final(&c, out);
+}
+
+/* The MAC one side sends: HMAC(key, label || own nonce || peer nonce ||
+ * token).  The label tells the directions apart, so that neither side's
+ * MAC can be reflected back as the other's; the nonces make it fresh; the
+ * token binds a dial-back to the OPEN that asked for it. */
+void vs_auth_mac(const struct vs_key *k, int agent, const uint8_t *own, const uint8_t *peer, uint64_t token,
+                 uint8_t out[VS_MAC])
+{
+	static const char lh[] = "vsock-shell v2 host", la[] = "vsock-shell v2 agent";
+	uint8_t m[sizeof la + 2 * VS_NONCE + 8];
+	size_t n = agent ? sizeof la : sizeof lh; /* the label and its NUL */
+	int i;
+	memcpy(m, agent ? la : lh, n);
+	memcpy(m + n, own, VS_NONCE);
+	memcpy(m + n + VS_NONCE, peer, VS_NONCE);
+	for (i = 0; i < 8; i++)
+		m[n + 2 * VS_NONCE + i] = (uint8_t)(token >> (8 * i));
+	vs_hmac(k->b, k->n, m, n + 2 * VS_NONCE + 8, out);
+}
+
+#endif /* VS_IMPLEMENTATION */
+#endif /* VS_AUTH_H */

@@ -1,0 +1,1538 @@
+/* hub.c - the hub: `vsock-shell serve` holds the control connection of
+ * every dialing agent on this host, names the guests by what they cannot
+ * forge (the vsock peer CID, or the Unix path a hybrid VMM delivered them
+ * on), and serves local clients on a Unix socket: @NAME sessions, ls,
+ * wait, release, events.  It is a control plane only: for a session it
+ * asks the agent for a dial-back, does that connection's handshake, and
+ * hands it to the client with SCM_RIGHTS; session bytes never pass
+ * through here.  One event loop (epoll), non-blocking everywhere, small
+ * per-connection state: a silent or slow peer holds nobody else up.
+ *
+ * Also here: the client side of those verbs, and keygen. */
+#include "vsh.h"
+#include "auth.h"
+#include "transfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+
+/* the hub's client protocol (PROTOCOL.md section 10) */
+enum {
+	VS_HUB_OPEN = 48,    /* str guest, str op, str what, u32 wait_ms */
+	VS_HUB_SESSION = 49, /* the agent's HELLO, and the connection (SCM_RIGHTS) */
+	VS_HUB_LS = 50,      /* empty */
+	VS_HUB_GUEST = 51,   /* one guest (see guest_put) */
+	VS_HUB_WAIT = 52,    /* str guest, u32 wait_ms */
+	VS_HUB_RELEASE = 53, /* str guest */
+	VS_HUB_EVENTS = 54,  /* empty */
+	VS_HUB_EVENT = 55,   /* u32 kind, u64 time, a guest */
+};
+enum { EV_CONNECT = 1, EV_DISCONNECT = 2, EV_RELEASE = 3 };
+static const char *ev_name[] = { "?", "connect", "disconnect", "release" };
+
+#define HANDSHAKE_MS vsh_timeout_ms()
+#define DIALBACK_MS vsh_timeout_ms()
+#define REQUEST_MS vsh_timeout_ms() /* a client must say what it wants */
+#define OPEN_WAIT_MS 30000    /* default wait for a guest that is not up */
+#define CTL_IN 2048           /* agent frames here are small: HELLO, AUTH, PONG, ENDED */
+#define CLIENT_IN 8192
+#define OUT_MAX (4 << 20)     /* a client that does not read its ls or events */
+#define TICK_MS 200
+
+const char hub_usage[] =
+    "usage: vsock-shell serve [--vsock ADDR|off] [--unix NAME=PATH]... [--hub PATH]\n"
+    "                         [--group GROUP] [--name NAME=CID]... [--config FILE]\n"
+    "                         [--key FILE] [--keys DIR] [-v]\n"
+    "\n"
+    "The hub: hold the control connection of every dialing agent, name the\n"
+    "guests, and serve sessions to clients (vsock-shell @NAME ..., cp @NAME,\n"
+    "ls, wait, release, events) on a Unix socket, authorised by the kernel's\n"
+    "SO_PEERCRED: root, the hub's own user, and members of --group.  Runs in\n"
+    "the foreground, one log line per event, until SIGTERM, SIGINT or SIGHUP.\n"
+    "\n"
+    "  --vsock ADDR   where agents dial (default vsock:any:1023, a reserved\n"
+    "                 port: only root can listen there, which is what proves\n"
+    "                 the hub to the agents); 'off' for none\n"
+    "  --unix NAME=PATH  also accept agents on this Unix socket: a Firecracker\n"
+    "                 or cloud-hypervisor VM's <uds_path>_PORT; the path is\n"
+    "                 that guest's identity (repeatable)\n"
+    "  --hub PATH     the client socket (default $VSOCK_SHELL_HUB, else\n"
+    "                 /run/vsock-shell/hub.sock)\n"
+    "  --group GROUP  let this group's members use the hub (name or number)\n"
+    "  --name NAME=CID  call the guest at CID NAME (repeatable)\n"
+    "  --config FILE  lines 'guest NAME cid CID' and 'guest NAME unix PATH'\n"
+    "  --key FILE     a shared key for agents that ask for one\n"
+    "  --keys DIR     per-guest keys: DIR/NAME.key, or DIR/CID.key\n"
+    "  -v             log every session's handshake too\n"
+    "Keep-alive: a PING every 30 s ($VSOCK_SHELL_KEEPALIVE), and an agent\n"
+    "that leaves one unanswered is dropped.\n";
+
+/* ---- the hub's state ---- */
+
+enum { K_LVSOCK = 1, K_LUNIX, K_LHUB, K_SIG, K_AGENT, K_CTL, K_CLIENT, K_STANDBY };
+/* what a client waits for */
+enum { W_NONE, W_REQ, W_GUEST, W_DIALBACK, W_FLUSH, W_EVENTS };
+
+struct conn;
+
+struct guest {
+	char name[64];          /* configured name, or "" */
+	uint32_t cid;           /* vsock: the CID; 0 for a Unix path */
+	int lunix;              /* its --unix listener, or -1 */
+	struct conn *ctl;       /* its control connection, when up */
+	struct conn *standby;   /* a dial-back its agent made ahead of a session */
+	time_t since;
+	struct vs_hello hi;     /* what it says of itself: shown, never trusted */
+	const char *auth;
+	unsigned sessions;      /* opened and not yet ENDED */
+	int ping_out;
+};
+
+struct conn {
+	int fd, kind;
+	struct guest *g;        /* K_AGENT / K_CTL: whose; K_CLIENT: the one asked for */
+	uint32_t cid;           /* K_AGENT: the peer's identity, as accepted */
+	int lunix;
+	struct hs hs;           /* K_AGENT: the handshake */
+	long deadline;          /* VS_NEVER, or when to give up */
+	/* K_CLIENT */
+	uid_t uid;
+	pid_t pid;
+	int wait;               /* W_* */
+	int req;                /* the request's type */
+	uint64_t token;         /* W_DIALBACK */
+	char op[16], what[200];
+	uint8_t *in;            /* input buffer, incap bytes */
+	size_t inlen, incap;
+	uint8_t *out;           /* output not yet written (clients) */
+	size_t outlen, outoff;
+	int dead;               /* closed: freed at the end of the pass */
+	struct conn *next;
+};
+
+static struct {
+	int ep;
+	struct conn *conns;
+	struct guest **guests;
+	int nguests, capguests;
+	struct vs_key key;          /* --key */
+	const char *keydir;
+	gid_t gid;
+	int have_gid;
+	const char *hubpath;
+	const char **unixpaths;
+	struct stat *unixst, hubst;
+	int nunix;
+	long keepalive, next_ping;
+	int sigfd[2];
+} hub;
+
+static void hlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void hlog(const char *fmt, ...)
+{
+	char b[1024];
+	int n;
+	va_list ap;
+	va_start(ap, fmt);
+	n = vsnprintf(b, sizeof b - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof b - 2)
+		n = (int)sizeof b - 2;
+	b[n++] = '\n';
+	vs_writeall(2, "hub: ", 5);
+	vs_writeall(2, b, (size_t)n);
+}
+
+static const char *guest_addr(const struct guest *g, char *b, size_t n)
+{
+	if (g->lunix >= 0)
+		snprintf(b, n, "unix:%s", hub.unixpaths[g->lunix]);
+	else
+		snprintf(b, n, "vsock:%u", g->cid);
+	return b;
+}
+
+static const char *guest_label(const struct guest *g)
+{
+	static char b[2][240];
+	static int i;
+	char a[160];
+	i ^= 1;
+	guest_addr(g, a, sizeof a);
+	if (*g->name)
+		snprintf(b[i], sizeof b[i], "%s (%s)", g->name, a);
+	else
+		snprintf(b[i], sizeof b[i], "%s", a);
+	return b[i];
+}
+
+static struct guest *guest_new(const char *name, uint32_t cid, int lunix)
+{
+	struct guest *g = xmalloc(sizeof *g);
+	memset(g, 0, sizeof *g);
+	snprintf(g->name, sizeof g->name, "%s", name ? name : "");
+	g->cid = cid;
+	g->lunix = lunix;
+	if (hub.nguests == hub.capguests) {
+		hub.capguests = hub.capguests ? 2 * hub.capguests : 64;
+		hub.guests = realloc(hub.guests, (size_t)hub.capguests * sizeof *hub.guests);
+		if (!hub.guests)
+			die("unable to allocate the guest table");
+	}
+	hub.guests[hub.nguests++] = g;
+	return g;
+}
+
+static struct guest *guest_by_cid(uint32_t cid)
+{
+	int i;
+	for (i = 0; i < hub.nguests; i++)
+		if (hub.guests[i]->lunix < 0 && hub.guests[i]->cid == cid)
+			return hub.guests[i];
+	return NULL;
+}
+
+static struct guest *guest_by_unix(int lunix)
+{
+	int i;
+	for (i = 0; i < hub.nguests; i++)
+		if (hub.guests[i]->lunix == lunix)
+			return hub.guests[i];
+	return NULL;
+}
+
+/* "NAME" or "CID": a CID that no guest record has yet gets one, so that a
+ * client can wait for a guest before it first connects. */
+static struct guest *guest_find(const char *t)
+{
+	int i;
+	uint32_t cid;
+	for (i = 0; i < hub.nguests; i++)
+		if (*hub.guests[i]->name && !strcmp(hub.guests[i]->name, t))
+			return hub.guests[i];
+	if (vs_cid_parse(t, &cid) < 0 || cid == VS_CID_ANY)
+		return NULL;
+	return guest_by_cid(cid) ? guest_by_cid(cid) : guest_new(NULL, cid, -1);
+}
+
+/* The key this guest's agent must prove, if it asks: --keys DIR/NAME.key
+ * or DIR/CID.key, else --key. */
+static const struct vs_key *guest_key(const struct guest *g, uint32_t cid)
+{
+	static struct vs_key k;
+	char p[4200];
+	if (hub.keydir) {
+		if (g && *g->name) {
+			snprintf(p, sizeof p, "%s/%s.key", hub.keydir, g->name);
+			if (vs_key_load(&k, p) == 0)
+				return &k;
+		}
+		if (cid) {
+			snprintf(p, sizeof p, "%s/%u.key", hub.keydir, cid);
+			if (vs_key_load(&k, p) == 0)
+				return &k;
+		}
+	}
+	return hub.key.n ? &hub.key : NULL;
+}
+
+/* ---- connections ---- */
+
+static struct conn *conn_new(int fd, int kind, size_t incap)
+{
+	struct conn *c = xmalloc(sizeof *c);
+	struct epoll_event ev;
+	memset(c, 0, sizeof *c);
+	c->fd = fd;
+	c->kind = kind;
+	c->lunix = -1;
+	c->deadline = VS_NEVER;
+	if (incap) {
+		c->in = xmalloc(incap);
+		c->incap = incap;
+	}
+	c->next = hub.conns;
+	hub.conns = c;
+	ev.events = EPOLLIN;
+	ev.data.ptr = c;
+	if (epoll_ctl(hub.ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+		die_sys("unable to watch a connection");
+	return c;
+}
+
+static void conn_events(struct conn *c, uint32_t events)
+{
+	struct epoll_event ev;
+	ev.events = events;
+	ev.data.ptr = c;
+	epoll_ctl(hub.ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void guest_down(struct guest *g, int kind);
+
+static void conn_close(struct conn *c)
+{
+	if (c->dead)
+		return;
+	if (c->kind == K_CTL && c->g && c->g->ctl == c)
+		guest_down(c->g, EV_DISCONNECT);
+	if (c->kind == K_STANDBY && c->g && c->g->standby == c)
+		c->g->standby = NULL;
+	epoll_ctl(hub.ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->dead = 1;
+}
+
+/* Free what this pass closed. */
+static void conns_reap(void)
+{
+	struct conn **pp = &hub.conns;
+	while (*pp) {
+		struct conn *c = *pp;
+		if (c->dead) {
+			*pp = c->next;
+			free(c->in);
+			free(c->out);
+			free(c);
+		} else {
+			pp = &c->next;
+		}
+	}
+}
+
+/* A small frame now, or the peer is too slow for us: dropped.  (Agents
+ * and clients read what they asked for; nobody's slowness may stall the
+ * loop.) */
+static int conn_send(struct conn *c, uint16_t type, const void *p, size_t n)
+{
+	uint8_t b[VS_HDR + 1024];
+	ssize_t w;
+	if (n > sizeof b - VS_HDR)
+		return -1;
+	vs_hdr_put(b, type, (uint32_t)n);
+	if (n)
+		memcpy(b + VS_HDR, p, n);
+	w = send(c->fd, b, VS_HDR + n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w == (ssize_t)(VS_HDR + n))
+		return 0;
+	conn_close(c);
+	return -1;
+}
+
+/* Queue output for a client (ls, events), written as it reads. */
+static int conn_queue(struct conn *c, uint16_t type, const void *p, size_t n)
+{
+	if (c->outlen - c->outoff + VS_HDR + n > OUT_MAX) {
+		hlog("dropped a client (uid %u) that does not read", (unsigned)c->uid);
+		conn_close(c);
+		return -1;
+	}
+	if (c->outoff && c->outoff == c->outlen)
+		c->outoff = c->outlen = 0;
+	c->out = realloc(c->out, c->outlen + VS_HDR + n);
+	if (!c->out)
+		die("unable to allocate client output");
+	vs_hdr_put(c->out + c->outlen, type, (uint32_t)n);
+	memcpy(c->out + c->outlen + VS_HDR, p, n);
+	c->outlen += VS_HDR + n;
+	conn_events(c, EPOLLIN | EPOLLOUT);
+	return 0;
+}
+
+static void conn_flush(struct conn *c)
+{
+	while (c->outoff < c->outlen) {
+		ssize_t w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EAGAIN)
+			return;
+		if (w <= 0) {
+			conn_close(c);
+			return;
+		}
+		c->outoff += (size_t)w;
+	}
+	conn_events(c, EPOLLIN);
+	if (c->wait == W_FLUSH)
+		conn_close(c);
+}
+
+static void client_error(struct conn *c, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void client_error(struct conn *c, uint32_t code, const char *fmt, ...)
+{
+	uint8_t b[4 + 400];
+	va_list ap;
+	int n;
+	va_start(ap, fmt);
+	n = vsnprintf((char *)b + 4, sizeof b - 4, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof b - 5)
+		n = (int)sizeof b - 5;
+	vs_put32(b, code);
+	conn_send(c, VS_ERROR, b, 4 + (size_t)n);
+	conn_close(c);
+}
+
+/* ---- guests: records, events ---- */
+
+/* A guest as the client protocol carries it. */
+static size_t guest_put(const struct guest *g, uint8_t *b, size_t cap)
+{
+	struct vs_wr w = { b, 0, cap, 0 };
+	char a[160];
+	vs_wr32(&w, g->ctl ? 1 : 0);
+	vs_wr32(&w, g->cid);
+	vs_wr64(&w, (uint64_t)g->since);
+	vs_wr32(&w, g->sessions);
+	vs_wr32(&w, g->hi.caps);
+	vs_wrstr(&w, g->name);
+	vs_wrstr(&w, guest_addr(g, a, sizeof a));
+	vs_wrstr(&w, g->hi.hostname);
+	vs_wrstr(&w, g->hi.kernel);
+	vs_wrstr(&w, g->hi.software);
+	vs_wrstr(&w, g->hi.machine_id);
+	vs_wrstr(&w, g->hi.boot_id);
+	vs_wrstr(&w, g->ctl ? g->auth : "");
+	return w.err ? 0 : w.n;
+}
+
+static void event(struct guest *g, int kind)
+{
+	uint8_t b[1024];
+	struct conn *c;
+	size_t n;
+	vs_put32(b, (uint32_t)kind);
+	vs_put64(b + 4, (uint64_t)time(NULL));
+	n = guest_put(g, b + 12, sizeof b - 12);
+	for (c = hub.conns; c; c = c->next)
+		if (!c->dead && c->kind == K_CLIENT && c->wait == W_EVENTS)
+			conn_queue(c, VS_HUB_EVENT, b, 12 + n);
+}
+
+static void client_open_send(struct conn *c);
+
+static void guest_up(struct guest *g, struct conn *ctl)
+{
+	struct conn *c;
+	if (g->ctl) {
+		/* the guest rebooted, or dialed again: the new one is it */
+		struct conn *old = g->ctl;
+		hlog("guest %s dialed again: replacing its old control connection", guest_label(g));
+		conn_close(old);
+	}
+	g->ctl = ctl;
+	ctl->g = g;
+	ctl->kind = K_CTL;
+	ctl->deadline = VS_NEVER;
+	g->hi = ctl->hs.hi;
+	g->auth = g->hi.flags & VS_HF_KEY ? "key" : g->hi.flags & VS_HF_OPEN ? "none" : "kernel";
+	g->since = time(NULL);
+	g->sessions = 0;
+	g->ping_out = 0;
+	hlog("guest %s connected: %s, hostname %s, kernel %s, auth %s", guest_label(g),
+	     *g->hi.software ? g->hi.software : "?", *g->hi.hostname ? g->hi.hostname : "?",
+	     *g->hi.kernel ? g->hi.kernel : "?", g->auth);
+	event(g, EV_CONNECT);
+	/* whoever waited for it */
+	for (c = hub.conns; c; c = c->next) {
+		if (c->dead || c->kind != K_CLIENT || c->wait != W_GUEST || c->g != g)
+			continue;
+		if (c->req == VS_HUB_WAIT) {
+			conn_send(c, VS_OK, NULL, 0);
+			conn_close(c);
+		} else {
+			client_open_send(c);
+		}
+	}
+}
+
+static void guest_down(struct guest *g, int kind)
+{
+	struct conn *c;
+	hlog("guest %s %s", guest_label(g), kind == EV_RELEASE ? "released" : "disconnected");
+	g->ctl = NULL;
+	g->sessions = 0;
+	if (g->standby)
+		conn_close(g->standby);
+	event(g, kind);
+	/* sessions it will never dial back for */
+	for (c = hub.conns; c; c = c->next)
+		if (!c->dead && c->kind == K_CLIENT && c->wait == W_DIALBACK && c->g == g)
+			client_error(c, VS_E_IO, "guest %s went away before the session started", guest_label(g));
+}
+
+/* ---- agents: the handshake, then control or dial-back ---- */
+
+static void agent_accept(struct conn *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	uint8_t b[VS_MAGIC_LEN + VS_HDR + 256];
+	struct guest *g;
+	struct conn *c;
+	size_t k;
+	int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	c = conn_new(fd, K_AGENT, CTL_IN);
+	c->deadline = vs_deadline(HANDSHAKE_MS);
+	if (l->kind == K_LVSOCK) {
+		vs_vsock_buffer(fd); /* it may become a session's */
+		c->cid = ((struct vs_sockaddr_vm *)&ss)->svm_cid;
+		g = guest_by_cid(c->cid);
+	} else {
+		c->lunix = l->lunix;
+		g = guest_by_unix(l->lunix);
+	}
+	/* the hub asks every agent for a standby dial-back: a session then
+	 * needs no fork, dial and handshake on its way */
+	k = hs_begin(&c->hs, guest_key(g, c->cid), VS_HF_STANDBY, b, sizeof b);
+	if (send(fd, b, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k)
+		conn_close(c);
+}
+
+/* The session's connection to the client that asked for it, with the
+ * agent's HELLO; our copy goes. */
+static void hand_over(struct conn *c, struct conn *a)
+{
+	uint8_t b[512];
+	struct msghdr m;
+	struct iovec iov;
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct cmsghdr *ch;
+	size_t n;
+	n = vs_hello_encode(b + VS_HDR, sizeof b - VS_HDR, &a->hs.hi);
+	vs_hdr_put(b, VS_HUB_SESSION, (uint32_t)n);
+	iov.iov_base = b;
+	iov.iov_len = VS_HDR + n;
+	memset(&m, 0, sizeof m);
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = cm.b;
+	m.msg_controllen = sizeof cm.b;
+	ch = CMSG_FIRSTHDR(&m);
+	ch->cmsg_level = SOL_SOCKET;
+	ch->cmsg_type = SCM_RIGHTS;
+	ch->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(ch), &a->fd, sizeof(int));
+	vs_nonblock(a->fd, 0); /* the client gets a blocking socket, as from connect() */
+	if (sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)iov.iov_len)
+		hlog("unable to hand the session to the client (uid %u pid %d): %s", (unsigned)c->uid, (int)c->pid,
+		     strerror(errno));
+	else
+		c->g->sessions++;
+	conn_close(a);
+	conn_close(c);
+}
+
+/* Is this dial-back from guest g (its CID, or its Unix listener)?  No
+ * guest answers for another. */
+static int from_guest(const struct conn *a, const struct guest *g)
+{
+	return g->lunix >= 0 ? g->lunix == a->lunix : a->lunix < 0 && g->cid == a->cid;
+}
+
+/* A dial-back, handshake done: hand it to the client that asked, or keep
+ * it as its guest's standby. */
+static void dialback_done(struct conn *a)
+{
+	struct conn *c;
+	struct guest *g = a->lunix >= 0 ? guest_by_unix(a->lunix) : guest_by_cid(a->cid);
+	if (a->hs.hi.flags & VS_HF_STANDBY) {
+		if (!g || !g->ctl || g->standby) {
+			conn_close(a); /* its agent makes another when it is wanted */
+			return;
+		}
+		a->kind = K_STANDBY;
+		a->g = g;
+		a->deadline = VS_NEVER;
+		g->standby = a;
+		for (c = hub.conns; c; c = c->next) /* a session waiting: it is its */
+			if (!c->dead && c->kind == K_CLIENT && c->wait == W_DIALBACK && c->g == g) {
+				g->standby = NULL;
+				hand_over(c, a);
+				break;
+			}
+		return;
+	}
+	for (c = hub.conns; c; c = c->next)
+		if (!c->dead && c->kind == K_CLIENT && c->wait == W_DIALBACK && c->token == a->hs.hi.token)
+			break;
+	if (!c || !from_guest(a, c->g)) {
+		hlog("dropped a dial-back with an unknown session token");
+		conn_close(a);
+		return;
+	}
+	hand_over(c, a);
+}
+
+static void agent_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
+{
+	uint8_t out[VS_HDR + VS_MAC];
+	size_t outn;
+	int r = hs_step(&a->hs, h, p, h->len, out, &outn);
+	char who[160];
+	if (a->lunix >= 0)
+		snprintf(who, sizeof who, "unix:%s", hub.unixpaths[a->lunix]);
+	else
+		snprintf(who, sizeof who, "vsock:%u", a->cid);
+	if (r == HS_FAIL) {
+		hlog("agent at %s: %s", who, a->hs.err);
+		conn_close(a);
+		return;
+	}
+	if (outn && send(a->fd, out, outn, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)outn) {
+		conn_close(a);
+		return;
+	}
+	if (r != HS_DONE)
+		return;
+	if (!(a->hs.hi.caps & VS_CAP_DIALBACK) && !a->hs.hi.token) {
+		hlog("agent at %s offers no dial-back sessions; dropped", who);
+		conn_close(a);
+		return;
+	}
+	if (a->hs.hi.token) {
+		if (vsh_verbose)
+			hlog("dial-back from %s", who);
+		dialback_done(a);
+		return;
+	}
+	if (a->lunix >= 0)
+		guest_up(guest_by_unix(a->lunix), a);
+	else
+		guest_up(guest_by_cid(a->cid) ? guest_by_cid(a->cid) : guest_new(NULL, a->cid, -1), a);
+}
+
+/* What a guest's agent says on its control connection. */
+static void ctl_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
+{
+	struct guest *g = a->g;
+	struct conn *c;
+	switch (h->type) {
+	case VS_PONG:
+		g->ping_out = 0;
+		return;
+	case VS_ENDED:
+		if (g->sessions)
+			g->sessions--;
+		return;
+	case VS_ERROR:
+		/* a failed OPEN (the agent could not fork or dial back): the
+		 * oldest session waiting for this guest gets it */
+		for (c = hub.conns; c; c = c->next)
+			if (!c->dead && c->kind == K_CLIENT && c->wait == W_DIALBACK && c->g == g) {
+				char t[300];
+				vs_text_clean(t, sizeof t, p + 4, h->len >= 4 ? h->len - 4 : 0);
+				client_error(c, h->len >= 4 ? vs_get32(p) : VS_E_IO, "agent: %s", t);
+				break;
+			}
+		return;
+	}
+	hlog("guest %s: unexpected message type %u on its control connection; dropped", guest_label(g), h->type);
+	conn_close(a);
+}
+
+/* Read what there is; hand each complete frame to fn. */
+static void conn_read_frames(struct conn *c, void (*fn)(struct conn *, const struct vs_hdr *, const uint8_t *))
+{
+	ssize_t r = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
+	size_t off = 0;
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		if (c->kind == K_AGENT)
+			hlog("agent at %s closed during the handshake%s",
+			     c->lunix >= 0 ? hub.unixpaths[c->lunix] : "vsock", c->hs.stage ? "" : " (it refused us? see its log)");
+		conn_close(c);
+		return;
+	}
+	if (r < 0)
+		return;
+	c->inlen += (size_t)r;
+	while (!c->dead) {
+		struct vs_hdr h;
+		int k = vs_hdr_parse(c->in + off, c->inlen - off, &h);
+		if (k < 0 || (k > 0 && VS_HDR + h.len > c->incap)) {
+			hlog("%s: malformed or oversized frame; dropped", c->g ? guest_label(c->g) : "a peer");
+			conn_close(c);
+			return;
+		}
+		if (k == 0 || c->inlen - off < VS_HDR + h.len)
+			break;
+		fn(c, &h, c->in + off + VS_HDR);
+		off += VS_HDR + h.len;
+	}
+	if (!c->dead) {
+		memmove(c->in, c->in + off, c->inlen - off);
+		c->inlen -= off;
+	}
+}
+
+/* ---- clients ---- */
+
+/* Is this peer allowed?  Root, our own user, and --group's members
+ * (their primary group, or a supplementary one: the kernel's list). */
+static int client_allowed(int fd, struct ucred *uc)
+{
+	socklen_t l = sizeof *uc;
+	gid_t groups[256];
+	int i, n;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, uc, &l) < 0)
+		return 0;
+	if (uc->uid == 0 || uc->uid == geteuid())
+		return 1;
+	if (!hub.have_gid)
+		return 0;
+	if (uc->gid == hub.gid)
+		return 1;
+	l = sizeof groups;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &l) < 0)
+		return 0;
+	n = (int)(l / sizeof *groups);
+	for (i = 0; i < n; i++)
+		if (groups[i] == hub.gid)
+			return 1;
+	return 0;
+}
+
+static void client_accept(struct conn *l)
+{
+	struct ucred uc;
+	struct conn *c;
+	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	c = conn_new(fd, K_CLIENT, CLIENT_IN);
+	c->wait = W_REQ;
+	c->deadline = vs_deadline(REQUEST_MS);
+	if (!client_allowed(fd, &uc)) {
+		hlog("refused a client: uid %u pid %d is not root, the hub's user or in its group", (unsigned)uc.uid,
+		     (int)uc.pid);
+		client_error(c, VS_E_ACCES, "not allowed: uid %u is not root%s", (unsigned)uc.uid,
+		             hub.have_gid ? " nor in the hub's group" : " (the hub has no --group)");
+		return;
+	}
+	c->uid = uc.uid;
+	c->pid = uc.pid;
+}
+
+/* Ask the guest's agent for a dial-back for this client, or hand it the
+ * standby one at once. */
+static void client_open_send(struct conn *c)
+{
+	uint8_t b[8];
+	struct conn *sb = c->g->standby;
+	hlog("session: uid %u pid %d guest %s %s '%s'", (unsigned)c->uid, (int)c->pid, guest_label(c->g), c->op, c->what);
+	if (sb) {
+		c->g->standby = NULL;
+		hand_over(c, sb);
+		return;
+	}
+	c->token = new_token();
+	vs_put64(b, c->token);
+	if (conn_send(c->g->ctl, VS_OPEN, b, 8) < 0) {
+		client_error(c, VS_E_IO, "guest %s: unable to ask its agent for a session", guest_label(c->g));
+		return;
+	}
+	c->wait = W_DIALBACK;
+	c->deadline = vs_deadline(DIALBACK_MS);
+}
+
+/* ls order: named guests by name, then the unnamed by CID */
+static int guest_cmp(const void *a, const void *b)
+{
+	const struct guest *x = *(struct guest *const *)a, *y = *(struct guest *const *)b;
+	if (!*x->name != !*y->name)
+		return *x->name ? -1 : 1;
+	if (*x->name)
+		return strcmp(x->name, y->name);
+	return x->cid < y->cid ? -1 : x->cid > y->cid;
+}
+
+static void client_ls(struct conn *c)
+{
+	uint8_t b[1024];
+	int i;
+	qsort(hub.guests, (size_t)hub.nguests, sizeof *hub.guests, guest_cmp);
+	for (i = 0; i < hub.nguests && !c->dead; i++) {
+		size_t n = guest_put(hub.guests[i], b, sizeof b);
+		conn_queue(c, VS_HUB_GUEST, b, n);
+	}
+	if (!c->dead) {
+		c->wait = W_FLUSH;
+		c->deadline = VS_NEVER;
+		conn_queue(c, VS_DONE, NULL, 0);
+	}
+}
+
+static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *p)
+{
+	struct vs_rd r = { p, h->len, 0 };
+	const char *t = NULL, *op = NULL, *what = NULL;
+	uint32_t wait = 0;
+	if (c->wait != W_REQ) {
+		client_error(c, VS_E_PROTO, "one request per connection");
+		return;
+	}
+	c->req = h->type;
+	switch (h->type) {
+	case VS_HUB_OPEN:
+		t = vs_rdstr(&r), op = vs_rdstr(&r), what = vs_rdstr(&r), wait = vs_rd32(&r);
+		break;
+	case VS_HUB_WAIT:
+		t = vs_rdstr(&r), wait = vs_rd32(&r);
+		break;
+	case VS_HUB_RELEASE:
+		t = vs_rdstr(&r);
+		break;
+	case VS_HUB_LS:
+		client_ls(c);
+		return;
+	case VS_HUB_EVENTS:
+		c->wait = W_EVENTS;
+		c->deadline = VS_NEVER;
+		return;
+	default:
+		client_error(c, VS_E_UNKNOWN, "unknown hub request %u", h->type);
+		return;
+	}
+	if (r.err || r.n) {
+		client_error(c, VS_E_PROTO, "malformed hub request %u", h->type);
+		return;
+	}
+	c->g = guest_find(t);
+	if (!c->g) {
+		client_error(c, VS_E_NOENT, "no guest named '%s' (see vsock-shell ls; names come from --name, --unix "
+		                            "and --config, unnamed guests are @CID)", t);
+		return;
+	}
+	if (h->type == VS_HUB_RELEASE) {
+		struct conn *ctl = c->g->ctl;
+		if (!ctl) {
+			client_error(c, VS_E_NOENT, "guest %s is not connected", guest_label(c->g));
+			return;
+		}
+		hlog("release: uid %u pid %d guest %s", (unsigned)c->uid, (int)c->pid, guest_label(c->g));
+		conn_send(ctl, VS_BYE, NULL, 0);
+		if (!ctl->dead) {
+			c->g->ctl = NULL; /* not a disconnect: a release */
+			guest_down(c->g, EV_RELEASE);
+			conn_close(ctl);
+		}
+		conn_send(c, VS_OK, NULL, 0);
+		conn_close(c);
+		return;
+	}
+	if (op) {
+		snprintf(c->op, sizeof c->op, "%s", op);
+		vs_text_clean(c->what, sizeof c->what, (const uint8_t *)what, strlen(what));
+	}
+	if (c->g->ctl) {
+		if (h->type == VS_HUB_WAIT) {
+			conn_send(c, VS_OK, NULL, 0);
+			conn_close(c);
+		} else {
+			client_open_send(c);
+		}
+		return;
+	}
+	c->wait = W_GUEST;
+	c->deadline = wait == 0xffffffffu ? VS_NEVER : vs_deadline(wait ? (long)wait : OPEN_WAIT_MS);
+}
+
+static void client_read(struct conn *c)
+{
+	if (c->wait == W_REQ && c->inlen < VS_MAGIC_LEN) {
+		ssize_t r = recv(c->fd, c->in + c->inlen, VS_MAGIC_LEN - c->inlen, MSG_DONTWAIT);
+		if (r <= 0) {
+			if (r == 0 || (errno != EAGAIN && errno != EINTR))
+				conn_close(c);
+			return;
+		}
+		c->inlen += (size_t)r;
+		if (c->inlen < VS_MAGIC_LEN)
+			return;
+		if (memcmp(c->in, VS_MAGIC, VS_MAGIC_LEN)) {
+			client_error(c, VS_E_PROTO, "not the hub protocol (expected the magic)");
+			return;
+		}
+		c->inlen = 0;
+	}
+	if (c->wait == W_REQ) {
+		conn_read_frames(c, client_frame);
+		return;
+	}
+	/* after the request the client only waits; EOF means it gave up,
+	 * and its pending slot goes with it */
+	{
+		char junk[64];
+		ssize_t r = recv(c->fd, junk, sizeof junk, MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			conn_close(c);
+	}
+}
+
+/* ---- time: deadlines and keep-alive ---- */
+
+static void tick(void)
+{
+	long now = vs_now_ms();
+	struct conn *c;
+	int i;
+	for (c = hub.conns; c; c = c->next) {
+		if (c->dead || c->deadline == VS_NEVER || now < c->deadline)
+			continue;
+		if (c->kind == K_AGENT) {
+			hlog("agent at %s did not complete the handshake within %ld s; dropped",
+			     c->lunix >= 0 ? hub.unixpaths[c->lunix] : "vsock", HANDSHAKE_MS / 1000);
+			conn_close(c);
+		} else if (c->wait == W_REQ) {
+			conn_close(c);
+		} else if (c->wait == W_GUEST) {
+			client_error(c, VS_E_TIMEOUT, "guest %s is not connected (waited %s)", guest_label(c->g),
+			             c->req == VS_HUB_WAIT ? "as long as asked" : "for it");
+		} else if (c->wait == W_DIALBACK) {
+			client_error(c, VS_E_TIMEOUT, "guest %s: its agent did not dial back within %ld s", guest_label(c->g),
+			             DIALBACK_MS / 1000);
+		}
+	}
+	if (now < hub.next_ping)
+		return;
+	hub.next_ping = now + hub.keepalive;
+	for (i = 0; i < hub.nguests; i++) {
+		struct guest *g = hub.guests[i];
+		uint8_t b[8];
+		if (!g->ctl)
+			continue;
+		if (g->ping_out) {
+			hlog("guest %s did not answer a keep-alive PING within %ld s; dropped", guest_label(g),
+			     hub.keepalive / 1000);
+			conn_close(g->ctl);
+			continue;
+		}
+		vs_put64(b, (uint64_t)now);
+		if (conn_send(g->ctl, VS_PING, b, 8) == 0)
+			g->ping_out = 1;
+	}
+}
+
+/* ---- start and stop ---- */
+
+static void on_signal(int sig)
+{
+	char c = (char)sig;
+	int e = errno;
+	if (write(hub.sigfd[1], &c, 1) < 0) {
+		/* a wakeup is already pending */
+	}
+	errno = e;
+}
+
+/* A group by name (NSS: glibc's getgrnam; a static build without NSS
+ * asks getent, which has it) or number. */
+static gid_t group_gid(const char *name)
+{
+	struct group *gr;
+	char *end;
+	unsigned long v = strtoul(name, &end, 10);
+	int p[2];
+	pid_t pid = -1;
+	if (*name && !*end)
+		return (gid_t)v;
+	gr = getgrnam(name);
+	if (gr)
+		return gr->gr_gid;
+	if (pipe2(p, O_CLOEXEC) == 0 && (pid = fork()) == 0) {
+		/* the child of a fork: only exec or _exit from here */
+		dup2(p[1], 1);
+		execlp("getent", "getent", "group", name, (char *)NULL);
+		_exit(127);
+	} else if (pid > 0) {
+		char b[512], *c;
+		ssize_t n;
+		close(p[1]);
+		n = vs_readall(p[0], b, sizeof b - 1);
+		close(p[0]);
+		waitpid(pid, NULL, 0);
+		if (n > 0) {
+			b[n] = 0;
+			c = strchr(b, ':');
+			if (c && (c = strchr(c + 1, ':')))
+				return (gid_t)strtoul(c + 1, NULL, 10);
+		}
+	}
+	die("unable to find group '%s'", name);
+}
+
+static void listen_fd(int fd, int kind, int lunix)
+{
+	struct conn *c = conn_new(fd, kind, 0);
+	c->lunix = lunix;
+	vs_nonblock(fd, 1);
+}
+
+static void config_line(struct opts *o, char *line, const char *file, int no)
+{
+	char *w[4];
+	int n = 0;
+	char *s = strtok(line, " \t\r\n");
+	while (s && n < 4) {
+		if (*s == '#')
+			break;
+		w[n++] = s;
+		s = strtok(NULL, " \t\r\n");
+	}
+	if (!n)
+		return;
+	if (n != 4 || strcmp(w[0], "guest") || (strcmp(w[2], "cid") && strcmp(w[2], "unix")))
+		die("%s:%d: expected 'guest NAME cid CID' or 'guest NAME unix PATH'", file, no);
+	{
+		static char buf[1024][300];
+		static int k;
+		if (k == 1024)
+			die("%s: too many guests", file);
+		snprintf(buf[k], sizeof buf[k], "%s=%s", w[1], w[3]);
+		if (!strcmp(w[2], "cid") && o->nnames < 1024)
+			o->names[o->nnames++] = buf[k++];
+		else if (!strcmp(w[2], "unix") && o->nunix < 1024)
+			o->unixes[o->nunix++] = buf[k++];
+		else
+			die("%s: too many guests", file);
+	}
+}
+
+static void config_read(struct opts *o)
+{
+	FILE *f = fopen(o->config, "re");
+	char line[1024];
+	int no = 0;
+	if (!f)
+		die_sys("unable to read %s", o->config);
+	while (fgets(line, sizeof line, f))
+		config_line(o, line, o->config, ++no);
+	fclose(f);
+}
+
+/* NAME=VALUE into its parts; the name must be a plain word. */
+static const char *split_name(struct opts *o, const char *s, char *name, size_t cap, const char *opt)
+{
+	const char *eq = strchr(s, '=');
+	size_t i, k = eq ? (size_t)(eq - s) : 0;
+	if (!eq || !k || k >= cap || !eq[1])
+		usage_error(o, "%s takes NAME=%s, not '%s'", opt, strcmp(opt, "--unix") ? "CID" : "PATH", s);
+	for (i = 0; i < k; i++)
+		if (!(s[i] == '-' || s[i] == '_' || s[i] == '.' || (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z')))
+			usage_error(o, "%s: a guest name is letters, digits, '-', '_' and '.', not '%.*s'", opt, (int)k, s);
+	memcpy(name, s, k);
+	name[k] = 0;
+	return eq + 1;
+}
+
+static void hub_setup(struct opts *o)
+{
+	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_ANY, VS_PORT_DIAL, "" };
+	struct vs_addr h = { VS_ADDR_UNIX, 0, 0, "" };
+	struct rlimit rl;
+	struct sigaction sa;
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	const char *ka = getenv("VSOCK_SHELL_KEEPALIVE");
+	int i, fd;
+	mode_t um;
+	if (o->config)
+		config_read(o);
+	/* a thousand guests want a thousand descriptors and more */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	hub.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (hub.ep < 0)
+		die_sys("unable to create an epoll instance");
+	if (hostkey.n)
+		hub.key = hostkey;
+	hub.keydir = o->keydir;
+	hub.keepalive = (ka && atoi(ka) > 0 ? atoi(ka) : 30) * 1000L;
+	hub.next_ping = vs_now_ms() + hub.keepalive;
+	if (o->group) {
+		hub.gid = group_gid(o->group);
+		hub.have_gid = 1;
+	}
+	for (i = 0; i < o->nnames; i++) {
+		char name[64];
+		uint32_t cid;
+		const char *v = split_name(o, o->names[i], name, sizeof name, "--name");
+		if (vs_cid_parse(v, &cid) < 0 || cid < 3 || cid == VS_CID_ANY)
+			usage_error(o, "--name %s: a guest CID is a number from 3, not '%s'", name, v);
+		if (guest_by_cid(cid))
+			usage_error(o, "--name %s: CID %u is named twice", name, cid);
+		guest_new(name, cid, -1);
+	}
+	hub.unixpaths = xmalloc(((size_t)o->nunix + 1) * sizeof *hub.unixpaths);
+	hub.unixst = xmalloc(((size_t)o->nunix + 1) * sizeof *hub.unixst);
+	hub.nunix = o->nunix;
+	for (i = 0; i < o->nunix; i++) {
+		char name[64];
+		struct vs_addr u = { VS_ADDR_UNIX, 0, 0, "" };
+		const char *path = split_name(o, o->unixes[i], name, sizeof name, "--unix");
+		int j;
+		for (j = 0; j < hub.nguests; j++)
+			if (!strcmp(hub.guests[j]->name, name))
+				usage_error(o, "--unix %s: the name %s is taken", o->unixes[i], name);
+		if (strlen(path) >= sizeof u.path)
+			usage_error(o, "--unix %s: path too long", name);
+		strcpy(u.path, path);
+		fd = vs_listen(&u);
+		if (fd < 0)
+			die("unable to listen on unix:%s: %s", path, vs_listen_why(errno));
+		hub.unixpaths[i] = path;
+		stat(path, &hub.unixst[i]);
+		listen_fd(fd, K_LUNIX, i);
+		guest_new(name, 0, i);
+	}
+	if (!o->serve_vsock || strcmp(o->serve_vsock, "off")) {
+		if (o->serve_vsock && (vs_addr_parse(o->serve_vsock, &a) < 0 || a.kind != VS_ADDR_VSOCK))
+			usage_error(o, "--vsock takes a vsock address (e.g. any:1023) or 'off', not '%s'", o->serve_vsock);
+		listen_fd(listen_addr(&a), K_LVSOCK, -1);
+	}
+	if (strlen(o->hub) >= sizeof h.path)
+		usage_error(o, "--hub: path too long: %s", o->hub);
+	strcpy(h.path, o->hub);
+	if (!strcmp(o->hub, VSH_HUB_DEFAULT))
+		mkdir("/run/vsock-shell", 0755);
+	um = umask(077); /* the socket is the guests' door: ours, and the group's below */
+	fd = vs_listen(&h);
+	umask(um);
+	if (fd < 0)
+		die("unable to listen on %s: %s", o->hub, vs_listen_why(errno));
+	if (hub.have_gid && (chown(o->hub, (uid_t)-1, hub.gid) < 0 || chmod(o->hub, 0660) < 0))
+		die_sys("unable to give %s to group %s", o->hub, o->group);
+	hub.hubpath = o->hub;
+	stat(o->hub, &hub.hubst);
+	listen_fd(fd, K_LHUB, -1);
+	if (pipe2(hub.sigfd, O_CLOEXEC | O_NONBLOCK) < 0)
+		die_sys("unable to create a pipe");
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	for (i = 0; i < 3; i++)
+		sigaction(sigs[i], &sa, NULL);
+	conn_new(hub.sigfd[0], K_SIG, 0);
+	hlog("serving %s%s%s; %d Unix listener%s; clients on %s", o->serve_vsock ? o->serve_vsock : "vsock:any:1023",
+	     o->serve_vsock && !strcmp(o->serve_vsock, "off") ? " (no vsock)" : "", "", o->nunix, o->nunix == 1 ? "" : "s",
+	     o->hub);
+}
+
+/* Remove a socket we made, unless another process took the path since. */
+static void unlink_ours(const char *path, const struct stat *st)
+{
+	struct stat now;
+	if (path && lstat(path, &now) == 0 && now.st_ino == st->st_ino && now.st_dev == st->st_dev)
+		unlink(path);
+}
+
+int hub_serve(struct opts *o)
+{
+	int i;
+	hub_setup(o);
+	for (;;) {
+		struct epoll_event ev[64];
+		int n = epoll_wait(hub.ep, ev, 64, TICK_MS);
+		if (n < 0 && errno != EINTR)
+			die_sys("unable to wait for events");
+		for (i = 0; i < n; i++) {
+			struct conn *c = ev[i].data.ptr;
+			if (c->dead)
+				continue;
+			switch (c->kind) {
+			case K_SIG: {
+				char s;
+				if (read(c->fd, &s, 1) == 1) {
+					int j;
+					hlog("stopping on signal %d", s);
+					unlink_ours(hub.hubpath, &hub.hubst);
+					for (j = 0; j < hub.nunix; j++)
+						unlink_ours(hub.unixpaths[j], &hub.unixst[j]);
+					return 0;
+				}
+				break;
+			}
+			case K_LVSOCK:
+			case K_LUNIX:
+				agent_accept(c);
+				break;
+			case K_LHUB:
+				client_accept(c);
+				break;
+			case K_AGENT:
+				conn_read_frames(c, agent_frame);
+				break;
+			case K_CTL:
+				conn_read_frames(c, ctl_frame);
+				break;
+			case K_STANDBY:
+				/* a standby says nothing until its session: this is its
+				 * end (the agent went, or broke the protocol) */
+				conn_close(c);
+				break;
+			case K_CLIENT:
+				if (ev[i].events & EPOLLOUT)
+					conn_flush(c);
+				if (!c->dead && ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+					client_read(c);
+				break;
+			}
+		}
+		tick();
+		conns_reap();
+	}
+}
+
+/* ---- the client side ---- */
+
+static int hub_connect(struct opts *o)
+{
+	struct vs_addr a = { VS_ADDR_UNIX, 0, 0, "" };
+	int fd;
+	if (strlen(o->hub) >= sizeof a.path)
+		die("hub socket path too long: %s", o->hub);
+	strcpy(a.path, o->hub);
+	fd = vs_connect(&a);
+	if (fd < 0)
+		die("unable to reach the hub at %s: %s (is 'vsock-shell serve' running? --hub or $VSOCK_SHELL_HUB "
+		    "name its socket)", o->hub, strerror(errno));
+	return fd;
+}
+
+static void hub_died(const struct vs_hdr *h, const uint8_t *p, int n)
+{
+	char t[512];
+	if (n < 0)
+		die("the hub closed the connection%s", errno ? ": protocol error" : "");
+	if (h->type == VS_ERROR) {
+		vs_text_clean(t, sizeof t, p + 4, n >= 4 ? (size_t)n - 4 : 0);
+		die("hub: %s", t);
+	}
+	die("protocol error: unexpected message type %u from the hub", h->type);
+}
+
+static void hub_request(int fd, uint16_t type, const uint8_t *p, size_t n)
+{
+	uint8_t b[VS_MAGIC_LEN + VS_HDR + 4500];
+	memcpy(b, VS_MAGIC, VS_MAGIC_LEN);
+	vs_hdr_put(b + VS_MAGIC_LEN, type, (uint32_t)n);
+	memcpy(b + VS_MAGIC_LEN + VS_HDR, p, n);
+	if (vs_writeall(fd, b, VS_MAGIC_LEN + VS_HDR + n) < 0) {
+		/* refused before it read us: its ERROR may be waiting */
+		struct vs_hdr h;
+		int e = errno, k = vs_recv_by(fd, &h, b, sizeof b, vs_deadline(1000));
+		if (k >= 0 && h.type == VS_ERROR)
+			hub_died(&h, b, k);
+		errno = e;
+		die_sys("unable to send a request to the hub");
+	}
+}
+
+static const char *target_of(struct opts *o)
+{
+	if (!o->have_target)
+		usage_error(o, "which guest? (@NAME or @CID)");
+	return o->target[0] == '@' ? o->target + 1 : o->target;
+}
+
+/* A session through the hub: the agent's connection, handshake done,
+ * passed to us; its HELLO into ag->hi. */
+int hub_open(struct opts *o, struct agent *ag, const char *op, const char *what)
+{
+	static uint8_t b[VS_HDR + VS_FRAME_MAX];
+	uint32_t wait = o->wait_secs ? (uint32_t)o->wait_secs * 1000u : OPEN_WAIT_MS;
+	long guard = (long)wait + DIALBACK_MS + 15000;
+	struct vs_wr w = { b, 0, 4200, 0 };
+	char whatc[200];
+	struct msghdr m;
+	struct iovec iov = { b, sizeof b };
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct cmsghdr *ch;
+	struct vs_hdr h;
+	ssize_t r;
+	int fd = hub_connect(o), sfd = -1;
+	snprintf(whatc, sizeof whatc, "%s", what ? what : "");
+	vs_wrstr(&w, o->at);
+	vs_wrstr(&w, op);
+	vs_wrstr(&w, whatc);
+	vs_wr32(&w, wait);
+	if (w.err)
+		die("guest name too long: %s", o->at);
+	{
+		uint8_t req[4300];
+		memcpy(req, b, w.n);
+		hub_request(fd, VS_HUB_OPEN, req, w.n);
+	}
+	/* the hub bounds its waits; ours only guards against a stuck hub */
+	if (vs_wait_by(fd, POLLIN, vs_deadline(guard)) < 0)
+		die("the hub did not answer within %ld s", guard / 1000);
+	memset(&m, 0, sizeof m);
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = cm.b;
+	m.msg_controllen = sizeof cm.b;
+	do
+		r = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	for (ch = CMSG_FIRSTHDR(&m); ch; ch = CMSG_NXTHDR(&m, ch))
+		if (ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_RIGHTS)
+			memcpy(&sfd, CMSG_DATA(ch), sizeof sfd);
+	if (r < VS_HDR || vs_hdr_parse(b, (size_t)r, &h) != 1 || (size_t)r < VS_HDR + h.len) {
+		if (r > 0 && vs_hdr_parse(b, (size_t)r, &h) == 1 && (size_t)r >= VS_HDR + h.len)
+			hub_died(&h, b + VS_HDR, (int)h.len);
+		errno = r < 0 ? errno : 0;
+		hub_died(&h, b, -1);
+	}
+	if (h.type != VS_HUB_SESSION || sfd < 0)
+		hub_died(&h, b + VS_HDR, (int)h.len);
+	close(fd);
+	if (vs_hello_decode(b + VS_HDR, h.len, &ag->hi) < 0)
+		die("protocol error: a malformed HELLO from the hub");
+	vinfo("session with @%s through the hub: %s", o->at, *ag->hi.software ? ag->hi.software : "?");
+	return sfd;
+}
+
+struct gview {
+	uint32_t up, cid, sessions, caps;
+	uint64_t since;
+	const char *name, *addr, *hostname, *kernel, *software, *machine_id, *boot_id, *auth;
+};
+
+static int guest_get(const uint8_t *p, size_t n, struct gview *v)
+{
+	struct vs_rd r = { p, n, 0 };
+	v->up = vs_rd32(&r);
+	v->cid = vs_rd32(&r);
+	v->since = vs_rd64(&r);
+	v->sessions = vs_rd32(&r);
+	v->caps = vs_rd32(&r);
+	v->name = vs_rdstr(&r);
+	v->addr = vs_rdstr(&r);
+	v->hostname = vs_rdstr(&r);
+	v->kernel = vs_rdstr(&r);
+	v->software = vs_rdstr(&r);
+	v->machine_id = vs_rdstr(&r);
+	v->boot_id = vs_rdstr(&r);
+	v->auth = vs_rdstr(&r);
+	return r.err ? -1 : 0;
+}
+
+/* A JSON string: the hub cleaned it already; quote what JSON needs. */
+static void json_str(FILE *f, const char *k, const char *s, int comma)
+{
+	fprintf(f, "\"%s\":\"", k);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fprintf(f, "\"%s", comma ? "," : "");
+}
+
+static void guest_print(const struct gview *v, int json, const char *event)
+{
+	char since[32] = "-";
+	if (v->up && v->since) {
+		time_t t = (time_t)v->since;
+		strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%S", localtime(&t));
+	}
+	if (json) {
+		fputc('{', stdout);
+		if (event)
+			json_str(stdout, "event", event, 1);
+		json_str(stdout, "name", v->name, 1);
+		json_str(stdout, "addr", v->addr, 1);
+		printf("\"cid\":%u,", v->cid);
+		json_str(stdout, "state", v->up ? "up" : "down", 1);
+		if (v->up)
+			printf("\"since\":%llu,", (unsigned long long)v->since);
+		json_str(stdout, "hostname", v->hostname, 1);
+		json_str(stdout, "kernel", v->kernel, 1);
+		json_str(stdout, "agent", v->software, 1);
+		json_str(stdout, "machine_id", v->machine_id, 1);
+		json_str(stdout, "boot_id", v->boot_id, 1);
+		json_str(stdout, "auth", v->auth, 1);
+		printf("\"sessions\":%u}", v->sessions);
+		return;
+	}
+	if (event)
+		printf("%-10s ", event);
+	printf("%-16s %-24s %-5s %-19s %-20s %-20s %-18s %u\n", *v->name ? v->name : "-", v->addr, v->up ? "up" : "down",
+	       since, *v->hostname ? v->hostname : "-", *v->kernel ? v->kernel : "-", *v->software ? v->software : "-",
+	       v->sessions);
+}
+
+int hub_ls(struct opts *o)
+{
+	static uint8_t b[VS_FRAME_MAX];
+	int fd = hub_connect(o), first = 1;
+	hub_request(fd, VS_HUB_LS, NULL, 0);
+	if (o->json)
+		fputc('[', stdout);
+	else
+		printf("%-16s %-24s %-5s %-19s %-20s %-20s %-18s %s\n", "NAME", "ADDR", "STATE", "SINCE", "HOSTNAME", "KERNEL",
+		       "AGENT", "SESSIONS");
+	for (;;) {
+		struct vs_hdr h;
+		struct gview v;
+		int n = vs_recv_by(fd, &h, b, sizeof b, vs_deadline(30000));
+		if (n < 0 || (h.type != VS_HUB_GUEST && h.type != VS_DONE))
+			hub_died(&h, b, n);
+		if (h.type == VS_DONE)
+			break;
+		if (guest_get(b, (size_t)n, &v) < 0)
+			die("protocol error: a malformed guest record from the hub");
+		if (o->json && !first)
+			fputc(',', stdout);
+		guest_print(&v, o->json, NULL);
+		first = 0;
+	}
+	if (o->json)
+		printf("]\n");
+	close(fd);
+	return fflush(stdout) == 0 ? 0 : EX_CONN;
+}
+
+/* 0 once connected; 1 when -w ran out. */
+int hub_wait(struct opts *o)
+{
+	uint8_t b[4200];
+	struct vs_wr w = { b, 0, sizeof b, 0 };
+	struct vs_hdr h;
+	int fd = hub_connect(o), n;
+	vs_wrstr(&w, target_of(o));
+	vs_wr32(&w, o->wait_secs ? (uint32_t)o->wait_secs * 1000u : 0xffffffffu);
+	if (w.err)
+		die("guest name too long");
+	hub_request(fd, VS_HUB_WAIT, b, w.n);
+	n = vs_recv(fd, &h, b, sizeof b);
+	if (n >= 0 && h.type == VS_OK)
+		return 0;
+	if (n >= 4 && h.type == VS_ERROR && vs_get32(b) == VS_E_TIMEOUT) {
+		if (!o->quiet)
+			warnx("@%s is not connected after %d s", target_of(o), o->wait_secs);
+		return 1;
+	}
+	hub_died(&h, b, n);
+	return EX_CONN;
+}
+
+/* 0 once released; 1 when it was not connected. */
+int hub_release(struct opts *o)
+{
+	uint8_t b[4200];
+	struct vs_wr w = { b, 0, sizeof b, 0 };
+	struct vs_hdr h;
+	int fd = hub_connect(o), n;
+	vs_wrstr(&w, target_of(o));
+	if (w.err)
+		die("guest name too long");
+	hub_request(fd, VS_HUB_RELEASE, b, w.n);
+	n = vs_recv(fd, &h, b, sizeof b);
+	if (n >= 0 && h.type == VS_OK)
+		return 0;
+	if (n >= 4 && h.type == VS_ERROR && vs_get32(b) == VS_E_NOENT) {
+		char t[300];
+		vs_text_clean(t, sizeof t, b + 4, (size_t)n - 4);
+		warnx("hub: %s", t);
+		return 1;
+	}
+	hub_died(&h, b, n);
+	return EX_CONN;
+}
+
+int hub_events(struct opts *o)
+{
+	static uint8_t b[VS_FRAME_MAX];
+	int fd = hub_connect(o);
+	hub_request(fd, VS_HUB_EVENTS, NULL, 0);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (;;) {
+		struct vs_hdr h;
+		struct gview v;
+		int n = vs_recv(fd, &h, b, sizeof b);
+		uint32_t kind;
+		if (n < 0 && errno == 0) {
+			warnx("the hub stopped");
+			return EX_CONN;
+		}
+		if (n < 12 || h.type != VS_HUB_EVENT)
+			hub_died(&h, b, n);
+		kind = vs_get32(b);
+		if (guest_get(b + 12, (size_t)n - 12, &v) < 0)
+			die("protocol error: a malformed event from the hub");
+		guest_print(&v, o->json, ev_name[kind <= EV_RELEASE ? kind : 0]);
+		if (o->json)
+			fputc('\n', stdout);
+		if (ferror(stdout))
+			return 128 + SIGPIPE;
+	}
+}
+
+static int getrandom_all(uint8_t *b, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = getrandom(b + got, n - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* A new key: 32 random bytes as 64 hex digits and a newline, mode 0600,
+ * never over an existing file. */
+int keygen(struct opts *o)
+{
+	uint8_t k[32];
+	char hex[66];
+	int fd;
+	if (!o->have_target)
+		usage_error(o, "which file? (vsock-shell keygen FILE)");
+	if (getrandom_all(k, sizeof k) < 0)
+		die_sys("unable to get random bytes");
+	xf_hex(k, sizeof k, hex);
+	hex[64] = '\n';
+	fd = open(o->target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		die_sys("unable to create %s", o->target);
+	if (vs_writeall(fd, hex, 65) < 0 || fsync(fd) < 0 || close(fd) < 0)
+		die_sys("unable to write %s", o->target);
+	memset(k, 0, sizeof k);
+	return 0;
+}

@@ -1,0 +1,194 @@
+# hub: vsock-shell serve holding several dialing agents, and its clients
+# (sourced by suite.sh).  Guests reach the hub over Unix listeners, one per
+# guest, as Firecracker and cloud-hypervisor deliver them (here and in the
+# test VM alike); in the VM also one over AF_VSOCK.
+
+le32() { printf '%02x%02x%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
+le16() { printf '%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)); }
+hdr() { echo "$(le32 "$2")$(le16 "$1")0000"; }
+AHELLO="$(hdr 1 16)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
+
+# the hub's limits, short for the tests: 1 s here, 3 s under TCG where
+# a fork and a dial-back take their time
+if [ "$VS_TRANSPORT" = vsock ]; then HT=3 KA=6; else HT=1 KA=3; fi
+HD=$TMP/hub
+rm -rf "$HD"; mkdir -p "$HD"
+HUB=$HD/hub.sock
+export VSOCK_SHELL_HUB="$HUB"
+hub_args="--vsock off --hub $HUB --unix vm1=$HD/vm1.sock --unix vm2=$HD/vm2.sock --unix vm3=$HD/vm3.sock --name web=77"
+hub_start() {
+	# shellcheck disable=SC2086
+	VSOCK_SHELL_KEEPALIVE=$KA VSOCK_SHELL_TIMEOUT=$HT "$VSH" serve $hub_args "$@" 2>>"$TMP/hub.log" &
+	HP=$!
+	PIDS="$PIDS $HP"
+	wait_for 5 test -S "$HUB"
+}
+guest_up() { # NAME: an agent dialing that guest's path, --reconnect; pid in GP_NAME
+	"$AGENT" --reconnect "unix:$HD/$1.sock" 2>>"$TMP/agent.log" &
+	eval "GP_$1=\$!"
+	PIDS="$PIDS $!"
+}
+state_of() { "$VSH" ls 2>/dev/null | awk -v n="$1" '$1 == n { print $3 }'; }
+is_up() { [ "$(state_of "$1")" = up ]; }
+is_down() { [ "$(state_of "$1")" = down ]; }
+# the pid of the agent that served a session: the session process's parent
+AGENT_PID='cut -d" " -f4 /proc/$PPID/stat'
+
+# SIGTERM before any agent: the hub stops at once, and takes its sockets
+hub_start
+kill -TERM "$HP"
+if wait_for 3 gone "$HP"; then wait "$HP"; rc=$?; else rc=running; fi
+expect_eq "hub: SIGTERM before any agent: it stops, status 0" "$rc" 0
+check "hub: ...and removes its sockets" sh -c "[ ! -e '$HUB' ] && [ ! -e '$HD/vm1.sock' ]"
+
+hub_start
+r=$("$VSH" ls | awk 'NR > 1 { print $1 "/" $2 "/" $3 }' | sort | tr '\n' ' ')
+expect_eq "hub: ls names every configured guest, all down" "$r" "vm1/unix:$HD/vm1.sock/down vm2/unix:$HD/vm2.sock/down vm3/unix:$HD/vm3.sock/down web/vsock:77/down "
+"$VSH" wait @vm1 -w 10 & wp=$!
+sleep 0.5
+check "hub: wait @vm1 before its agent appears is still waiting" alive "$wp"
+guest_up vm1
+wait "$wp"; expect_eq "hub: ...and returns 0 once it connects" "$?" 0
+"$VSH" wait @vm1 -w 1; expect_eq "hub: wait for a guest already up returns 0 at once" "$?" 0
+msg=$("$VSH" wait @vm2 -w 1 2>&1); rc=$?
+case "$rc:$msg" in 1:*"not connected after 1 s"*) t_ok "hub: wait -w 1 for a guest that never comes: status 1";; *) t_fail "hub: wait times out" "$rc $msg";; esac
+guest_up vm2
+wait_for 5 is_up vm2
+expect_eq "hub: two guests up" "$(state_of vm1)/$(state_of vm2)" "up/up"
+# identity is the path, never what the guest says: both agents here have
+# the same hostname, and each session goes to its own guest's agent
+expect_eq "hub: @vm1 is vm1's agent" "$("$VSH" @vm1 -- "$AGENT_PID")" "$GP_vm1"
+expect_eq "hub: @vm2 is vm2's agent (same hostname, its own entry)" "$("$VSH" @vm2 -- "$AGENT_PID")" "$GP_vm2"
+expect_eq "hub: ls shows what the guest says of itself" "$("$VSH" ls | awk '$1 == "vm1" { print $5 }')" "$(uname -n | cut -c1-20)"
+"$VSH" ls --json > "$TMP/ls.json"
+case $(cat "$TMP/ls.json") in '[{"name":"vm1"'*'"state":"up"'*'"agent":"vsock-agent'*) t_ok "hub: ls --json";; *) t_fail "hub: ls --json" "$(cat "$TMP/ls.json")";; esac
+
+# through the hub: status, streams, stdin, a pty, tree copies
+r=$("$VSH" @vm1 -- 'echo out; echo err >&2; exit 7' 2>"$TMP/err"); rc=$?
+expect_eq "hub: exec: stdout, stderr and status" "$r/$(cat "$TMP/err")/$rc" "out/err/7"
+r=$("$TGEN" 3000000 5 | "$VSH" @vm1 -- cat | "$TGEN" -c 3000000 5)
+expect_eq "hub: 3 MB through cat, byte-exact" "$r" "ok 3000000"
+printf 'expect /dev/pts/\nwait 5\n' > "$TMP/hubpty.tpty"
+"$TPTY" -T 20 -t 10 "$TMP/hubpty.tpty" -- "$VSH" -t @vm1 -- 'tty; exit 5' > /dev/null 2>&1
+expect_eq "hub: a session on a pty" "$?" 0
+rm -rf "$HD/tree" "$HD/back"; mkdir -p "$HD/tree/sub"
+"$TGEN" 200000 3 > "$HD/tree/sub/f"; ln -s sub/f "$HD/tree/l"; echo x > "$HD/tree/x"
+"$VSH" cp -q -r @vm1 "$HD/tree" ":$HD/up"; rc1=$?
+"$VSH" cp -q -r @vm2 ":$HD/up" "$HD/back"; rc2=$?
+if [ "$rc1$rc2" = 00 ] && diff -r "$HD/tree" "$HD/back" >/dev/null && [ "$(readlink "$HD/back/l")" = sub/f ]; then
+	t_ok "hub: a tree up through one guest and down through another, byte-exact"
+else
+	t_fail "hub: tree copies" "rc $rc1 $rc2"
+fi
+expect_eq "hub: 10 sessions in parallel" "$(parallel_sessions @vm1 10 50000)" 0
+
+# the exit status survives stdin pressure: 200 of 200, through the hub
+i=0 bad=0
+while [ $i -lt 200 ]; do
+	"$VSH" @vm2 -- 'exit 3' < /dev/zero 2>/dev/null; [ $? = 3 ] || bad=$((bad + 1))
+	i=$((i + 1))
+done
+expect_eq "hub: 'exit 3' < /dev/zero gives 3 in 200 of 200 runs" "$bad" 0
+
+# a silent client holds nobody up; an absent guest is waited for only so long
+"$TPEER" "unix:$HUB" sleep:6000 >/dev/null 2>&1 &
+sp=$!
+t0=$(date +%s)
+r=$("$VSH" @vm1 -- echo still); t1=$(date +%s)
+expect_eq "hub: a silent client does not hold up another" "$r/$((t1 - t0 < 3))" "still/1"
+kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null
+t0=$(date +%s)
+msg=$("$VSH" -w 2 @web -- true 2>&1); rc=$?; t1=$(date +%s)
+case "$rc:$msg:$((t1 - t0 <= 4))" in 255:*"web (vsock:77) is not connected"*:1) t_ok "hub: a session for a guest that is down waits -w, then fails clearly";; *) t_fail "hub: absent guest" "$rc $msg after $((t1 - t0)) s";; esac
+msg=$("$VSH" @nosuch -- true 2>&1); rc=$?
+case "$rc:$msg" in 255:*"no guest named 'nosuch'"*) t_ok "hub: an unknown name: clear error";; *) t_fail "hub: unknown name" "$rc $msg";; esac
+
+# a guest that ignores OPEN: each session waiting for it expires alone
+"$TPEER" "unix:$HD/vm3.sock" hello "send:$AHELLO" sleep:30000 >/dev/null 2>&1 &
+fp=$!
+wait_for 5 is_up vm3
+msg=$("$VSH" @vm3 -- true 2>&1); rc=$?
+case "$rc:$msg" in 255:*"did not dial back within $HT s"*) t_ok "hub: a guest that ignores OPEN: the session expires with a clear error";; *) t_fail "hub: ignored OPEN" "$rc $msg";; esac
+for i in 1 2 3; do "$VSH" @vm3 -- true >/dev/null 2>&1 & done
+r=$("$VSH" @vm1 -- echo unaffected)
+expect_eq "hub: ...and others are served meanwhile" "$r" unaffected
+wait_for $((3 * KA)) is_down vm3
+grep -q "vm3 .*did not answer a keep-alive PING" "$TMP/hub.log"; expect_eq "hub: a silent agent is dropped by the keep-alive" "$?" 0
+kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
+check "hub: a live agent answers the keep-alive and stays" is_up vm1
+
+# events, a guest that reboots, release
+"$VSH" events > "$TMP/events" &
+ep=$!
+"$VSH" events --json > "$TMP/events.json" &
+ejp=$!
+sleep 0.5
+kill -9 "$GP_vm1"; wait "$GP_vm1" 2>/dev/null
+wait_for 5 is_down vm1
+guest_up vm1
+wait_for 5 is_up vm1
+expect_eq "hub: a guest that comes back replaces its entry" "$("$VSH" @vm1 -- "$AGENT_PID")" "$GP_vm1"
+"$VSH" release @vm2; rc=$?
+if wait_for 5 gone "$GP_vm2"; then wait "$GP_vm2"; arc=$?; else arc=running; fi
+expect_eq "hub: release @vm2: the agent exits 0, even with --reconnect" "$rc/$arc" "0/0"
+check "hub: ...and vm2 is down" is_down vm2
+msg=$("$VSH" release @vm2 2>&1); rc=$?
+case "$rc:$msg" in 1:*"not connected"*) t_ok "hub: release of a guest that is not up: status 1";; *) t_fail "hub: release twice" "$rc $msg";; esac
+sleep 0.3
+kill "$ep" "$ejp" 2>/dev/null; wait "$ep" "$ejp" 2>/dev/null
+r=$(awk '$2 == "vm1" || $2 == "vm2" { print $1 "-" $2 }' "$TMP/events" | tr '\n' ' ')
+expect_eq "hub: events: disconnect, connect, release" "$r" "disconnect-vm1 connect-vm1 release-vm2 "
+grep -q '^{"event":"connect","name":"vm1"' "$TMP/events.json"; expect_eq "hub: events --json" "$?" 0
+
+# a hub restart: sessions in flight go on (they hold their own connections),
+# --reconnect agents come back
+"$VSH" @vm1 -- 'sleep 2; echo survived; exit 6' > "$TMP/flight" 2>&1 &
+fl=$!
+sleep 0.5
+kill -TERM "$HP"; wait "$HP" 2>/dev/null
+hub_start
+wait "$fl"; rc=$?
+expect_eq "hub: a session in flight survives a hub restart" "$(cat "$TMP/flight")/$rc" "survived/6"
+wait_for 10 is_up vm1
+r=$("$VSH" @vm1 -- echo back)
+expect_eq "hub: --reconnect agents come back to a restarted hub" "$r" back
+
+# who may use the hub: root, its own user, members of --group
+if [ "$(id -u)" = 0 ]; then
+	kill -TERM "$HP"; wait "$HP" 2>/dev/null
+	hub_start --group 4242
+	wait_for 10 is_up vm1
+	expect_eq "hub: --group: the socket is group 4242, mode 0660" "$(stat -c '%g %a' "$HUB")" "4242 660"
+	chmod 755 "$HD"
+	msg=$("$TGEN" -u 65534 "$PUB_VSH" ls 2>&1); rc=$?
+	case "$rc:$msg" in 255:*"unable to reach the hub"*"Permission denied"*) t_ok "hub: a user not in the group cannot reach the socket";; *) t_fail "hub: file permissions" "$rc $msg";; esac
+	chmod 666 "$HUB" # past the file mode: the kernel's SO_PEERCRED still says no
+	msg=$("$TGEN" -u 65534 "$PUB_VSH" @vm1 -- echo should-not-run 2>&1); rc=$?
+	case "$rc:$msg" in 255:*"not allowed: uid 65534"*) t_ok "hub: a client not in the group is refused by its credentials";; *) t_fail "hub: SO_PEERCRED refusal" "$rc $msg";; esac
+	grep -q "refused a client: uid 65534" "$TMP/hub.log"; expect_eq "hub: ...and the refusal is logged" "$?" 0
+	r=$("$TGEN" -u 65534:65534:4242 "$PUB_VSH" @vm1 -- echo member 2>&1)
+	expect_eq "hub: a member of the group (supplementary) gets in" "$r" member
+	r=$("$TGEN" -u 65534:4242 "$PUB_VSH" @vm1 -- echo primary 2>&1)
+	expect_eq "hub: a member of the group (primary) gets in" "$r" primary
+	grep -q "session: uid 65534 pid [0-9]* guest vm1 .* exec 'echo member'" "$TMP/hub.log"
+	expect_eq "hub: each session is audited: uid, pid, guest, operation" "$?" 0
+else
+	t_skip "hub: --group" "needs root"
+fi
+
+if [ "$VS_TRANSPORT" = vsock ]; then
+	# over AF_VSOCK: the hub on a reserved port, the agent dialing it
+	kill -TERM "$HP"; wait "$HP" 2>/dev/null
+	hub_start --vsock "vsock:any:$((PORT % 300 + 700))"
+	"$AGENT" "vsock:2:$((PORT % 300 + 700))" 2>>"$TMP/agent.log" &
+	vp=$!
+	wait_for 10 is_up @1 || wait_for 5 sh -c "'$VSH' ls | grep -q 'vsock:1 .* up'"
+	r=$("$VSH" @1 -- echo over-vsock)
+	expect_eq "hub: a guest over AF_VSOCK, reached as @CID" "$r" over-vsock
+	"$VSH" release @1
+	wait_for 5 gone "$vp"; wait "$vp"
+	expect_eq "hub: ...released, its agent exits 0" "$?" 0
+fi
+kill -TERM "$HP"; wait "$HP" 2>/dev/null
+for v in vm1 vm2; do eval "p=\${GP_$v:-}"; [ -n "$p" ] && kill "$p" 2>/dev/null; done
+unset VSOCK_SHELL_HUB
