@@ -40,8 +40,9 @@ depends() {
 installkernel() {
     # vsock core, the loopback transport, and the virtio one with the PCI
     # bus driver it needs (QEMU/KVM vhost-vsock, cloud-hypervisor); udev
-    # loads the virtio transport when the device shows up.
-    hostonly='' instmods vsock vsock_loopback vmw_vsock_virtio_transport virtio_pci
+    # loads the virtio transport when the device shows up. qemu_fw_cfg: a
+    # key QEMU offers the agent (-fw_cfg name=opt/vsock-shell/key,...).
+    hostonly='' instmods vsock vsock_loopback vmw_vsock_virtio_transport virtio_pci qemu_fw_cfg
 }
 
 install() {
@@ -60,12 +61,14 @@ install() {
     # the foreground.
     inst_hook pre-pivot 50 "$moddir/vsock-agent-provision.sh"
     inst_hook cleanup 90 "$moddir/vsock-agent-cleanup.sh"
-    # Under systemd the shell-mode agent is a unit of its own: a process
+    # Under systemd the shell-mode agent is a unit of its own
+    # (vsock-agent-initrd.service: vsock-agent.service is the booted
+    # system's, from make install): a process
     # left behind by a hook's service would be stopped with it, or at the
     # isolation of emergency.target. Only then: systemd-run or systemctl in
     # an initramfs without systemd would only fail ("Failed to connect to
     # bus").
     if dracut_module_included "systemd"; then
-        inst_simple "$moddir/vsock-agent.service" "$systemdsystemunitdir/vsock-agent.service"
+        inst_simple "$moddir/vsock-agent-initrd.service" "$systemdsystemunitdir/vsock-agent-initrd.service"
     fi
 }

@@ -2,7 +2,8 @@
 # vsock-agent-lib.sh (/lib in the initramfs): what the vsock-agent hooks and
 # vsock-agent-shell share. POSIX sh; dracut-lib.sh gives getarg, info, warn.
 # Parameters as in initramfs/README.md: vsock_agent.mode, cid, port, listen,
-# allow, args, legacy, timeout.
+# allow, auth, deny, only, args, legacy, timeout (the agent reads
+# vsock_agent.key itself).
 type getarg > /dev/null 2>&1 || . /lib/dracut-lib.sh
 
 # "a,b" -> "a b", without tr (the shell has to do).
@@ -28,12 +29,22 @@ vsa_systemd() {
 vsa_modules() {
     modprobe -q vsock
     modprobe -q vsock_loopback
+    # a key the VMM offers through fw_cfg, if it does
+    [ -d /sys/firmware/qemu_fw_cfg ] || modprobe -q qemu_fw_cfg
 }
 
 # The agent's command line in vsa_cmd. MODE: shell or provision. The port
 # is passed only when set, so the agent's own default applies otherwise.
+# Dialing, it waits for the host (--retry) and dials again when a host goes
+# without releasing it (--reconnect), as our /init does: it exits 0 only
+# once a host said it is done.
 vsa_argv() {
-    vsa_cmd="vsock-agent $(vsa_commas "$(getarg vsock_agent.args=)")"
+    vsa_cmd=vsock-agent
+    for vsa_o in auth deny only; do
+        vsa_v=$(getarg vsock_agent.$vsa_o=)
+        [ -n "$vsa_v" ] && vsa_cmd="$vsa_cmd --$vsa_o $vsa_v"
+    done
+    vsa_cmd="$vsa_cmd $(vsa_commas "$(getarg vsock_agent.args=)")"
     vsa_listen=$(getarg vsock_agent.listen=)
     if [ "$1" = shell ] && [ -n "$vsa_listen" ]; then
         vsa_allow=$(getarg vsock_agent.allow=)
@@ -41,16 +52,16 @@ vsa_argv() {
     else
         vsa_cid=$(getarg vsock_agent.cid=)
         vsa_port=$(getarg vsock_agent.port=)
-        vsa_cmd="$vsa_cmd --retry ${vsa_cid:-2}${vsa_port:+:$vsa_port}"
+        vsa_cmd="$vsa_cmd --retry --reconnect ${vsa_cid:-2}${vsa_port:+:$vsa_port}"
         [ "$(getarg vsock_agent.legacy=)" = persistent ] && vsa_cmd="$vsa_cmd persistent"
     fi
-    unset vsa_listen vsa_allow vsa_cid vsa_port
+    unset vsa_o vsa_v vsa_listen vsa_allow vsa_cid vsa_port
 }
 
 # Start the shell-mode agent, respawned, unless it runs already.
 vsa_shell_start() {
     if vsa_systemd; then
-        systemctl --no-block start vsock-agent.service
+        systemctl --no-block start vsock-agent-initrd.service
         return
     fi
     if [ -e /run/vsock-agent/loop.pid ]; then
