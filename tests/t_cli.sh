@@ -104,8 +104,7 @@ expect_eq "cli: env: TERM from the request, with a pty" "$r" vt220
 kill "$APID"; wait "$APID" 2>/dev/null
 if [ "$(id -u)" = 0 ] && [ "$VS_TRANSPORT" = unix ]; then
 	pub=$(mktemp -d /tmp/vs-cli.XXXXXX); chmod 1777 "$pub"
-	cp "$AGENT" "$pub/"; chmod 755 "$pub/vsock-agent"
-	"$TGEN" -u 65534 "$pub/vsock-agent" --listen "unix:$pub/a.sock" 2>>"$TMP/agent.log" &
+	"$TGEN" -u 65534 "$PUB_AGENT" --listen "unix:$pub/a.sock" 2>>"$TMP/agent.log" &
 	np=$!
 	wait_for 5 test -S "$pub/a.sock"
 	r=$("$VSH" "unix:$pub/a.sock" --argv -- "$ENVP" | grep -E '^(HOME|SHELL|USER|LOGNAME)=' | sort | tr '\n' ' ')
