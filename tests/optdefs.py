@@ -90,8 +90,11 @@ for o in re.findall(r"!strcmp\(a, \"(-[-a-zA-Z]+)\"\)", agent):
     print("agent %s 0" % o)
 
 # environment variables each program reads
-for prog, files in (("vsock-shell", ["host/" + f for f in sorted(os.listdir(os.path.join(root, "host"))) if f.endswith(".c")]),
-                    ("vsock-agent", ["agent.c"])):
+# (the shared headers are both programs')
+shared = [f for f in ("protocol.h", "transfer.h", "auth.h", "sha256.h") if os.path.exists(os.path.join(root, f))]
+for prog, files in (("vsock-shell", ["host/" + f for f in sorted(os.listdir(os.path.join(root, "host")))
+                                     if f.endswith((".c", ".h"))] + shared),
+                    ("vsock-agent", ["agent.c"] + shared)):
     seen = set()
     for f in files:
         for v in re.findall(r"getenv\(\"([A-Z_]+)\"\)", read(f)):
