@@ -1,4 +1,3 @@
-#!/bin/sh
 # vsock-agent-lib.sh (/lib in the initramfs): what the vsock-agent hooks and
 # vsock-agent-shell share. POSIX sh; dracut-lib.sh gives getarg, info, warn.
 # Parameters as in initramfs/README.md: vsock_agent.mode, cid, port, listen,
