@@ -899,26 +899,34 @@ static int vs_unix_claim(const char *path)
 {
 	struct sockaddr_un un;
 	struct stat st;
-	int fd, r;
+	int fd, r, i;
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -1;
 	if (!S_ISSOCK(st.st_mode)) {
 		errno = EEXIST;
 		return -1;
 	}
-	/* stale means nobody answers a connect */
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
+	/* Stale means nobody answers a connect. A listener killed a moment
+	 * ago may still answer, from a child that has yet to die with it
+	 * (the agent's spare): three tries, 100 ms apart. */
 	memset(&un, 0, sizeof un);
 	un.sun_family = AF_UNIX;
 	memcpy(un.sun_path, path, strlen(path));
-	r = connect(fd, (struct sockaddr *)&un, sizeof un);
-	close(fd);
-	if (r == 0 || errno != ECONNREFUSED) {
-		if (r == 0 || errno == EAGAIN)
+	for (i = 0;; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -1;
+		r = connect(fd, (struct sockaddr *)&un, sizeof un);
+		close(fd);
+		if (r < 0 && errno == ECONNREFUSED)
+			break;
+		if (r < 0 && errno != EAGAIN)
+			return -1;
+		if (i == 2) {
 			errno = EADDRINUSE;
-		return -1;
+			return -1;
+		}
+		poll(NULL, 0, 100);
 	}
 	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
 }
