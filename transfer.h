@@ -483,8 +483,11 @@ int xf_request_parse(const uint8_t *p, size_t n, uint32_t *flags, int *alg, cons
 	return 0;
 }
 
+/* A transfer is one connection: what another connection's sender left
+ * in the input buffer (bytes after its DONE) is not this one's. */
 void xf_init(struct xf *x, int sock, uint32_t flags, int alg)
 {
+	xf_ioff = xf_ilen = 0;
 	memset(x, 0, sizeof *x);
 	x->sock = sock;
 	x->flags = flags;
