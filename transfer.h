@@ -429,8 +429,14 @@ static int xf_read(struct xf *x, struct vs_hdr *h)
 	xf_ioff += VS_HDR + h->len;
 	n = (int)h->len;
 	if (h->type == VS_ERROR) {
+		uint32_t code = n >= 4 ? vs_get32(xf_p) : VS_E_IO;
 		vs_text_clean(x->err, sizeof x->err, xf_p + 4, n >= 4 ? (size_t)n - 4 : 0);
-		x->code = n >= 4 ? vs_get32(xf_p) : VS_E_IO;
+		if (!x->err[0]) { /* not a word from the peer: its code, then */
+			char num[24];
+			xf_utoa(num, code);
+			xf_fail(x, code, "the peer gave up without saying why (error ", num, ")", NULL);
+		}
+		x->code = code;
 		x->remote_err = 1;
 		return -1;
 	}

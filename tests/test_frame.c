@@ -874,6 +874,25 @@ static void test_xf_fresh(void)
 	rmdir(dir);
 }
 
+/* A peer's ERROR without text still leaves words to show */
+static void test_xf_silent_error(void)
+{
+	static struct xf x;
+	uint8_t s[64], *e = s, code[4];
+	char dir[] = "/tmp/test_frame.XXXXXX";
+	int r;
+	if (!mkdtemp(dir)) {
+		check(0, "xfer: unable to create a directory in /tmp: %s", strerror(errno));
+		return;
+	}
+	vs_put32(code, VS_E_NOSPC);
+	e = put_frame(e, VS_ERROR, code, 4);
+	r = recv_stream(&x, s, (size_t)(e - s), dir);
+	check(r < 0 && x.remote_err && x.code == VS_E_NOSPC && strstr(x.err, "error 9"),
+	      "xfer: an ERROR without text from the sender is reported as its code ('%s')", x.err);
+	rmdir(dir);
+}
+
 /* The receiver's name and symlink checks (transfer.h) */
 static void test_names(void)
 {
@@ -947,6 +966,7 @@ int main(void)
 	test_addr();
 	test_recv();
 	test_xf_fresh();
+	test_xf_silent_error();
 	test_sha();
 	/* and the portable SHA-256, whichever the CPU picked above */
 	sha256_blocks = sha256_blocks_c;
