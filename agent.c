@@ -65,6 +65,10 @@ static struct vs_key key;            /* n == 0: no key */
 static uint32_t ops = VS_CAP_ALL | OP_LEGACY;
 static char ops_why[80];             /* the switch that removed what is missing */
 static int kmsg_fd = -1;
+static pid_t spare;                  /* listen mode: the child waiting in accept(), or 0 */
+static int standby;                  /* this dial-back is a standby one */
+static pid_t standby_pid;            /* dial mode: the standby dial-back, or 0 */
+static uint16_t host_flags;          /* the host's HELLO flags */
 static int sigpipe_fd[2] = { -1, -1 };
 
 /* Parse a decimal number at *p, moving *p past it; -1 if none. */
@@ -1292,16 +1296,16 @@ static void sess_run(int sock, struct vs_exec *e)
 
 static uint8_t fbuf[VS_FRAME_MAX];
 
+/* the operations --deny and --only name, in the order of their bits */
+static const char *const op_names[] = { "exec", "shell", "put", "get", "legacy" };
+static const uint32_t op_bits[] = { VS_CAP_EXEC, VS_CAP_PTY, VS_CAP_PUT, VS_CAP_GET, OP_LEGACY };
+
 static const char *op_name(uint32_t op)
 {
-	switch (op) {
-	case VS_CAP_EXEC: return "exec";
-	case VS_CAP_PTY: return "shell";
-	case VS_CAP_PUT: return "put";
-	case VS_CAP_GET: return "get";
-	case OP_LEGACY: return "legacy";
-	}
-	return "?";
+	int i;
+	for (i = 0; i < 4 && op_bits[i] != op; i++)
+		;
+	return op_names[i];
 }
 
 /* After the magic: the host's HELLO, ours, and when a key is involved the
@@ -1339,6 +1343,7 @@ static int handshake(int fd, const struct peer *pe, uint64_t token, int facts, c
 		warnx("%s: host speaks protocol version %u; refused", pe->desc, hh.version);
 		return -1;
 	}
+	host_flags = hh.flags;
 	memset(&ah, 0, sizeof ah);
 	ah.caps = ops & VS_CAP_ALL;
 	ah.token = token;
@@ -1348,14 +1353,13 @@ static int handshake(int fd, const struct peer *pe, uint64_t token, int facts, c
 	need_key = opt_auth == AUTH_KEY || (opt_auth == AUTH_AUTO && !pe->kernel);
 	mutual = key.n && (hh.flags & VS_HF_KEY) && opt_auth != AUTH_NONE;
 	if (need_key && !key.n) {
-		send_error(fd, VS_E_AUTH, "not authenticated: this agent admits a privileged host process (a reserved "
-		                          "port, or root/the agent's user on a Unix socket)%s",
-		           opt_auth == AUTH_KEY ? " only with its key" : ", or a host holding its key");
+		send_error(fd, VS_E_AUTH, "not authenticated: this agent admits a privileged host process "
+		                          "(a reserved port; root on unix:) or its key holder");
 		warnx("refused %s: not authenticated (%s)", pe->desc, pe->kernel ? "--auth key" : "unprivileged, no key");
 		return -1;
 	}
 	if (!need_key && !mutual) {
-		ah.flags = opt_auth == AUTH_NONE ? VS_HF_OPEN : VS_HF_KERNEL;
+		ah.flags = (opt_auth == AUTH_NONE ? VS_HF_OPEN : VS_HF_KERNEL) | (standby ? VS_HF_STANDBY : 0);
 		*how = opt_auth == AUTH_NONE ? "none" : "kernel";
 		if (facts)
 			facts_fill(&ah);
@@ -1363,7 +1367,7 @@ static int handshake(int fd, const struct peer *pe, uint64_t token, int facts, c
 		return vs_send(fd, VS_HELLO, b, n) < 0 ? -1 : 0;
 	}
 	/* the key: the host proves it first, and learns nothing before */
-	ah.flags = VS_HF_KEY;
+	ah.flags = VS_HF_KEY | (standby ? VS_HF_STANDBY : 0);
 	n = vs_hello_encode(b, sizeof b, &ah);
 	if (vs_send(fd, VS_HELLO, b, n) < 0)
 		return -1;
@@ -1442,13 +1446,9 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 	}
 }
 
-/* A session connection: listen mode, or a dial-back.  Serves PING until
- * a request arrives. */
-static void serve_session(int fd, const struct peer *pe, uint64_t token)
+/* After the handshake: PING until a request arrives, then the request. */
+static void session_loop(int fd, const struct peer *pe, const char *how)
 {
-	const char *how = "";
-	if (handshake(fd, pe, token, 0, &how) < 0)
-		exit(RC_REFUSED);
 	for (;;) {
 		struct vs_hdr h;
 		int n = vs_recv(fd, &h, fbuf, sizeof fbuf);
@@ -1468,20 +1468,81 @@ static void serve_session(int fd, const struct peer *pe, uint64_t token)
 	}
 }
 
-/* Dial back for OPEN(token): a new connection that becomes one session. */
-static void dialback(uint64_t token)
+/* A session connection: listen mode, or a dial-back. */
+static void serve_session(int fd, const struct peer *pe, uint64_t token)
+{
+	const char *how = "";
+	if (handshake(fd, pe, token, 0, &how) < 0)
+		exit(RC_REFUSED);
+	session_loop(fd, pe, how);
+}
+
+/* Dial back for OPEN(token), or as the standby (token 0: one of our own):
+ * a new connection that becomes one session. */
+static void dialback(uint64_t token, int note)
 {
 	struct peer pe;
 	uint8_t m[VS_MAGIC_LEN];
-	int fd = dial(&dial_addr, 0);
+	const char *how = "";
+	int fd;
+	if (!token) {
+		/* the standby: ready before it is asked for, so a session through
+		 * the hub needs no fork, dial and handshake; it tells the control
+		 * process its token once its session begins, and dies with it
+		 * until then */
+		uint8_t n[VS_NONCE];
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		while (!token) { /* a token of our own */
+			vs_nonce(n);
+			token = vs_get64(n);
+		}
+		standby = 1;
+	}
+	fd = dial(&dial_addr, 0);
 	if (fd < 0)
 		exit(1);
+	if (dial_addr.kind == VS_ADDR_VSOCK)
+		vs_vsock_buffer(fd);
 	peer_dialed(&pe, fd);
 	if (vs_readall_by(fd, m, sizeof m, vs_deadline(HANDSHAKE_MS)) != sizeof m || memcmp(m, VS_MAGIC, sizeof m)) {
 		warnx("dial-back: host did not open with the protocol magic");
 		exit(1);
 	}
-	serve_session(fd, &pe, token);
+	if (handshake(fd, &pe, token, 0, &how) < 0)
+		exit(RC_REFUSED);
+	if (standby) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		while (poll(&p, 1, -1) < 0 && errno == EINTR)
+			;
+		prctl(PR_SET_PDEATHSIG, 0);
+		if (write(note, &token, sizeof token) < 0) {
+			/* the control process is gone: serve the session anyway */
+		}
+		close(note);
+	}
+	session_loop(fd, &pe, how);
+}
+
+/* The parts of a forked child that are its parent's only. */
+static void child_detach(void)
+{
+	sigpipe_close();
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+}
+
+/* The next standby dial-back, when the host asked for them (the hub). */
+static pid_t standby_start(int ctl, int note)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(ctl);
+		child_detach();
+		dialback(0, note);
+	}
+	return pid < 0 ? 0 : pid;
 }
 
 /* A direct child (a session process) died of a signal or failed: what its
@@ -1521,6 +1582,10 @@ static void children_reap(int ctl)
 	int st, bad = 0, i;
 	pid_t p;
 	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (p == spare)
+			spare = 0; /* a new one is made */
+		if (p == standby_pid)
+			standby_pid = 0;
 		for (i = 0; i < MAXKIDS; i++) {
 			if (kids[i].pid != p)
 				continue;
@@ -1541,15 +1606,6 @@ static void children_reap(int ctl)
 		proc_each(orphan_check, NULL);
 }
 
-/* The parts of a forked child that are its parent's only. */
-static void child_detach(void)
-{
-	sigpipe_close();
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-}
 
 /* Dial mode's first connection: HELLO, then OPEN/PING/BYE until the host
  * closes; or a request right away, served on this connection.  Returns 0
@@ -1558,20 +1614,41 @@ static int serve_control(int fd, const struct peer *pe)
 {
 	static const int sigs[] = { SIGCHLD };
 	const char *how = "";
-	int bye = 0;
+	int bye = 0, note[2] = { -1, -1 };
+	long next = 0;
 	if (handshake(fd, pe, 0, 1, &how) < 0)
 		return RC_REFUSED;
 	info("control connection to %s (auth %s)", pe->desc, how);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigpipe_open(sigs, 1);
+	if ((host_flags & VS_HF_STANDBY) && pipe2(note, O_CLOEXEC | O_NONBLOCK) < 0)
+		note[0] = -1;
 	for (;;) {
-		struct pollfd p[2] = { { fd, POLLIN, 0 }, { sigpipe_fd[0], POLLIN, 0 } };
+		struct pollfd p[3] = { { fd, POLLIN, 0 }, { sigpipe_fd[0], POLLIN, 0 }, { note[0], POLLIN, 0 } };
 		struct vs_hdr h;
+		long wait = -1;
 		int n;
-		if (poll(p, 2, -1) < 0) {
+		/* a standby dial-back while the host wants one; one that died
+		 * unused (the host refused it) is replaced a second later */
+		if (note[0] >= 0 && !standby_pid) {
+			wait = next - vs_now_ms();
+			if (wait <= 0) {
+				standby_pid = standby_start(fd, note[1]);
+				next = vs_now_ms() + 1000;
+				wait = standby_pid ? -1 : 1000;
+			}
+		}
+		if (poll(p, 3, (int)wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			die_sys("unable to poll");
+		}
+		if (p[2].revents) {
+			uint64_t t;
+			while (read(note[0], &t, sizeof t) == sizeof t) {
+				kid_add(standby_pid, t); /* its session: ENDED when done */
+				standby_pid = 0, next = 0;
+			}
 		}
 		if (p[1].revents) {
 			sigpipe_read();
@@ -1581,7 +1658,8 @@ static int serve_control(int fd, const struct peer *pe)
 			continue;
 		n = vs_recv_by(fd, &h, fbuf, sizeof fbuf, vs_deadline(FRAME_MS));
 		if (n < 0) {
-			if (errno == 0)
+			/* a reset is a host gone too (it closed with our ENDED unread) */
+			if (errno == 0 || errno == ECONNRESET)
 				return bye ? 0 : RC_GONE;
 			warn_sys("control: bad frame from host");
 			return bye ? 0 : 1;
@@ -1592,7 +1670,7 @@ static int serve_control(int fd, const struct peer *pe)
 			if (pid == 0) {
 				close(fd);
 				child_detach();
-				dialback(token);
+				dialback(token, -1);
 			}
 			if (pid < 0)
 				send_error(fd, VS_E_IO, "unable to fork: %s", strerror(errno));
@@ -1700,11 +1778,54 @@ static void listen_stop(const struct vs_addr *a, int sig)
 	exit(0);
 }
 
-static int listen_loop(const struct vs_addr *a, int background)
+/* The spare: a session process made ahead of its connection, so that no
+ * fork stands between a host's connect and the agent's HELLO.  It waits
+ * in accept(); having taken a connection it says so on `taken` (the
+ * listener then makes the next spare) and serves it.  Until then it is
+ * called vsock-spare, and it dies with the listener. */
+static void spare_run(int lfd, int taken, pid_t listener)
+{
+	prctl(PR_SET_NAME, "vsock-spare");
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != listener)
+		_exit(0);
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		struct peer pe;
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+				usleep(100000);
+			else if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
+				warn_sys("unable to accept");
+			continue;
+		}
+		if (!peer_allowed(&ss)) {
+			warnx("refused connection from CID %u (allowed: %u)", ((struct vs_sockaddr_vm *)&ss)->svm_cid, opt_allow);
+			close(fd);
+			continue;
+		}
+		pid_t me = getpid();
+		prctl(PR_SET_PDEATHSIG, 0); /* a session outlives its listener */
+		prctl(PR_SET_NAME, "vsock-agent");
+		if (write(taken, &me, sizeof me) < 0) {
+			/* the listener is gone: serve this one all the same */
+		}
+		close(taken);
+		close(lfd);
+		if (ss.ss_family == AF_VSOCK)
+			vs_vsock_buffer(fd);
+		peer_accepted(&pe, fd, &ss);
+		exit(serve_conn(fd, 0, &pe));
+	}
+}
+
+static __attribute__((noreturn)) void listen_loop(const struct vs_addr *a, int background)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
 	char as[160];
-	int lfd = vs_listen(a);
+	int lfd = vs_listen(a), taken[2];
 	if (lfd < 0) {
 		if (errno == EADDRNOTAVAIL && a->kind == VS_ADDR_VSOCK)
 			die("unable to listen on %s: address not available (no vsock transport for that CID? listen on 'any')",
@@ -1718,50 +1839,44 @@ static int listen_loop(const struct vs_addr *a, int background)
 	info("listening on %s", vs_addr_str(a, as, sizeof as));
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigpipe_open(sigs, 4);
+	if (pipe2(taken, O_CLOEXEC | O_NONBLOCK) < 0)
+		die_sys("unable to create a pipe");
 	for (;;) {
-		struct pollfd p[2] = { { lfd, POLLIN, 0 }, { sigpipe_fd[0], POLLIN, 0 } };
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof ss;
-		struct peer pe;
-		pid_t pid;
-		int fd;
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		struct pollfd p[2] = { { taken[0], POLLIN, 0 }, { sigpipe_fd[0], POLLIN, 0 } };
+		if (!spare) {
+			pid_t me = getpid(), pid = fork();
+			if (pid == 0) {
+				child_detach();
+				close(taken[0]);
+				spare_run(lfd, taken[1], me);
+			}
+			if (pid < 0) {
+				warn_sys("unable to fork for a connection");
+				usleep(100000);
+			} else {
+				spare = pid;
+				kid_add(pid, 0);
+			}
+		}
+		if (poll(p, 2, spare ? -1 : 100) < 0 && errno != EINTR)
 			die_sys("unable to poll");
 		if (p[1].revents) {
 			unsigned long got = sigpipe_read();
 			int s;
 			for (s = 1; s < 64; s++)
-				if ((got & (1UL << s)) && s != SIGCHLD)
+				if ((got & (1UL << s)) && s != SIGCHLD) {
+					if (spare)
+						kill(spare, SIGKILL);
 					listen_stop(a, s);
+				}
 			children_reap(-1);
 		}
-		if (!(p[0].revents & POLLIN))
-			continue;
-		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
-				warn_sys("unable to accept");
-			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
-				usleep(100000);
-			continue;
+		if (p[0].revents) {
+			pid_t who; /* a pid per write: pipes keep them whole */
+			while (read(taken[0], &who, sizeof who) == sizeof who)
+				if (who == spare)
+					spare = 0;
 		}
-		if (!peer_allowed(&ss)) {
-			warnx("refused connection from CID %u (allowed: %u)", ((struct vs_sockaddr_vm *)&ss)->svm_cid, opt_allow);
-			close(fd);
-			continue;
-		}
-		peer_accepted(&pe, fd, &ss);
-		pid = fork();
-		if (pid == 0) {
-			close(lfd);
-			child_detach();
-			exit(serve_conn(fd, 0, &pe));
-		}
-		if (pid < 0)
-			warn_sys("unable to fork for a connection");
-		else
-			kid_add(pid, 0);
-		close(fd);
 	}
 }
 
@@ -1770,27 +1885,16 @@ static int listen_loop(const struct vs_addr *a, int background)
 static void usage(int code)
 {
 	static const char u[] =
-	    "usage: vsock-agent [options] [CID][:PORT] [persistent]\n"
-	    "       vsock-agent [options] --listen [ADDR] | -p PORT\n"
-	    "Dial (default): serve the host at CID 2, PORT 1023 (reserved: only a\n"
-	    "privileged host process listens there) until it releases us.  Listen:\n"
-	    "serve each connection in its own process.  ADDR: [vsock:]CID[:PORT] or\n"
-	    "unix:PATH; CID any or -1.  The host's first bytes pick the protocol:\n"
-	    "framed, or vsock_guest_exec's (one raw command; 'persistent': u16 LE\n"
-	    "length + command, repeated).  See vsock-agent(8).\n"
-	    "  -l, --listen [ADDR]  listen (default vsock:any:1024)\n"
-	    "  -p PORT         listen on vsock:any:PORT\n"
-	    "  --allow CID|any listen: vsock peers from CID only (default 2)\n"
-	    "  -r, --retry     dial until the host answers\n"
-	    "  --reconnect     dial again when the host goes without releasing us\n"
-	    "  --auth auto|key|none  auto: a privileged host or the key holder\n"
-	    "  --key SRC       FILE, fw_cfg, credential, cmdline, auto, none\n"
-	    "  --deny LIST, --only LIST  of exec,shell,put,get,legacy\n"
-	    "  -d              listen: go to the background\n"
-	    "  -v              verbose;  -h  help;  -V  version\n"
-	    "Exit: 0 released (or a legacy host closed); 1 failure or refused input;\n"
-	    "2 usage; 3 the host left without releasing us; a legacy disposable\n"
-	    "command's own status.\n";
+	    "usage: vsock-agent [options] [CID][:PORT] [persistent]  dial (default 2:1023)\n"
+	    "       vsock-agent [options] -l, --listen [ADDR] | -p PORT  (default any:1024)\n"
+	    "  --allow CID|any   listen: the peers' CID (2)\n"
+	    "  -r, --retry       dial until the host answers\n"
+	    "  --reconnect       dial again if the host leaves without releasing us\n"
+	    "  --auth auto|key|none   --key FILE|fw_cfg|credential|cmdline|auto|none\n"
+	    "  --deny LIST, --only LIST   of exec,shell,put,get,legacy\n"
+	    "  -d  background;  -v  verbose;  -V  version\n"
+	    "Exit: 0 released; 1 failure; 2 usage; 3 the host left without releasing us.\n"
+	    "See vsock-agent(8).\n";
 	vs_writeall(code ? 2 : 1, u, sizeof u - 1);
 	exit(code);
 }
@@ -1804,18 +1908,16 @@ static void usage_error(const char *what, const char *arg)
 /* exec,shell,put,get,legacy as bits; 0 for a word that is none of them */
 static uint32_t ops_parse(const char *list)
 {
-	static const char *names[] = { "exec", "shell", "put", "get", "legacy" };
-	static const uint32_t bits[] = { VS_CAP_EXEC, VS_CAP_PTY, VS_CAP_PUT, VS_CAP_GET, OP_LEGACY };
 	uint32_t v = 0;
 	while (*list) {
 		size_t k = strcspn(list, ",");
 		int i;
 		for (i = 0; i < 5; i++)
-			if (strlen(names[i]) == k && !strncmp(list, names[i], k))
+			if (strlen(op_names[i]) == k && !strncmp(list, op_names[i], k))
 				break;
 		if (i == 5)
 			return 0;
-		v |= bits[i];
+		v |= op_bits[i];
 		list += k;
 		if (*list)
 			list++;
@@ -1955,7 +2057,7 @@ int main(int argc, char **argv)
 			kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
 	}
 	if (listening)
-		return listen_loop(&la, background);
+		listen_loop(&la, background);
 	for (;;) {
 		struct peer pe;
 		fd = dial(&dial_addr, opt_retry || opt_reconnect);

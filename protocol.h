@@ -76,6 +76,8 @@ enum vs_type {
 #define VS_HF_KEY 0x1u       /* host: holds a key; agent: send AUTH now */
 #define VS_HF_KERNEL 0x2u    /* agent: admitted by the kernel's proof */
 #define VS_HF_OPEN 0x4u      /* agent: runs without authentication */
+#define VS_HF_STANDBY 0x8u   /* host (control): keep a dial-back ready for me;
+                                agent (dial-back): this is that one, ahead of an OPEN */
 
 /* HELLO fields: u16 tag, u16 length, bytes */
 enum vs_field {
@@ -245,6 +247,9 @@ int vs_port_parse(const char *s, uint32_t *port);
 int vs_cid_parse(const char *s, uint32_t *cid);
 const char *vs_addr_str(const struct vs_addr *a, char *buf, size_t n);
 int vs_connect(const struct vs_addr *a);
+int vs_connect_fd(int fd, const struct vs_addr *a);
+void vs_bind_reserved(int fd, uint32_t start);
+void vs_vsock_buffer(int fd);
 int vs_listen(const struct vs_addr *a);
 const char *vs_listen_why(int err);
 void vs_nonblock(int fd, int on);
@@ -825,15 +830,11 @@ static socklen_t vs_sockaddr(const struct vs_addr *a, struct sockaddr_storage *s
 	}
 }
 
-/* Connect a stream socket (close-on-exec).  For hybrid addresses this only
- * reaches the VMM's socket; the CONNECT/OK exchange is the caller's. */
-int vs_connect(const struct vs_addr *a)
+/* Connect fd (a socket of a's family) to a; on failure fd is closed. */
+int vs_connect_fd(int fd, const struct vs_addr *a)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = vs_sockaddr(a, &ss);
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
 	while (connect(fd, (struct sockaddr *)&ss, len) < 0) {
 		if (errno != EINTR) {
 			int e = errno;
@@ -843,6 +844,49 @@ int vs_connect(const struct vs_addr *a)
 		}
 	}
 	return fd;
+}
+
+/* Connect a stream socket (close-on-exec).  For hybrid addresses this only
+ * reaches the VMM's socket; the CONNECT/OK exchange is the caller's. */
+int vs_connect(const struct vs_addr *a)
+{
+	int fd = socket(a->kind == VS_ADDR_VSOCK ? AF_VSOCK : AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	return fd < 0 ? -1 : vs_connect_fd(fd, a);
+}
+
+/* Bind a vsock socket to a free reserved port (512-1023, from start on)
+ * when we may (CAP_NET_BIND_SERVICE), as rsh's rresvport did: the agent
+ * takes it as the kernel's word that a privileged host process calls.
+ * Without the privilege it stays unbound: the kernel picks a port above
+ * 1023 at connect(). */
+void vs_bind_reserved(int fd, uint32_t start)
+{
+	struct vs_sockaddr_vm vm;
+	unsigned i;
+	memset(&vm, 0, sizeof vm);
+	vm.svm_family = AF_VSOCK;
+	vm.svm_cid = VS_CID_ANY;
+	for (i = 0; i < 512; i++) {
+		vm.svm_port = 512 + (start + i) % 512;
+		if (bind(fd, (struct sockaddr *)&vm, sizeof vm) == 0 || errno != EADDRINUSE)
+			return; /* bound, or EACCES: an ordinary port it is */
+	}
+}
+
+/* A vsock session's buffer (the credit its peer may send ahead): 256 KiB
+ * by default, clamped by a maximum of the same size; 1 MiB here, or
+ * $VSOCK_BUFFER bytes (64 KiB to 64 MiB).  The maximum first, or the size
+ * is clamped.  Not a vsock socket: nothing happens. */
+void vs_vsock_buffer(int fd)
+{
+	const char *e = getenv("VSOCK_BUFFER");
+	unsigned long long v = 1 << 20, x = 0;
+	for (; e && *e >= '0' && *e <= '9'; e++)
+		x = x * 10 + (unsigned)(*e - '0');
+	if (x >= 65536 && x <= 64ull << 20)
+		v = x;
+	setsockopt(fd, AF_VSOCK, 2 /* SO_VM_SOCKETS_BUFFER_MAX_SIZE */, &v, sizeof v);
+	setsockopt(fd, AF_VSOCK, 0 /* SO_VM_SOCKETS_BUFFER_SIZE */, &v, sizeof v);
 }
 
 /* What is at a Unix listener's path: 0 nothing (or a stale socket, now
@@ -917,7 +961,7 @@ const char *vs_listen_why(int err)
 	if (err == EADDRINUSE)
 		return "address in use: another listener answers there";
 	if (err == EEXIST)
-		return "a file that is not a socket is there; not replacing it";
+		return "not a socket; not replacing it";
 	return strerror(err);
 }
 

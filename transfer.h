@@ -285,8 +285,11 @@ void xf_hash_hole(struct xf_hash *h, uint64_t len)
 static uint8_t xf_buf[XF_BATCH];                   /* outgoing DATA: one read, 4 frames */
 /* Incoming frames are read in bulk, several per read(): one syscall per
  * 64 KiB chunk instead of two (header, then payload).  xf_p points at the
- * payload of the last frame read, valid until the next xf_read. */
-static uint8_t xf_in[4 * (VS_HDR + VS_FRAME_MAX)];
+ * payload of the last frame read, valid until the next xf_read.  Sixteen
+ * frames' room: the partial frame at the end is moved to the front once
+ * per megabyte, not once per quarter (a copy of an eighth of the data). */
+#define XF_INFRAMES 16
+static uint8_t xf_in[XF_INFRAMES * (VS_HDR + VS_FRAME_MAX)];
 static size_t xf_ioff, xf_ilen;
 static const uint8_t *xf_p;
 static uint8_t xf_ent[VS_FRAME_MAX];               /* the current STAT */
@@ -1242,7 +1245,7 @@ static int xf_content(struct xf *x, int fd, int own, const struct xf_entry *e, c
 	xf_hash_init(&hs, x->alg);
 	for (;;) {
 		struct vs_hdr h;
-		struct iovec iov[8];
+		struct iovec iov[XF_INFRAMES];
 		int n = xf_read(x, &h), ni = 0;
 		uint64_t k, hole = 0;
 		if (n < 0) {
@@ -1283,7 +1286,7 @@ static int xf_content(struct xf *x, int fd, int own, const struct xf_entry *e, c
 			size_t more;
 			iov[ni++] = (struct iovec){ (void *)xf_p, (size_t)n };
 			xf_hash_update(&hs, xf_p, (size_t)n);
-			while (ni < 8 && (more = xf_next_data()) > 0 &&
+			while (ni < XF_INFRAMES && (more = xf_next_data()) > 0 &&
 			       (e->size == XF_UNKNOWN || more <= e->size - got - k)) {
 				const uint8_t *dp = xf_in + xf_ioff + VS_HDR;
 				xf_hash_update(&hs, dp, more);

@@ -61,14 +61,14 @@ static int hs_fail(struct hs *h, const char *fmt, ...)
 /* The host's side of the handshake as a step machine, for the blocking
  * controller (hello_try) and the hub's event loop alike.  hs_begin gives
  * the magic and our HELLO to send. */
-size_t hs_begin(struct hs *h, const struct vs_key *key, uint8_t *out, size_t cap)
+size_t hs_begin(struct hs *h, const struct vs_key *key, uint16_t flags, uint8_t *out, size_t cap)
 {
 	struct vs_hello mine;
 	size_t k;
 	memset(h, 0, sizeof *h);
 	h->key = key && key->n ? key : NULL;
 	memset(&mine, 0, sizeof mine);
-	mine.flags = h->key ? VS_HF_KEY : 0;
+	mine.flags = (uint16_t)((h->key ? VS_HF_KEY : 0) | flags);
 	mine.caps = VS_CAP_ALL;
 	mine.has_nonce = 1;
 	vs_nonce(mine.nonce);
@@ -133,7 +133,7 @@ int hello_try(int fd, struct vs_hello *hi, long deadline)
 {
 	static struct hs h;
 	uint8_t b[VS_MAGIC_LEN + VS_HDR + 256];
-	size_t k = hs_begin(&h, &hostkey, b, sizeof b);
+	size_t k = hs_begin(&h, &hostkey, 0, b, sizeof b);
 	if (vs_writeall(fd, b, k) < 0) {
 		if (errno == EPIPE || errno == ECONNRESET)
 			return hello_fail("agent closed the connection during the handshake (not a vsock-agent, or it refused us)");
@@ -219,43 +219,20 @@ static const char *connect_hint(int e)
 	return "";
 }
 
-/* A vsock connection from a reserved source port when we may bind one
- * (CAP_NET_BIND_SERVICE), as rsh's rresvport did: the agent takes it as
- * the kernel's word that a privileged host process is calling.  Others
- * connect from an ordinary port and need the key. */
+/* A vsock connection from a reserved source port when we may bind one:
+ * the kernel's proof, for an agent that listens (vs_bind_reserved).
+ * Others connect from an ordinary port and need the key. */
 static int vsock_connect(const struct vs_addr *a)
 {
-	struct vs_sockaddr_vm vm;
 	uint32_t start;
-	unsigned i;
 	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	memset(&vm, 0, sizeof vm);
-	vm.svm_family = AF_VSOCK;
-	vm.svm_cid = VS_CID_ANY;
 	if (getrandom(&start, sizeof start, GRND_NONBLOCK) != sizeof start)
 		start = (uint32_t)getpid();
-	for (i = 0; i < 512; i++) {
-		vm.svm_port = 512 + (start + i) % 512;
-		if (bind(fd, (struct sockaddr *)&vm, sizeof vm) == 0)
-			break;
-		if (errno != EADDRINUSE)
-			break; /* EACCES: not privileged; an ordinary port it is */
-	}
-	memset(&vm, 0, sizeof vm);
-	vm.svm_family = AF_VSOCK;
-	vm.svm_cid = a->cid;
-	vm.svm_port = a->port;
-	while (connect(fd, (struct sockaddr *)&vm, sizeof vm) < 0) {
-		if (errno != EINTR) {
-			int e = errno;
-			close(fd);
-			errno = e;
-			return -1;
-		}
-	}
-	return fd;
+	vs_bind_reserved(fd, start);
+	vs_vsock_buffer(fd);
+	return vs_connect_fd(fd, a);
 }
 
 int target_connect(const struct vs_addr *a)
@@ -332,6 +309,8 @@ int accept_agent(const struct opts *o, int lfd, long deadline)
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
+		if (ss.ss_family == AF_VSOCK)
+			vs_vsock_buffer(fd);
 		if (ss.ss_family == AF_VSOCK && !o->allow_any) {
 			uint32_t cid = ((struct vs_sockaddr_vm *)&ss)->svm_cid;
 			if (o->allow_cid && cid != o->allow_cid) {
@@ -356,15 +335,25 @@ uint64_t new_token(void)
 	return t;
 }
 
-/* Listen mode: wait for the agent's control connection. */
+/* Listen mode: wait for the agent's control connection.  A connection
+ * that fails the handshake (a listener's liveness probe, an impostor, a
+ * stray client) does not end the wait: the next one may be the agent. */
 void agent_control(struct opts *o, struct agent *ag)
 {
+	long deadline = o->wait_secs ? vs_deadline(o->wait_secs * 1000L) : VS_NEVER;
 	ag->lfd = listen_addr(&o->addr);
 	vinfo("waiting for the agent on %s", addr_str(&o->addr));
-	ag->ctl = accept_agent(o, ag->lfd, o->wait_secs ? vs_deadline(o->wait_secs * 1000L) : VS_NEVER);
-	if (ag->ctl < 0)
-		die("no agent connected to %s within %d s", addr_str(&o->addr), o->wait_secs);
-	hello_or_die(ag->ctl, &ag->hi);
+	for (;;) {
+		ag->ctl = accept_agent(o, ag->lfd, deadline);
+		if (ag->ctl < 0)
+			die("no agent connected to %s within %d s", addr_str(&o->addr), o->wait_secs);
+		if (hello_try(ag->ctl, &ag->hi, vs_deadline(HANDSHAKE_MS)) == 0)
+			break;
+		warnx("%s; waiting for the agent still", hello_err);
+		close(ag->ctl);
+	}
+	vinfo("agent: %s (auth %s)", *ag->hi.software ? ag->hi.software : "?",
+	      ag->hi.flags & VS_HF_KEY ? "key" : ag->hi.flags & VS_HF_OPEN ? "none" : "kernel");
 	if (!(ag->hi.caps & VS_CAP_DIALBACK))
 		die("the agent does not offer dial-back sessions");
 }

@@ -91,7 +91,7 @@ const char hub_usage[] =
 
 /* ---- the hub's state ---- */
 
-enum { K_LVSOCK = 1, K_LUNIX, K_LHUB, K_SIG, K_AGENT, K_CTL, K_CLIENT };
+enum { K_LVSOCK = 1, K_LUNIX, K_LHUB, K_SIG, K_AGENT, K_CTL, K_CLIENT, K_STANDBY };
 /* what a client waits for */
 enum { W_NONE, W_REQ, W_GUEST, W_DIALBACK, W_FLUSH, W_EVENTS };
 
@@ -102,6 +102,7 @@ struct guest {
 	uint32_t cid;           /* vsock: the CID; 0 for a Unix path */
 	int lunix;              /* its --unix listener, or -1 */
 	struct conn *ctl;       /* its control connection, when up */
+	struct conn *standby;   /* a dial-back its agent made ahead of a session */
 	time_t since;
 	struct vs_hello hi;     /* what it says of itself: shown, never trusted */
 	const char *auth;
@@ -299,6 +300,8 @@ static void conn_close(struct conn *c)
 		return;
 	if (c->kind == K_CTL && c->g && c->g->ctl == c)
 		guest_down(c->g, EV_DISCONNECT);
+	if (c->kind == K_STANDBY && c->g && c->g->standby == c)
+		c->g->standby = NULL;
 	epoll_ctl(hub.ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->dead = 1;
@@ -472,6 +475,8 @@ static void guest_down(struct guest *g, int kind)
 	hlog("guest %s %s", guest_label(g), kind == EV_RELEASE ? "released" : "disconnected");
 	g->ctl = NULL;
 	g->sessions = 0;
+	if (g->standby)
+		conn_close(g->standby);
 	event(g, kind);
 	/* sessions it will never dial back for */
 	for (c = hub.conns; c; c = c->next)
@@ -495,21 +500,24 @@ static void agent_accept(struct conn *l)
 	c = conn_new(fd, K_AGENT, CTL_IN);
 	c->deadline = vs_deadline(HANDSHAKE_MS);
 	if (l->kind == K_LVSOCK) {
+		vs_vsock_buffer(fd); /* it may become a session's */
 		c->cid = ((struct vs_sockaddr_vm *)&ss)->svm_cid;
 		g = guest_by_cid(c->cid);
 	} else {
 		c->lunix = l->lunix;
 		g = guest_by_unix(l->lunix);
 	}
-	k = hs_begin(&c->hs, guest_key(g, c->cid), b, sizeof b);
+	/* the hub asks every agent for a standby dial-back: a session then
+	 * needs no fork, dial and handshake on its way */
+	k = hs_begin(&c->hs, guest_key(g, c->cid), VS_HF_STANDBY, b, sizeof b);
 	if (send(fd, b, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k)
 		conn_close(c);
 }
 
-/* A dial-back, handshake done: hand it to the client that asked. */
-static void dialback_done(struct conn *a)
+/* The session's connection to the client that asked for it, with the
+ * agent's HELLO; our copy goes. */
+static void hand_over(struct conn *c, struct conn *a)
 {
-	struct conn *c;
 	uint8_t b[512];
 	struct msghdr m;
 	struct iovec iov;
@@ -519,15 +527,6 @@ static void dialback_done(struct conn *a)
 	} cm;
 	struct cmsghdr *ch;
 	size_t n;
-	for (c = hub.conns; c; c = c->next)
-		if (!c->dead && c->kind == K_CLIENT && c->wait == W_DIALBACK && c->token == a->hs.hi.token)
-			break;
-	/* the token must be this guest's: no guest answers for another */
-	if (!c || (c->g->lunix >= 0 ? c->g->lunix != a->lunix : (a->lunix >= 0 || c->g->cid != a->cid))) {
-		hlog("dropped a dial-back with an unknown session token");
-		conn_close(a);
-		return;
-	}
 	n = vs_hello_encode(b + VS_HDR, sizeof b - VS_HDR, &a->hs.hi);
 	vs_hdr_put(b, VS_HUB_SESSION, (uint32_t)n);
 	iov.iov_base = b;
@@ -550,6 +549,47 @@ static void dialback_done(struct conn *a)
 		c->g->sessions++;
 	conn_close(a);
 	conn_close(c);
+}
+
+/* Is this dial-back from guest g (its CID, or its Unix listener)?  No
+ * guest answers for another. */
+static int from_guest(const struct conn *a, const struct guest *g)
+{
+	return g->lunix >= 0 ? g->lunix == a->lunix : a->lunix < 0 && g->cid == a->cid;
+}
+
+/* A dial-back, handshake done: hand it to the client that asked, or keep
+ * it as its guest's standby. */
+static void dialback_done(struct conn *a)
+{
+	struct conn *c;
+	struct guest *g = a->lunix >= 0 ? guest_by_unix(a->lunix) : guest_by_cid(a->cid);
+	if (a->hs.hi.flags & VS_HF_STANDBY) {
+		if (!g || !g->ctl || g->standby) {
+			conn_close(a); /* its agent makes another when it is wanted */
+			return;
+		}
+		a->kind = K_STANDBY;
+		a->g = g;
+		a->deadline = VS_NEVER;
+		g->standby = a;
+		for (c = hub.conns; c; c = c->next) /* a session waiting: it is its */
+			if (!c->dead && c->kind == K_CLIENT && c->wait == W_DIALBACK && c->g == g) {
+				g->standby = NULL;
+				hand_over(c, a);
+				break;
+			}
+		return;
+	}
+	for (c = hub.conns; c; c = c->next)
+		if (!c->dead && c->kind == K_CLIENT && c->wait == W_DIALBACK && c->token == a->hs.hi.token)
+			break;
+	if (!c || !from_guest(a, c->g)) {
+		hlog("dropped a dial-back with an unknown session token");
+		conn_close(a);
+		return;
+	}
+	hand_over(c, a);
 }
 
 static void agent_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
@@ -701,10 +741,18 @@ static void client_accept(struct conn *l)
 	c->pid = uc.pid;
 }
 
-/* Ask the guest's agent for a dial-back for this client. */
+/* Ask the guest's agent for a dial-back for this client, or hand it the
+ * standby one at once. */
 static void client_open_send(struct conn *c)
 {
 	uint8_t b[8];
+	struct conn *sb = c->g->standby;
+	hlog("session: uid %u pid %d guest %s %s '%s'", (unsigned)c->uid, (int)c->pid, guest_label(c->g), c->op, c->what);
+	if (sb) {
+		c->g->standby = NULL;
+		hand_over(c, sb);
+		return;
+	}
 	c->token = new_token();
 	vs_put64(b, c->token);
 	if (conn_send(c->g->ctl, VS_OPEN, b, 8) < 0) {
@@ -713,7 +761,6 @@ static void client_open_send(struct conn *c)
 	}
 	c->wait = W_DIALBACK;
 	c->deadline = vs_deadline(DIALBACK_MS);
-	hlog("session: uid %u pid %d guest %s %s '%s'", (unsigned)c->uid, (int)c->pid, guest_label(c->g), c->op, c->what);
 }
 
 /* ls order: named guests by name, then the unnamed by CID */
@@ -1146,6 +1193,11 @@ int hub_serve(struct opts *o)
 				break;
 			case K_CTL:
 				conn_read_frames(c, ctl_frame);
+				break;
+			case K_STANDBY:
+				/* a standby says nothing until its session: this is its
+				 * end (the agent went, or broke the protocol) */
+				conn_close(c);
 				break;
 			case K_CLIENT:
 				if (ev[i].events & EPOLLOUT)

@@ -10,6 +10,7 @@
 #include "vsh.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -99,19 +100,34 @@ static void cmds_from_stdin(struct opts *o, struct cmds *c)
 		usage_error(o, "legacy: no command on stdin: nothing sent");
 }
 
+/* A legacy agent never speaks: a connection whose peer hangs up at once
+ * is not one (a listener's liveness probe), and must not get the
+ * commands. */
+static int hung_up(int fd)
+{
+	struct pollfd p = { fd, POLLRDHUP, 0 };
+	char c;
+	return poll(&p, 1, 100) > 0 && (p.revents & (POLLRDHUP | POLLHUP)) && recv(fd, &c, 1, MSG_PEEK) <= 0;
+}
+
 static int legacy_connect(struct opts *o)
 {
-	int fd;
-	if (o->listen) {
-		int lfd = listen_addr(&o->addr);
-		vinfo("waiting for a legacy agent on %s", addr_str(&o->addr));
-		fd = accept_agent(o, lfd, o->wait_secs ? vs_deadline(o->wait_secs * 1000L) : VS_NEVER);
+	long deadline = o->wait_secs ? vs_deadline(o->wait_secs * 1000L) : VS_NEVER;
+	int fd, lfd;
+	if (!o->listen)
+		return connect_target(o);
+	lfd = listen_addr(&o->addr);
+	vinfo("waiting for a legacy agent on %s", addr_str(&o->addr));
+	for (;;) {
+		fd = accept_agent(o, lfd, deadline);
 		if (fd < 0)
 			die("no agent connected to %s within %d s", addr_str(&o->addr), o->wait_secs);
-		close(lfd);
-		return fd;
+		if (!hung_up(fd))
+			break;
+		close(fd);
 	}
-	return connect_target(o);
+	close(lfd);
+	return fd;
 }
 
 int legacy_run(struct opts *o)

@@ -364,6 +364,9 @@ static int positional(struct opts *o, char *w, int dashdash)
 		if (!o->have_target && !o->listen) {
 			o->target = w;
 			o->have_target = 1;
+		} else if (!dashdash && looks_like_addr(w)) {
+			usage_error(o, "'%s' looks like an address, and %s (write ./%s for a local file of that name)", w,
+			            o->listen ? "--listen takes its address right after it" : "there is already a TARGET", w);
 		} else {
 			if (o->npaths >= (int)(sizeof o->paths / sizeof *o->paths))
 				usage_error(o, "too many paths");
@@ -416,6 +419,11 @@ static void finish(struct opts *o)
 		if (!*o->at)
 			usage_error(o, "'@' needs a guest name or CID");
 	} else if (o->have_target && o->mode & M_CONN) {
+		static const char *verbs[] = { "cp", "serve", "ls", "wait", "release", "events", "keygen" };
+		size_t k;
+		for (k = 0; k < sizeof verbs / sizeof *verbs; k++)
+			if (!strcmp(o->target, verbs[k]))
+				usage_error(o, "'%s' is a verb: it comes first (vsock-shell %s [options] ...)", o->target, o->target);
 		/* a port missing from the target is -p's, or the default */
 		if (vs_addr_parse(o->target, &o->addr) < 0)
 			usage_error(o, "unable to parse target '%s' (expected CID[:PORT], vsock:CID[:PORT], unix:PATH, "

@@ -88,7 +88,7 @@ struct hs {
 	struct vs_hello hi;
 	char err[400];
 };
-size_t hs_begin(struct hs *h, const struct vs_key *key, uint8_t *out, size_t cap);
+size_t hs_begin(struct hs *h, const struct vs_key *key, uint16_t flags, uint8_t *out, size_t cap);
 int hs_step(struct hs *h, const struct vs_hdr *fh, const uint8_t *p, size_t n, uint8_t *out, size_t *outn);
 extern char hello_err[512];
 int hello_try(int fd, struct vs_hello *hi, long deadline);

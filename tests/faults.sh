@@ -25,14 +25,14 @@ t_ok() { PASS=$((PASS + 1)); echo "ok - faults: $1"; }
 t_fail() { FAIL=$((FAIL + 1)); echo "not ok - faults: $1${2:+: $2}"; }
 finish() { echo "$PASS passed, $FAIL failed, $SKIP skipped"; [ "$FAIL" -eq 0 ]; exit; }
 
-for f in build/faults/faults.so build/faults/vsock-agent vsock-shell build/host/tgen; do
+for f in build/faults/faults.so build/faults/vsock-agent build/faults/vsock-shell build/host/tgen; do
 	[ -e "$root/$f" ] || { t_fail "setup" "no $f (make host-bins)"; finish; }
 done
 # Everything in one 755 tree: the xfer group runs an agent as nobody.
 mkdir -p "$D/lib" "$D/bin" || exit 2
 chmod 755 "$D" "$D/lib" "$D/bin"
 cp "$root/build/faults/faults.so" "$root/build/faults/vsock-agent" "$D/lib/"
-cp "$root/vsock-shell" "$D/lib/vsock-shell"
+cp "$root/build/faults/vsock-shell" "$D/lib/vsock-shell"
 SO=$D/lib/faults.so STATS=$D/stats
 rm -f "$STATS"
 # wrapper NAME SEED: DIR/bin/NAME runs DIR/lib/NAME with the shim

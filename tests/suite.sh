@@ -35,6 +35,14 @@ case $VS_TRANSPORT in unix|vsock) ;; *) echo "suite.sh: VS_TRANSPORT must be uni
 
 mkdir -p "$VS_TMP"
 TMP=$VS_TMP
+# What the tests run as another user (nobody, the image's unprivileged
+# user) must be reachable for it, wherever the checkout lives (a 0700
+# /root, say): copies in a directory of its own that anyone may enter.
+PUB=$(mktemp -d /tmp/vs-pub.XXXXXX)
+chmod 755 "$PUB"
+for b in vsock-agent vsock-shell tpeer; do cp "$VS_BIN/$b" "$PUB/$b"; done
+chmod 755 "$PUB"/*
+PUB_AGENT=$PUB/vsock-agent PUB_VSH=$PUB/vsock-shell PUB_TPEER=$PUB/tpeer
 PASS=0 FAIL=0 SKIP=0
 PORT=${VS_PORT_BASE:-5100}
 PIDS=""
@@ -112,13 +120,18 @@ agent_stop() { kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null; }
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
+	rm -rf "$PUB"
 }
 trap cleanup EXIT
 
-# Pids whose parent is $CHILD_PARENT (from /proc: busybox ps has no --ppid).
+# Pids whose parent is $CHILD_PARENT (from /proc: busybox ps has no --ppid),
+# but for a listening agent's spare (vsock-spare: a session process still
+# waiting for its connection).
 children_of() {
 	for s in /proc/[0-9]*/stat; do
 		read -r line 2>/dev/null < "$s" || continue
+		comm=${line#*(}; comm=${comm%%)*}
+		[ "$comm" = vsock-spare ] && continue
 		rest=${line##*) }
 		set -- $rest
 		[ "$2" = "$CHILD_PARENT" ] && echo "${s#/proc/}" | cut -d/ -f1

@@ -44,6 +44,17 @@ expect_eq "exec: --cwd sets the directory" "$r" /tmp
 r=$("$VSH" "$X" -- 'echo "$HOME|$PATH" | grep -c /bin')
 expect_eq "exec: PATH and HOME are set" "$r" 1
 
+# the exit status survives stdin pressure: a command that exits without
+# reading stdin while the host keeps sending (the agent drains after EXIT
+# so that no reset takes the status with it)
+if [ "$VS_TRANSPORT" = vsock ]; then runs=50; else runs=200; fi
+i=0 bad=0
+while [ $i -lt $runs ]; do
+	"$VSH" "$X" -- 'exit 3' < /dev/zero 2>/dev/null; [ $? = 3 ] || bad=$((bad + 1))
+	i=$((i + 1))
+done
+expect_eq "exec: 'exit 3' < /dev/zero gives 3 in $runs of $runs runs" "$bad" 0
+
 # 20 sessions at once, each with its own output and status
 expect_eq "exec: 20 sessions in parallel, outputs and statuses intact" "$(parallel_sessions "$X" 20 100000)" 0
 

@@ -160,15 +160,15 @@ if [ "$(id -u)" = 0 ]; then
 	wait_for 10 is_up vm1
 	expect_eq "hub: --group: the socket is group 4242, mode 0660" "$(stat -c '%g %a' "$HUB")" "4242 660"
 	chmod 755 "$HD"
-	msg=$("$TGEN" -u 65534 "$VSH" ls 2>&1); rc=$?
+	msg=$("$TGEN" -u 65534 "$PUB_VSH" ls 2>&1); rc=$?
 	case "$rc:$msg" in 255:*"unable to reach the hub"*"Permission denied"*) t_ok "hub: a user not in the group cannot reach the socket";; *) t_fail "hub: file permissions" "$rc $msg";; esac
 	chmod 666 "$HUB" # past the file mode: the kernel's SO_PEERCRED still says no
-	msg=$("$TGEN" -u 65534 "$VSH" @vm1 -- echo should-not-run 2>&1); rc=$?
+	msg=$("$TGEN" -u 65534 "$PUB_VSH" @vm1 -- echo should-not-run 2>&1); rc=$?
 	case "$rc:$msg" in 255:*"not allowed: uid 65534"*) t_ok "hub: a client not in the group is refused by its credentials";; *) t_fail "hub: SO_PEERCRED refusal" "$rc $msg";; esac
 	grep -q "refused a client: uid 65534" "$TMP/hub.log"; expect_eq "hub: ...and the refusal is logged" "$?" 0
-	r=$("$TGEN" -u 65534:65534:4242 "$VSH" @vm1 -- echo member 2>&1)
+	r=$("$TGEN" -u 65534:65534:4242 "$PUB_VSH" @vm1 -- echo member 2>&1)
 	expect_eq "hub: a member of the group (supplementary) gets in" "$r" member
-	r=$("$TGEN" -u 65534:4242 "$VSH" @vm1 -- echo primary 2>&1)
+	r=$("$TGEN" -u 65534:4242 "$PUB_VSH" @vm1 -- echo primary 2>&1)
 	expect_eq "hub: a member of the group (primary) gets in" "$r" primary
 	grep -q "session: uid 65534 pid [0-9]* guest vm1 .* exec 'echo member'" "$TMP/hub.log"
 	expect_eq "hub: each session is audited: uid, pid, guest, operation" "$?" 0

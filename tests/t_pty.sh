@@ -150,6 +150,16 @@ timeout 3
 wait 255
 EOF
 
+pty_t "pty: -E ^] names its own escape in the help and the close message" - -- "$VSH" -E '^]' -t "$P" -- cat <<'EOF'
+send \r\x1d?
+expect ^].  - terminate
+send \r~.
+send \r\x1d.
+expect escape (^].)
+timeout 3
+wait 255
+EOF
+
 # Skip only when the agent's side says it has no vi, never because the
 # probe itself failed.
 if [ "$("$VSH" -e "$PTY_SH" "$P" -- 'command -v vi >/dev/null || echo none' 2>&1)" != none ]; then

@@ -16,12 +16,9 @@ printf 'a key for the trust tests, one\n' > "$K1"
 printf 'a key for the trust tests, two\n' > "$K2"
 chmod 644 "$K1" "$K2"
 chmod 755 "$TMP"
-# what the unprivileged user runs must be reachable for it: the checkout
-# may sit under a 0700 home (/root), so copy the binaries out
-UB=$(mktemp -d /tmp/vs-trust-bin.XXXXXX)
-cp "$VSH" "$AGENT" "$TPEER" "$UB/"
-chmod 755 "$UB" "$UB"/*
-UVSH=$UB/vsock-shell
+# what the unprivileged user runs: the suite's reachable copies ($PUB)
+UB=$PUB
+UVSH=$PUB_VSH
 MARK=$TMP/trust-marker
 
 # (never background as_user: $! would be a subshell, not the process)
@@ -238,4 +235,3 @@ sleep 0.5
 check "trust: --deny legacy: a legacy command is refused" test ! -e "$MARK"
 grep -q "refused a legacy command .*(--deny legacy)" "$TMP/agent.log"; expect_eq "trust: ...and the log names the switch" "$?" 0
 agent_stop
-rm -rf "$UB"

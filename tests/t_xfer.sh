@@ -194,7 +194,7 @@ if [ "$(id -u)" = 0 ]; then
 		LADDR=unix:$pub/nobody.sock CADDR=$LADDR
 	fi
 	mkdir -p "$R/locked"; chmod 755 "$R/locked"; chmod 711 "$R" "$TMP"
-	"$TGEN" -u 65534 "$AGENT" --listen "$LADDR" ${VS_TRANSPORT:+$( [ "$VS_TRANSPORT" = vsock ] && echo --allow 1)} 2>>"$TMP/agent.log" &
+	"$TGEN" -u 65534 "$PUB_AGENT" --listen "$LADDR" ${VS_TRANSPORT:+$( [ "$VS_TRANSPORT" = vsock ] && echo --allow 1)} 2>>"$TMP/agent.log" &
 	np=$!
 	wait_for 5 addr_ready "$LADDR"
 	"$VSH" cp -q "$CADDR" "$L/f1" ":$R/locked/" 2>"$TMP/err"; rc=$?

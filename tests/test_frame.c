@@ -20,6 +20,7 @@
 #define VS_IMPLEMENTATION
 #include "protocol.h"
 #include "sha256.h"
+#include "auth.h"
 #include "transfer.h"
 
 #include <errno.h>
@@ -954,6 +955,136 @@ static void test_xfer_rules(void)
 	}
 }
 
+/* ---- HMAC-SHA256: RFC 4231's test cases ---- */
+
+static size_t unhex(const char *h, uint8_t *out)
+{
+	size_t n = 0;
+	for (; h[0] && h[1]; h += 2) {
+		unsigned v;
+		sscanf(h, "%2x", &v);
+		out[n++] = (uint8_t)v;
+	}
+	return n;
+}
+
+static void hmac_vec(const char *name, const char *keyhex, const char *msg, size_t mn, const char *want, size_t wn)
+{
+	uint8_t key[256], mac[32], w[32];
+	size_t kn = unhex(keyhex, key);
+	vs_hmac(key, kn, msg, mn, mac);
+	unhex(want, w);
+	check(!memcmp(mac, w, wn), "hmac-sha256: RFC 4231 %s", name);
+}
+
+static void test_hmac(void)
+{
+	static const char tc6[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+	static const char tc7[] = "This is a test using a larger than block-size key and a larger than block-size "
+	                          "data. The key needs to be hashed before being used by the HMAC algorithm.";
+	char k131[263], d50[51], d50b[51];
+	uint8_t k1[32], k2[32], n1[32], n2[32], m1[32], m2[32];
+	struct vs_key key, other;
+	int i;
+	memset(k131, 0, sizeof k131);
+	for (i = 0; i < 131; i++)
+		memcpy(k131 + 2 * i, "aa", 2);
+	memset(d50, 0xdd, 50);
+	memset(d50b, 0xcd, 50);
+	hmac_vec("case 1", "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "Hi There", 8,
+	         "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", 32);
+	hmac_vec("case 2 (short key)", "4a656665", "what do ya want for nothing?", 28,
+	         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", 32);
+	hmac_vec("case 3", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", d50, 50,
+	         "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe", 32);
+	hmac_vec("case 4", "0102030405060708090a0b0c0d0e0f10111213141516171819", d50b, 50,
+	         "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b", 32);
+	hmac_vec("case 5 (truncated to 128 bits)", "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c", "Test With Truncation", 20,
+	         "a3b6167473100ee06e0c796c2955552b", 16);
+	hmac_vec("case 6 (131-byte key)", k131, tc6, sizeof tc6 - 1,
+	         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", 32);
+	hmac_vec("case 7 (131-byte key, long data)", k131, tc7, sizeof tc7 - 1,
+	         "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2", 32);
+
+	/* keys: blanks and line ends at the end do not count; 16..1024 bytes */
+	check(vs_key_set(&key, "0123456789abcdef\n", 17) == 0 && key.n == 16, "key: a trailing newline is not part of it");
+	check(vs_key_set(&other, "0123456789abcdef \r\n", 19) == 0 && other.n == 16 && !memcmp(key.b, other.b, 16),
+	      "key: echo and printf write the same key");
+	errno = 0;
+	check(vs_key_set(&other, "0123456789abcde\n", 16) < 0 && errno == EINVAL, "key: 15 bytes are refused");
+	check(vs_memeq("abcd", "abcd", 4) == 0 && vs_memeq("abcd", "abce", 4) != 0 && vs_memeq("xbcd", "abcd", 4) != 0,
+	      "memeq: equal, differing last, differing first");
+
+	/* the handshake's MACs: each side's differs, both depend on both
+	 * nonces and on the token; the key matters */
+	vs_nonce(n1);
+	vs_nonce(n2);
+	check(memcmp(n1, n2, 32) != 0, "nonce: two are different");
+	vs_auth_mac(&key, 0, n1, n2, 7, m1);
+	vs_auth_mac(&key, 1, n1, n2, 7, m2);
+	check(memcmp(m1, m2, 32) != 0, "auth: the host's and the agent's MACs differ (no reflection)");
+	vs_auth_mac(&key, 0, n2, n1, 7, m2);
+	check(memcmp(m1, m2, 32) != 0, "auth: swapping the nonces changes the MAC");
+	vs_auth_mac(&key, 0, n1, n2, 8, m2);
+	check(memcmp(m1, m2, 32) != 0, "auth: the token is bound in");
+	vs_key_set(&other, "fedcba9876543210", 16);
+	vs_auth_mac(&other, 0, n1, n2, 7, m2);
+	check(memcmp(m1, m2, 32) != 0, "auth: another key, another MAC");
+	memcpy(k1, m1, 32);
+	vs_auth_mac(&key, 0, n1, n2, 7, k2);
+	check(!memcmp(k1, k2, 32), "auth: the same inputs, the same MAC");
+}
+
+/* ---- HELLO: the fixed part, then tagged fields ---- */
+
+static void test_hello(void)
+{
+	struct vs_hello h, d;
+	uint8_t b[600], *q;
+	size_t n;
+	memset(&h, 0, sizeof h);
+	h.flags = VS_HF_KEY;
+	h.caps = VS_CAP_ALL;
+	h.token = 0x1122334455667788ULL;
+	h.has_nonce = 1;
+	memset(h.nonce, 0x5a, sizeof h.nonce);
+	strcpy(h.software, "vsock-agent 0.2");
+	strcpy(h.hostname, "guest-1");
+	strcpy(h.kernel, "6.1.0-27-amd64");
+	strcpy(h.machine_id, "0123456789abcdef0123456789abcdef");
+	strcpy(h.boot_id, "1b2c3d4e-0000-4000-8000-123456789abc");
+	n = vs_hello_encode(b, sizeof b, &h);
+	check(n > 16 && vs_hello_decode(b, n, &d) == 0 && d.flags == h.flags && d.caps == h.caps && d.token == h.token &&
+	          d.has_nonce && !memcmp(d.nonce, h.nonce, 32) && !strcmp(d.software, h.software) &&
+	          !strcmp(d.hostname, h.hostname) && !strcmp(d.kernel, h.kernel) && !strcmp(d.machine_id, h.machine_id) &&
+	          !strcmp(d.boot_id, h.boot_id) && d.version == VS_VERSION,
+	      "hello: every field survives encode and decode");
+	check(vs_hello_encode(b, 40, &h) == 0, "hello: too small a buffer encodes nothing");
+	q = dup_exact(b, 15);
+	check(vs_hello_decode(q, 15, &d) < 0, "hello: 15 bytes are refused");
+	free(q);
+	q = dup_exact(b, n - 1);
+	check(vs_hello_decode(q, n - 1, &d) < 0, "hello: a field cut short is refused");
+	free(q);
+	/* a nonce of the wrong length; an unknown tag is skipped */
+	n = 16;
+	memcpy(b + n, "\x02\x00\x05\x00" "abcde", 9);
+	check(vs_hello_decode(b, n + 9, &d) < 0, "hello: a 5-byte nonce is refused");
+	memcpy(b + n, "\x63\x00\x03\x00" "xyz" "\x03\x00\x02\x00" "ok", 13);
+	check(vs_hello_decode(b, n + 13, &d) == 0 && !strcmp(d.hostname, "ok"), "hello: an unknown field is skipped");
+	/* guest text is made printable and bounded */
+	memcpy(b + n, "\x03\x00\x04\x00" "a\x1b[m", 8);
+	check(vs_hello_decode(b, n + 8, &d) == 0 && !strcmp(d.hostname, "a?[m"), "hello: control bytes in a text become '?'");
+	{
+		uint8_t big[16 + 4 + 300];
+		memcpy(big, b, 16);
+		memcpy(big + 16, "\x03\x00\x2c\x01", 4);
+		memset(big + 20, 'h', 300);
+		check(vs_hello_decode(big, sizeof big, &d) == 0 && strlen(d.hostname) == sizeof d.hostname - 1,
+		      "hello: a long text is cut to its buffer");
+	}
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -974,6 +1105,8 @@ int main(void)
 	test_xxh();
 	test_names();
 	test_xfer_rules();
+	test_hmac();
+	test_hello();
 	printf("%d passed, %d failed\n", npass, nfail);
 	return nfail ? 1 : 0;
 }

@@ -188,22 +188,10 @@ int main(int argc, char **argv)
 	} else if (a.kind == VS_ADDR_VSOCK) {
 		/* from a reserved port, as a privileged controller does: the
 		 * agent admits it, and the test reaches the parser behind */
-		struct vs_sockaddr_vm vm;
-		unsigned p;
 		fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		memset(&vm, 0, sizeof vm);
-		vm.svm_family = AF_VSOCK;
-		vm.svm_cid = VS_CID_ANY;
-		for (p = 1023; fd >= 0 && p > 600; p--) {
-			vm.svm_port = p;
-			if (bind(fd, (struct sockaddr *)&vm, sizeof vm) == 0 || errno != EADDRINUSE)
-				break;
-		}
-		vm.svm_cid = a.cid;
-		vm.svm_port = a.port;
-		if (fd >= 0 && connect(fd, (struct sockaddr *)&vm, sizeof vm) < 0) {
-			close(fd);
-			fd = -1;
+		if (fd >= 0) {
+			vs_bind_reserved(fd, (uint32_t)getpid());
+			fd = vs_connect_fd(fd, &a);
 		}
 	} else {
 		fd = vs_connect(&a);

@@ -1,0 +1,115 @@
+# cli: the command lines, Unix listeners and the command's environment
+# (sourced by suite.sh): an ssh user's habits must not lose data or
+# surprise.  Nothing here opens AF_VSOCK on the dev machine: addresses are
+# unix: ones, and where a word would become a vsock target the run must
+# fail before connecting.
+
+one_line() { [ "$(wc -l < "$1" | tr -d ' ')" = 1 ]; }
+CL=$TMP/cli
+rm -rf "$CL"; mkdir -p "$CL"
+
+# --- Unix listeners replace only a stale socket ---
+echo precious > "$CL/f"
+# (timeout: a broken build may listen there for ever)
+msg=$(timeout 5 "$AGENT" --listen "unix:$CL/f" 2>&1); rc=$?
+case "$rc:$msg:$(cat "$CL/f")" in 1:*"$CL/f"*"not a socket; not replacing it"*:precious) t_ok "cli: the agent never replaces a file at its listening path";; *) t_fail "cli: agent over a file" "$rc $msg";; esac
+msg=$(timeout 5 "$VSH" --listen "unix:$CL/f" -w 1 -- true 2>&1); rc=$?
+case "$rc:$msg:$(cat "$CL/f")" in 255:*"not a socket; not replacing it"*:precious) t_ok "cli: the controller never replaces a file at its listening path";; *) t_fail "cli: controller over a file" "$rc $msg";; esac
+msg=$(timeout 5 "$VSH" serve --vsock off --hub "$CL/f" 2>&1); rc=$?
+case "$rc:$msg:$(cat "$CL/f")" in 255:*"not a socket; not replacing it"*:precious) t_ok "cli: the hub never replaces a file at its socket path";; *) t_fail "cli: hub over a file" "$rc $msg";; esac
+# a live listener is not taken over: the second says so, the first serves on
+"$VSH" --listen "unix:$CL/live.sock" -w 20 -- echo first-listener > "$CL/first.out" 2>"$CL/first.err" &
+hp=$!
+wait_for 5 test -S "$CL/live.sock"
+msg=$(timeout 5 "$VSH" --listen "unix:$CL/live.sock" -w 1 -- echo second 2>&1); rc=$?
+case "$rc:$msg" in 255:*"$CL/live.sock"*"address in use"*) t_ok "cli: a second listener on a live socket: 'address in use', naming the path";; *) t_fail "cli: second listener" "$rc $msg";; esac
+timeout 10 "$AGENT" "unix:$CL/live.sock" 2>>"$TMP/agent.log"
+wait "$hp"
+expect_eq "cli: ...and the first listener still gets the agent" "$(cat "$CL/first.out")" first-listener
+# a stale socket (its listener died without a word) is replaced
+"$AGENT" --listen "unix:$CL/stale.sock" 2>>"$TMP/agent.log" &
+sp=$!
+wait_for 5 test -S "$CL/stale.sock"
+kill -9 "$sp"; wait "$sp" 2>/dev/null
+check "cli: (a killed listener leaves its socket)" test -S "$CL/stale.sock"
+"$AGENT" --listen "unix:$CL/stale.sock" 2>>"$TMP/agent.log" &
+sp=$!
+wait_for 5 sh -c "'$VSH' 'unix:$CL/stale.sock' -- true 2>/dev/null"
+r=$("$VSH" "unix:$CL/stale.sock" -- echo replaced)
+expect_eq "cli: a stale socket is replaced" "$r" replaced
+kill -TERM "$sp"; wait "$sp" 2>/dev/null
+check "cli: the agent removes its socket on SIGTERM" test ! -e "$CL/stale.sock"
+
+# --- one option table: nothing silently dropped or taken for a target ---
+msg=$(timeout 5 "$AGENT" --listen --allow any "unix:$CL/x.sock" 2>&1); rc=$?
+case "$rc:$msg" in 2:*"given with --listen"*) t_ok "cli: agent: an address after --listen's options is an error, not ignored";; *) t_fail "cli: agent --listen --allow any unix:X" "$rc $msg";; esac
+check "cli: ...and nothing listens at it" test ! -e "$CL/x.sock"
+msg=$(timeout 8 "$VSH" --listen -w 5 "unix:$CL/y.sock" -- echo hi 2>&1); rc=$?
+case "$rc:$msg" in 255:*"'unix:$CL/y.sock' looks like an address"*"--listen takes its address right after it"*) t_ok "cli: controller: an address after --listen's options is an error";; *) t_fail "cli: --listen -w 5 unix:X" "$rc $msg";; esac
+check "cli: ...and nothing listens at it" test ! -e "$CL/y.sock"
+msg=$("$VSH" -q 5 "unix:$CL/y.sock" -- true 2>&1); rc=$?
+case "$rc:$msg" in 255:*"looks like an address, and there is already a TARGET"*) t_ok "cli: a stray number after an option that takes none is not a second target";; *) t_fail "cli: stray number" "$rc $msg";; esac
+msg=$("$VSH" cp -q 5 "unix:$CL/y.sock" "$CL/f" :/tmp/z 2>&1); rc=$?
+case "$rc:$msg" in 255:*"looks like an address"*) t_ok "cli: cp: a stray number is not a second target either";; *) t_fail "cli: cp stray number" "$rc $msg";; esac
+# -p is the port everywhere: cp -p 1025 unix:S a :b reaches unix:S
+agent_listen
+echo cp-p > "$CL/cpp"
+"$VSH" cp -p 1025 "$ADDR" "$CL/cpp" ":$CL/cpp2"; rc=$?
+expect_eq "cli: cp -p is the port (cp -p 1025 unix:S a :b copies through unix:S)" "$rc $(cat "$CL/cpp2" 2>/dev/null)" "0 cp-p"
+# usage errors are one line: what is wrong, then try --help
+for args in "--bogus" "-w" "-w x $ADDR" "cp $ADDR $CL/cpp" "cp --argv $ADDR a :b" "-E xyz $ADDR" "--legacy sideways $ADDR" "-M /x"; do
+	# shellcheck disable=SC2086
+	"$VSH" $args > /dev/null 2>"$CL/err"; rc=$?
+	if [ "$rc" = 255 ] && one_line "$CL/err" && grep -q "(try vsock-shell .*--help)" "$CL/err"; then
+		t_ok "cli: usage error in one line: vsock-shell $args"
+	else
+		t_fail "cli: usage error in one line: vsock-shell $args" "rc=$rc $(cat "$CL/err")"
+	fi
+done
+"$AGENT" --bogus 2>"$CL/err"; rc=$?
+if [ "$rc" = 2 ] && one_line "$CL/err" && grep -q "try --help" "$CL/err"; then t_ok "cli: agent usage error in one line"; else t_fail "cli: agent usage error" "rc=$rc $(cat "$CL/err")"; fi
+"$VSH" --help > "$CL/help"; expect_eq "cli: --help goes to stdout, status 0" "$?$(grep -c '^usage: vsock-shell' "$CL/help")" 01
+
+# -w is a limit, not a hint: it never overshoots by a backoff step
+t0=$(date +%s.%N)
+"$VSH" -w 2 "unix:$CL/nobody-here.sock" -- true 2>/dev/null
+t1=$(date +%s.%N)
+ms=$(echo "$t0 $t1" | awk '{ printf "%d", ($2 - $1) * 1000 }')
+if [ "$ms" -ge 1900 ] && [ "$ms" -le 2600 ]; then t_ok "cli: -w 2 gives up after 2 s (${ms} ms)"; else t_fail "cli: -w 2" "${ms} ms"; fi
+# -v says what it does
+"$VSH" -v "$ADDR" -- true 2>"$CL/v"
+case $(cat "$CL/v") in *"connecting to $ADDR"*"connected to $ADDR"*"agent: vsock-agent"*) t_ok "cli: -v tells the connection's steps";; *) t_fail "cli: -v" "$(cat "$CL/v")";; esac
+agent_stop
+
+# --- the command's environment is built as ssh and login build it ---
+ENVP=/usr/bin/env
+[ -x "$ENVP" ] || ENVP=/bin/env
+new_addr
+[ "$VS_TRANSPORT" = vsock ] && set -- --allow 1 || set --
+FOO=leaked-from-the-agent HOME=/wrong SHELL=/bin/false USER=wrong PATH=/wrong:$PATH \
+	"$AGENT" --listen "$LADDR" "$@" 2>>"$TMP/agent.log" &
+APID=$!
+PIDS="$PIDS $APID"
+wait_for 5 addr_ready "$LADDR"
+r=$("$VSH" "$CADDR" --argv -- "$ENVP")
+me=$(id -un 2>/dev/null || echo root) home=$(awk -F: -v u="$(id -u)" '$3 == u { print $6; exit }' /etc/passwd)
+case $r in *FOO=*|*HOME=/wrong*|*USER=wrong*) t_fail "cli: env: nothing of the agent's own environment" "$r";; *) t_ok "cli: env: nothing of the agent's own environment";; esac
+expect_eq "cli: env: HOME, USER and LOGNAME from passwd" \
+	"$(echo "$r" | grep -E '^(HOME|USER|LOGNAME)=' | sort | tr '\n' ' ')" "HOME=$home LOGNAME=$me USER=$me "
+case $(echo "$r" | grep '^PATH=') in PATH=/wrong*) t_fail "cli: env: a default PATH" "$r";; PATH=*/bin*) t_ok "cli: env: a default PATH";; *) t_fail "cli: env: a default PATH" "$r";; esac
+r=$("$VSH" "$CADDR" -e HOME=/from-e -e EXTRA=1 --argv -- "$ENVP" | grep -E '^(HOME|EXTRA)=' | sort | tr '\n' ' ')
+expect_eq "cli: env: the request's -e variables win" "$r" "EXTRA=1 HOME=/from-e "
+r=$(TERM=vt220 "$VSH" -t "$CADDR" --argv -- /bin/sh -c 'echo "$TERM"' </dev/null | tr -d '\r')
+expect_eq "cli: env: TERM from the request, with a pty" "$r" vt220
+kill "$APID"; wait "$APID" 2>/dev/null
+if [ "$(id -u)" = 0 ] && [ "$VS_TRANSPORT" = unix ]; then
+	pub=$(mktemp -d /tmp/vs-cli.XXXXXX); chmod 1777 "$pub"
+	"$TGEN" -u 65534 "$PUB_AGENT" --listen "unix:$pub/a.sock" 2>>"$TMP/agent.log" &
+	np=$!
+	wait_for 5 test -S "$pub/a.sock"
+	r=$("$VSH" "unix:$pub/a.sock" --argv -- "$ENVP" | grep -E '^(HOME|SHELL|USER|LOGNAME)=' | sort | tr '\n' ' ')
+	nb=$(awk -F: '$3 == 65534 { print "HOME=" $6 " LOGNAME=" $1 " SHELL=" $7 " USER=" $1 " "; exit }' /etc/passwd)
+	expect_eq "cli: env: an agent running as nobody gives nobody's HOME, SHELL, USER" "$r" "$nb"
+	kill "$np"; wait "$np" 2>/dev/null
+	rm -rf "$pub"
+fi
