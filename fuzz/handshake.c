@@ -7,9 +7,10 @@
  * vs_nonce gives a fixed nonce, so that a seed can carry the one right
  * MAC for it.
  *
- * Input: byte 0 chooses whether the host holds a key (bit 0) and the key's
+ * Input: byte 0 chooses whether the host holds a key (bit 0), the key's
  * length (bits 1-2: 16, 32, 64 or 200 bytes, the last one hashed first
- * by HMAC); the rest is the agent's answer, frames as on the wire.  Each
+ * by HMAC) and whether the host asks for a standby dial-back (bit 3, as
+ * the hub does); the rest is the agent's answer, frames as on the wire.  Each
  * frame is fed to hs_step and the result compared with a model of the
  * handshake written here (PROTOCOL.md 3, auth.h): a HELLO of our version
  * with well-formed fields, then, only when the agent asks for the key and
@@ -151,11 +152,13 @@ static int model_step(struct model *m, const struct vs_key *k, const struct vs_h
 
 static struct hs hs;
 static struct vs_key key;
+static uint16_t hflags; /* what else the host's HELLO says */
 static struct model mod;
 
 /* The host's first words in b[0..n): the magic and a HELLO that asks for
- * the key exactly when it holds one, with its nonce.  Their length. */
-static size_t check_begin(const uint8_t *b, size_t n, const struct vs_key *k)
+ * the key exactly when it holds one, with flags, and its nonce.  Their
+ * length. */
+static size_t check_begin(const uint8_t *b, size_t n, const struct vs_key *k, uint16_t flags)
 {
 	struct vs_hdr h;
 	struct vs_hello hi;
@@ -163,7 +166,7 @@ static size_t check_begin(const uint8_t *b, size_t n, const struct vs_key *k)
 	CHECK(vs_hdr_parse(b + VS_MAGIC_LEN, n - VS_MAGIC_LEN, &h) == 1 && h.type == VS_HELLO);
 	CHECK(h.len <= n - VS_MAGIC_LEN - VS_HDR);
 	CHECK(vs_hello_decode(b + VS_MAGIC_LEN + VS_HDR, h.len, &hi) == 0);
-	CHECK(hi.version == VS_VERSION && !!(hi.flags & VS_HF_KEY) == !!k->n);
+	CHECK(hi.version == VS_VERSION && hi.flags == ((k->n ? VS_HF_KEY : 0) | flags));
 	CHECK(hi.has_nonce && !memcmp(hi.nonce, host_nonce, VS_NONCE));
 	return VS_MAGIC_LEN + VS_HDR + h.len;
 }
@@ -188,8 +191,8 @@ static int run_steps(const uint8_t *data, size_t size)
 	size_t k, outn, pos = 0;
 
 	memset(&mod, 0, sizeof mod);
-	k = hs_begin(&hs, &key, b, sizeof b);
-	CHECK(check_begin(b, k, &key) == k);
+	k = hs_begin(&hs, &key, hflags, b, sizeof b);
+	CHECK(check_begin(b, k, &key, hflags) == k);
 	for (;;) {
 		struct vs_hdr h;
 		uint8_t *p;
@@ -236,7 +239,7 @@ static void run_blocking(const uint8_t *data, size_t size, int want)
 	close(sv[0]);
 	got = fuzz_drain(sv[1], back, sizeof back);
 	close(sv[1]);
-	k = check_begin(back, got, &key);
+	k = check_begin(back, got, &key, 0); /* hello_try asks for no standby */
 	if (mod.stage == 1) /* it answered the agent's HELLO with our AUTH */
 		check_auth(back + k, got - k, mod.nonce, mod.token);
 	else
@@ -255,6 +258,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1 || size > 8192)
 		return 0;
 	key_for(&key, data[0]);
+	hflags = data[0] & 8 ? VS_HF_STANDBY : 0;
 	end = run_steps(data + 1, size - 1);
 	run_blocking(data + 1, size - 1, end);
 	return 0;
