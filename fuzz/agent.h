@@ -44,9 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fuzz.h"
-#include "sha256.h"
-#include "auth.h"
+#include "fuzz.h" /* and auth.h, with vs_nonce, before the macro below */
 
 static const uint8_t fuzz_agent_nonce[VS_NONCE] = "fuzz: the agent's fixed nonce..";
 static pid_t fuzz_pgrp;        /* the only group the agent may signal */

@@ -44,20 +44,6 @@ size_t LLVMFuzzerCustomCrossOver(const uint8_t *a, size_t an, const uint8_t *b, 
 	return fuzz_frames_cross(a, an, b, bn, out, max, seed, 1);
 }
 
-/* HMAC-SHA256(key, label NUL, own nonce, peer nonce, token LE), from
- * auth.h's definition. */
-static void mac_of(int agent, const uint8_t *own, const uint8_t *peer, uint64_t token, uint8_t out[VS_MAC])
-{
-	const char *label = agent ? "vsock-shell v2 agent" : "vsock-shell v2 host";
-	uint8_t m[64 + 2 * VS_NONCE];
-	size_t n = strlen(label) + 1;
-	memcpy(m, label, n);
-	memcpy(m + n, own, VS_NONCE);
-	memcpy(m + n + VS_NONCE, peer, VS_NONCE);
-	vs_put64(m + n + 2 * VS_NONCE, token);
-	vs_hmac(key.b, key.n, m, n + 2 * VS_NONCE + 8, out);
-}
-
 /* One frame as vs_recv reads it: 1 a frame, 0 clean EOF, -1 broken. */
 static int frame_at(const uint8_t *p, size_t n, size_t *pos, struct vs_hdr *h, const uint8_t **q)
 {
@@ -68,24 +54,6 @@ static int frame_at(const uint8_t *p, size_t n, size_t *pos, struct vs_hdr *h, c
 		return -1;
 	*q = p + *pos + VS_HDR;
 	*pos += VS_HDR + h->len;
-	return 1;
-}
-
-static int fields_ok(const uint8_t *p, size_t n, const uint8_t **nonce)
-{
-	size_t off = 0;
-	while (off < n) {
-		unsigned tag, len;
-		if (n - off < 4)
-			return 0;
-		tag = vs_get16(p + off), len = vs_get16(p + off + 2);
-		off += 4;
-		if (len > n - off || (tag == VS_F_NONCE && len != VS_NONCE_LEN))
-			return 0;
-		if (tag == VS_F_NONCE)
-			*nonce = p + off;
-		off += len;
-	}
 	return 1;
 }
 
@@ -114,7 +82,7 @@ static void model(const uint8_t *p, size_t n, int kernel, uint64_t token, struct
 		w->error = r < 0 ? VS_E_PROTO : 0;
 		return;
 	}
-	if (h.type != VS_HELLO || h.len < 16 || !fields_ok(q + 16, h.len - 16, &hn)) {
+	if (h.type != VS_HELLO || h.len < 16 || !fuzz_fields_ok(q + 16, h.len - 16, &hn)) {
 		w->error = VS_E_PROTO;
 		return;
 	}
@@ -145,7 +113,7 @@ static void model(const uint8_t *p, size_t n, int kernel, uint64_t token, struct
 		w->error = VS_E_AUTH;
 		return;
 	}
-	mac_of(0, hn, fuzz_agent_nonce, token, mac);
+	fuzz_mac(&key, 0, hn, fuzz_agent_nonce, token, mac);
 	if (memcmp(mac, q, VS_MAC)) {
 		w->error = VS_E_AUTH;
 		return;
@@ -218,7 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (w.auth) {
 			uint8_t mac[VS_MAC];
 			CHECK(frame_at(back, got, &pos, &h, &q) == 1 && h.type == VS_AUTH && h.len >= VS_MAC);
-			mac_of(1, fuzz_agent_nonce, w.hnonce, token, mac);
+			fuzz_mac(&key, 1, fuzz_agent_nonce, w.hnonce, token, mac);
 			CHECK(!memcmp(q, mac, VS_MAC));
 			/* the facts, only now that the host has proven the key */
 			if (facts) {

@@ -4,6 +4,11 @@
  * too) and CHECK, which aborts on a broken invariant so that libFuzzer
  * records the input as a crash.
  *
+ * It also holds what several targets' models share: the handshake's MAC
+ * and the HELLO fields' rule, written again from their definitions (not
+ * the product's functions: a model that calls the code it checks checks
+ * nothing).
+ *
  * A target is one file fuzz/NAME.c defining LLVMFuzzerTestOneInput, plus
  * one line "NAME MAX_LEN" in fuzz/targets, plus seeds in fuzz/corpus/NAME/.
  * Inputs arrive in a heap block of exactly their size, so under
@@ -17,6 +22,8 @@
 #endif
 #define VS_IMPLEMENTATION
 #include "protocol.h"
+#include "sha256.h"
+#include "auth.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -50,6 +57,42 @@ static int fuzz_str_inside(const char *s, const uint8_t *base, size_t n)
 {
 	const uint8_t *u = (const uint8_t *)s;
 	return s && u >= base && u < base + n && memchr(u, 0, (size_t)(base + n - u));
+}
+
+/* The MAC one side sends, from auth.h's definition: HMAC-SHA256(key,
+ * label NUL, own nonce, peer nonce, token LE). */
+static void fuzz_mac(const struct vs_key *k, int agent, const uint8_t *own, const uint8_t *peer, uint64_t token,
+                     uint8_t out[VS_MAC])
+{
+	const char *label = agent ? "vsock-shell v2 agent" : "vsock-shell v2 host";
+	uint8_t m[64 + 2 * VS_NONCE];
+	size_t n = strlen(label) + 1;
+	memcpy(m, label, n);
+	memcpy(m + n, own, VS_NONCE);
+	memcpy(m + n + VS_NONCE, peer, VS_NONCE);
+	vs_put64(m + n + 2 * VS_NONCE, token);
+	vs_hmac(k->b, k->n, m, n + 2 * VS_NONCE + 8, out);
+}
+
+/* HELLO fields as PROTOCOL.md has them: u16 tag, u16 length, bytes, each
+ * inside the payload; a nonce exactly 32 bytes.  *nonce: the last nonce,
+ * if any (nonce may be NULL). */
+static int fuzz_fields_ok(const uint8_t *p, size_t n, const uint8_t **nonce)
+{
+	size_t off = 0;
+	while (off < n) {
+		unsigned tag, len;
+		if (n - off < 4)
+			return 0;
+		tag = vs_get16(p + off), len = vs_get16(p + off + 2);
+		off += 4;
+		if (len > n - off || (tag == VS_F_NONCE && len != VS_NONCE_LEN))
+			return 0;
+		if (tag == VS_F_NONCE && nonce)
+			*nonce = p + off;
+		off += len;
+	}
+	return 1;
 }
 
 /* Read fd until EOF (or EAGAIN, for a non-blocking one) into b[cap]; the

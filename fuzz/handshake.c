@@ -22,7 +22,6 @@
  * go through hello_try over a socketpair, which must agree.
  */
 #include "fuzz.h"
-#include "auth.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -73,41 +72,6 @@ static void key_for(struct vs_key *k, int cfg)
 	k->n = n;
 }
 
-/* The MAC each side sends, written out again from auth.h's definition:
- * HMAC-SHA256(key, label NUL, own nonce, peer nonce, token LE). */
-static void mac_of(const struct vs_key *k, int agent, const uint8_t *own, const uint8_t *peer, uint64_t token,
-                   uint8_t out[VS_MAC])
-{
-	const char *label = agent ? "vsock-shell v2 agent" : "vsock-shell v2 host";
-	uint8_t m[64 + 2 * VS_NONCE];
-	size_t n = strlen(label) + 1;
-	memcpy(m, label, n);
-	memcpy(m + n, own, VS_NONCE);
-	memcpy(m + n + VS_NONCE, peer, VS_NONCE);
-	vs_put64(m + n + 2 * VS_NONCE, token);
-	vs_hmac(k->b, k->n, m, n + 2 * VS_NONCE + 8, out);
-}
-
-/* Well-formed fields: u16 tag, u16 len, bytes, inside; a nonce exactly
- * 32 bytes.  Where the nonce is, if any. */
-static int fields_ok(const uint8_t *p, size_t n, const uint8_t **nonce)
-{
-	size_t off = 0;
-	while (off < n) {
-		unsigned tag, len;
-		if (n - off < 4)
-			return 0;
-		tag = vs_get16(p + off), len = vs_get16(p + off + 2);
-		off += 4;
-		if (len > n - off || (tag == VS_F_NONCE && len != VS_NONCE_LEN))
-			return 0;
-		if (tag == VS_F_NONCE && nonce)
-			*nonce = p + off;
-		off += len;
-	}
-	return 1;
-}
-
 static void check_err(const char *e, size_t cap)
 {
 	const char *z = memchr(e, 0, cap);
@@ -131,7 +95,7 @@ static int model_step(struct model *m, const struct vs_key *k, const struct vs_h
 	if (h->type == VS_ERROR)
 		return HS_FAIL;
 	if (m->stage == 0) {
-		if (h->type != VS_HELLO || n < 16 || vs_get16(p) != VS_VERSION || !fields_ok(p + 16, n - 16, &nonce))
+		if (h->type != VS_HELLO || n < 16 || vs_get16(p) != VS_VERSION || !fuzz_fields_ok(p + 16, n - 16, &nonce))
 			return HS_FAIL;
 		m->flags = vs_get16(p + 2);
 		m->token = vs_get64(p + 8);
@@ -144,8 +108,8 @@ static int model_step(struct model *m, const struct vs_key *k, const struct vs_h
 	}
 	if (h->type != VS_AUTH || n < VS_MAC)
 		return HS_FAIL;
-	mac_of(k, 1, m->nonce, host_nonce, m->token, mac);
-	if (memcmp(mac, p, VS_MAC) || !fields_ok(p + VS_MAC, n - VS_MAC, NULL))
+	fuzz_mac(k, 1, m->nonce, host_nonce, m->token, mac);
+	if (memcmp(mac, p, VS_MAC) || !fuzz_fields_ok(p + VS_MAC, n - VS_MAC, NULL))
 		return HS_FAIL;
 	return HS_DONE;
 }
@@ -176,7 +140,7 @@ static void check_auth(const uint8_t *b, size_t n, const uint8_t *nonce, uint64_
 {
 	struct vs_hdr h;
 	uint8_t mac[VS_MAC];
-	mac_of(&key, 0, host_nonce, nonce, token, mac);
+	fuzz_mac(&key, 0, host_nonce, nonce, token, mac);
 	CHECK(key.n && n == VS_HDR + VS_MAC);
 	CHECK(vs_hdr_parse(b, n, &h) == 1 && h.type == VS_AUTH && h.len == VS_MAC);
 	CHECK(!memcmp(b + VS_HDR, mac, VS_MAC));
