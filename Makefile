@@ -4,6 +4,8 @@ MUSLCC ?= musl-gcc
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 DESTDIR ?=
 
 WARN = -Wall -Wextra -Wshadow -Wno-unused-parameter
@@ -115,10 +117,17 @@ install: all
 		sed 's|@BINDIR@|$(BINDIR)|g' systemd/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
 		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
 	done
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR)
+	install -m 644 man/vsock-shell.1 $(DESTDIR)$(MANDIR)/man1/vsock-shell.1
+	install -m 644 man/vsock-agent.8 $(DESTDIR)$(MANDIR)/man8/vsock-agent.8
+	install -m 644 completion/vsock-shell $(DESTDIR)$(BASHCOMPDIR)/vsock-shell
+	install -m 644 completion/vsock-agent $(DESTDIR)$(BASHCOMPDIR)/vsock-agent
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/vsock-agent $(DESTDIR)$(BINDIR)/vsock-shell
 	for u in $(UNITS); do rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$$u; done
+	rm -f $(DESTDIR)$(MANDIR)/man1/vsock-shell.1 $(DESTDIR)$(MANDIR)/man8/vsock-agent.8
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/vsock-shell $(DESTDIR)$(BASHCOMPDIR)/vsock-agent
 
 clean:
 	rm -rf vsock-agent vsock-shell build initramfs.cpio.gz

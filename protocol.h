@@ -248,7 +248,7 @@ int vs_cid_parse(const char *s, uint32_t *cid);
 const char *vs_addr_str(const struct vs_addr *a, char *buf, size_t n);
 int vs_connect(const struct vs_addr *a);
 int vs_connect_fd(int fd, const struct vs_addr *a);
-void vs_bind_reserved(int fd, uint32_t start);
+uint32_t vs_bind_reserved(int fd, uint32_t start);
 void vs_vsock_buffer(int fd);
 int vs_listen(const struct vs_addr *a);
 const char *vs_listen_why(int err);
@@ -858,8 +858,8 @@ int vs_connect(const struct vs_addr *a)
  * when we may (CAP_NET_BIND_SERVICE), as rsh's rresvport did: the agent
  * takes it as the kernel's word that a privileged host process calls.
  * Without the privilege it stays unbound: the kernel picks a port above
- * 1023 at connect(). */
-void vs_bind_reserved(int fd, uint32_t start)
+ * 1023 at connect().  Returns the port bound, or 0. */
+uint32_t vs_bind_reserved(int fd, uint32_t start)
 {
 	struct vs_sockaddr_vm vm;
 	unsigned i;
@@ -868,9 +868,12 @@ void vs_bind_reserved(int fd, uint32_t start)
 	vm.svm_cid = VS_CID_ANY;
 	for (i = 0; i < 512; i++) {
 		vm.svm_port = 512 + (start + i) % 512;
-		if (bind(fd, (struct sockaddr *)&vm, sizeof vm) == 0 || errno != EADDRINUSE)
-			return; /* bound, or EACCES: an ordinary port it is */
+		if (bind(fd, (struct sockaddr *)&vm, sizeof vm) == 0)
+			return vm.svm_port;
+		if (errno != EADDRINUSE)
+			return 0; /* EACCES: an ordinary port it is */
 	}
+	return 0;
 }
 
 /* A vsock session's buffer (the credit its peer may send ahead): 256 KiB

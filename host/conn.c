@@ -224,13 +224,22 @@ static const char *connect_hint(int e)
  * Others connect from an ordinary port and need the key. */
 static int vsock_connect(const struct vs_addr *a)
 {
-	uint32_t start;
+	/* one process's connections take successive ports from a random
+	 * start: a port just closed is never taken again at once, while the
+	 * peer may still hold the old connection (its packets would go to
+	 * it, and the new one would be reset).  vs_nonce, not getrandom:
+	 * early in a guest's boot the pool may not be ready, and a fallback
+	 * to the pid gave every session of one process the same port. */
+	static uint32_t next;
 	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (getrandom(&start, sizeof start, GRND_NONBLOCK) != sizeof start)
-		start = (uint32_t)getpid();
-	vs_bind_reserved(fd, start);
+	if (!next) {
+		uint8_t n[VS_NONCE_LEN];
+		vs_nonce(n);
+		next = vs_get32(n) | 1;
+	}
+	next = vs_bind_reserved(fd, next) + 1;
 	vs_vsock_buffer(fd);
 	return vs_connect_fd(fd, a);
 }
