@@ -50,7 +50,7 @@ build/host/%: tests/%.c protocol.h transfer.h sha256.h
 	@mkdir -p build/host
 	$(CC) $(CFLAGS) -I. -o $@ $< -lutil
 
-build/test_frame: tests/test_frame.c protocol.h sha256.h
+build/test_frame: tests/test_frame.c protocol.h sha256.h auth.h transfer.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) -I. -o $@ tests/test_frame.c
 

@@ -432,8 +432,14 @@ static int xf_read(struct xf *x, struct vs_hdr *h)
 	xf_ioff += VS_HDR + h->len;
 	n = (int)h->len;
 	if (h->type == VS_ERROR) {
+		uint32_t code = n >= 4 ? vs_get32(xf_p) : VS_E_IO;
 		vs_text_clean(x->err, sizeof x->err, xf_p + 4, n >= 4 ? (size_t)n - 4 : 0);
-		x->code = n >= 4 ? vs_get32(xf_p) : VS_E_IO;
+		if (!x->err[0]) { /* not a word from the peer: its code, then */
+			char num[24];
+			xf_utoa(num, code);
+			xf_fail(x, code, "the peer gave up without saying why (error ", num, ")", NULL);
+		}
+		x->code = code;
 		x->remote_err = 1;
 		return -1;
 	}
@@ -486,8 +492,11 @@ int xf_request_parse(const uint8_t *p, size_t n, uint32_t *flags, int *alg, cons
 	return 0;
 }
 
+/* A transfer is one connection: what another connection's sender left
+ * in the input buffer (bytes after its DONE) is not this one's. */
 void xf_init(struct xf *x, int sock, uint32_t flags, int alg)
 {
+	xf_ioff = xf_ilen = 0;
 	memset(x, 0, sizeof *x);
 	x->sock = sock;
 	x->flags = flags;

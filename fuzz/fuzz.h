@@ -4,6 +4,11 @@
  * too) and CHECK, which aborts on a broken invariant so that libFuzzer
  * records the input as a crash.
  *
+ * It also holds what several targets' models share: the handshake's MAC
+ * and the HELLO fields' rule, written again from their definitions (not
+ * the product's functions: a model that calls the code it checks checks
+ * nothing).
+ *
  * A target is one file fuzz/NAME.c defining LLVMFuzzerTestOneInput, plus
  * one line "NAME MAX_LEN" in fuzz/targets, plus seeds in fuzz/corpus/NAME/.
  * Inputs arrive in a heap block of exactly their size, so under
@@ -17,11 +22,15 @@
 #endif
 #define VS_IMPLEMENTATION
 #include "protocol.h"
+#include "sha256.h"
+#include "auth.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CHECK(c) ((c) ? (void)0 : fuzz_fail(#c, __FILE__, __LINE__))
 
@@ -48,6 +57,169 @@ static int fuzz_str_inside(const char *s, const uint8_t *base, size_t n)
 {
 	const uint8_t *u = (const uint8_t *)s;
 	return s && u >= base && u < base + n && memchr(u, 0, (size_t)(base + n - u));
+}
+
+/* The MAC one side sends, from auth.h's definition: HMAC-SHA256(key,
+ * label NUL, own nonce, peer nonce, token LE). */
+static void fuzz_mac(const struct vs_key *k, int agent, const uint8_t *own, const uint8_t *peer, uint64_t token,
+                     uint8_t out[VS_MAC])
+{
+	const char *label = agent ? "vsock-shell v2 agent" : "vsock-shell v2 host";
+	uint8_t m[64 + 2 * VS_NONCE];
+	size_t n = strlen(label) + 1;
+	memcpy(m, label, n);
+	memcpy(m + n, own, VS_NONCE);
+	memcpy(m + n + VS_NONCE, peer, VS_NONCE);
+	vs_put64(m + n + 2 * VS_NONCE, token);
+	vs_hmac(k->b, k->n, m, n + 2 * VS_NONCE + 8, out);
+}
+
+/* HELLO fields as PROTOCOL.md has them: u16 tag, u16 length, bytes, each
+ * inside the payload; a nonce exactly 32 bytes.  *nonce: the last nonce,
+ * if any (nonce may be NULL). */
+static int fuzz_fields_ok(const uint8_t *p, size_t n, const uint8_t **nonce)
+{
+	size_t off = 0;
+	while (off < n) {
+		unsigned tag, len;
+		if (n - off < 4)
+			return 0;
+		tag = vs_get16(p + off), len = vs_get16(p + off + 2);
+		off += 4;
+		if (len > n - off || (tag == VS_F_NONCE && len != VS_NONCE_LEN))
+			return 0;
+		if (tag == VS_F_NONCE && nonce)
+			*nonce = p + off;
+		off += len;
+	}
+	return 1;
+}
+
+/* Read fd until EOF (or EAGAIN, for a non-blocking one) into b[cap]; the
+ * count.  EINTR is retried: libFuzzer's -timeout is a SIGALRM every few
+ * seconds, and it interrupts whatever the target waits in. */
+static size_t fuzz_drain(int fd, uint8_t *b, size_t cap)
+{
+	size_t got = 0;
+	for (;;) {
+		ssize_t k = read(fd, b + got, cap - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0 || (got += (size_t)k) == cap)
+			return got;
+	}
+}
+
+/* ---- a mutator that knows frames ----
+ * Most peers' input is a stream of frames behind a few bytes of target
+ * options, and a byte inserted into a payload breaks its length field:
+ * libFuzzer's own mutations then mostly make malformed headers.  A target
+ * whose input is `prefix` bytes and then frames can define
+ *
+ *   size_t LLVMFuzzerCustomMutator(uint8_t *d, size_t n, size_t max, unsigned seed)
+ *   { return fuzz_frames_mutate(d, n, max, seed, PREFIX); }
+ *   size_t LLVMFuzzerCustomCrossOver(const uint8_t *a, size_t an, const uint8_t *b,
+ *                                    size_t bn, uint8_t *out, size_t max, unsigned seed)
+ *   { return fuzz_frames_cross(a, an, b, bn, out, max, seed, PREFIX); }
+ *
+ * Then a mutation is, by turns, libFuzzer's own on the whole input, its
+ * own on one frame's payload with the length fixed up, a frame repeated,
+ * dropped, moved or given another type; a crossover puts frames of one
+ * input among those of another. */
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+
+#define FUZZ_NFR 256
+struct fuzz_frames {
+	size_t off[FUZZ_NFR + 1]; /* where frame i starts; off[n] is where the rest starts */
+	size_t n;
+};
+
+/* Split b[prefix..n) into whole frames, as far as they are whole. */
+static void fuzz_frames_split(const uint8_t *b, size_t n, size_t prefix, struct fuzz_frames *f)
+{
+	size_t pos = prefix < n ? prefix : n;
+	f->n = 0;
+	while (f->n < FUZZ_NFR && n - pos >= VS_HDR && vs_get32(b + pos) <= n - pos - VS_HDR) {
+		f->off[f->n++] = pos;
+		pos += VS_HDR + vs_get32(b + pos);
+	}
+	f->off[f->n] = pos;
+}
+
+static uint32_t fuzz_rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+static size_t fuzz_frames_mutate(uint8_t *d, size_t n, size_t max, unsigned seed, size_t prefix)
+{
+	static uint8_t t[2 * (VS_HDR + VS_FRAME_MAX)], rest[1 << 18];
+	struct fuzz_frames f;
+	uint32_t s = seed | 1;
+	size_t i, a, b, len, k;
+	int how = (int)(fuzz_rnd(&s) % 10);
+	fuzz_frames_split(d, n, prefix, &f);
+	if (how < 3 || f.n == 0 || n > sizeof rest)
+		return LLVMFuzzerMutate(d, n, max);
+	i = fuzz_rnd(&s) % f.n;
+	a = f.off[i], b = f.off[i + 1], len = b - a - VS_HDR;
+	memcpy(rest, d + b, n - b); /* what follows frame i */
+	switch (how) {
+	case 3: case 4: case 5: case 6: /* its payload, mutated, its length fixed */
+		k = max - (n - len) < VS_FRAME_MAX ? max - (n - len) : VS_FRAME_MAX;
+		if (k > 2 * len + 64) /* grow a little at a time */
+			k = 2 * len + 64;
+		if (k < len || k == 0) /* (libFuzzer's mutation writes a byte even into no room) */
+			return LLVMFuzzerMutate(d, n, max);
+		memcpy(t, d + a + VS_HDR, len);
+		k = LLVMFuzzerMutate(t, len, k);
+		vs_put32(d + a, (uint32_t)k);
+		memcpy(d + a + VS_HDR, t, k);
+		memcpy(d + a + VS_HDR + k, rest, n - b);
+		return n - len + k;
+	case 7: /* repeated */
+		if (n + (b - a) > max)
+			return LLVMFuzzerMutate(d, n, max);
+		memcpy(d + b, d + a, b - a);
+		memcpy(d + b + (b - a), rest, n - b);
+		return n + (b - a);
+	case 8: /* dropped, or moved to the end */
+		memcpy(t, d + a, b - a);
+		memcpy(d + a, rest, n - b);
+		if (fuzz_rnd(&s) & 1)
+			return n - (b - a);
+		memcpy(d + n - (b - a), t, b - a);
+		return n;
+	default: /* another type: one of the protocol's, or any */
+		vs_put16(d + a + 4, (uint16_t)(fuzz_rnd(&s) & 1 ? 1 + fuzz_rnd(&s) % 39 : fuzz_rnd(&s)));
+		return n;
+	}
+}
+
+static size_t fuzz_frames_cross(const uint8_t *x, size_t xn, const uint8_t *y, size_t yn, uint8_t *out, size_t max,
+                                unsigned seed, size_t prefix)
+{
+	struct fuzz_frames fx, fy;
+	uint32_t s = seed | 1;
+	size_t i, j, k, n, take;
+	fuzz_frames_split(x, xn, prefix, &fx);
+	fuzz_frames_split(y, yn, prefix, &fy);
+	if (xn < prefix || fy.n == 0)
+		return 0;
+	i = fx.n ? fuzz_rnd(&s) % (fx.n + 1) : 0; /* before frame i of x */
+	j = fuzz_rnd(&s) % fy.n;                  /* frames j..k of y */
+	k = j + 1 + fuzz_rnd(&s) % (fy.n - j);
+	take = fy.off[k] - fy.off[j];
+	n = fx.off[i] + take + (xn - fx.off[i]);
+	if (n > max)
+		return 0;
+	memcpy(out, x, fx.off[i]);
+	memcpy(out + fx.off[i], y + fy.off[j], take);
+	memcpy(out + fx.off[i] + take, x + fx.off[i], xn - fx.off[i]);
+	return n;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -24,6 +24,7 @@
 #include "transfer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -782,6 +783,117 @@ static void test_xxh(void)
 	check(!strcmp(got, "4cf75ee72cd8f4cc"), "xxh64: 100000 bytes in pieces of 1,7,31,32,33,4096 (got %s)", got);
 }
 
+/* b += a frame; returns the new end */
+static uint8_t *put_frame(uint8_t *b, uint16_t type, const void *p, size_t n)
+{
+	vs_hdr_put(b, type, (uint32_t)n);
+	if (n)
+		memcpy(b + VS_HDR, p, n);
+	return b + VS_HDR + n;
+}
+
+/* One file, name with content text, as a sender puts it: STAT, DATA, END */
+static uint8_t *put_file(uint8_t *b, const char *name, const char *text)
+{
+	uint8_t st[48 + 64], end[16 + 32];
+	struct vs_wr w = { st, 0, sizeof st, 0 };
+	struct xf_hash h;
+	size_t n = strlen(text);
+	vs_wr32(&w, XF_FILE);
+	vs_wr32(&w, 0644);
+	vs_wr64(&w, n);
+	vs_wr64(&w, 0);
+	vs_wr32(&w, 0);
+	vs_wr32(&w, 0);
+	vs_wr32(&w, 0);
+	vs_wrstr(&w, name);
+	vs_wrstr(&w, "");
+	b = put_frame(b, VS_STAT, st, w.n);
+	b = put_frame(b, VS_DATA, text, n);
+	xf_hash_init(&h, XF_XXH64);
+	xf_hash_update(&h, text, n);
+	vs_put32(end, XF_XXH64);
+	vs_put32(end + 4, 0);
+	vs_put64(end + 8, n);
+	return put_frame(b, VS_END, end, 16 + xf_hash_final(&h, end + 16));
+}
+
+/* A receive over a socketpair that holds `stream`, into dir. */
+static int recv_stream(struct xf *x, const uint8_t *stream, size_t n, const char *dir)
+{
+	uint8_t junk[4096];
+	int sv[2], r;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || vs_writeall(sv[1], stream, n) < 0)
+		return -2;
+	shutdown(sv[1], SHUT_WR);
+	xf_init(x, sv[0], 0, XF_XXH64);
+	r = xf_recv(x, dir);
+	close(sv[0]);
+	while (read(sv[1], junk, sizeof junk) > 0)
+		;
+	close(sv[1]);
+	return r;
+}
+
+/* Each receive starts with an empty input buffer: what a sender sent
+ * after its DONE on one connection (host/xfer.c downloads several
+ * sources over one connection each) is not taken as the start of the
+ * next connection's transfer. */
+static void test_xf_fresh(void)
+{
+	static struct xf x;
+	static uint8_t s1[1024], s2[1024];
+	char dir[] = "/tmp/test_frame.XXXXXX", p[64], got[16] = "";
+	uint8_t *e1 = s1, *e2 = s2, done[4] = { 0 };
+	int r1, r2, fd;
+	ssize_t n;
+	if (!mkdtemp(dir)) {
+		check(0, "xfer: unable to create a directory in /tmp: %s", strerror(errno));
+		return;
+	}
+	e1 = put_file(e1, "f", "one");
+	e1 = put_frame(e1, VS_DONE, done, 4);
+	e1 = put_file(e1, "evil", "after DONE"); /* in the same read as DONE */
+	e2 = put_file(e2, "g", "two");
+	e2 = put_frame(e2, VS_DONE, done, 4);
+	r1 = recv_stream(&x, s1, (size_t)(e1 - s1), dir);
+	r2 = recv_stream(&x, s2, (size_t)(e2 - s2), dir);
+	snprintf(p, sizeof p, "%s/g", dir);
+	fd = open(p, O_RDONLY);
+	n = fd < 0 ? -1 : read(fd, got, sizeof got - 1);
+	if (fd >= 0)
+		close(fd);
+	check(r1 == 0 && r2 == 0 && n == 3 && !strcmp(got, "two"),
+	      "xfer: a second receive reads only its own connection (%d, %d: %s; '%s')", r1, r2, r2 ? x.err : "", got);
+	snprintf(p, sizeof p, "%s/evil", dir);
+	check(access(p, F_OK) < 0, "xfer: what came after DONE on the first connection was not received");
+	unlink(p);
+	snprintf(p, sizeof p, "%s/f", dir);
+	unlink(p);
+	snprintf(p, sizeof p, "%s/g", dir);
+	unlink(p);
+	rmdir(dir);
+}
+
+/* A peer's ERROR without text still leaves words to show */
+static void test_xf_silent_error(void)
+{
+	static struct xf x;
+	uint8_t s[64], *e = s, code[4];
+	char dir[] = "/tmp/test_frame.XXXXXX";
+	int r;
+	if (!mkdtemp(dir)) {
+		check(0, "xfer: unable to create a directory in /tmp: %s", strerror(errno));
+		return;
+	}
+	vs_put32(code, VS_E_NOSPC);
+	e = put_frame(e, VS_ERROR, code, 4);
+	r = recv_stream(&x, s, (size_t)(e - s), dir);
+	check(r < 0 && x.remote_err && x.code == VS_E_NOSPC && strstr(x.err, "error 9"),
+	      "xfer: an ERROR without text from the sender is reported as its code ('%s')", x.err);
+	rmdir(dir);
+}
+
 /* The receiver's name and symlink checks (transfer.h) */
 static void test_names(void)
 {
@@ -984,6 +1096,8 @@ int main(void)
 	test_exec();
 	test_addr();
 	test_recv();
+	test_xf_fresh();
+	test_xf_silent_error();
 	test_sha();
 	/* and the portable SHA-256, whichever the CPU picked above */
 	sha256_blocks = sha256_blocks_c;
