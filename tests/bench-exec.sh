@@ -144,9 +144,19 @@ bench_procs() {
 # drain: wait (bounded, 120 s) until the agent has no session process
 # left; DRAIN_MS is how long that took.  A session ends after its client
 # has the exit status, so the clients being done does not mean the agent is.
+# The listener always keeps one child, the spare waiting in accept() (its
+# name is vsock-spare until it has a connection): that one does not count.
+busy() {
+	local c n
+	for c in $(cat "/proc/$AGENT_PID/task/$AGENT_PID/children" 2>/dev/null); do
+		n=$(cat "/proc/$c/comm" 2>/dev/null) || continue
+		[ "$n" = vsock-spare ] || return 0
+	done
+	return 1
+}
 drain() {
 	local t0=${EPOCHREALTIME/./} i=0
-	while [ -n "$(cat "/proc/$AGENT_PID/task/$AGENT_PID/children" 2>/dev/null)" ] && [ $i -lt 12000 ]; do
+	while busy && [ $i -lt 12000 ]; do
 		sleep 0.01
 		i=$((i + 1))
 	done
