@@ -66,7 +66,6 @@ struct xf {
 	int sock;
 	uint32_t flags;
 	int alg;
-	int strict;             /* receiver: the sender is the guest, trust nothing */
 	const char *expect;     /* receiver: the one top entry's name, as asked for
 	                         * (the host); NULL: any number, any names (the agent) */
 	int in, out;            /* "-": the sender reads `in`, the receiver writes

@@ -1,6 +1,6 @@
 /*
- * xfrecv - the strict file receiver (transfer.h: xf_recv with x.strict
- * and x.expect, as host/xfer.c runs it for a download), which takes a
+ * xfrecv - the strict file receiver (transfer.h: xf_recv with x.expect,
+ * as host/xfer.c runs it for a download), which takes a
  * tree of names, links and contents from a guest that may be hostile.
  *
  * Input: byte 0 is the request: bits 0-1 the destination (the scratch
@@ -350,7 +350,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(probe);
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
 	xf_init(&x, sv[0], (uint32_t)(cfg >> 2) & 0xf, cfg & 64 ? XF_SHA256 : XF_XXH64);
-	x.strict = 1;
 	x.expect = expect;
 	x.no_tmpfile = !!(cfg & 128);
 	memset(&feed, 0, sizeof feed);

@@ -30,6 +30,8 @@ void agent_error(const uint8_t *p, size_t n)
 	char text[512];
 	/* the text is the guest's: keep it printable */
 	vs_text_clean(text, sizeof text, p + 4, n >= 4 ? n - 4 : 0);
+	if (!*text)
+		die("agent: gave up without saying why (error %u)", n >= 4 ? vs_get32(p) : 0);
 	die("agent: %s (error %u)", text, n >= 4 ? vs_get32(p) : 0);
 }
 
@@ -92,6 +94,8 @@ int hs_step(struct hs *h, const struct vs_hdr *fh, const uint8_t *p, size_t n, u
 		char t[300];
 		uint32_t code = n >= 4 ? vs_get32(p) : 0;
 		vs_text_clean(t, sizeof t, p + 4, n >= 4 ? n - 4 : 0);
+		if (!*t)
+			snprintf(t, sizeof t, "gave up without saying why (error %u)", (unsigned)code);
 		return hs_fail(h, "agent: %s%s", t, code == VS_E_AUTH && !strstr(t, "does not hold") ? auth_hint : "");
 	}
 	if (h->stage == 0) {

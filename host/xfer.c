@@ -118,7 +118,6 @@ static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **s
 		if (vs_send(fd, upload ? VS_PUT : VS_GET, req, (size_t)n) < 0)
 			die_sys("unable to send the transfer request");
 		xf_init(&x, fd, flags, alg);
-		x.strict = 1;
 		x.in = 0;
 		x.out = 1;
 		x.progress = progress;

@@ -118,6 +118,8 @@ FAKE_WANT="shorter than its 16-byte header" fake 255 "a HELLO shorter than 16 by
 FAKE_WANT="version 7" fake 255 "unsupported version" "send:$(hdr 1 16)0700000007000000$(le32 0)$(le32 0)" close
 FAKE_WANT="malformed fields" fake 255 "a HELLO field running past the frame" "send:$(hdr 1 20)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)01000900" close
 FAKE_WANT="bad!" fake 255 "ERROR frame with text" "send:$(hdr 2 8)0300000062616421" close
+FAKE_WANT="agent: gave up without saying why (error 3)" fake 255 "ERROR frame without text instead of HELLO" "send:$(hdr 2 4)03000000" close
+FAKE_WANT="agent: gave up without saying why (error 9)" fake 255 "ERROR frame without text in session" "send:$AHELLO" frame "send:$(hdr 2 4)09000000" close
 fake 255 "closes after HELLO" "send:$AHELLO" close
 fake 255 "unknown message in session" "send:$AHELLO" frame "send:$(hdr 77 0)" close
 fake 255 "EXIT with an impossible status" "send:$AHELLO" frame "send:$(hdr 21 8)$(le32 0)$(le32 999)"
