@@ -1387,17 +1387,13 @@ static int handshake(int fd, const struct peer *pe, uint64_t token, int facts, c
 	*how = "key";
 	vs_auth_mac(&key, 1, ah.nonce, hh.nonce, token, b);
 	{
-		struct vs_hello fh;
+		/* after the MAC, the facts (a control connection's only): our
+		 * HELLO's fields without its nonce */
 		struct vs_wr w = { b, VS_MAC, sizeof b, 0 };
-		memset(&fh, 0, sizeof fh);
 		if (facts) {
-			facts_fill(&fh);
-			fmt(fh.software, sizeof fh.software, "vsock-agent " AGENT_VERSION);
-			vs_field_put(&w, VS_F_SOFTWARE, fh.software, strlen(fh.software));
-			vs_field_put(&w, VS_F_HOSTNAME, fh.hostname, strlen(fh.hostname));
-			vs_field_put(&w, VS_F_KERNEL, fh.kernel, strlen(fh.kernel));
-			vs_field_put(&w, VS_F_MACHINE_ID, fh.machine_id, strlen(fh.machine_id));
-			vs_field_put(&w, VS_F_BOOT_ID, fh.boot_id, strlen(fh.boot_id));
+			facts_fill(&ah);
+			ah.has_nonce = 0;
+			vs_fields_put(&w, &ah);
 		}
 		return vs_send(fd, VS_AUTH, b, w.n) < 0 ? -1 : 0;
 	}
@@ -1490,7 +1486,7 @@ static void dialback(uint64_t token, int note)
 		 * the hub needs no fork, dial and handshake; it tells the control
 		 * process its token once its session begins, and dies with it
 		 * until then */
-		uint8_t n[VS_NONCE];
+		uint8_t n[VS_NONCE_LEN];
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		while (!token) { /* a token of our own */
 			vs_nonce(n);
@@ -1614,7 +1610,7 @@ static int serve_control(int fd, const struct peer *pe)
 {
 	static const int sigs[] = { SIGCHLD };
 	const char *how = "";
-	int bye = 0, note[2] = { -1, -1 };
+	int note[2] = { -1, -1 };
 	long next = 0;
 	if (handshake(fd, pe, 0, 1, &how) < 0)
 		return RC_REFUSED;
@@ -1660,9 +1656,9 @@ static int serve_control(int fd, const struct peer *pe)
 		if (n < 0) {
 			/* a reset is a host gone too (it closed with our ENDED unread) */
 			if (errno == 0 || errno == ECONNRESET)
-				return bye ? 0 : RC_GONE;
+				return RC_GONE;
 			warn_sys("control: bad frame from host");
-			return bye ? 0 : 1;
+			return 1;
 		}
 		if (h.type == VS_OPEN && n == 8) {
 			uint64_t token = vs_get64(fbuf);
@@ -1684,7 +1680,6 @@ static int serve_control(int fd, const struct peer *pe)
 		}
 		if (h.type == VS_BYE) {
 			info("released by the host");
-			bye = 1;
 			return 0;
 		}
 		child_detach();
@@ -1965,7 +1960,7 @@ int main(int argc, char **argv)
 {
 	struct vs_addr la = { VS_ADDR_VSOCK, VS_CID_ANY, VS_PORT_LISTEN, "" };
 	const char *keysrc = "auto", *dial_only = NULL, *listen_only = NULL, *v;
-	int background = 0, have_addr = 0, i, fd, rc;
+	int background = 0, have_addr = 0, i, id, fd, rc;
 	uint32_t deny = 0, only = VS_CAP_ALL | OP_LEGACY, d;
 	char deny_s[40] = "", only_s[40] = "";
 	signals_init();
@@ -1977,7 +1972,7 @@ int main(int argc, char **argv)
 			vs_writeall(1, "vsock-agent " AGENT_VERSION "\n", sizeof("vsock-agent " AGENT_VERSION));
 			return 0;
 		}
-		switch (aopt_find(argc, argv, &i, &v)) {
+		switch ((id = aopt_find(argc, argv, &i, &v))) {
 		case A_LISTEN:
 			listening = 1;
 			/* the address, if any, comes right after it */
@@ -2019,7 +2014,7 @@ int main(int argc, char **argv)
 			d = ops_parse(v);
 			if (!d)
 				usage_error("--deny and --only take a list of exec,shell,put,get,legacy, not", v);
-			if (a[2] == 'd')
+			if (id == A_DENY)
 				deny |= d, fmt(deny_s, sizeof deny_s, "--deny %s", v);
 			else
 				only = d, fmt(only_s, sizeof only_s, "--only %s", v);

@@ -13,9 +13,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "protocol.h"     /* VS_NONCE_LEN: the bytes of each side's nonce */
 #include "sha256.h"
 
-#define VS_NONCE 32        /* bytes of each side's nonce */
 #define VS_MAC 32          /* an HMAC-SHA256 */
 #define VS_KEY_MIN 16      /* bytes; shorter keys are refused */
 #define VS_KEY_MAX 1024
@@ -29,7 +29,7 @@ void vs_hmac(const uint8_t *key, size_t kn, const void *msg, size_t mn, uint8_t 
 int vs_key_set(struct vs_key *k, const void *p, size_t n);
 int vs_key_load(struct vs_key *k, const char *path);
 int vs_memeq(const void *a, const void *b, size_t n);
-void vs_nonce(uint8_t out[VS_NONCE]);
+void vs_nonce(uint8_t out[VS_NONCE_LEN]);
 void vs_auth_mac(const struct vs_key *k, int agent, const uint8_t *own, const uint8_t *peer, uint64_t token,
                  uint8_t out[VS_MAC]);
 
@@ -129,27 +129,27 @@ int vs_memeq(const void *a, const void *b, size_t n)
  * in an initramfs getrandom() may block, so ask without blocking first,
  * then for the kernel's insecure-but-never-repeating output (Linux 5.6),
  * then /dev/urandom, and last mix what is at hand through SHA-256. */
-void vs_nonce(uint8_t out[VS_NONCE])
+void vs_nonce(uint8_t out[VS_NONCE_LEN])
 {
 	static uint64_t ctr;
 	struct sha256 c;
 	struct timespec t;
 	pid_t pid = getpid();
 	int fd;
-	if (syscall(SYS_getrandom, out, VS_NONCE, 1 /* GRND_NONBLOCK */) == VS_NONCE ||
-	    syscall(SYS_getrandom, out, VS_NONCE, 4 /* GRND_INSECURE */) == VS_NONCE)
+	if (syscall(SYS_getrandom, out, VS_NONCE_LEN, 1 /* GRND_NONBLOCK */) == VS_NONCE_LEN ||
+	    syscall(SYS_getrandom, out, VS_NONCE_LEN, 4 /* GRND_INSECURE */) == VS_NONCE_LEN)
 		return;
 	fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		ssize_t r = read(fd, out, VS_NONCE);
+		ssize_t r = read(fd, out, VS_NONCE_LEN);
 		close(fd);
-		if (r == VS_NONCE)
+		if (r == VS_NONCE_LEN)
 			return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	ctr++;
 	sha256_init(&c);
-	sha256_update(&c, out, VS_NONCE);
+	sha256_update(&c, out, VS_NONCE_LEN);
 	sha256_update(&c, &t, sizeof t);
 	sha256_update(&c, &pid, sizeof pid);
 	sha256_update(&c, &ctr, sizeof ctr);
@@ -166,15 +166,15 @@ void vs_auth_mac(const struct vs_key *k, int agent, const uint8_t *own, const ui
                  uint8_t out[VS_MAC])
 {
 	static const char lh[] = "vsock-shell v2 host", la[] = "vsock-shell v2 agent";
-	uint8_t m[sizeof la + 2 * VS_NONCE + 8];
+	uint8_t m[sizeof la + 2 * VS_NONCE_LEN + 8];
 	size_t n = agent ? sizeof la : sizeof lh; /* the label and its NUL */
 	int i;
 	memcpy(m, agent ? la : lh, n);
-	memcpy(m + n, own, VS_NONCE);
-	memcpy(m + n + VS_NONCE, peer, VS_NONCE);
+	memcpy(m + n, own, VS_NONCE_LEN);
+	memcpy(m + n + VS_NONCE_LEN, peer, VS_NONCE_LEN);
 	for (i = 0; i < 8; i++)
-		m[n + 2 * VS_NONCE + i] = (uint8_t)(token >> (8 * i));
-	vs_hmac(k->b, k->n, m, n + 2 * VS_NONCE + 8, out);
+		m[n + 2 * VS_NONCE_LEN + i] = (uint8_t)(token >> (8 * i));
+	vs_hmac(k->b, k->n, m, n + 2 * VS_NONCE_LEN + 8, out);
 }
 
 #endif /* VS_IMPLEMENTATION */

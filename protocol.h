@@ -235,11 +235,12 @@ int vs_writevall(int fd, struct iovec *v, int cnt);
 int vs_send(int fd, uint16_t type, const void *payload, size_t len);
 int vs_recv(int fd, struct vs_hdr *h, uint8_t *payload, size_t cap);
 int vs_recv_by(int fd, struct vs_hdr *h, uint8_t *payload, size_t cap, long deadline);
-void vs_field_put(struct vs_wr *w, uint16_t tag, const void *p, size_t n);
+void vs_fields_put(struct vs_wr *w, const struct vs_hello *h);
 size_t vs_hello_encode(uint8_t *b, size_t cap, const struct vs_hello *h);
 int vs_fields_decode(const uint8_t *p, size_t n, struct vs_hello *h);
 int vs_hello_decode(const uint8_t *p, size_t n, struct vs_hello *h);
 int vs_send_error(int fd, uint32_t code, const char *text);
+int vs_error_text(const uint8_t *p, size_t n, uint32_t dflt, uint32_t *code, char *t, size_t cap);
 size_t vs_text_clean(char *dst, size_t cap, const uint8_t *src, size_t n);
 
 int vs_addr_parse(const char *s, struct vs_addr *a);
@@ -543,7 +544,7 @@ int vs_send(int fd, uint16_t type, const void *payload, size_t len)
 	return vs_writevall(fd, v, len ? 2 : 1);
 }
 
-void vs_field_put(struct vs_wr *w, uint16_t tag, const void *p, size_t n)
+static void vs_field_put(struct vs_wr *w, uint16_t tag, const void *p, size_t n)
 {
 	if (n > 0xffff) {
 		w->err = 1;
@@ -560,9 +561,21 @@ static void vs_field_text(struct vs_wr *w, uint16_t tag, const char *s)
 		vs_field_put(w, tag, s, strlen(s));
 }
 
-/* HELLO: u16 version, u16 flags, u32 caps, u64 token, then the fields
- * that are set (a nonce when has_nonce, texts when not empty).  Returns
- * the payload length, 0 if cap is too small. */
+/* The fields of h that are set: a nonce when has_nonce, texts when not
+ * empty (a HELLO's, and the agent's AUTH after its MAC). */
+void vs_fields_put(struct vs_wr *w, const struct vs_hello *h)
+{
+	if (h->has_nonce)
+		vs_field_put(w, VS_F_NONCE, h->nonce, VS_NONCE_LEN);
+	vs_field_text(w, VS_F_SOFTWARE, h->software);
+	vs_field_text(w, VS_F_HOSTNAME, h->hostname);
+	vs_field_text(w, VS_F_KERNEL, h->kernel);
+	vs_field_text(w, VS_F_MACHINE_ID, h->machine_id);
+	vs_field_text(w, VS_F_BOOT_ID, h->boot_id);
+}
+
+/* HELLO: u16 version, u16 flags, u32 caps, u64 token, then the fields.
+ * Returns the payload length, 0 if cap is too small. */
 size_t vs_hello_encode(uint8_t *b, size_t cap, const struct vs_hello *h)
 {
 	struct vs_wr w = { b, 0, cap, 0 };
@@ -570,13 +583,7 @@ size_t vs_hello_encode(uint8_t *b, size_t cap, const struct vs_hello *h)
 	vs_wr16(&w, h->flags);
 	vs_wr32(&w, h->caps);
 	vs_wr64(&w, h->token);
-	if (h->has_nonce)
-		vs_field_put(&w, VS_F_NONCE, h->nonce, VS_NONCE_LEN);
-	vs_field_text(&w, VS_F_SOFTWARE, h->software);
-	vs_field_text(&w, VS_F_HOSTNAME, h->hostname);
-	vs_field_text(&w, VS_F_KERNEL, h->kernel);
-	vs_field_text(&w, VS_F_MACHINE_ID, h->machine_id);
-	vs_field_text(&w, VS_F_BOOT_ID, h->boot_id);
+	vs_fields_put(&w, h);
 	return w.err ? 0 : w.n;
 }
 
@@ -786,6 +793,24 @@ static char *vs_utoa(char *p, uint32_t v)
 	return p;
 }
 
+/* An ERROR's payload (u32 code, text): the code (dflt when it has none)
+ * into *code, and its text, cleaned, into t; a peer that sent no text
+ * gets words that say so, with the code.  1 when t is the peer's text, 0
+ * when it is ours. */
+int vs_error_text(const uint8_t *p, size_t n, uint32_t dflt, uint32_t *code, char *t, size_t cap)
+{
+	static const char none[] = "gave up without saying why (error ";
+	char *e;
+	*code = n >= 4 ? vs_get32(p) : dflt;
+	vs_text_clean(t, cap, p + 4, n >= 4 ? n - 4 : 0);
+	if (*t || cap < sizeof none + 12)
+		return 1;
+	memcpy(t, none, sizeof none - 1);
+	e = vs_utoa(t + sizeof none - 1, *code);
+	e[0] = ')', e[1] = 0;
+	return 0;
+}
+
 const char *vs_addr_str(const struct vs_addr *a, char *buf, size_t n)
 {
 	const char *pre = a->kind == VS_ADDR_UNIX ? "unix:" : a->kind == VS_ADDR_HYBRID ? "hybrid:" : "vsock:";
@@ -892,12 +917,11 @@ void vs_vsock_buffer(int fd)
 	setsockopt(fd, AF_VSOCK, 0 /* SO_VM_SOCKETS_BUFFER_SIZE */, &v, sizeof v);
 }
 
-/* What is at a Unix listener's path: 0 nothing (or a stale socket, now
- * removed), -1 with errno EADDRINUSE (a live listener answers there) or
- * EEXIST (not a socket: never replaced). */
-static int vs_unix_claim(const char *path)
+/* What is at a Unix listener's path (sa, len: its address): 0 nothing
+ * (or a stale socket, now removed), -1 with errno EADDRINUSE (a live
+ * listener answers there) or EEXIST (not a socket: never replaced). */
+static int vs_unix_claim(const struct sockaddr *sa, socklen_t len, const char *path)
 {
-	struct sockaddr_un un;
 	struct stat st;
 	int fd, r, i;
 	if (lstat(path, &st) < 0)
@@ -909,14 +933,11 @@ static int vs_unix_claim(const char *path)
 	/* Stale means nobody answers a connect. A listener killed a moment
 	 * ago may still answer, from a child that has yet to die with it
 	 * (the agent's spare): three tries, 100 ms apart. */
-	memset(&un, 0, sizeof un);
-	un.sun_family = AF_UNIX;
-	memcpy(un.sun_path, path, strlen(path));
 	for (i = 0;; i++) {
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -1;
-		r = connect(fd, (struct sockaddr *)&un, sizeof un);
+		r = connect(fd, sa, len);
 		close(fd);
 		if (r < 0 && errno == ECONNREFUSED)
 			break;
@@ -931,19 +952,6 @@ static int vs_unix_claim(const char *path)
 	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
-/* After the stale check, bind the path itself: bind() never replaces a
- * file, so a listener that took the path meanwhile makes it fail. */
-static int vs_unix_listen(int fd, const char *path)
-{
-	struct sockaddr_un un;
-	if (vs_unix_claim(path) < 0)
-		return -1;
-	memset(&un, 0, sizeof un);
-	un.sun_family = AF_UNIX;
-	memcpy(un.sun_path, path, strlen(path));
-	return bind(fd, (struct sockaddr *)&un, sizeof un) < 0 || listen(fd, 4096) < 0 ? -1 : 0;
-}
-
 int vs_listen(const struct vs_addr *a)
 {
 	struct sockaddr_storage ss;
@@ -952,14 +960,14 @@ int vs_listen(const struct vs_addr *a)
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (a->kind == VS_ADDR_UNIX) {
-		if (vs_unix_listen(fd, a->path) == 0)
-			return fd;
-	} else {
+	/* Unix: after the stale check, bind the path itself: bind() never
+	 * replaces a file, so a listener that took the path meanwhile makes
+	 * it fail */
+	if (a->kind != VS_ADDR_UNIX)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, 4096) == 0)
-			return fd;
-	}
+	if ((a->kind != VS_ADDR_UNIX || vs_unix_claim((struct sockaddr *)&ss, len, a->path) == 0) &&
+	    bind(fd, (struct sockaddr *)&ss, len) == 0 && listen(fd, 4096) == 0)
+		return fd;
 	e = errno;
 	close(fd);
 	errno = e;

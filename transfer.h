@@ -350,17 +350,6 @@ static int xf_fail_here(struct xf *x, const char *path)
 	return xf_fail(x, xf_code(e), xf_dshow, sep, rest, ": ", strerror(e), NULL);
 }
 
-static char *xf_utoa(char *p, unsigned long v)
-{
-	char t[24];
-	int i = 0;
-	do t[i++] = (char)('0' + v % 10); while ((v /= 10));
-	while (i)
-		*p++ = t[--i];
-	*p = 0;
-	return p;
-}
-
 static int xf_send_frame(struct xf *x, uint16_t type, const void *p, size_t n)
 {
 	if (vs_send(x->sock, type, p, n) < 0) {
@@ -431,14 +420,7 @@ static int xf_read(struct xf *x, struct vs_hdr *h)
 	xf_ioff += VS_HDR + h->len;
 	n = (int)h->len;
 	if (h->type == VS_ERROR) {
-		uint32_t code = n >= 4 ? vs_get32(xf_p) : VS_E_IO;
-		vs_text_clean(x->err, sizeof x->err, xf_p + 4, n >= 4 ? (size_t)n - 4 : 0);
-		if (!x->err[0]) { /* not a word from the peer: its code, then */
-			char num[24];
-			xf_utoa(num, code);
-			xf_fail(x, code, "the peer gave up without saying why (error ", num, ")", NULL);
-		}
-		x->code = code;
+		vs_error_text(xf_p, (size_t)n, VS_E_IO, &x->code, x->err, sizeof x->err);
 		x->remote_err = 1;
 		return -1;
 	}
@@ -1022,7 +1004,7 @@ static int xf_root(struct xf *x)
 /* ".NAME.vsh-PID.SEQ": the pid lets a later receiver see a dead one's. */
 static void xf_tmpname(struct xf *x, const char *name)
 {
-	static unsigned long seq;
+	static uint32_t seq;
 	char *p = x->tmp;
 	size_t k = strlen(name);
 	if (k > 200)
@@ -1031,9 +1013,9 @@ static void xf_tmpname(struct xf *x, const char *name)
 	memcpy(p, name, k);
 	p += k;
 	memcpy(p, ".vsh-", 5);
-	p = xf_utoa(p + 5, (unsigned long)getpid());
+	p = vs_utoa(p + 5, (uint32_t)getpid());
 	*p++ = '.';
-	xf_utoa(p, ++seq);
+	vs_utoa(p, ++seq);
 }
 
 /* Named temporaries of receivers that died (SIGKILL, power loss) for the
@@ -1069,7 +1051,7 @@ static void xf_stale(struct xf *x, int dfd, const char *name)
 static void xf_procfd(char *p, int fd)
 {
 	memcpy(p, "/proc/self/fd/", 14);
-	xf_utoa(p + 14, (unsigned long)fd);
+	vs_utoa(p + 14, (uint32_t)fd);
 }
 
 /* The file being received: unnamed (O_TMPFILE) where the filesystem has

@@ -96,9 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(vs_addr_str(&b, again, sizeof again) == again && !strcmp(out, again));
 
 	/* into a buffer of exactly cap bytes: the whole string or "?" */
-	small = malloc(cap ? cap : 1);
-	if (!small)
-		abort();
+	small = fuzz_alloc(cap);
 	t = vs_addr_str(&a, small, cap);
 	CHECK(t == small ? !strcmp(small, out) : !strcmp(t, "?"));
 	free(small);

@@ -46,7 +46,7 @@
 
 #include "fuzz.h" /* and auth.h, with vs_nonce, before the macro below */
 
-static const uint8_t fuzz_agent_nonce[VS_NONCE] = "fuzz: the agent's fixed nonce..";
+static const uint8_t fuzz_agent_nonce[VS_NONCE_LEN] = "fuzz: the agent's fixed nonce..";
 static pid_t fuzz_pgrp;        /* the only group the agent may signal */
 static int fuzz_sigs[64], fuzz_nsig;
 static char fuzz_log[512];
@@ -89,7 +89,7 @@ static int fuzz_writeall(int fd, const void *b, size_t n)
 	return 0;
 }
 
-static void fuzz_nonce(uint8_t out[VS_NONCE]) { memcpy(out, fuzz_agent_nonce, VS_NONCE); }
+static void fuzz_nonce(uint8_t out[VS_NONCE_LEN]) { memcpy(out, fuzz_agent_nonce, VS_NONCE_LEN); }
 
 #define exit fuzz_exit
 #define kill fuzz_kill

@@ -33,29 +33,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* the input is 1 byte of options, then frames (fuzz.h) */
-size_t LLVMFuzzerCustomMutator(uint8_t *d, size_t n, size_t max, unsigned seed)
-{
-	return fuzz_frames_mutate(d, n, max, seed, 1);
-}
-
-size_t LLVMFuzzerCustomCrossOver(const uint8_t *a, size_t an, const uint8_t *b, size_t bn, uint8_t *out, size_t max,
-                                 unsigned seed)
-{
-	return fuzz_frames_cross(a, an, b, bn, out, max, seed, 1);
-}
-
-/* One frame as vs_recv reads it: 1 a frame, 0 clean EOF, -1 broken. */
-static int frame_at(const uint8_t *p, size_t n, size_t *pos, struct vs_hdr *h, const uint8_t **q)
-{
-	size_t left = n - *pos;
-	if (left == 0)
-		return 0;
-	if (vs_hdr_parse(p + *pos, left, h) != 1 || left - VS_HDR < h->len)
-		return -1;
-	*q = p + *pos + VS_HDR;
-	*pos += VS_HDR + h->len;
-	return 1;
-}
+FUZZ_FRAMES_HOOKS(1)
 
 /* What the model says the agent does. */
 struct want {
@@ -77,7 +55,7 @@ static void model(const uint8_t *p, size_t n, int kernel, uint64_t token, struct
 	uint8_t mac[VS_MAC];
 	uint16_t flags;
 	memset(w, 0, sizeof *w);
-	r = frame_at(p, n, &pos, &h, &q);
+	r = fuzz_frame_at(p, n, &pos, &h, &q);
 	if (r <= 0) {
 		w->error = r < 0 ? VS_E_PROTO : 0;
 		return;
@@ -106,7 +84,7 @@ static void model(const uint8_t *p, size_t n, int kernel, uint64_t token, struct
 	}
 	w->hflags = VS_HF_KEY;
 	w->hnonce = hn;
-	r = frame_at(p, n, &pos, &h, &q);
+	r = fuzz_frame_at(p, n, &pos, &h, &q);
 	if (r <= 0)
 		return; /* the connection broke: no ERROR */
 	if (h.type != VS_AUTH || h.len != VS_MAC || !hn) {
@@ -129,7 +107,7 @@ static void check_hello(const uint8_t *b, size_t n, const struct want *w, uint64
 	struct vs_hello hi;
 	CHECK(vs_hello_decode(b, n, &hi) == 0);
 	CHECK(hi.version == VS_VERSION && hi.flags == w->hflags && hi.token == token && hi.caps == (ops & VS_CAP_ALL));
-	CHECK(hi.has_nonce && !memcmp(hi.nonce, fuzz_agent_nonce, VS_NONCE));
+	CHECK(hi.has_nonce && !memcmp(hi.nonce, fuzz_agent_nonce, VS_NONCE_LEN));
 	CHECK(!strcmp(hi.software, "vsock-agent " AGENT_VERSION));
 	if (w->hflags == VS_HF_KEY || !facts)
 		CHECK(!*hi.hostname && !*hi.kernel && !*hi.machine_id && !*hi.boot_id);
@@ -180,12 +158,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct vs_hdr h;
 		const uint8_t *q;
 		if (w.hello) {
-			CHECK(frame_at(back, got, &pos, &h, &q) == 1 && h.type == VS_HELLO);
+			CHECK(fuzz_frame_at(back, got, &pos, &h, &q) == 1 && h.type == VS_HELLO);
 			check_hello(q, h.len, &w, token, facts);
 		}
 		if (w.auth) {
 			uint8_t mac[VS_MAC];
-			CHECK(frame_at(back, got, &pos, &h, &q) == 1 && h.type == VS_AUTH && h.len >= VS_MAC);
+			CHECK(fuzz_frame_at(back, got, &pos, &h, &q) == 1 && h.type == VS_AUTH && h.len >= VS_MAC);
 			fuzz_mac(&key, 1, fuzz_agent_nonce, w.hnonce, token, mac);
 			CHECK(!memcmp(q, mac, VS_MAC));
 			/* the facts, only now that the host has proven the key */
@@ -199,7 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 		if (w.error) {
-			CHECK(frame_at(back, got, &pos, &h, &q) == 1 && h.type == VS_ERROR && h.len >= 4);
+			CHECK(fuzz_frame_at(back, got, &pos, &h, &q) == 1 && h.type == VS_ERROR && h.len >= 4);
 			CHECK(vs_get32(q) == w.error);
 		}
 		CHECK(pos == got);

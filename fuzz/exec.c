@@ -51,9 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(strchr(e.envv[i], '=') != NULL);
 	}
 
-	b = malloc(size);
-	if (!b)
-		abort();
+	b = fuzz_alloc(size);
 	CHECK(encode(&e, b, size) == size);
 	CHECK(memcmp(b, data, size) == 0);
 	free(b);

@@ -33,10 +33,8 @@ static void check_hdr(const uint8_t *data, size_t size)
 
 static void check_text(const uint8_t *p, size_t n, size_t cap)
 {
-	char *dst = malloc(cap);
+	char *dst = fuzz_alloc(cap);
 	size_t len, i;
-	if (!dst)
-		abort();
 	len = vs_text_clean(dst, cap, p, n);
 	CHECK(len < cap && len <= n && dst[len] == 0);
 	for (i = 0; i < len; i++) {
@@ -68,9 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p = data + 1 + nops;
 	n = size - 1 - nops;
 	r.p = p, r.n = n, r.err = 0;
-	back = malloc(n ? n : 1);
-	if (!back)
-		abort();
+	back = fuzz_alloc(n);
 	w.p = back, w.n = 0, w.cap = n, w.err = 0;
 
 	for (i = 0; i < nops; i++) {

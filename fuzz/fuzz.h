@@ -34,19 +34,26 @@
 
 #define CHECK(c) ((c) ? (void)0 : fuzz_fail(#c, __FILE__, __LINE__))
 
-static void fuzz_fail(const char *what, const char *file, int line)
+__attribute__((noreturn)) static void fuzz_fail(const char *what, const char *file, int line)
 {
 	fprintf(stderr, "%s:%d: invariant broken: %s\n", file, line, what);
 	abort();
+}
+
+/* malloc(n), of at least 1 byte; no memory is an abort, not a finding. */
+static void *fuzz_alloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		abort();
+	return p;
 }
 
 /* A heap copy of p[0..n) of exactly n bytes (plus `extra` more), so that
  * ASan sees an overrun of a truncated or extended variant too. */
 static uint8_t *fuzz_dup(const uint8_t *p, size_t n, size_t extra)
 {
-	uint8_t *q = malloc(n + extra ? n + extra : 1);
-	if (!q)
-		abort();
+	uint8_t *q = fuzz_alloc(n + extra);
 	if (n)
 		memcpy(q, p, n);
 	return q;
@@ -65,13 +72,13 @@ static void fuzz_mac(const struct vs_key *k, int agent, const uint8_t *own, cons
                      uint8_t out[VS_MAC])
 {
 	const char *label = agent ? "vsock-shell v2 agent" : "vsock-shell v2 host";
-	uint8_t m[64 + 2 * VS_NONCE];
+	uint8_t m[64 + 2 * VS_NONCE_LEN];
 	size_t n = strlen(label) + 1;
 	memcpy(m, label, n);
-	memcpy(m + n, own, VS_NONCE);
-	memcpy(m + n + VS_NONCE, peer, VS_NONCE);
-	vs_put64(m + n + 2 * VS_NONCE, token);
-	vs_hmac(k->b, k->n, m, n + 2 * VS_NONCE + 8, out);
+	memcpy(m + n, own, VS_NONCE_LEN);
+	memcpy(m + n + VS_NONCE_LEN, peer, VS_NONCE_LEN);
+	vs_put64(m + n + 2 * VS_NONCE_LEN, token);
+	vs_hmac(k->b, k->n, m, n + 2 * VS_NONCE_LEN + 8, out);
 }
 
 /* HELLO fields as PROTOCOL.md has them: u16 tag, u16 length, bytes, each
@@ -95,6 +102,40 @@ static int fuzz_fields_ok(const uint8_t *p, size_t n, const uint8_t **nonce)
 	return 1;
 }
 
+/* One frame of p[0..n) at *pos, as vs_recv reads it: 1 a frame (its
+ * header in *h, its payload at *q, *pos past it), 0 clean EOF (nothing
+ * left), -1 a bad header or a frame cut short (*pos unmoved). */
+static int fuzz_frame_at(const uint8_t *p, size_t n, size_t *pos, struct vs_hdr *h, const uint8_t **q)
+{
+	size_t left = n - *pos;
+	if (left == 0)
+		return 0;
+	if (vs_hdr_parse(p + *pos, left, h) != 1 || left - VS_HDR < h->len)
+		return -1;
+	*q = p + *pos + VS_HDR;
+	*pos += VS_HDR + h->len;
+	return 1;
+}
+
+/* A schedule's xorshift64 (13, 7, 17), seeded from 8 input bytes, big
+ * endian; never 0, which xorshift would never leave. */
+static uint64_t fuzz_seed64(const uint8_t *p)
+{
+	uint64_t s = 0;
+	int i;
+	for (i = 0; i < 8; i++)
+		s = s << 8 | p[i];
+	return s | 1;
+}
+
+static uint64_t fuzz_rnd64(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
 /* Read fd until EOF (or EAGAIN, for a non-blocking one) into b[cap]; the
  * count.  EINTR is retried: libFuzzer's -timeout is a SIGALRM every few
  * seconds, and it interrupts whatever the target waits in. */
@@ -114,16 +155,11 @@ static size_t fuzz_drain(int fd, uint8_t *b, size_t cap)
  * Most peers' input is a stream of frames behind a few bytes of target
  * options, and a byte inserted into a payload breaks its length field:
  * libFuzzer's own mutations then mostly make malformed headers.  A target
- * whose input is `prefix` bytes and then frames can define
- *
- *   size_t LLVMFuzzerCustomMutator(uint8_t *d, size_t n, size_t max, unsigned seed)
- *   { return fuzz_frames_mutate(d, n, max, seed, PREFIX); }
- *   size_t LLVMFuzzerCustomCrossOver(const uint8_t *a, size_t an, const uint8_t *b,
- *                                    size_t bn, uint8_t *out, size_t max, unsigned seed)
- *   { return fuzz_frames_cross(a, an, b, bn, out, max, seed, PREFIX); }
- *
- * Then a mutation is, by turns, libFuzzer's own on the whole input, its
- * own on one frame's payload with the length fixed up, a frame repeated,
+ * whose input is `prefix` bytes and then frames says so at file scope
+ * with FUZZ_FRAMES_HOOKS(prefix), below, which defines libFuzzer's
+ * LLVMFuzzerCustomMutator and LLVMFuzzerCustomCrossOver.  Then a
+ * mutation is, by turns, libFuzzer's own on the whole input, its own on
+ * one frame's payload with the length fixed up, a frame repeated,
  * dropped, moved or given another type; a crossover puts frames of one
  * input among those of another. */
 size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
@@ -221,6 +257,19 @@ static size_t fuzz_frames_cross(const uint8_t *x, size_t xn, const uint8_t *y, s
 	memcpy(out + fx.off[i] + take, x + fx.off[i], xn - fx.off[i]);
 	return n;
 }
+
+/* The mutator and crossover above, for an input of `prefix` bytes of
+ * options and then frames. */
+#define FUZZ_FRAMES_HOOKS(prefix) \
+	size_t LLVMFuzzerCustomMutator(uint8_t *d, size_t n, size_t max, unsigned seed) \
+	{ \
+		return fuzz_frames_mutate(d, n, max, seed, (prefix)); \
+	} \
+	size_t LLVMFuzzerCustomCrossOver(const uint8_t *a, size_t an, const uint8_t *b, size_t bn, uint8_t *out, \
+	                                 size_t max, unsigned seed) \
+	{ \
+		return fuzz_frames_cross(a, an, b, bn, out, max, seed, (prefix)); \
+	}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

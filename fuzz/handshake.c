@@ -27,16 +27,16 @@
 #include <sys/socket.h>
 
 /* host/conn.c's nonce: fixed, so that a seed can prove itself */
-static const uint8_t host_nonce[VS_NONCE] = "fuzz: the host's fixed nonce...";
-static void fuzz_nonce(uint8_t out[VS_NONCE]) { memcpy(out, host_nonce, VS_NONCE); }
+static const uint8_t host_nonce[VS_NONCE_LEN] = "fuzz: the host's fixed nonce...";
+static void fuzz_nonce(uint8_t out[VS_NONCE_LEN]) { memcpy(out, host_nonce, VS_NONCE_LEN); }
 #define vs_nonce fuzz_nonce
 #include "host/conn.c"
 #undef vs_nonce
 
 /* What host/conn.c needs from the rest of the controller.  Nothing that
  * the handshake reaches may die: the hub runs it for every guest. */
-void die(const char *fmt, ...) { fuzz_fail(fmt, __FILE__, __LINE__); abort(); }
-void die_sys(const char *fmt, ...) { fuzz_fail(fmt, __FILE__, __LINE__); abort(); }
+void die(const char *fmt, ...) { fuzz_fail(fmt, __FILE__, __LINE__); }
+void die_sys(const char *fmt, ...) { fuzz_fail(fmt, __FILE__, __LINE__); }
 void warnx(const char *fmt, ...) { (void)fmt; }
 void vinfo(const char *fmt, ...) { (void)fmt; }
 long vsh_timeout_ms(void) { return 2000; }
@@ -48,16 +48,7 @@ int hub_open(struct opts *o, struct agent *ag, const char *op, const char *what)
 }
 
 /* the input is 1 byte of options, then frames (fuzz.h) */
-size_t LLVMFuzzerCustomMutator(uint8_t *d, size_t n, size_t max, unsigned seed)
-{
-	return fuzz_frames_mutate(d, n, max, seed, 1);
-}
-
-size_t LLVMFuzzerCustomCrossOver(const uint8_t *a, size_t an, const uint8_t *b, size_t bn, uint8_t *out, size_t max,
-                                 unsigned seed)
-{
-	return fuzz_frames_cross(a, an, b, bn, out, max, seed, 1);
-}
+FUZZ_FRAMES_HOOKS(1)
 
 static const size_t klen[4] = { 16, 32, 64, 200 };
 
@@ -83,7 +74,7 @@ static void check_err(const char *e, size_t cap)
 /* The model's verdict on one frame at a stage, and the state it moves. */
 struct model {
 	int stage; /* 0 HELLO, 1 AUTH, 2 done, 3 failed */
-	uint8_t nonce[VS_NONCE];
+	uint8_t nonce[VS_NONCE_LEN];
 	uint64_t token;
 	uint16_t flags;
 };
@@ -103,7 +94,7 @@ static int model_step(struct model *m, const struct vs_key *k, const struct vs_h
 			return HS_DONE;
 		if (!k->n || !nonce)
 			return HS_FAIL;
-		memcpy(m->nonce, nonce, VS_NONCE);
+		memcpy(m->nonce, nonce, VS_NONCE_LEN);
 		return HS_MORE;
 	}
 	if (h->type != VS_AUTH || n < VS_MAC)
@@ -131,7 +122,7 @@ static size_t check_begin(const uint8_t *b, size_t n, const struct vs_key *k, ui
 	CHECK(h.len <= n - VS_MAGIC_LEN - VS_HDR);
 	CHECK(vs_hello_decode(b + VS_MAGIC_LEN + VS_HDR, h.len, &hi) == 0);
 	CHECK(hi.version == VS_VERSION && hi.flags == ((k->n ? VS_HF_KEY : 0) | flags));
-	CHECK(hi.has_nonce && !memcmp(hi.nonce, host_nonce, VS_NONCE));
+	CHECK(hi.has_nonce && !memcmp(hi.nonce, host_nonce, VS_NONCE_LEN));
 	return VS_MAGIC_LEN + VS_HDR + h.len;
 }
 
@@ -159,12 +150,12 @@ static int run_steps(const uint8_t *data, size_t size)
 	CHECK(check_begin(b, k, &key, hflags) == k);
 	for (;;) {
 		struct vs_hdr h;
+		const uint8_t *q;
 		uint8_t *p;
 		int want, r;
-		if (vs_hdr_parse(data + pos, size - pos, &h) != 1 || size - pos - VS_HDR < h.len)
+		if (fuzz_frame_at(data, size, &pos, &h, &q) != 1)
 			return HS_MORE; /* what the blocking reader would refuse, or EOF */
-		p = fuzz_dup(data + pos + VS_HDR, h.len, 0);
-		pos += VS_HDR + h.len;
+		p = fuzz_dup(q, h.len, 0);
 		want = model_step(&mod, &key, &h, p, h.len);
 		memset(out, 0xee, sizeof out);
 		r = hs_step(&hs, &h, p, h.len, out, &outn);

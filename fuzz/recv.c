@@ -37,11 +37,7 @@ static int last_eintr;
 /* the next count for a call moving n bytes: 0 means EINTR */
 static size_t fuzz_count(size_t n)
 {
-	uint64_t r;
-	sched ^= sched << 13;
-	sched ^= sched >> 7;
-	sched ^= sched << 17;
-	r = sched;
+	uint64_t r = fuzz_rnd64(&sched);
 	if (r % 8 == 0 && !last_eintr) {
 		last_eintr = 1;
 		return 0;
@@ -100,15 +96,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t payload[VS_FRAME_MAX];
 	size_t cap, pos;
-	int i;
 
 	if (size < 9)
 		return 0;
 	cap = caps[data[0] % 8];
-	sched = 0;
-	for (i = 0; i < 8; i++)
-		sched = sched << 8 | data[1 + i];
-	sched |= 1; /* xorshift never leaves 0 */
+	sched = fuzz_seed64(data + 1);
 	last_eintr = 0;
 	in_p = data + 9;
 	in_n = size - 9;

@@ -102,23 +102,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* the input is 9 bytes of options, then frames (fuzz.h) */
-size_t LLVMFuzzerCustomMutator(uint8_t *d, size_t n, size_t max, unsigned seed)
-{
-	return fuzz_frames_mutate(d, n, max, seed, 9);
-}
-
-size_t LLVMFuzzerCustomCrossOver(const uint8_t *a, size_t an, const uint8_t *b, size_t bn, uint8_t *out, size_t max,
-                                 unsigned seed)
-{
-	return fuzz_frames_cross(a, an, b, bn, out, max, seed, 9);
-}
+FUZZ_FRAMES_HOOKS(9)
 
 static uint64_t sched;
 static size_t next(size_t n) /* 1..n, now and then all of it */
 {
-	sched ^= sched << 13;
-	sched ^= sched >> 7;
-	sched ^= sched << 17;
+	fuzz_rnd64(&sched);
 	if (n <= 1 || sched % 4 == 0)
 		return n;
 	return 1 + (size_t)((sched >> 2) % n);
@@ -190,11 +179,11 @@ static void take_queue(void)
 	size_t off = wq.off;
 	while (off < wq.len) {
 		struct vs_hdr h;
-		CHECK(vs_hdr_parse(wq.b + off, wq.len - off, &h) == 1 && wq.len - off >= VS_HDR + h.len);
+		const uint8_t *q;
+		CHECK(fuzz_frame_at(wq.b, wq.len, &off, &h, &q) == 1);
 		CHECK(h.type == VS_PONG && h.len <= 8 && ngot_pong + h.len <= sizeof got_pong);
-		memcpy(got_pong + ngot_pong, wq.b + off + VS_HDR, h.len);
+		memcpy(got_pong + ngot_pong, q, h.len);
 		ngot_pong += h.len;
-		off += VS_HDR + h.len;
 	}
 	wq.off = wq.len = 0;
 }
@@ -230,15 +219,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sess s;
 	const uint8_t *p;
 	size_t n, pos = 0, rounds = 0;
-	int pty, ended = 0, i, st;
+	int pty, ended = 0, st;
 
 	if (size < 9)
 		return 0;
 	pty = data[0] & 1 && master >= 0;
-	sched = 1;
-	for (i = 0; i < 8; i++)
-		sched = sched << 8 | data[1 + i];
-	sched |= 1;
+	sched = fuzz_seed64(data + 1);
 	p = data + 9;
 	n = size - 9;
 	model(p, n, &want);

@@ -183,6 +183,7 @@ static void feed_one(struct feed *f)
 		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t k = recv(f->fd, in + have, sizeof in - have, MSG_DONTWAIT);
 			struct vs_hdr h;
+			const uint8_t *q;
 			size_t o = 0;
 			if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
 				break;
@@ -190,10 +191,9 @@ static void feed_one(struct feed *f)
 				continue;
 			have += (size_t)k;
 			/* whole frames: remember the last one */
-			while (vs_hdr_parse(in + o, have - o, &h) == 1 && have - o >= VS_HDR + h.len) {
+			while (fuzz_frame_at(in, have, &o, &h, &q) == 1) {
 				f->last = h.type;
 				f->last_len = h.len;
-				o += VS_HDR + h.len;
 			}
 			CHECK(vs_hdr_parse(in + o, have - o, &h) >= 0);
 			memmove(in, in + o, have - o);
@@ -302,27 +302,17 @@ static int tops(const uint8_t *p, size_t n)
 	int k = 0;
 	for (;;) {
 		struct vs_hdr h;
-		const uint8_t *q = p + pos + VS_HDR;
-		if (vs_hdr_parse(p + pos, n - pos, &h) != 1 || n - pos - VS_HDR < h.len || h.type == VS_DONE)
+		const uint8_t *q;
+		if (fuzz_frame_at(p, n, &pos, &h, &q) != 1 || h.type == VS_DONE)
 			return k;
 		if (h.type == VS_STAT && h.len > 36 && memchr(q + 36, 0, h.len - 36) && vs_get32(q) != XF_DIREND &&
 		    !strchr((const char *)q + 36, '/'))
 			k++;
-		pos += VS_HDR + h.len;
 	}
 }
 
 /* the input is 2 bytes of options, then frames (fuzz.h) */
-size_t LLVMFuzzerCustomMutator(uint8_t *d, size_t n, size_t max, unsigned seed)
-{
-	return fuzz_frames_mutate(d, n, max, seed, 2);
-}
-
-size_t LLVMFuzzerCustomCrossOver(const uint8_t *a, size_t an, const uint8_t *b, size_t bn, uint8_t *out, size_t max,
-                                 unsigned seed)
-{
-	return fuzz_frames_cross(a, an, b, bn, out, max, seed, 2);
-}
+FUZZ_FRAMES_HOOKS(2)
 
 static const char *const expects[4] = { "f", "d", "out", "exist" };
 

@@ -27,9 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(fuzz_str_inside(path, data, size) && *path);
 	CHECK(path == (const char *)data + 8);
 
-	b = malloc(size);
-	if (!b)
-		abort();
+	b = fuzz_alloc(size);
 	n = xf_request(b, size, flags, alg, path);
 	CHECK(n >= 0 && (size_t)n == size && memcmp(b, data, size) == 0);
 	CHECK(xf_request(b, size - 1, flags, alg, path) < 0);

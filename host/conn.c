@@ -12,7 +12,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -28,11 +27,11 @@ struct vs_key hostkey;      /* --key: n == 0 when none */
 void agent_error(const uint8_t *p, size_t n)
 {
 	char text[512];
-	/* the text is the guest's: keep it printable */
-	vs_text_clean(text, sizeof text, p + 4, n >= 4 ? n - 4 : 0);
-	if (!*text)
-		die("agent: gave up without saying why (error %u)", n >= 4 ? vs_get32(p) : 0);
-	die("agent: %s (error %u)", text, n >= 4 ? vs_get32(p) : 0);
+	uint32_t code;
+	/* the text is the guest's: kept printable */
+	if (!vs_error_text(p, n, 0, &code, text, sizeof text))
+		die("agent: %s", text);
+	die("agent: %s (error %u)", text, code);
 }
 
 char hello_err[512];
@@ -92,10 +91,8 @@ int hs_step(struct hs *h, const struct vs_hdr *fh, const uint8_t *p, size_t n, u
 	*outn = 0;
 	if (fh->type == VS_ERROR) {
 		char t[300];
-		uint32_t code = n >= 4 ? vs_get32(p) : 0;
-		vs_text_clean(t, sizeof t, p + 4, n >= 4 ? n - 4 : 0);
-		if (!*t)
-			snprintf(t, sizeof t, "gave up without saying why (error %u)", (unsigned)code);
+		uint32_t code;
+		vs_error_text(p, n, 0, &code, t, sizeof t);
 		return hs_fail(h, "agent: %s%s", t, code == VS_E_AUTH && !strstr(t, "does not hold") ? auth_hint : "");
 	}
 	if (h->stage == 0) {
@@ -168,12 +165,23 @@ int hello_try(int fd, struct vs_hello *hi, long deadline)
 	}
 }
 
+/* How the agent admitted us, from its HELLO's flags */
+const char *auth_name(const struct vs_hello *hi)
+{
+	return hi->flags & VS_HF_KEY ? "key" : hi->flags & VS_HF_OPEN ? "none" : "kernel";
+}
+
+/* -v: which agent, and how it was proven */
+static void hello_show(const struct vs_hello *hi)
+{
+	vinfo("agent: %s (auth %s)", *hi->software ? hi->software : "?", auth_name(hi));
+}
+
 static void hello_or_die(int fd, struct vs_hello *hi)
 {
 	if (hello_try(fd, hi, vs_deadline(HANDSHAKE_MS)) < 0)
 		die("%s", hello_err);
-	vinfo("agent: %s (auth %s)", *hi->software ? hi->software : "?",
-	      hi->flags & VS_HF_KEY ? "key" : hi->flags & VS_HF_OPEN ? "none" : "kernel");
+	hello_show(hi);
 }
 
 /* The agent must offer what we are about to ask (its --deny and --only
@@ -307,18 +315,12 @@ int accept_agent(const struct opts *o, int lfd, long deadline)
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
-		struct pollfd p = { lfd, POLLIN, 0 };
-		long left = deadline == VS_NEVER ? -1 : deadline - vs_now_ms();
-		int fd, r;
-		if (deadline != VS_NEVER && left < 0)
-			left = 0;
-		r = poll(&p, 1, (int)(left > 0x7fffffff ? 0x7fffffff : left));
-		if (r < 0 && errno != EINTR)
+		int fd;
+		if (vs_wait_by(lfd, POLLIN, deadline) < 0) {
+			if (errno == ETIMEDOUT)
+				return -1;
 			die_sys("unable to wait for the agent");
-		if (r == 0 && deadline != VS_NEVER)
-			return -1;
-		if (r <= 0)
-			continue;
+		}
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
@@ -339,12 +341,15 @@ int accept_agent(const struct opts *o, int lfd, long deadline)
 	}
 }
 
+/* A session's token: unguessable, and never 0 (no token) */
 uint64_t new_token(void)
 {
+	uint8_t n[VS_NONCE_LEN];
 	uint64_t t = 0;
-	while (!t)
-		if (getrandom(&t, sizeof t, GRND_NONBLOCK) != sizeof t)
-			t = (uint64_t)vs_now_ms() * 2654435761u ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)&t;
+	while (!t) {
+		vs_nonce(n);
+		t = vs_get64(n);
+	}
 	return t;
 }
 
@@ -365,8 +370,7 @@ void agent_control(struct opts *o, struct agent *ag)
 		warnx("%s; waiting for the agent still", hello_err);
 		close(ag->ctl);
 	}
-	vinfo("agent: %s (auth %s)", *ag->hi.software ? ag->hi.software : "?",
-	      ag->hi.flags & VS_HF_KEY ? "key" : ag->hi.flags & VS_HF_OPEN ? "none" : "kernel");
+	hello_show(&ag->hi);
 	if (!(ag->hi.caps & VS_CAP_DIALBACK))
 		die("the agent does not offer dial-back sessions");
 }

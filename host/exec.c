@@ -290,11 +290,13 @@ static void on_local_signal(int sig, int pty)
 	exit(EX_CONN);
 }
 
+/* o->pty is decided by now (exec_main: -t, -T, or a terminal and no
+ * command). */
 int exec_run(int sock, struct opts *o, struct agent *ag)
 {
 	static uint8_t req[VS_FRAME_MAX];
 	struct esc e = { -1, 1, 0 };
-	int pty = o->pty > 0 || (o->pty < 0 && !o->ncmd && isatty(0));
+	int pty = o->pty > 0;
 	int in = o->nostdin ? -1 : 0, wdead = 0;
 	size_t n = exec_encode(o, pty, req, sizeof req);
 	agent_require(ag, pty ? VS_CAP_PTY : VS_CAP_EXEC, pty ? "sessions on a pty (shell)" : "commands without a pty (exec)");

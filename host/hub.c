@@ -5,7 +5,7 @@
  * wait, release, events.  It is a control plane only: for a session it
  * asks the agent for a dial-back, does that connection's handshake, and
  * hands it to the client with SCM_RIGHTS; session bytes never pass
- * through here.  One event loop (epoll), non-blocking everywhere, small
+ * through here.  One event loop (epoll), every socket call MSG_DONTWAIT, small
  * per-connection state: a silent or slow peer holds nobody else up.
  *
  * Also here: the client side of those verbs, and keygen. */
@@ -105,7 +105,6 @@ struct guest {
 	struct conn *standby;   /* a dial-back its agent made ahead of a session */
 	time_t since;
 	struct vs_hello hi;     /* what it says of itself: shown, never trusted */
-	const char *auth;
 	unsigned sessions;      /* opened and not yet ENDED */
 	int ping_out;
 };
@@ -137,7 +136,6 @@ static struct {
 	struct conn *conns;
 	struct guest **guests;
 	int nguests, capguests;
-	struct vs_key key;          /* --key */
 	const char *keydir;
 	gid_t gid;
 	int have_gid;
@@ -257,7 +255,7 @@ static const struct vs_key *guest_key(const struct guest *g, uint32_t cid)
 				return &k;
 		}
 	}
-	return hub.key.n ? &hub.key : NULL;
+	return hostkey.n ? &hostkey : NULL;
 }
 
 /* ---- connections ---- */
@@ -343,23 +341,30 @@ static int conn_send(struct conn *c, uint16_t type, const void *p, size_t n)
 	return -1;
 }
 
-/* Queue output for a client (ls, events), written as it reads. */
+/* Queue output for a client (ls, events), written as it reads.  What
+ * was written goes from the front, so the buffer holds only what is
+ * pending (at most OUT_MAX), however long an events client stays. */
 static int conn_queue(struct conn *c, uint16_t type, const void *p, size_t n)
 {
+	int idle = c->outoff == c->outlen; /* else EPOLLOUT is armed already */
 	if (c->outlen - c->outoff + VS_HDR + n > OUT_MAX) {
 		hlog("dropped a client (uid %u) that does not read", (unsigned)c->uid);
 		conn_close(c);
 		return -1;
 	}
-	if (c->outoff && c->outoff == c->outlen)
-		c->outoff = c->outlen = 0;
+	if (c->outoff) {
+		memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
+		c->outlen -= c->outoff;
+		c->outoff = 0;
+	}
 	c->out = realloc(c->out, c->outlen + VS_HDR + n);
 	if (!c->out)
 		die("unable to allocate client output");
 	vs_hdr_put(c->out + c->outlen, type, (uint32_t)n);
 	memcpy(c->out + c->outlen + VS_HDR, p, n);
 	c->outlen += VS_HDR + n;
-	conn_events(c, EPOLLIN | EPOLLOUT);
+	if (idle)
+		conn_events(c, EPOLLIN | EPOLLOUT);
 	return 0;
 }
 
@@ -415,7 +420,7 @@ static size_t guest_put(const struct guest *g, uint8_t *b, size_t cap)
 	vs_wrstr(&w, g->hi.software);
 	vs_wrstr(&w, g->hi.machine_id);
 	vs_wrstr(&w, g->hi.boot_id);
-	vs_wrstr(&w, g->ctl ? g->auth : "");
+	vs_wrstr(&w, g->ctl ? auth_name(&g->hi) : "");
 	return w.err ? 0 : w.n;
 }
 
@@ -448,13 +453,12 @@ static void guest_up(struct guest *g, struct conn *ctl)
 	ctl->kind = K_CTL;
 	ctl->deadline = VS_NEVER;
 	g->hi = ctl->hs.hi;
-	g->auth = g->hi.flags & VS_HF_KEY ? "key" : g->hi.flags & VS_HF_OPEN ? "none" : "kernel";
 	g->since = time(NULL);
 	g->sessions = 0;
 	g->ping_out = 0;
 	hlog("guest %s connected: %s, hostname %s, kernel %s, auth %s", guest_label(g),
 	     *g->hi.software ? g->hi.software : "?", *g->hi.hostname ? g->hi.hostname : "?",
-	     *g->hi.kernel ? g->hi.kernel : "?", g->auth);
+	     *g->hi.kernel ? g->hi.kernel : "?", auth_name(&g->hi));
 	event(g, EV_CONNECT);
 	/* whoever waited for it */
 	for (c = hub.conns; c; c = c->next) {
@@ -494,7 +498,7 @@ static void agent_accept(struct conn *l)
 	struct guest *g;
 	struct conn *c;
 	size_t k;
-	int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
 	c = conn_new(fd, K_AGENT, CTL_IN);
@@ -541,7 +545,6 @@ static void hand_over(struct conn *c, struct conn *a)
 	ch->cmsg_type = SCM_RIGHTS;
 	ch->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(ch), &a->fd, sizeof(int));
-	vs_nonblock(a->fd, 0); /* the client gets a blocking socket, as from connect() */
 	if (sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)iov.iov_len)
 		hlog("unable to hand the session to the client (uid %u pid %d): %s", (unsigned)c->uid, (int)c->pid,
 		     strerror(errno));
@@ -649,8 +652,9 @@ static void ctl_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
 		for (c = hub.conns; c; c = c->next)
 			if (!c->dead && c->kind == K_CLIENT && c->wait == W_DIALBACK && c->g == g) {
 				char t[300];
-				vs_text_clean(t, sizeof t, p + 4, h->len >= 4 ? h->len - 4 : 0);
-				client_error(c, h->len >= 4 ? vs_get32(p) : VS_E_IO, "agent: %s", t);
+				uint32_t code;
+				vs_error_text(p, h->len, VS_E_IO, &code, t, sizeof t);
+				client_error(c, code, "agent: %s", t);
 				break;
 			}
 		return;
@@ -724,7 +728,7 @@ static void client_accept(struct conn *l)
 {
 	struct ucred uc;
 	struct conn *c;
-	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
 	c = conn_new(fd, K_CLIENT, CLIENT_IN);
@@ -840,8 +844,7 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 		hlog("release: uid %u pid %d guest %s", (unsigned)c->uid, (int)c->pid, guest_label(c->g));
 		conn_send(ctl, VS_BYE, NULL, 0);
 		if (!ctl->dead) {
-			c->g->ctl = NULL; /* not a disconnect: a release */
-			guest_down(c->g, EV_RELEASE);
+			guest_down(c->g, EV_RELEASE); /* not a disconnect: a release */
 			conn_close(ctl);
 		}
 		conn_send(c, VS_OK, NULL, 0);
@@ -1074,8 +1077,6 @@ static void hub_setup(struct opts *o)
 	hub.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (hub.ep < 0)
 		die_sys("unable to create an epoll instance");
-	if (hostkey.n)
-		hub.key = hostkey;
 	hub.keydir = o->keydir;
 	hub.keepalive = (ka && atoi(ka) > 0 ? atoi(ka) : 30) * 1000L;
 	hub.next_ping = vs_now_ms() + hub.keepalive;
@@ -1107,9 +1108,7 @@ static void hub_setup(struct opts *o)
 		if (strlen(path) >= sizeof u.path)
 			usage_error(o, "--unix %s: path too long", name);
 		strcpy(u.path, path);
-		fd = vs_listen(&u);
-		if (fd < 0)
-			die("unable to listen on unix:%s: %s", path, vs_listen_why(errno));
+		fd = listen_addr(&u);
 		hub.unixpaths[i] = path;
 		stat(path, &hub.unixst[i]);
 		listen_fd(fd, K_LUNIX, i);
@@ -1142,8 +1141,8 @@ static void hub_setup(struct opts *o)
 	for (i = 0; i < 3; i++)
 		sigaction(sigs[i], &sa, NULL);
 	conn_new(hub.sigfd[0], K_SIG, 0);
-	hlog("serving %s%s%s; %d Unix listener%s; clients on %s", o->serve_vsock ? o->serve_vsock : "vsock:any:1023",
-	     o->serve_vsock && !strcmp(o->serve_vsock, "off") ? " (no vsock)" : "", "", o->nunix, o->nunix == 1 ? "" : "s",
+	hlog("serving %s%s; %d Unix listener%s; clients on %s", o->serve_vsock ? o->serve_vsock : "vsock:any:1023",
+	     o->serve_vsock && !strcmp(o->serve_vsock, "off") ? " (no vsock)" : "", o->nunix, o->nunix == 1 ? "" : "s",
 	     o->hub);
 }
 
@@ -1231,22 +1230,24 @@ static int hub_connect(struct opts *o)
 static void hub_died(const struct vs_hdr *h, const uint8_t *p, int n)
 {
 	char t[512];
+	uint32_t code;
 	if (n < 0)
 		die("the hub closed the connection%s", errno ? ": protocol error" : "");
 	if (h->type == VS_ERROR) {
-		vs_text_clean(t, sizeof t, p + 4, n >= 4 ? (size_t)n - 4 : 0);
+		vs_error_text(p, (size_t)n, VS_E_IO, &code, t, sizeof t);
 		die("hub: %s", t);
 	}
 	die("protocol error: unexpected message type %u from the hub", h->type);
 }
 
+/* The magic and one request, in one write. */
 static void hub_request(int fd, uint16_t type, const uint8_t *p, size_t n)
 {
-	uint8_t b[VS_MAGIC_LEN + VS_HDR + 4500];
-	memcpy(b, VS_MAGIC, VS_MAGIC_LEN);
-	vs_hdr_put(b + VS_MAGIC_LEN, type, (uint32_t)n);
-	memcpy(b + VS_MAGIC_LEN + VS_HDR, p, n);
-	if (vs_writeall(fd, b, VS_MAGIC_LEN + VS_HDR + n) < 0) {
+	uint8_t m[VS_MAGIC_LEN + VS_HDR], b[1024];
+	struct iovec v[2] = { { m, sizeof m }, { (void *)p, n } };
+	memcpy(m, VS_MAGIC, VS_MAGIC_LEN);
+	vs_hdr_put(m + VS_MAGIC_LEN, type, (uint32_t)n);
+	if (vs_writevall(fd, v, n ? 2 : 1) < 0) {
 		/* refused before it read us: its ERROR may be waiting */
 		struct vs_hdr h;
 		int e = errno, k = vs_recv_by(fd, &h, b, sizeof b, vs_deadline(1000));
@@ -1290,11 +1291,7 @@ int hub_open(struct opts *o, struct agent *ag, const char *op, const char *what)
 	vs_wr32(&w, wait);
 	if (w.err)
 		die("guest name too long: %s", o->at);
-	{
-		uint8_t req[4300];
-		memcpy(req, b, w.n);
-		hub_request(fd, VS_HUB_OPEN, req, w.n);
-	}
+	hub_request(fd, VS_HUB_OPEN, b, w.n);
 	/* the hub bounds its waits; ours only guards against a stuck hub */
 	if (vs_wait_by(fd, POLLIN, vs_deadline(guard)) < 0)
 		die("the hub did not answer within %ld s", guard / 1000);
@@ -1310,8 +1307,6 @@ int hub_open(struct opts *o, struct agent *ag, const char *op, const char *what)
 		if (ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_RIGHTS)
 			memcpy(&sfd, CMSG_DATA(ch), sizeof sfd);
 	if (r < VS_HDR || vs_hdr_parse(b, (size_t)r, &h) != 1 || (size_t)r < VS_HDR + h.len) {
-		if (r > 0 && vs_hdr_parse(b, (size_t)r, &h) == 1 && (size_t)r >= VS_HDR + h.len)
-			hub_died(&h, b + VS_HDR, (int)h.len);
 		errno = r < 0 ? errno : 0;
 		hub_died(&h, b, -1);
 	}
@@ -1465,7 +1460,8 @@ int hub_release(struct opts *o)
 		return 0;
 	if (n >= 4 && h.type == VS_ERROR && vs_get32(b) == VS_E_NOENT) {
 		char t[300];
-		vs_text_clean(t, sizeof t, b + 4, (size_t)n - 4);
+		uint32_t code;
+		vs_error_text(b, (size_t)n, VS_E_IO, &code, t, sizeof t);
 		warnx("hub: %s", t);
 		return 1;
 	}

@@ -154,6 +154,17 @@ static const char *mode_name(int m)
 	return NULL;
 }
 
+/* The mode a verb names (the first word), or 0. */
+static int verb_mode(const char *w)
+{
+	static const int modes[] = { M_CP, M_SERVE, M_LS, M_WAIT, M_RELEASE, M_EVENTS, M_KEYGEN };
+	size_t k;
+	for (k = 0; k < sizeof modes / sizeof *modes; k++)
+		if (!strcmp(w, mode_name(modes[k])))
+			return modes[k];
+	return 0;
+}
+
 /* One line: what is wrong, then where to read more. */
 void usage_error(const struct opts *o, const char *fmt, ...)
 {
@@ -419,11 +430,8 @@ static void finish(struct opts *o)
 		if (!*o->at)
 			usage_error(o, "'@' needs a guest name or CID");
 	} else if (o->have_target && o->mode & M_CONN) {
-		static const char *verbs[] = { "cp", "serve", "ls", "wait", "release", "events", "keygen" };
-		size_t k;
-		for (k = 0; k < sizeof verbs / sizeof *verbs; k++)
-			if (!strcmp(o->target, verbs[k]))
-				usage_error(o, "'%s' is a verb: it comes first (vsock-shell %s [options] ...)", o->target, o->target);
+		if (verb_mode(o->target))
+			usage_error(o, "'%s' is a verb: it comes first (vsock-shell %s [options] ...)", o->target, o->target);
 		/* a port missing from the target is -p's, or the default */
 		if (vs_addr_parse(o->target, &o->addr) < 0)
 			usage_error(o, "unable to parse target '%s' (expected CID[:PORT], vsock:CID[:PORT], unix:PATH, "
@@ -487,13 +495,8 @@ int main(int argc, char **argv)
 	o.pty = -1;
 	o.escape = '~';
 	o.addr = (struct vs_addr){ VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_LISTEN, "" };
-	if (argc > 1) {
-		static const int modes[] = { M_CP, M_SERVE, M_LS, M_WAIT, M_RELEASE, M_EVENTS, M_KEYGEN };
-		size_t k;
-		for (k = 0; k < sizeof modes / sizeof *modes; k++)
-			if (!strcmp(argv[1], mode_name(modes[k])))
-				o.mode = modes[k], first = 2;
-	}
+	if (argc > 1 && verb_mode(argv[1]))
+		o.mode = verb_mode(argv[1]), first = 2;
 	parse(&o, argc, argv, first);
 	finish(&o);
 	signal(SIGPIPE, SIG_IGN);

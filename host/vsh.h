@@ -97,6 +97,7 @@ void agent_control(struct opts *o, struct agent *ag);
 int agent_session(struct opts *o, struct agent *ag, const char *op, const char *what);
 void agent_close(struct agent *ag, int release);
 uint64_t new_token(void);
+const char *auth_name(const struct vs_hello *hi);
 int target_connect(const struct vs_addr *a);
 int connect_target(const struct opts *o);
 int accept_agent(const struct opts *o, int lfd, long deadline);

@@ -28,6 +28,13 @@ static void on_signal(int sig)
 	_exit(128 + sig);
 }
 
+static void end_bar(void)
+{
+	if (bar_open)
+		fputc('\n', stderr);
+	bar_open = 0;
+}
+
 static const char *human(double v, char *b, size_t n)
 {
 	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
@@ -72,17 +79,9 @@ static void progress(const char *name, uint64_t done, uint64_t size, int end)
 		fprintf(stderr, "\r%-28.28s      %11s %11s/s %-9s", cur_name, human((double)done, a, sizeof a),
 		        human(rate, r, sizeof r), eta);
 	if (end) {
-		fputc('\n', stderr);
-		bar_open = 0;
+		end_bar();
 		cur_name[0] = 0;
 	}
-}
-
-static void end_bar(void)
-{
-	if (bar_open)
-		fputc('\n', stderr);
-	bar_open = 0;
 }
 
 /* What was left out, in words that fit the count. */

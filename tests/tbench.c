@@ -39,6 +39,9 @@
  * seconds (default 300): what still runs is killed and counted as failed,
  * and the exit status is 124.
  */
+#define VS_IMPLEMENTATION /* for vs_writeall */
+#include "protocol.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <fcntl.h>
@@ -175,10 +178,25 @@ static int rounds(int n, char **argv)
 	return running[1] || stop ? 124 : 0;
 }
 
+/* together's: wait for one of running[0..n), free its slot and count it
+ * in *fails if it failed; -1 when there is none to wait for. */
+static int reap_slot(pid_t *running, int n, int *fails)
+{
+	int ws, j;
+	pid_t p = reap_one(&ws, running, n);
+	if (p < 0)
+		return -1;
+	for (j = 0; j < n; j++) /* (the slots not spawned yet are 0) */
+		if (running[j] == p)
+			running[j] = 0;
+	*fails += failed(ws);
+	return 0;
+}
+
 static int together(int n, int parallel, char **argv)
 {
 	pid_t *running = calloc((size_t)n + 1, sizeof *running);
-	int fails = 0, live = 0, i, ws;
+	int fails = 0, live = 0, i;
 	long long a = now_us();
 	if (!running)
 		return perror("tbench"), 1;
@@ -190,28 +208,13 @@ static int together(int n, int parallel, char **argv)
 		}
 		live++;
 		if (!parallel || live > 4096) {
-			pid_t p = reap_one(&ws, running, n);
-			int j;
-			if (p < 0)
+			if (reap_slot(running, n, &fails) < 0)
 				break;
-			for (j = 0; j <= i; j++)
-				if (running[j] == p)
-					running[j] = 0;
 			live--;
-			fails += failed(ws);
 		}
 	}
-	while (live > 0) {
-		pid_t p = reap_one(&ws, running, n);
-		int j;
-		if (p < 0)
-			break;
-		for (j = 0; j < n; j++)
-			if (running[j] == p)
-				running[j] = 0;
+	while (live > 0 && reap_slot(running, n, &fails) == 0)
 		live--;
-		fails += failed(ws);
-	}
 	printf("%lld %d\n", (now_us() - a) / 1000, fails + live + (n - i));
 	return running[n] ? 124 : 0;
 }
@@ -291,21 +294,15 @@ static int gen(unsigned long long n, unsigned long long seed)
 	static uint64_t b[8192];
 	uint64_t x = 0x9e3779b97f4a7c15ull ^ (seed * 0x100000001b3ull);
 	while (n > 0) {
-		size_t k = n < sizeof b ? (size_t)n : sizeof b, i, off = 0;
+		size_t k = n < sizeof b ? (size_t)n : sizeof b, i;
 		for (i = 0; i < sizeof b / 8; i++) {
 			x ^= x << 13;
 			x ^= x >> 7;
 			x ^= x << 17;
 			b[i] = x;
 		}
-		while (off < k) {
-			ssize_t r = write(1, (char *)b + off, k - off);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				return perror("tbench: write"), 1;
-			off += (size_t)r;
-		}
+		if (vs_writeall(1, b, k) < 0)
+			return perror("tbench: write"), 1;
 		n -= k;
 	}
 	return 0;

@@ -53,24 +53,37 @@ static int hexval(int c)
 	return -1;
 }
 
+/* Hex digit pairs from s into out, up to the end of the string or the
+ * character stop (a lone digit left over is ignored): the count, or -1 on
+ * a bad digit. */
+static long unhex(const char *s, int stop, uint8_t *out)
+{
+	long n = 0;
+	for (; s[0] && s[1] && s[0] != stop; s += 2) {
+		if (hexval(s[0]) < 0 || hexval(s[1]) < 0)
+			return -1;
+		out[n++] = (uint8_t)(hexval(s[0]) << 4 | hexval(s[1]));
+	}
+	return n;
+}
+
 static int step(int fd, const char *s)
 {
 	static uint8_t b[VS_FRAME_MAX + 16];
 	if (!strncmp(s, "send:", 5)) {
-		size_t n = 0;
-		for (s += 5; s[0] && s[1]; s += 2) {
-			if (hexval(s[0]) < 0 || hexval(s[1]) < 0)
-				return fail("bad hex");
-			b[n++] = (uint8_t)(hexval(s[0]) << 4 | hexval(s[1]));
-		}
-		return vs_writeall(fd, b, n) < 0 ? fail("write failed") : 0;
+		long n = unhex(s + 5, 0, b);
+		if (n < 0)
+			return fail("bad hex");
+		return vs_writeall(fd, b, (size_t)n) < 0 ? fail("write failed") : 0;
 	}
 	if (!strncmp(s, "drip:", 5)) {
 		const char *c = strchr(s + 5, ':');
 		int ms = c ? atoi(c + 1) : 1000;
-		for (s += 5; s[0] && s[1] && s[0] != ':'; s += 2) {
-			uint8_t x = (uint8_t)(hexval(s[0]) << 4 | hexval(s[1]));
-			if (vs_writeall(fd, &x, 1) < 0)
+		long n = unhex(s + 5, ':', b), i;
+		if (n < 0)
+			return fail("bad hex");
+		for (i = 0; i < n; i++) {
+			if (vs_writeall(fd, b + i, 1) < 0)
 				return fail("write failed");
 			usleep((useconds_t)ms * 1000);
 		}

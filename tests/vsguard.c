@@ -51,10 +51,6 @@
 #ifndef SECCOMP_RET_KILL_PROCESS
 #define SECCOMP_RET_KILL_PROCESS 0x80000000u
 #endif
-#ifndef __NR_io_uring_setup
-#define __NR_io_uring_setup 425
-#endif
-#define X32_SYSCALL_BIT 0x40000000u
 
 #define LD(field) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, field))
 #define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
