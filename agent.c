@@ -10,6 +10,7 @@
  * own session (setsid) so that it dies with its connection.
  */
 #define VS_IMPLEMENTATION
+#define VS_SHORT_STRERROR /* protocol.h: the errors the agent meets, not musl's table */
 #include "protocol.h"
 #include "sha256.h"
 #include "auth.h"
@@ -170,7 +171,7 @@ static void logv(const char *f, va_list ap, int err)
 	size_t n = vfmt(b, sizeof b - 100, "vsock-agent: ", ap);
 	n += vfmt(b + n, sizeof b - 100 - n, f, ap);
 	if (err)
-		n += fmt(b + n, 98, ": %s", strerror(err));
+		n += fmt(b + n, 98, ": %s", vs_strerror(err));
 	b[n++] = '\n';
 	vs_writeall(2, b, n);
 	errno = saved;
@@ -541,8 +542,9 @@ static int legacy_run(const char *cmd)
 			dup2(nul, 0);
 			close(nul);
 		}
+		char *av[] = { (char *)"sh", (char *)"-c", (char *)cmd, NULL };
 		signals_reset();
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		execve("/bin/sh", av, environ);
 		warn_sys("unable to execute /bin/sh");
 		_exit(127);
 	}
@@ -707,22 +709,17 @@ static long proc_stat(const char *pid, long *ppid)
 /* Call fn for every process in /proc (where it is mounted). */
 static void proc_each(void (*fn)(const char *name, long pid, void *arg), void *arg)
 {
-	char d[4096];
+	struct vs_dir d;
+	const char *name;
 	int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	long n;
 	if (fd < 0)
 		return;
-	/* getdents64 directly: opendir would bring malloc into the agent */
-	while ((n = syscall(SYS_getdents64, fd, d, sizeof d)) > 0) {
-		long off = 0;
-		while (off < n) {
-			unsigned short reclen = *(unsigned short *)(d + off + 16);
-			const char *name = d + off + 19, *q = name;
-			long pid = num_scan(&q);
-			if (!*q && pid > 1 && pid != getpid())
-				fn(name, pid, arg);
-			off += reclen;
-		}
+	vs_dir_init(&d, fd);
+	while ((name = vs_dir_next(&d))) {
+		const char *q = name;
+		long pid = num_scan(&q);
+		if (!*q && pid > 1 && pid != getpid())
+			fn(name, pid, arg);
 	}
 	close(fd);
 }
@@ -1219,7 +1216,7 @@ static void sess_run(int sock, struct vs_exec *e)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigchld_pipe();
 	if (sess_spawn(&s, e) < 0) {
-		send_error(sock, VS_E_EXEC, "unable to start the command: %s", strerror(errno));
+		send_error(sock, VS_E_EXEC, "unable to start the command: %s", vs_strerror(errno));
 		exit(1);
 	}
 	vs_nonblock(sock, 1);
@@ -1669,7 +1666,7 @@ static int serve_control(int fd, const struct peer *pe)
 				dialback(token, -1);
 			}
 			if (pid < 0)
-				send_error(fd, VS_E_IO, "unable to fork: %s", strerror(errno));
+				send_error(fd, VS_E_IO, "unable to fork: %s", vs_strerror(errno));
 			else
 				kid_add(pid, token);
 			continue;

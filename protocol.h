@@ -254,6 +254,18 @@ void vs_vsock_buffer(int fd);
 int vs_listen(const struct vs_addr *a);
 const char *vs_listen_why(int err);
 void vs_nonblock(int fd, int on);
+const char *vs_strerror(int err);
+
+/* A directory's entries by getdents64, with no malloc (opendir would
+ * bring it into the agent) and no DIR: vs_dir_next gives each name but
+ * "." and "..", then NULL with errno 0 at the end, or with errno set. */
+struct vs_dir {
+	int fd;
+	long n, off;
+	char b[4096];
+};
+void vs_dir_init(struct vs_dir *d, int fd);
+const char *vs_dir_next(struct vs_dir *d);
 
 #ifdef VS_IMPLEMENTATION
 
@@ -265,6 +277,7 @@ void vs_nonblock(int fd, int on);
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
@@ -981,8 +994,81 @@ const char *vs_listen_why(int err)
 		return "address in use: another listener answers there";
 	if (err == EEXIST)
 		return "not a socket; not replacing it";
-	return strerror(err);
+	return vs_strerror(err);
 }
+
+/* The kernel's struct linux_dirent64, a fixed ABI */
+struct vs_dirent64 {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
+void vs_dir_init(struct vs_dir *d, int fd)
+{
+	d->fd = fd;
+	d->n = d->off = 0;
+}
+
+const char *vs_dir_next(struct vs_dir *d)
+{
+	for (;;) {
+		const struct vs_dirent64 *e;
+		if (d->off >= d->n) {
+			d->n = syscall(SYS_getdents64, d->fd, d->b, sizeof d->b);
+			d->off = 0;
+			if (d->n <= 0) {
+				if (!d->n)
+					errno = 0;
+				return NULL;
+			}
+		}
+		e = (const struct vs_dirent64 *)(d->b + d->off);
+		d->off += e->reclen;
+		if (e->name[0] != '.' || (e->name[1] && (e->name[1] != '.' || e->name[2])))
+			return e->name;
+	}
+}
+
+#ifdef VS_SHORT_STRERROR
+/* The agent's strerror: the texts of the errors it can meet, as musl
+ * words them, in a sixth of the bytes of musl's table of all of them.
+ * Each entry is the errno as one byte, then its text. */
+static const char vs_errtab[] =
+    "\1Operation not permitted\0\2No such file or directory\0\3No such process\0"
+    "\4Interrupted system call\0\5I/O error\0\6No such device or address\0"
+    "\7Argument list too long\0\10Exec format error\0\11Bad file descriptor\0"
+    "\12No child process\0\13Resource temporarily unavailable\0\14Out of memory\0"
+    "\15Permission denied\0\20Resource busy\0\21File exists\0\22Cross-device link\0"
+    "\23No such device\0\24Not a directory\0\25Is a directory\0\26Invalid argument\0"
+    "\27Too many open files in system\0\30No file descriptors available\0"
+    "\32Text file busy\0\33File too large\0\34No space left on device\0"
+    "\36Read-only file system\0\37Too many links\0\40Broken pipe\0"
+    "\44Filename too long\0\46Function not implemented\0\47Directory not empty\0"
+    "\50Symbolic link loop\0\107Protocol error\0\132Message too large\0"
+    "\137Not supported\0\141Address family not supported by protocol\0"
+    "\142Address in use\0\143Address not available\0\145Network unreachable\0"
+    "\150Connection reset by peer\0\153Socket not connected\0\156Operation timed out\0"
+    "\157Connection refused\0\161Host is unreachable\0\172Quota exceeded\0";
+
+const char *vs_strerror(int err)
+{
+	static char other[24];
+	const char *p = vs_errtab;
+	while (p < vs_errtab + sizeof vs_errtab - 1) {
+		if ((unsigned char)*p == err)
+			return p + 1;
+		p += strlen(p) + 1;
+	}
+	memcpy(other, "error ", 6);
+	vs_utoa(other + 6, (uint32_t)err);
+	return other;
+}
+#else
+const char *vs_strerror(int err) { return strerror(err); }
+#endif
 
 #endif /* VS_IMPLEMENTATION */
 #endif /* VS_PROTOCOL_H */

@@ -327,11 +327,11 @@ static int xf_fail(struct xf *x, uint32_t code, ...)
 	return -1;
 }
 
-/* "WHAT PATH: strerror(errno)" */
+/* "WHAT PATH: vs_strerror(errno)" */
 static int xf_fail_sys(struct xf *x, const char *what, const char *path)
 {
 	int e = errno;
-	return xf_fail(x, xf_code(e), what ? what : "", path, ": ", strerror(e), NULL);
+	return xf_fail(x, xf_code(e), what ? what : "", path, ": ", vs_strerror(e), NULL);
 }
 
 /* A local failure on an entry, named by where it goes on this side:
@@ -347,13 +347,13 @@ static int xf_fail_here(struct xf *x, const char *path)
 	} else if (!strcmp(xf_dshow, "/")) {
 		sep = "";
 	}
-	return xf_fail(x, xf_code(e), xf_dshow, sep, rest, ": ", strerror(e), NULL);
+	return xf_fail(x, xf_code(e), xf_dshow, sep, rest, ": ", vs_strerror(e), NULL);
 }
 
 static int xf_send_frame(struct xf *x, uint16_t type, const void *p, size_t n)
 {
 	if (vs_send(x->sock, type, p, n) < 0) {
-		xf_fail(x, VS_E_IO, "connection lost: ", strerror(errno), NULL);
+		xf_fail(x, VS_E_IO, "connection lost: ", vs_strerror(errno), NULL);
 		x->lost = 1;
 		return -1;
 	}
@@ -414,7 +414,7 @@ static int xf_read(struct xf *x, struct vs_hdr *h)
 			return xf_fail(x, VS_E_IO, "connection closed by the peer during the transfer", NULL);
 		if (k == 0)
 			return xf_fail(x, VS_E_PROTO, "connection closed inside a frame during the transfer", NULL);
-		return xf_fail(x, VS_E_IO, "connection lost: ", strerror(errno), NULL);
+		return xf_fail(x, VS_E_IO, "connection lost: ", vs_strerror(errno), NULL);
 	}
 	xf_p = xf_in + xf_ioff + VS_HDR;
 	xf_ioff += VS_HDR + h->len;
@@ -546,7 +546,7 @@ static int xf_send_data(struct xf *x, size_t n)
 	}
 	if (vs_writevall(x->sock, v, cnt) < 0) {
 		x->lost = 1;
-		return xf_fail(x, VS_E_IO, "connection lost: ", strerror(errno), NULL);
+		return xf_fail(x, VS_E_IO, "connection lost: ", vs_strerror(errno), NULL);
 	}
 	return 0;
 }
@@ -677,33 +677,26 @@ static int xf_walk(struct xf *x, int dirfd, const char *name, char *rel, size_t 
 /* A directory's entries, then its DIREND.  fd is the directory. */
 static int xf_walk_dir(struct xf *x, int fd, const struct stat *st, char *rel, size_t len, int level)
 {
-	char d[4096];
-	long n;
+	struct vs_dir d;
+	const char *e;
 	int r;
 	if (level >= XF_DEPTH_MAX)
 		return xf_fail(x, VS_E_NAMETOOLONG, "more than 256 nested directories: ", rel, NULL);
 	if (xf_stat(x, XF_DIR, st, 0, rel, NULL) < 0 || xf_wait_ok(x) < 0)
 		return -1;
-	/* getdents64 directly: opendir would bring malloc into the agent */
-	while ((n = syscall(SYS_getdents64, fd, d, sizeof d)) > 0) {
-		long off = 0;
-		while (off < n) {
-			const char *e = d + off + 19;
-			size_t el = strlen(e);
-			off += *(unsigned short *)(d + off + 16);
-			if (!strcmp(e, ".") || !strcmp(e, ".."))
-				continue;
-			if (len + 1 + el >= XF_PATH_MAX)
-				return xf_fail(x, VS_E_NAMETOOLONG, rel, "/...: path too long", NULL);
-			rel[len] = '/';
-			memcpy(rel + len + 1, e, el + 1);
-			r = xf_walk(x, fd, e, rel, len + 1 + el, level + 1);
-			rel[len] = 0;
-			if (r < 0)
-				return -1;
-		}
+	vs_dir_init(&d, fd);
+	while ((e = vs_dir_next(&d))) {
+		size_t el = strlen(e);
+		if (len + 1 + el >= XF_PATH_MAX)
+			return xf_fail(x, VS_E_NAMETOOLONG, rel, "/...: path too long", NULL);
+		rel[len] = '/';
+		memcpy(rel + len + 1, e, el + 1);
+		r = xf_walk(x, fd, e, rel, len + 1 + el, level + 1);
+		rel[len] = 0;
+		if (r < 0)
+			return -1;
 	}
-	if (n < 0)
+	if (errno)
 		return xf_fail_sys(x, NULL, rel);
 	if (xf_stat(x, XF_DIREND, st, 0, rel, NULL) < 0)
 		return -1;
@@ -1022,27 +1015,23 @@ static void xf_tmpname(struct xf *x, const char *name)
  * same target: remove them.  Only where O_TMPFILE cannot be used. */
 static void xf_stale(struct xf *x, int dfd, const char *name)
 {
-	char d[4096];
-	long n;
+	struct vs_dir d;
+	const char *e, *c;
 	size_t pl;
 	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	xf_tmpname(x, name);
 	pl = 1 + (strlen(name) > 200 ? 200 : strlen(name)) + 5; /* ".NAME.vsh-" */
-	while ((n = syscall(SYS_getdents64, fd, d, sizeof d)) > 0) {
-		long off = 0;
-		while (off < n) {
-			const char *e = d + off + 19, *c;
-			unsigned long pid = 0;
-			off += *(unsigned short *)(d + off + 16);
-			if (strncmp(e, x->tmp, pl))
-				continue;
-			for (c = e + pl; *c >= '0' && *c <= '9' && pid < 1u << 30; c++)
-				pid = pid * 10 + (unsigned long)(*c - '0');
-			if (*c == '.' && pid && pid != (unsigned long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-				unlinkat(dfd, e, 0);
-		}
+	vs_dir_init(&d, fd);
+	while ((e = vs_dir_next(&d))) {
+		unsigned long pid = 0;
+		if (strncmp(e, x->tmp, pl))
+			continue;
+		for (c = e + pl; *c >= '0' && *c <= '9' && pid < 1u << 30; c++)
+			pid = pid * 10 + (unsigned long)(*c - '0');
+		if (*c == '.' && pid && pid != (unsigned long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+			unlinkat(dfd, e, 0);
 	}
 	close(fd);
 	x->tmp[0] = 0;
@@ -1148,6 +1137,14 @@ static void xf_times(const struct xf_meta *m, struct timespec ts[2])
 	ts[0].tv_nsec = ts[1].tv_nsec = (long)m->mns;
 }
 
+/* utimensat(2) itself: musl's wrapper carries a fallback to utimes for
+ * kernels before 2.6.22, 400 bytes of the agent's budget.  name NULL:
+ * the descriptor's own file (futimens). */
+static void xf_utimens(int dfd, const char *name, const struct timespec ts[2], int flags)
+{
+	syscall(SYS_utimensat, dfd, name, ts, flags);
+}
+
 /* Metadata through the descriptor of what we created: a name is never
  * looked up again, so it cannot lead anywhere else. */
 static void xf_meta_fd(struct xf *x, int fd, const struct xf_meta *m)
@@ -1158,7 +1155,7 @@ static void xf_meta_fd(struct xf *x, int fd, const struct xf_meta *m)
 		(void)!fchown(fd, m->uid, m->gid); /* before the mode: chown clears setuid */
 	(void)!fchmod(fd, m->mode);
 	if (x->flags & XF_PRESERVE)
-		futimens(fd, ts);
+		xf_utimens(fd, NULL, ts, 0);
 }
 
 /* A symlink has no descriptor to chmod (and no mode that counts):
@@ -1170,7 +1167,7 @@ static void xf_meta_link(struct xf *x, int dfd, const char *name, const struct x
 	if ((x->flags & XF_PRESERVE) && geteuid() == 0)
 		(void)!fchownat(dfd, name, m->uid, m->gid, AT_SYMLINK_NOFOLLOW);
 	if (x->flags & XF_PRESERVE)
-		utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW);
+		xf_utimens(dfd, name, ts, AT_SYMLINK_NOFOLLOW);
 }
 
 /* Pop the directory on top of the stack, its mode and times applied. */

@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #endif
 #define VS_IMPLEMENTATION
+#define VS_SHORT_STRERROR /* the agent's table, tested here */
 #include "protocol.h"
 #include "sha256.h"
 #include "auth.h"
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1085,6 +1087,78 @@ static void test_hello(void)
 	}
 }
 
+/* The agent's short strerror: musl's words for the errors it meets,
+ * each errno once, and a number for the rest. */
+static void test_strerror(void)
+{
+	static const int seen[] = { EPERM, ENOENT, EACCES, ENOSPC, EISDIR, ENOTDIR, EEXIST, ENAMETOOLONG,
+	                            ELOOP, EROFS, EDQUOT, EXDEV, ECONNRESET, ECONNREFUSED, ETIMEDOUT, EPIPE,
+	                            EADDRINUSE, EADDRNOTAVAIL, EAFNOSUPPORT, ENODEV, EMFILE, ENOEXEC };
+	char dup[256] = { 0 };
+	const char *p;
+	size_t i;
+	int once = 1;
+	check(!strcmp(vs_strerror(ENOENT), "No such file or directory"), "strerror: ENOENT in musl's words");
+	check(!strcmp(vs_strerror(ECHILD), "No child process"), "strerror: ECHILD in musl's words");
+	check(!strcmp(vs_strerror(EDQUOT), "Quota exceeded"), "strerror: the last entry is found");
+	check(!strcmp(vs_strerror(EPERM), "Operation not permitted"), "strerror: the first entry is found");
+	check(!strcmp(vs_strerror(200), "error 200") && !strcmp(vs_strerror(0), "error 0"),
+	      "strerror: an errno not in the table is a number");
+	for (i = 0; i < sizeof seen / sizeof *seen; i++)
+		if (!strncmp(vs_strerror(seen[i]), "error ", 6))
+			check(0, "strerror: errno %d has words", seen[i]);
+	for (p = vs_errtab; *p; p += strlen(p) + 1) {
+		once &= !dup[(unsigned char)*p];
+		dup[(unsigned char)*p] = 1;
+	}
+	check(once, "strerror: each errno is in the table once");
+}
+
+/* The getdents64 iterator: every name once, "." and ".." never, across
+ * more than one buffer's worth; names that merely begin with dots kept. */
+static void test_dir(void)
+{
+	char tmpl[] = "/tmp/vs-dir-XXXXXX", path[4200], seen[400] = { 0 };
+	const char *name;
+	struct vs_dir d;
+	int i, fd, n = 0, bad = 0, dots = 0;
+	if (!mkdtemp(tmpl)) {
+		check(0, "dir: mkdtemp");
+		return;
+	}
+	for (i = 0; i < 300; i++) { /* 300 names of 60 bytes: over 4 buffers */
+		snprintf(path, sizeof path, "%s/%03d-%s", tmpl, i, "..........................................................");
+		close(open(path, O_CREAT | O_WRONLY, 0600));
+	}
+	snprintf(path, sizeof path, "%s/..x", tmpl);
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	snprintf(path, sizeof path, "%s/.a", tmpl);
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	fd = open(tmpl, O_RDONLY | O_DIRECTORY);
+	vs_dir_init(&d, fd);
+	while ((name = vs_dir_next(&d))) {
+		n++;
+		if (!strcmp(name, "..x") || !strcmp(name, ".a"))
+			dots++;
+		else if (atoi(name) < 0 || atoi(name) >= 300 || seen[atoi(name)]++ || strlen(name) != 62)
+			bad++;
+	}
+	check(errno == 0 && n == 302 && dots == 2 && !bad, "dir: 302 names, each once, no . or .. (%d, %d bad)", n, bad);
+	check(vs_dir_next(&d) == NULL && errno == 0, "dir: the end stays the end");
+	close(fd);
+	vs_dir_init(&d, fd);
+	check(vs_dir_next(&d) == NULL && errno == EBADF, "dir: an error is NULL with errno");
+	for (i = 0; i < 300; i++) {
+		snprintf(path, sizeof path, "%s/%03d-%s", tmpl, i, "..........................................................");
+		unlink(path);
+	}
+	snprintf(path, sizeof path, "%s/..x", tmpl);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/.a", tmpl);
+	unlink(path);
+	rmdir(tmpl);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1107,6 +1181,8 @@ int main(void)
 	test_xfer_rules();
 	test_hmac();
 	test_hello();
+	test_strerror();
+	test_dir();
 	printf("%d passed, %d failed\n", npass, nfail);
 	return nfail ? 1 : 0;
 }
