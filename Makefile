@@ -30,7 +30,7 @@ HOST_HDR = $(wildcard host/*.h) protocol.h sha256.h transfer.h auth.h
 HOST_CC ?= $(MUSLCC)
 HOST_CFLAGS ?= -O2
 HOST_LDFLAGS ?= -static
-TEST_HELPERS = tpeer tgen tpty tpump tbench
+TEST_HELPERS = tpeer tgen tpty tpump tbench trelay
 GUEST = build/guest
 # the vsock guard and its self-test; the fault-injection shim and the glibc
 # agent it can be preloaded into (tests/run: guard, host, faults stages)

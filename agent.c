@@ -100,6 +100,7 @@ static long limit_ms(long dflt)
 struct peer {
 	char desc[96];
 	int kernel;
+	int dialed; /* the host dialed us (listen mode) */
 };
 
 /* ---- messages: one way to say things, one way to die ---- */
@@ -389,6 +390,7 @@ static void peer_unix(struct peer *pe, int fd)
 static void peer_accepted(struct peer *pe, int fd, const struct sockaddr_storage *ss)
 {
 	const struct vs_sockaddr_vm *vm = (const struct vs_sockaddr_vm *)ss;
+	pe->dialed = 1;
 	if (ss->ss_family != AF_VSOCK) {
 		peer_unix(pe, fd);
 		return;
@@ -402,6 +404,7 @@ static void peer_accepted(struct peer *pe, int fd, const struct sockaddr_storage
 static void peer_dialed(struct peer *pe, int fd)
 {
 	char as[160];
+	pe->dialed = 0;
 	if (dial_addr.kind == VS_ADDR_UNIX) {
 		peer_unix(pe, fd);
 		return;
@@ -473,6 +476,37 @@ static void key_setup(const char *src)
 			die("unable to use the key in %s: it must be %d to %d bytes", src, VS_KEY_MIN, VS_KEY_MAX);
 		die_sys("unable to read the key %s", src);
 	}
+}
+
+/* This guest's CID on the connection fd, as the host sees it (the key
+ * proofs cover it, PROTOCOL.md 3.3); 0 with no vsock.  An accepted socket
+ * shows it; one that connect() bound shows CID_ANY, while its packets
+ * carry the CID of the transport the kernel chose: the loopback's (1) for
+ * CID 1, for our own CID, and for the host's when no guest transport is
+ * loaded; else the guest transport's (/dev/vsock tells it).  When
+ * /dev/vsock cannot tell, 0: the host's claim cannot be checked then. */
+static int own_cid(int fd, uint32_t *cid)
+{
+	struct vs_sockaddr_vm a, p;
+	socklen_t l = sizeof a;
+	unsigned int g = VS_CID_ANY;
+	int d;
+	if (getsockname(fd, (struct sockaddr *)&a, &l) < 0 || a.svm_family != AF_VSOCK)
+		return 0;
+	*cid = a.svm_cid;
+	if (a.svm_cid != VS_CID_ANY)
+		return 1;
+	l = sizeof p;
+	d = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
+	if (d < 0 || getpeername(fd, (struct sockaddr *)&p, &l) < 0 ||
+	    ioctl(d, 0x7b9 /* IOCTL_VM_SOCKETS_GET_LOCAL_CID */, &g) < 0) {
+		if (d >= 0)
+			close(d);
+		return 0;
+	}
+	close(d);
+	*cid = p.svm_cid == VS_CID_LOCAL || g == VS_CID_ANY || g == p.svm_cid ? VS_CID_LOCAL : g;
+	return 1;
 }
 
 /* A short file's first line (machine-id, boot_id), cleaned. */
@@ -1315,6 +1349,7 @@ static int handshake(int fd, const struct peer *pe, uint64_t token, int facts, c
 	long deadline = vs_deadline(HANDSHAKE_MS);
 	struct vs_hello hh, ah;
 	struct vs_hdr h;
+	struct sha256 tr; /* the transcript the MACs cover */
 	uint8_t b[512], mac[VS_MAC];
 	size_t n;
 	int r = vs_recv_by(fd, &h, fbuf, sizeof fbuf, deadline), need_key, mutual;
@@ -1340,12 +1375,16 @@ static int handshake(int fd, const struct peer *pe, uint64_t token, int facts, c
 		warnx("%s: host speaks protocol version %u; refused", pe->desc, hh.version);
 		return -1;
 	}
+	sha256_init(&tr);
+	sha256_update(&tr, fbuf, (size_t)r);
 	host_flags = hh.flags;
 	memset(&ah, 0, sizeof ah);
 	ah.caps = ops & VS_CAP_ALL;
 	ah.token = token;
 	ah.has_nonce = 1;
 	vs_nonce(ah.nonce);
+	if (!(ah.has_cid = own_cid(fd, &ah.cid)))
+		vs_unix_link(fd, ah.path, sizeof ah.path);
 	fmt(ah.software, sizeof ah.software, "vsock-agent " AGENT_VERSION);
 	need_key = opt_auth == AUTH_KEY || (opt_auth == AUTH_AUTO && !pe->kernel);
 	mutual = key.n && (hh.flags & VS_HF_KEY) && opt_auth != AUTH_NONE;
@@ -1363,9 +1402,17 @@ static int handshake(int fd, const struct peer *pe, uint64_t token, int facts, c
 		n = vs_hello_encode(b, sizeof b, &ah);
 		return vs_send(fd, VS_HELLO, b, n) < 0 ? -1 : 0;
 	}
-	/* the key: the host proves it first, and learns nothing before */
+	/* the key: the host proves it first, and learns nothing before.  Its
+	 * proof covers the guest it says it reached: not us, and the proof
+	 * was made for another connection (PROTOCOL.md 3.3) */
+	if (vs_link_differs(&hh, &ah)) {
+		send_error(fd, VS_E_AUTH, "refused: the host's HELLO is for another guest (a relayed handshake?)");
+		warnx("refused %s: its HELLO is for another guest", pe->desc);
+		return -1;
+	}
 	ah.flags = VS_HF_KEY | (standby ? VS_HF_STANDBY : 0);
 	n = vs_hello_encode(b, sizeof b, &ah);
+	sha256_update(&tr, b, n);
 	if (vs_send(fd, VS_HELLO, b, n) < 0)
 		return -1;
 	r = vs_recv_by(fd, &h, fbuf, sizeof fbuf, deadline);
@@ -1375,23 +1422,27 @@ static int handshake(int fd, const struct peer *pe, uint64_t token, int facts, c
 		warnx("refused %s: no AUTH%s", pe->desc, r < 0 && errno == ETIMEDOUT ? " in time" : "");
 		return -1;
 	}
-	vs_auth_mac(&key, 0, hh.nonce, ah.nonce, token, mac);
+	vs_auth_mac(&key, 0, pe->dialed, &tr, mac);
 	if (vs_memeq(mac, fbuf, VS_MAC)) {
-		send_error(fd, VS_E_AUTH, "authentication failed: the host does not hold this agent's key");
+		send_error(fd, VS_E_AUTH, "authentication failed: the host does not hold this agent's key "
+		                          "(or its proof was made for another connection)");
 		warnx("refused %s: wrong key", pe->desc);
 		return -1;
 	}
 	*how = "key";
-	vs_auth_mac(&key, 1, ah.nonce, hh.nonce, token, b);
+	sha256_update(&tr, fbuf, VS_MAC);
 	{
 		/* after the MAC, the facts (a control connection's only): our
-		 * HELLO's fields without its nonce */
+		 * HELLO's fields without its nonce; our MAC covers them too */
 		struct vs_wr w = { b, VS_MAC, sizeof b, 0 };
 		if (facts) {
 			facts_fill(&ah);
-			ah.has_nonce = 0;
+			ah.has_nonce = ah.has_cid = 0;
+			*ah.path = 0;
 			vs_fields_put(&w, &ah);
 		}
+		sha256_update(&tr, b + VS_MAC, w.n - VS_MAC);
+		vs_auth_mac(&key, 1, pe->dialed, &tr, b);
 		return vs_send(fd, VS_AUTH, b, w.n) < 0 ? -1 : 0;
 	}
 }

@@ -3,7 +3,8 @@
  * HMAC-SHA256 (RFC 2104) over sha256.h, the shared key and where it comes
  * from, fresh nonces, and the MACs each side sends (PROTOCOL.md section 3).
  * The key never crosses the wire: each side proves it holds the key by a
- * MAC over both sides' fresh nonces, compared in constant time.
+ * MAC over the whole handshake (both HELLOs, with both sides' fresh nonces
+ * and the guest's CID) and who dialed whom, compared in constant time.
  *
  * Same single-header style as protocol.h: VS_IMPLEMENTATION in one file
  * per program gets the code.  No malloc, no stdio: the agent includes it.
@@ -30,7 +31,7 @@ int vs_key_set(struct vs_key *k, const void *p, size_t n);
 int vs_key_load(struct vs_key *k, const char *path);
 int vs_memeq(const void *a, const void *b, size_t n);
 void vs_nonce(uint8_t out[VS_NONCE_LEN]);
-void vs_auth_mac(const struct vs_key *k, int agent, const uint8_t *own, const uint8_t *peer, uint64_t token,
+void vs_auth_mac(const struct vs_key *k, int agent, int host_dialed, const struct sha256 *transcript,
                  uint8_t out[VS_MAC]);
 
 #ifdef VS_IMPLEMENTATION
@@ -158,23 +159,26 @@ void vs_nonce(uint8_t out[VS_NONCE_LEN])
 	sha256_final(&c, out);
 }
 
-/* The MAC one side sends: HMAC(key, label || own nonce || peer nonce ||
- * token).  The label tells the directions apart, so that neither side's
- * MAC can be reflected back as the other's; the nonces make it fresh; the
- * token binds a dial-back to the OPEN that asked for it. */
-void vs_auth_mac(const struct vs_key *k, int agent, const uint8_t *own, const uint8_t *peer, uint64_t token,
+/* The MAC one side sends (PROTOCOL.md 3.3): HMAC(key, label || how ||
+ * SHA-256 of the transcript so far).  The label tells the two MACs apart,
+ * so that neither can be reflected back as the other's.  how is who
+ * dialed whom, as this side knows it, never as the peer says it: a proof
+ * made on a connection the host dialed is no good on one it accepted, and
+ * the other way round.  The transcript is both HELLOs as they crossed the
+ * wire (both nonces, the token, the agent's CID, every flag), and for the
+ * agent's MAC also the host's MAC and the facts the agent sends with its
+ * own: a proof is good for that one conversation only. */
+void vs_auth_mac(const struct vs_key *k, int agent, int host_dialed, const struct sha256 *transcript,
                  uint8_t out[VS_MAC])
 {
-	static const char lh[] = "vsock-shell v2 host", la[] = "vsock-shell v2 agent";
-	uint8_t m[sizeof la + 2 * VS_NONCE_LEN + 8];
+	static const char lh[] = "vsock-shell v3 host", la[] = "vsock-shell v3 agent";
+	uint8_t m[sizeof la + 1 + 32];
 	size_t n = agent ? sizeof la : sizeof lh; /* the label and its NUL */
-	int i;
+	struct sha256 t = *transcript;
 	memcpy(m, agent ? la : lh, n);
-	memcpy(m + n, own, VS_NONCE_LEN);
-	memcpy(m + n + VS_NONCE_LEN, peer, VS_NONCE_LEN);
-	for (i = 0; i < 8; i++)
-		m[n + 2 * VS_NONCE_LEN + i] = (uint8_t)(token >> (8 * i));
-	vs_hmac(k->b, k->n, m, n + 2 * VS_NONCE_LEN + 8, out);
+	m[n] = host_dialed ? 'D' : 'L';
+	sha256_final(&t, m + n + 1);
+	vs_hmac(k->b, k->n, m, n + 33, out);
 }
 
 #endif /* VS_IMPLEMENTATION */

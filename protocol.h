@@ -21,7 +21,7 @@
  * starts a UTF-8 text command, so a disposable one cannot either. */
 #define VS_MAGIC "\377VSH"
 #define VS_MAGIC_LEN 4
-#define VS_VERSION 2
+#define VS_VERSION 3         /* 3: proofs bound to the transcript, direction and CID */
 
 #define VS_HDR 8             /* u32 len, u16 type, u16 flags (0) */
 #define VS_FRAME_MAX 65536   /* payload bytes; the largest virtio-vsock packet */
@@ -87,6 +87,8 @@ enum vs_field {
 	VS_F_KERNEL = 4,
 	VS_F_MACHINE_ID = 5,
 	VS_F_BOOT_ID = 6,
+	VS_F_CID = 7,        /* u32: the guest's CID on this connection, as the sender sees it */
+	VS_F_PATH = 8,       /* text: the Unix socket path this connection reached, as the sender sees it */
 };
 #define VS_NONCE_LEN 32
 /* EXEC flags */
@@ -125,8 +127,10 @@ struct vs_hello {
 	uint16_t version, flags;
 	uint32_t caps;
 	uint64_t token;
-	int has_nonce;
+	int has_nonce, has_cid;
 	uint8_t nonce[VS_NONCE_LEN];
+	uint32_t cid;
+	char path[108];  /* "": none */
 	char software[64], hostname[65], kernel[65], machine_id[40], boot_id[40];
 };
 
@@ -255,6 +259,8 @@ int vs_listen(const struct vs_addr *a);
 const char *vs_listen_why(int err);
 void vs_nonblock(int fd, int on);
 const char *vs_strerror(int err);
+void vs_unix_link(int fd, char *path, size_t cap);
+int vs_link_differs(const struct vs_hello *a, const struct vs_hello *b);
 
 /* A directory's entries by getdents64, with no malloc (opendir would
  * bring it into the agent) and no DIR: vs_dir_next gives each name but
@@ -574,12 +580,18 @@ static void vs_field_text(struct vs_wr *w, uint16_t tag, const char *s)
 		vs_field_put(w, tag, s, strlen(s));
 }
 
-/* The fields of h that are set: a nonce when has_nonce, texts when not
+/* The fields of h that are set: a nonce and a CID when has_*, texts when not
  * empty (a HELLO's, and the agent's AUTH after its MAC). */
 void vs_fields_put(struct vs_wr *w, const struct vs_hello *h)
 {
 	if (h->has_nonce)
 		vs_field_put(w, VS_F_NONCE, h->nonce, VS_NONCE_LEN);
+	if (h->has_cid) {
+		uint8_t c[4];
+		vs_put32(c, h->cid);
+		vs_field_put(w, VS_F_CID, c, 4);
+	}
+	vs_field_text(w, VS_F_PATH, h->path);
 	vs_field_text(w, VS_F_SOFTWARE, h->software);
 	vs_field_text(w, VS_F_HOSTNAME, h->hostname);
 	vs_field_text(w, VS_F_KERNEL, h->kernel);
@@ -623,6 +635,13 @@ int vs_fields_decode(const uint8_t *p, size_t n, struct vs_hello *h)
 			memcpy(h->nonce, v, VS_NONCE_LEN);
 			h->has_nonce = 1;
 			break;
+		case VS_F_CID:
+			if (len != 4)
+				return -1;
+			h->cid = vs_get32(v);
+			h->has_cid = 1;
+			break;
+		case VS_F_PATH: dst = h->path, cap = sizeof h->path; break;
 		case VS_F_SOFTWARE: dst = h->software, cap = sizeof h->software; break;
 		case VS_F_HOSTNAME: dst = h->hostname, cap = sizeof h->hostname; break;
 		case VS_F_KERNEL: dst = h->kernel, cap = sizeof h->kernel; break;
@@ -995,6 +1014,33 @@ const char *vs_listen_why(int err)
 	if (err == EEXIST)
 		return "not a socket; not replacing it";
 	return vs_strerror(err);
+}
+
+/* The Unix socket path this connection reached, from either end: an
+ * accepted socket's own name, a connected one's peer's.  Cleaned as a
+ * HELLO text is, so that both ends compare the same bytes.  "" when the
+ * connection is not AF_UNIX. */
+void vs_unix_link(int fd, char *path, size_t cap)
+{
+	struct sockaddr_un a;
+	socklen_t l = sizeof a;
+	*path = 0;
+	if (getsockname(fd, (struct sockaddr *)&a, &l) < 0 || a.sun_family != AF_UNIX)
+		return;
+	if (l <= offsetof(struct sockaddr_un, sun_path) || !a.sun_path[0]) {
+		l = sizeof a;
+		if (getpeername(fd, (struct sockaddr *)&a, &l) < 0 || l <= offsetof(struct sockaddr_un, sun_path))
+			return;
+	}
+	vs_text_clean(path, cap, (const uint8_t *)a.sun_path, strnlen(a.sun_path, l - offsetof(struct sockaddr_un, sun_path)));
+}
+
+/* Do two HELLOs name different guests: a CID each, or a path each, that
+ * differ?  (A hybrid VMM's host sees a path where its guest sees a CID:
+ * nothing to compare.) */
+int vs_link_differs(const struct vs_hello *a, const struct vs_hello *b)
+{
+	return (a->has_cid && b->has_cid && a->cid != b->cid) || (*a->path && *b->path && strcmp(a->path, b->path));
 }
 
 /* The kernel's struct linux_dirent64, a fixed ABI */

@@ -62,29 +62,54 @@ static int hs_fail(struct hs *h, const char *fmt, ...)
 /* The host's side of the handshake as a step machine, for the blocking
  * controller (hello_try) and the hub's event loop alike.  hs_begin gives
  * the magic and our HELLO to send. */
-size_t hs_begin(struct hs *h, const struct vs_key *key, uint16_t flags, uint8_t *out, size_t cap)
+size_t hs_begin(struct hs *h, const struct vs_key *key, uint16_t flags, int dialed, int fd, uint32_t cid,
+                uint8_t *out, size_t cap)
 {
 	struct vs_hello mine;
 	size_t k;
 	memset(h, 0, sizeof *h);
 	h->key = key && key->n ? key : NULL;
+	h->dialed = dialed;
 	memset(&mine, 0, sizeof mine);
 	mine.flags = (uint16_t)((h->key ? VS_HF_KEY : 0) | flags);
 	mine.caps = VS_CAP_ALL;
 	mine.has_nonce = 1;
 	vs_nonce(mine.nonce);
 	memcpy(h->nonce, mine.nonce, VS_NONCE_LEN);
+	/* the guest this connection reached, as we see it: the agent checks
+	 * it against its own view, and both MACs cover it */
+	if ((mine.has_cid = cid != VS_CID_ANY))
+		mine.cid = cid;
+	else if (fd >= 0)
+		vs_unix_link(fd, mine.path, sizeof mine.path);
+	h->link = mine;
 	if (cap < VS_MAGIC_LEN + VS_HDR + 64)
 		return 0;
 	memcpy(out, VS_MAGIC, VS_MAGIC_LEN);
 	k = vs_hello_encode(out + VS_MAGIC_LEN + VS_HDR, cap - VS_MAGIC_LEN - VS_HDR, &mine);
 	vs_hdr_put(out + VS_MAGIC_LEN, VS_HELLO, (uint32_t)k);
+	sha256_init(&h->tr);
+	sha256_update(&h->tr, out + VS_MAGIC_LEN + VS_HDR, k);
 	return VS_MAGIC_LEN + VS_HDR + k;
+}
+
+/* A key proof is bound to the guest (PROTOCOL.md 3.3): where the agent
+ * says which one it is, it must be the one this connection reached. */
+static int hs_link_check(struct hs *h)
+{
+	if (!vs_link_differs(&h->link, &h->hi))
+		return 0;
+	if (h->hi.has_cid)
+		return hs_fail(h, "the agent says it is CID %u, but this connection is with CID %u: a handshake relayed "
+		                  "from another guest? refused", h->hi.cid, h->link.cid);
+	return hs_fail(h, "the agent was reached at another socket than this connection's: a handshake relayed from "
+	                  "another agent? refused");
 }
 
 /* One frame from the agent.  HS_DONE: h->hi holds its HELLO (and facts);
  * HS_MORE: send out[0..*outn) (an AUTH frame) and feed the next frame;
- * HS_FAIL: h->err says why. */
+ * HS_FAIL: h->err says why.  Holding a key, we go on only with an agent
+ * that proved it too. */
 int hs_step(struct hs *h, const struct vs_hdr *fh, const uint8_t *p, size_t n, uint8_t *out, size_t *outn)
 {
 	uint8_t mac[VS_MAC];
@@ -101,40 +126,62 @@ int hs_step(struct hs *h, const struct vs_hdr *fh, const uint8_t *p, size_t n, u
 		if (n < 16)
 			return hs_fail(h, "protocol error: the agent's HELLO is %zu bytes, shorter than its 16-byte header", n);
 		if (vs_get16(p) != VS_VERSION)
-			return hs_fail(h, "agent speaks protocol version %u; this controller speaks %u", vs_get16(p), VS_VERSION);
+			return hs_fail(h, "agent speaks protocol version %u; this controller speaks %u%s", vs_get16(p),
+			               VS_VERSION, vs_get16(p) < VS_VERSION ? " (upgrade the agent)" : "");
 		if (vs_hello_decode(p, n, &h->hi) < 0)
 			return hs_fail(h, "protocol error: malformed fields in the agent's HELLO");
-		if (!(h->hi.flags & VS_HF_KEY))
+		sha256_update(&h->tr, p, n);
+		if (!(h->hi.flags & VS_HF_KEY)) {
+			if (h->key)
+				return hs_fail(h, "the agent did not prove that it holds the key: it admitted us by %s proof and "
+				                  "asked for none (an agent without our key, or an impostor); we hold a key, so "
+				                  "the proof must go both ways: refused", auth_name(&h->hi));
 			return h->stage = 2, HS_DONE;
+		}
 		if (!h->key)
 			return hs_fail(h, "the agent asks for its key: give it with --key FILE (or run vsock-shell as root, "
 			                  "unless the agent runs --auth key)");
 		if (!h->hi.has_nonce)
 			return hs_fail(h, "protocol error: the agent asked for AUTH without a nonce");
+		if (hs_link_check(h) < 0)
+			return HS_FAIL;
 		vs_hdr_put(out, VS_AUTH, VS_MAC);
-		vs_auth_mac(h->key, 0, h->nonce, h->hi.nonce, h->hi.token, out + VS_HDR);
+		vs_auth_mac(h->key, 0, h->dialed, &h->tr, out + VS_HDR);
+		sha256_update(&h->tr, out + VS_HDR, VS_MAC);
 		*outn = VS_HDR + VS_MAC;
 		h->stage = 1;
 		return HS_MORE;
 	}
 	if (fh->type != VS_AUTH || n < VS_MAC)
 		return hs_fail(h, "protocol error: expected AUTH from the agent, got message type %u", fh->type);
-	vs_auth_mac(h->key, 1, h->hi.nonce, h->nonce, h->hi.token, mac);
+	sha256_update(&h->tr, p + VS_MAC, n - VS_MAC);
+	vs_auth_mac(h->key, 1, h->dialed, &h->tr, mac);
 	if (vs_memeq(mac, p, VS_MAC))
-		return hs_fail(h, "the agent failed to prove that it holds the key (a different key, or not our agent)");
+		return hs_fail(h, "the agent failed to prove that it holds the key (a different key, not our agent, or a "
+		                  "proof made for another connection)");
 	if (vs_fields_decode(p + VS_MAC, n - VS_MAC, &h->hi) < 0)
 		return hs_fail(h, "protocol error: malformed fields in the agent's AUTH");
 	h->stage = 2;
 	return HS_DONE;
 }
 
-/* The whole handshake on a blocking fd, by the deadline.  -1 with the
- * reason in hello_err. */
-int hello_try(int fd, struct vs_hello *hi, long deadline)
+/* The guest's CID as the connection shows it, VS_CID_ANY when not vsock */
+uint32_t peer_cid(int fd)
+{
+	struct vs_sockaddr_vm a;
+	socklen_t l = sizeof a;
+	if (getpeername(fd, (struct sockaddr *)&a, &l) < 0 || a.svm_family != AF_VSOCK)
+		return VS_CID_ANY;
+	return a.svm_cid;
+}
+
+/* The whole handshake on a blocking fd, by the deadline; dialed: we
+ * connected to the agent.  -1 with the reason in hello_err. */
+int hello_try(int fd, int dialed, struct vs_hello *hi, long deadline)
 {
 	static struct hs h;
 	uint8_t b[VS_MAGIC_LEN + VS_HDR + 256];
-	size_t k = hs_begin(&h, &hostkey, 0, b, sizeof b);
+	size_t k = hs_begin(&h, &hostkey, 0, dialed, fd, peer_cid(fd), b, sizeof b);
 	if (vs_writeall(fd, b, k) < 0) {
 		if (errno == EPIPE || errno == ECONNRESET)
 			return hello_fail("agent closed the connection during the handshake (not a vsock-agent, or it refused us)");
@@ -179,7 +226,7 @@ static void hello_show(const struct vs_hello *hi)
 
 static void hello_or_die(int fd, struct vs_hello *hi)
 {
-	if (hello_try(fd, hi, vs_deadline(HANDSHAKE_MS)) < 0)
+	if (hello_try(fd, 1, hi, vs_deadline(HANDSHAKE_MS)) < 0)
 		die("%s", hello_err);
 	hello_show(hi);
 }
@@ -365,7 +412,7 @@ void agent_control(struct opts *o, struct agent *ag)
 		ag->ctl = accept_agent(o, ag->lfd, deadline);
 		if (ag->ctl < 0)
 			die("no agent connected to %s within %d s", addr_str(&o->addr), o->wait_secs);
-		if (hello_try(ag->ctl, &ag->hi, vs_deadline(HANDSHAKE_MS)) == 0)
+		if (hello_try(ag->ctl, 0, &ag->hi, vs_deadline(HANDSHAKE_MS)) == 0)
 			break;
 		warnx("%s; waiting for the agent still", hello_err);
 		close(ag->ctl);
@@ -391,7 +438,7 @@ static int dialback_session(struct opts *o, struct agent *ag)
 		int fd = accept_agent(o, ag->lfd, deadline);
 		if (fd < 0)
 			die("the agent did not dial back for the session within %ld s", DIALBACK_MS / 1000);
-		if (hello_try(fd, &hi, deadline) < 0) {
+		if (hello_try(fd, 0, &hi, deadline) < 0) {
 			warnx("dial-back: %s", hello_err);
 			close(fd);
 			continue;

@@ -513,7 +513,8 @@ static void agent_accept(struct conn *l)
 	}
 	/* the hub asks every agent for a standby dial-back: a session then
 	 * needs no fork, dial and handshake on its way */
-	k = hs_begin(&c->hs, guest_key(g, c->cid), VS_HF_STANDBY, b, sizeof b);
+	k = hs_begin(&c->hs, guest_key(g, c->cid), VS_HF_STANDBY, 0, fd, l->kind == K_LVSOCK ? c->cid : VS_CID_ANY, b,
+	             sizeof b);
 	if (send(fd, b, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k)
 		conn_close(c);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "protocol.h"
+#include "sha256.h"
 
 #define VSH_VERSION "0.2"
 
@@ -83,15 +84,20 @@ extern struct vs_key hostkey;
 enum { HS_FAIL = -1, HS_MORE = 0, HS_DONE = 1 };
 struct hs {
 	int stage;              /* 0 awaiting HELLO, 1 awaiting AUTH, 2 done */
+	int dialed;             /* we dialed the agent (it listens) */
+	struct vs_hello link;   /* our HELLO: its CID or path name the guest as we see it */
 	uint8_t nonce[VS_NONCE_LEN];
 	const struct vs_key *key;
+	struct sha256 tr;       /* the transcript the MACs cover */
 	struct vs_hello hi;
 	char err[400];
 };
-size_t hs_begin(struct hs *h, const struct vs_key *key, uint16_t flags, uint8_t *out, size_t cap);
+size_t hs_begin(struct hs *h, const struct vs_key *key, uint16_t flags, int dialed, int fd, uint32_t cid,
+                uint8_t *out, size_t cap);
 int hs_step(struct hs *h, const struct vs_hdr *fh, const uint8_t *p, size_t n, uint8_t *out, size_t *outn);
 extern char hello_err[512];
-int hello_try(int fd, struct vs_hello *hi, long deadline);
+int hello_try(int fd, int dialed, struct vs_hello *hi, long deadline);
+uint32_t peer_cid(int fd);
 void agent_require(const struct agent *ag, uint32_t cap, const char *what);
 void agent_control(struct opts *o, struct agent *ag);
 int agent_session(struct opts *o, struct agent *ag, const char *op, const char *what);

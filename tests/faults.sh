@@ -99,7 +99,7 @@ hdr() { printf '%s%02x%02x0000' "$(le32 "$2")" $(($1 & 255)) $((($1 >> 8) & 255)
 vmm=$D/vmm.sock
 rm -f "$vmm"
 "$root/build/host/tpeer" -l "unix:$vmm" read:13 send:4f4b20310a hello \
-	"send:$(hdr 1 16)02000000$(le32 31)$(le32 0)$(le32 0)" frame \
+	"send:$(hdr 1 16)03000000$(le32 31)$(le32 0)$(le32 0)" frame \
 	"send:$(hdr 19 3)6f6b0a$(hdr 21 8)$(le32 0)$(le32 42)" sleep:1500 > "$D/vmm.out" 2>&1 &
 fp=$!
 i=0

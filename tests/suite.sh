@@ -40,7 +40,7 @@ TMP=$VS_TMP
 # /root, say): copies in a directory of its own that anyone may enter.
 PUB=$(mktemp -d /tmp/vs-pub.XXXXXX)
 chmod 755 "$PUB"
-for b in vsock-agent vsock-shell tpeer; do cp "$VS_BIN/$b" "$PUB/$b"; done
+for b in vsock-agent vsock-shell tpeer trelay; do cp "$VS_BIN/$b" "$PUB/$b"; done
 chmod 755 "$PUB"/*
 PUB_AGENT=$PUB/vsock-agent PUB_VSH=$PUB/vsock-shell PUB_TPEER=$PUB/tpeer
 PASS=0 FAIL=0 SKIP=0

@@ -9,10 +9,10 @@ le16() { printf '%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)); }
 hdr() { echo "$(le32 "$2")$(le16 "$1")0000"; }          # hdr TYPE LEN
 tohex() { printf '%s' "$1" | od -An -tx1 -v | tr -d ' \n'; }
 MAGIC=ff565348
-# the host's HELLO: version 2, no flags, caps, token 0, no fields
-HELLO="$(hdr 1 16)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
-# an agent's HELLO: version 2, no flags (admitted), every capability
-AHELLO="$(hdr 1 16)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
+# the host's HELLO: version 3, no flags, caps, token 0, no fields
+HELLO="$(hdr 1 16)0300$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
+# an agent's HELLO: version 3, no flags (admitted), every capability
+AHELLO="$(hdr 1 16)0300$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
 
 # signal_deaths: how many "died of signal" lines the agent has logged
 signal_deaths() { grep -c "died of signal" "$TMP/agent.log" 2>/dev/null || true; }
@@ -47,8 +47,10 @@ agent_case "frame over the maximum before HELLO: ERROR, closed" "2 *malformed fr
 agent_case "truncated header: ERROR, closed" "2 *malformed frame before HELLO" "send:${MAGIC}1000000001" shut frame eof:5000
 agent_case "unknown protocol version refused with ERROR" "2 *version 9 not supported" \
 	"send:$MAGIC$(hdr 1 16)09000000000000000000000000000000" frame eof:5000
+agent_case "the previous protocol version (2, whose proofs could be relayed) is refused" "2 *version 2 not supported (agent speaks 3)" \
+	"send:$MAGIC$(hdr 1 16)02000000000000000000000000000000" frame eof:5000
 agent_case "a HELLO shorter than 16 bytes is named as such" "2 *malformed HELLO (8 bytes" \
-	"send:$MAGIC$(hdr 1 8)0200000000000000" frame eof:5000
+	"send:$MAGIC$(hdr 1 8)0300000000000000" frame eof:5000
 agent_case "a first frame that is not HELLO: ERROR names its type" "2 *expected HELLO, got message type 16" \
 	"send:$MAGIC$(hdr 16 4)00000000" frame eof:5000
 agent_case "unknown message type gets an ERROR" "2 *unexpected message type 99" \
@@ -114,9 +116,9 @@ fake 255 "random bytes instead of HELLO" rand:3000:3 close
 fake 255 "frame over the maximum" "send:$(hdr 1 65537)" close
 fake 255 "truncated header" send:100000 close
 FAKE_WANT="got message type 19" fake 255 "wrong message instead of HELLO" "send:$(hdr 19 2)6869" close
-FAKE_WANT="shorter than its 16-byte header" fake 255 "a HELLO shorter than 16 bytes" "send:$(hdr 1 8)0200000000000000" close
+FAKE_WANT="shorter than its 16-byte header" fake 255 "a HELLO shorter than 16 bytes" "send:$(hdr 1 8)0300000000000000" close
 FAKE_WANT="version 7" fake 255 "unsupported version" "send:$(hdr 1 16)0700000007000000$(le32 0)$(le32 0)" close
-FAKE_WANT="malformed fields" fake 255 "a HELLO field running past the frame" "send:$(hdr 1 20)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)01000900" close
+FAKE_WANT="malformed fields" fake 255 "a HELLO field running past the frame" "send:$(hdr 1 20)0300$(le16 0)$(le32 31)$(le32 0)$(le32 0)01000900" close
 FAKE_WANT="bad!" fake 255 "ERROR frame with text" "send:$(hdr 2 8)0300000062616421" close
 FAKE_WANT="agent: gave up without saying why (error 3)" fake 255 "ERROR frame without text instead of HELLO" "send:$(hdr 2 4)03000000" close
 FAKE_WANT="agent: gave up without saying why (error 9)" fake 255 "ERROR frame without text in session" "send:$AHELLO" frame "send:$(hdr 2 4)09000000" close
@@ -130,7 +132,7 @@ FAKE_WANT="did not complete the handshake within 3 s" fake 255 "an agent that ac
 FAKE_WANT="did not complete the handshake within 3 s" fake 255 "an agent that sends a byte now and then" "drip:$AHELLO:400"
 # the capability bits: a request the agent did not announce is never sent
 new_addr
-"$TPEER" -l "$LADDR" hello "send:$(hdr 1 16)0200$(le16 0)$(le32 18)$(le32 0)$(le32 0)" quiet:5000 > "$TMP/caps.out" 2>&1 &
+"$TPEER" -l "$LADDR" hello "send:$(hdr 1 16)0300$(le16 0)$(le32 18)$(le32 0)$(le32 0)" quiet:5000 > "$TMP/caps.out" 2>&1 &
 fp=$!
 wait_for 5 addr_ready "$LADDR"
 msg=$("$VSH" "$CADDR" -- true 2>&1); rc=$?

@@ -6,7 +6,7 @@
 le32() { printf '%02x%02x%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
 le16() { printf '%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)); }
 hdr() { echo "$(le32 "$2")$(le16 "$1")0000"; }
-AHELLO="$(hdr 1 16)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
+AHELLO="$(hdr 1 16)0300$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
 
 # the hub's limits, short for the tests: 1 s here, 3 s under TCG where
 # a fork and a dial-back take their time

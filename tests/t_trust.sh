@@ -84,7 +84,7 @@ le16() { printf '%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)); }
 hdr() { echo "$(le32 "$2")$(le16 "$1")0000"; }
 nonce=0000000000000000000000000000000000000000000000000000000000000000
 new_addr
-"$TPEER" -l "$LADDR" hello "send:$(hdr 1 52)0200$(le16 1)$(le32 31)$(le32 0)$(le32 0)$(le16 2)$(le16 32)$nonce" frame \
+"$TPEER" -l "$LADDR" hello "send:$(hdr 1 52)0300$(le16 1)$(le32 31)$(le32 0)$(le32 0)$(le16 2)$(le16 32)$nonce" frame \
 	"send:$(hdr 6 32)$nonce" quiet:5000 > /dev/null 2>&1 &
 fp=$!
 wait_for 5 addr_ready "$LADDR"
@@ -169,6 +169,68 @@ refused "--auth key: root without the key is refused" "the agent asks for its ke
 r=$("$VSH" --key "$K1" "$ADDR" -- echo keyed); expect_eq "trust: --auth key: with the key" "$r" keyed
 agent_stop
 
+# --- a proof good for one connection only (PROTOCOL.md 3.3) ---
+# relayed: what a key holder proves to its peer cannot be carried to an
+# agent it never reached.  trelay sits between a key holder and a victim
+# agent run --auth key, passes the handshake through verbatim, and runs
+# touch MARK if the victim admits it.
+agent_listen --auth key --key "$K1"
+V=$ADDR
+case $ADDR in unix:*) chmod 666 "${ADDR#unix:}";; esac
+new_addr
+rm -f "$MARK"
+"$VSH" --listen "$LADDR" --key "$K1" -w 20 -- true > "$TMP/relay-host.out" 2>&1 &
+hp=$!
+wait_for 5 addr_ready "$LADDR"
+case $LADDR in unix:*) chmod 666 "${LADDR#unix:}";; esac
+r=$(as_user "$UB/trelay" listener "$CADDR" "$V" "touch $MARK" 2>&1); rc=$?
+sleep 0.2
+case "$rc:$r" in
+0:"refused by the "*) check "trust: relay: a listening key holder's proof does not open another agent (no command ran)" test ! -e "$MARK" ;;
+*) t_fail "trust: relay through a listening key holder" "rc=$rc $r" ;;
+esac
+kill "$hp" 2>/dev/null; wait "$hp" 2>/dev/null
+if [ "$VS_TRANSPORT" = unix ]; then
+	# a key holder that dials the relay as its agent: over unix: the
+	# socket it reached is not the victim's (in the loopback guest every
+	# peer is CID 1, so that case needs two guests: the nested stage)
+	pub=$(mktemp -d /tmp/vs-trust.XXXXXX); chmod 1777 "$pub"
+	rm -f "$MARK"
+	as_user "$UB/trelay" dialer "unix:$pub/relay.sock" "$V" "touch $MARK" > "$TMP/relay.out" 2>&1 &
+	wait_for 5 addr_ready "unix:$pub/relay.sock"
+	"$VSH" --key "$K1" "unix:$pub/relay.sock" -- true > /dev/null 2>&1
+	sleep 0.5
+	r=$(cat "$TMP/relay.out")
+	case $r in
+	"refused by the agent: "*"another guest"*) check "trust: relay: a dialing key holder's proof does not open another agent (no command ran)" test ! -e "$MARK" ;;
+	*) t_fail "trust: relay through a dialing key holder" "$r" ;;
+	esac
+	rm -rf "$pub"
+fi
+grep -q "refused .*\(wrong key\|another guest\)" "$TMP/agent.log"; expect_eq "trust: relay: ...the victim logs the refusal" "$?" 0
+agent_stop
+# an agent whose HELLO says it is another guest than the one reached
+new_addr
+if [ "$VS_TRANSPORT" = unix ]; then other="$(le16 8)$(le16 6)2f6f74686572"; else other="$(le16 7)$(le16 4)$(le32 77)"; fi
+"$TPEER" -l "$LADDR" hello "send:$(hdr 1 $((52 + ${#other} / 2)))0300$(le16 1)$(le32 31)$(le32 0)$(le32 0)$(le16 2)$(le16 32)$nonce$other" \
+	quiet:5000 > /dev/null 2>&1 &
+fp=$!
+wait_for 5 addr_ready "$LADDR"
+msg=$("$VSH" --key "$K1" "$CADDR" -- true 2>&1); rc=$?
+wait "$fp"
+case "$rc:$msg" in 255:*"relayed from another"*) t_ok "trust: an agent naming another guest in its HELLO gets no proof from the controller";; *) t_fail "trust: agent names another guest" "rc=$rc $msg";; esac
+
+# mutual: a controller holding a key goes on only with an agent that
+# proved it; a copy sends nothing to one that did not
+agent_listen --key none
+printf 'secret\n' > "$TMP/secret.conf"
+rm -f "$MARK" "$TMP/secret.copy"
+msg=$("$VSH" --key "$K1" "$ADDR" -- "touch $MARK" 2>&1); rc=$?
+case "$rc:$msg" in 255:*"did not prove that it holds the key"*) check "trust: mutual: a key-holding controller refuses an agent that proved nothing" test ! -e "$MARK";; *) t_fail "trust: mutual exec" "rc=$rc $msg";; esac
+msg=$("$VSH" cp -q --key "$K1" "$ADDR" "$TMP/secret.conf" ":$TMP/secret.copy" 2>&1); rc=$?
+case "$rc:$msg" in 255:*"did not prove"*) check "trust: mutual: ...and hands it no file" test ! -e "$TMP/secret.copy";; *) t_fail "trust: mutual cp" "rc=$rc $msg";; esac
+agent_stop
+
 # --- the key's sources on the agent ---
 CRED=$TMP/cred
 mkdir -p "$CRED"; cp "$K2" "$CRED/vsock-shell.key"
@@ -206,7 +268,7 @@ fi
 # names the switch, and the HELLO no longer offers it ---
 deny_case() { # SWITCH OP HEX-REQUEST
 	agent_listen "$1" "$2"
-	r=$("$TPEER" "$ADDR" "send:ff565348$(hdr 1 16)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)" frame "send:$3" frame eof:5000 2>&1)
+	r=$("$TPEER" "$ADDR" "send:ff565348$(hdr 1 16)0300$(le16 0)$(le32 31)$(le32 0)$(le32 0)" frame "send:$3" frame eof:5000 2>&1)
 	case $r in *"2 "*"is denied by this agent ($1 $2)"*) t_ok "trust: $1 $2: refused with an ERROR naming the switch";; *) t_fail "trust: $1 $2" "$r";; esac
 	agent_stop
 }

@@ -397,7 +397,7 @@ rm -rf "$L/deep" "$R/deep"
 agent_stop
 
 # ---- a hostile guest: a fake agent (tpeer -l) that the host downloads from
-AHELLO="$(hdr 1 16)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
+AHELLO="$(hdr 1 16)0300$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
 VICTIM=$TMP/victim
 VSTAT=
 victim_set() { printf secret > "$VICTIM"; chmod 600 "$VICTIM"; touch -d '2005-01-01 00:00:00' "$VICTIM"; VSTAT=$(stat -c '%a %s %Y %u %g' "$VICTIM"); }

@@ -1018,23 +1018,47 @@ static void test_hmac(void)
 	check(vs_memeq("abcd", "abcd", 4) == 0 && vs_memeq("abcd", "abce", 4) != 0 && vs_memeq("xbcd", "abcd", 4) != 0,
 	      "memeq: equal, differing last, differing first");
 
-	/* the handshake's MACs: each side's differs, both depend on both
-	 * nonces and on the token; the key matters */
+	/* the handshake's MACs: each side's differs; both depend on every
+	 * byte of the transcript, on who dialed whom and on the key */
 	vs_nonce(n1);
 	vs_nonce(n2);
 	check(memcmp(n1, n2, 32) != 0, "nonce: two are different");
-	vs_auth_mac(&key, 0, n1, n2, 7, m1);
-	vs_auth_mac(&key, 1, n1, n2, 7, m2);
-	check(memcmp(m1, m2, 32) != 0, "auth: the host's and the agent's MACs differ (no reflection)");
-	vs_auth_mac(&key, 0, n2, n1, 7, m2);
-	check(memcmp(m1, m2, 32) != 0, "auth: swapping the nonces changes the MAC");
-	vs_auth_mac(&key, 0, n1, n2, 8, m2);
-	check(memcmp(m1, m2, 32) != 0, "auth: the token is bound in");
-	vs_key_set(&other, "fedcba9876543210", 16);
-	vs_auth_mac(&other, 0, n1, n2, 7, m2);
-	check(memcmp(m1, m2, 32) != 0, "auth: another key, another MAC");
-	vs_auth_mac(&key, 0, n1, n2, 7, k2);
-	check(!memcmp(m1, k2, 32), "auth: the same inputs, the same MAC");
+	{
+		struct sha256 t, u;
+		uint8_t tr[200];
+		size_t j;
+		int all = 1;
+		memcpy(tr, n1, 32);
+		memcpy(tr + 32, n2, 32);
+		memset(tr + 64, 0x5a, sizeof tr - 64);
+		sha256_init(&t);
+		sha256_update(&t, tr, sizeof tr);
+		vs_auth_mac(&key, 0, 1, &t, m1);
+		vs_auth_mac(&key, 1, 1, &t, m2);
+		check(memcmp(m1, m2, 32) != 0, "auth: the host's and the agent's MACs differ (no reflection)");
+		vs_auth_mac(&key, 0, 0, &t, m2);
+		check(memcmp(m1, m2, 32) != 0, "auth: who dialed whom is bound in");
+		vs_key_set(&other, "fedcba9876543210", 16);
+		vs_auth_mac(&other, 0, 1, &t, m2);
+		check(memcmp(m1, m2, 32) != 0, "auth: another key, another MAC");
+		vs_auth_mac(&key, 0, 1, &t, k2);
+		check(!memcmp(m1, k2, 32), "auth: the same inputs, the same MAC");
+		vs_auth_mac(&key, 0, 1, &t, k2);
+		sha256_update(&t, "", 0);
+		check(!memcmp(m1, k2, 32), "auth: the transcript is not consumed by a MAC");
+		for (j = 0; j < sizeof tr; j++) { /* a flip of any bit anywhere in it */
+			tr[j] ^= (uint8_t)(1u << (j % 8));
+			sha256_init(&u);
+			sha256_update(&u, tr, sizeof tr);
+			vs_auth_mac(&key, 0, 1, &u, m2);
+			all &= memcmp(m1, m2, 32) != 0;
+			tr[j] ^= (uint8_t)(1u << (j % 8));
+		}
+		check(all, "auth: a change anywhere in the transcript changes the MAC");
+		sha256_update(&t, "x", 1);
+		vs_auth_mac(&key, 0, 1, &t, m2);
+		check(memcmp(m1, m2, 32) != 0, "auth: a byte more in the transcript changes the MAC");
+	}
 }
 
 /* ---- HELLO: the fixed part, then tagged fields ---- */
