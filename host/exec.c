@@ -2,7 +2,10 @@
  * stdin, writes stdout/stderr, and ends with the remote exit status.
  * Bounded buffers on both directions: we read stdin only while the
  * socket can take it, and write output synchronously, so a slow local
- * reader slows the agent instead of growing our memory. */
+ * reader slows the agent instead of growing our memory.  And a liveness
+ * check, as ssh's ServerAliveInterval: a guest that reboots or freezes
+ * under a session sends nothing more, and nothing resets a vsock
+ * connection that nobody writes to. */
 #include "vsh.h"
 
 #include <errno.h>
@@ -21,6 +24,79 @@ static uint8_t rbuf[BUFCAP];
 static size_t roff, rlen;
 static struct vs_q wq;  /* frames to the agent */
 static int sigfd[2] = { -1, -1 };
+
+/* Liveness: after `every` ms without a byte from the agent we PING it;
+ * once that PING has left our queue, `every` ms more without a byte and
+ * the agent is gone.  Any byte is an answer: output, EXIT or the PONG.
+ * The agent answers a PING even behind input its command has not read,
+ * as long as the PING fits in its buffer (two frames): so the check
+ * holds only while the session's input (STDIN frames) is less than one
+ * frame in all.  Past that, a silent agent may be holding our input, and
+ * our PING behind it, for a command that reads later: silence proves
+ * nothing, and there is no check. */
+#define ALIVE_INPUT_MAX (VS_HDR + VS_FRAME_MAX)
+static struct {
+	long every;     /* ms; 0: no check ($VSOCK_SHELL_ALIVE) */
+	long last_rx;   /* when the agent last sent anything */
+	long sent_at;   /* when our PING left the queue, or 0 */
+	size_t ahead;   /* queued bytes up to the end of our PING */
+	size_t input;   /* STDIN frames queued, headers included */
+	int out;        /* a PING is out */
+} alive;
+
+static void alive_init(void)
+{
+	const char *e = getenv("VSOCK_SHELL_ALIVE");
+	alive.every = e && *e ? atol(e) * 1000L : 15000L;
+	if (alive.every < 0)
+		alive.every = 0;
+	alive.last_rx = now_ms();
+}
+
+/* poll's timeout: until the check next has something to do, or -1 */
+static int alive_timeout(void)
+{
+	long at, now = now_ms();
+	if (!alive.every || alive.input > ALIVE_INPUT_MAX || (alive.out && !alive.sent_at))
+		return -1;
+	at = (alive.out ? alive.sent_at : alive.last_rx) + alive.every;
+	return at <= now ? 0 : (int)(at - now);
+}
+
+static void alive_heard(void)
+{
+	alive.last_rx = now_ms();
+	alive.out = 0;
+}
+
+static void alive_wrote(size_t n)
+{
+	if (!alive.out || !alive.ahead)
+		return;
+	alive.ahead -= n < alive.ahead ? n : alive.ahead;
+	if (!alive.ahead)
+		alive.sent_at = now_ms();
+}
+
+/* poll timed out with nothing from the agent: PING it, or give up on it
+ * when a PING went unanswered for as long again. */
+static void alive_expired(void)
+{
+	uint8_t b[8];
+	long now = now_ms();
+	if (alive.out)
+		die("the agent has sent nothing for %ld s, nor answered a PING: connection lost (the guest rebooted, "
+		    "stopped or froze?)",
+		    (now - alive.last_rx) / 1000);
+	vs_put64(b, (uint64_t)now);
+	if (vs_q_put(&wq, VS_PING, b, 8) < 0) {
+		alive.last_rx = now; /* no room: input is queued, try later */
+		return;
+	}
+	alive.out = 1;
+	alive.sent_at = 0;
+	alive.ahead = wq.len - wq.off;
+}
 
 static void on_signal(int sig)
 {
@@ -238,9 +314,10 @@ static void sock_read(int sock)
 		roff = 0;
 	}
 	r = read(sock, rbuf + rlen, BUFCAP - rlen);
-	if (r > 0)
+	if (r > 0) {
 		rlen += (size_t)r;
-	else if (r == 0)
+		alive_heard();
+	} else if (r == 0)
 		die("connection to the agent lost before the exit status");
 	else if (errno != EAGAIN && errno != EINTR)
 		die_sys("connection to the agent failed");
@@ -258,13 +335,16 @@ static int stdin_read(int fd, struct esc *e)
 		return 0;
 	if (r <= 0) {
 		vs_q_put(&wq, VS_STDIN_EOF, NULL, 0);
+		alive.input += VS_HDR;
 		return -1;
 	}
 	/* the filter holds back a '~' or gives one back: at most one byte
 	 * more than it read, hence the read of one less */
 	k = e->ch < 0 ? (size_t)r : escape_filter(e, tmp, (size_t)r, vs_q_data(&wq));
-	if (k)
+	if (k) {
 		vs_q_commit(&wq, VS_STDIN, k);
+		alive.input += VS_HDR + k;
+	}
 	return 0;
 }
 
@@ -311,19 +391,25 @@ int exec_run(int sock, struct opts *o, struct agent *ag)
 	signals_catch(pty);
 	signal(SIGPIPE, SIG_IGN);
 	vs_nonblock(sock, 1);
+	alive_init();
 	for (;;) {
 		struct pollfd p[3];
-		int np = 2, status;
+		int np = 2, status, r;
 		if (wdead)
 			wq.off = wq.len = 0;
 		p[0] = (struct pollfd){ sock, (short)(POLLIN | (wq.len > wq.off ? POLLOUT : 0)), 0 };
 		p[1] = (struct pollfd){ sigfd[0], POLLIN, 0 };
 		if (in >= 0 && vs_q_room(&wq) >= VS_HDR + VS_FRAME_MAX + CTL_RESERVE)
 			p[np++] = (struct pollfd){ in, POLLIN, 0 };
-		if (poll(p, (nfds_t)np, -1) < 0) {
+		r = poll(p, (nfds_t)np, wdead ? -1 : alive_timeout());
+		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			die_sys("unable to poll");
+		}
+		if (r == 0) {
+			alive_expired();
+			continue;
 		}
 		if (p[1].revents) {
 			char sigs[16];
@@ -332,14 +418,16 @@ int exec_run(int sock, struct opts *o, struct agent *ag)
 				on_local_signal(sigs[i], pty);
 		}
 		if (p[0].revents & POLLOUT) {
-			ssize_t r = vs_q_write(&wq, sock);
-			if (r < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+			ssize_t w = vs_q_write(&wq, sock);
+			if (w > 0)
+				alive_wrote((size_t)w);
+			if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
 				/* the agent stopped reading: the command has ended and
 				 * its EXIT may be waiting for us to read; stop sending */
 				wq.off = wq.len = 0;
 				in = -1;
 				wdead = 1;
-			} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+			} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
 				die_sys("connection to the agent failed");
 			}
 		}

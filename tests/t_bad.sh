@@ -130,6 +130,28 @@ fake 255 "signal number out of range" "send:$AHELLO" frame "send:$(hdr 21 8)$(le
 fake 255 "frame truncated by close" "send:$AHELLO" frame "send:$(hdr 19 100)6869" close
 FAKE_WANT="did not complete the handshake within 3 s" fake 255 "an agent that accepts and says nothing" sleep:6000
 FAKE_WANT="did not complete the handshake within 3 s" fake 255 "an agent that sends a byte now and then" "drip:$AHELLO:400"
+# The session's liveness check (VSOCK_SHELL_ALIVE): a fake agent that
+# takes the request and then neither reads nor answers is given up on,
+# and one that holds more of our input than its buffer would (it stops
+# reading) is not: our PING sits behind that input, so its silence proves
+# nothing, and its EXIT comes late.
+alive_fake() { # alive_fake NAME WANT-RC WANT-MSG INPUT-BYTES STEPS...
+	an=$1 awant=$2 amsg=$3 abytes=$4; shift 4
+	new_addr
+	"$TPEER" -l "$LADDR" hello "send:$AHELLO" frame "$@" >/dev/null 2>&1 &
+	fp=$!
+	wait_for 5 addr_ready "$LADDR"
+	t0=$(date +%s)
+	"$TGEN" "$abytes" 1 > "$TMP/alive.in"
+	msg=$(VSOCK_SHELL_ALIVE=1 timeout 20 "$VSH" "$CADDR" -- true < "$TMP/alive.in" 2>&1 >/dev/null); rc=$?
+	t1=$(date +%s)
+	kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
+	if [ "$rc" = "$awant" ] && case $msg in *"$amsg"*) true ;; *) false ;; esac; then t_ok "bad: controller, $an ($((t1 - t0)) s)"; else t_fail "bad: controller, $an" "rc=$rc after $((t1 - t0)) s: $msg"; fi
+}
+alive_fake "an agent that goes silent and deaf mid-session is given up on" 255 "nor answered a PING" 0 sleep:10000
+alive_fake "an agent that holds our input unread is not taken for dead" 5 "" 140000 \
+	skip:65544 skip:65544 sleep:3000 "send:$(hdr 21 8)$(le32 0)$(le32 5)"
+
 # the capability bits: a request the agent did not announce is never sent
 new_addr
 "$TPEER" -l "$LADDR" hello "send:$(hdr 1 16)0300$(le16 0)$(le32 18)$(le32 0)$(le32 0)" quiet:5000 > "$TMP/caps.out" 2>&1 &

@@ -127,6 +127,30 @@ expect_eq "exec: only stdin, stdout and stderr reach the command" "$r" "0 1 2 3 
 r=$("$VSH" -t "$X" -- ls /proc/self/fd </dev/null | tr -d '\r' | tr '\n' ' ' | tr -s ' ')
 expect_eq "exec: ...on a pty too" "$r" "0 1 2 3 "
 
+# Liveness ($VSOCK_SHELL_ALIVE, as ssh's ServerAliveInterval): an agent
+# that stops answering, as one in a guest that rebooted or froze under the
+# session does, ends the session with a clear error, not a hang.  The
+# session process is stopped (SIGSTOP): its connection stays open, and
+# nothing comes back.
+rm -f "$TMP/pid6"
+VSOCK_SHELL_ALIVE=1 "$VSH" -n "$X" -- "echo \$PPID > $TMP/pid6; exec sleep 100" 2>"$TMP/alive.err" &
+cp=$!
+wait_for 5 test -s "$TMP/pid6"
+p6=$(cat "$TMP/pid6" 2>/dev/null)
+[ -n "$p6" ] && kill -STOP "$p6"
+if wait_for 8 gone "$cp"; then
+	wait "$cp"; rc=$?
+	if [ "$rc" = 255 ] && grep -q 'nor answered a PING: connection lost' "$TMP/alive.err"; then
+		t_ok "exec: an agent that stops answering ends the session (255, says so)"
+	else t_fail "exec: an agent that stops answering ends the session" "exit $rc: $(cat "$TMP/alive.err")"; fi
+else
+	t_fail "exec: an agent that stops answering ends the session" "still waiting after 8 s (VSOCK_SHELL_ALIVE=1)"
+	kill "$cp" 2>/dev/null; wait "$cp" 2>/dev/null
+fi
+[ -n "$p6" ] && kill -CONT "$p6"
+# ...but a command that is only quiet keeps its session: the agent answers
+r=$(VSOCK_SHELL_ALIVE=1 "$VSH" -n "$X" -- 'sleep 3; echo quiet-done')
+expect_eq "exec: a quiet command outlives several PINGs (VSOCK_SHELL_ALIVE=1)" "$r" quiet-done
 # The agent still serves after all that
 r=$("$VSH" "$X" -- echo still-here)
 expect_eq "exec: agent keeps serving" "$r" still-here
