@@ -1787,13 +1787,26 @@ static int peer_allowed(const struct sockaddr_storage *ss)
 
 static void daemonize(void)
 {
-	pid_t pid = fork();
-	int nul;
-	if (pid < 0)
+	int nul, p[2];
+	char c;
+	pid_t pid;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die_sys("unable to create a pipe");
+	if ((pid = fork()) < 0)
 		die_sys("unable to fork");
-	if (pid > 0)
+	if (pid > 0) {
+		/* Our exit ends the command that started us, and whoever ran it
+		 * may kill what it left in its session (a vsock-shell session
+		 * does): go only once the child has a session of its own (its
+		 * end of the pipe closes). */
+		close(p[1]);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
 		_exit(0);
+	}
 	setsid();
+	close(p[0]);
+	close(p[1]);
 	if (chdir("/") < 0)
 		die_sys("unable to change directory to /");
 	nul = open("/dev/null", O_RDWR);

@@ -215,4 +215,24 @@ if [ "$VS_TRANSPORT" = unix ]; then
 			d=${f#/proc/}; kill "${d%/cmdline}" 2>/dev/null
 		fi
 	done
+	# started by a session, which kills what its command left in its
+	# session when the command exits: -d returns only once its child has a
+	# session of its own (one in three died here when it returned at once)
+	agent_listen
+	X=$ADDR
+	i=0 bad=0
+	while [ $i -lt 20 ]; do
+		new_addr
+		"$VSH" "$X" -- "$AGENT -d --listen $LADDR"
+		wait_for 5 addr_ready "$LADDR"
+		[ "$("$VSH" -w 3 "$CADDR" -- echo up 2>/dev/null)" = up ] || bad=$((bad + 1))
+		for f in /proc/[0-9]*/cmdline; do
+			if tr '\0' ' ' 2>/dev/null < "$f" | grep -q -- "--listen $LADDR"; then
+				d=${f#/proc/}; kill "${d%/cmdline}" 2>/dev/null
+			fi
+		done
+		i=$((i + 1))
+	done
+	expect_eq "bad: agent -d run by a session outlives it, 20 of 20 (its child in a session of its own first)" "$bad" 0
+	agent_stop
 fi
