@@ -118,7 +118,10 @@ int hs_step(struct hs *h, const struct vs_hdr *fh, const uint8_t *p, size_t n, u
 		char t[300];
 		uint32_t code;
 		vs_error_text(p, n, 0, &code, t, sizeof t);
-		return hs_fail(h, "agent: %s%s", t, code == VS_E_AUTH && !strstr(t, "does not hold") ? auth_hint : "");
+		/* the hint is for a controller without a proof: not for a wrong
+		 * key, nor for a handshake the agent saw relayed */
+		return hs_fail(h, "agent: %s%s", t,
+		               code == VS_E_AUTH && !strstr(t, "does not hold") && !strstr(t, "relayed") ? auth_hint : "");
 	}
 	if (h->stage == 0) {
 		if (fh->type != VS_HELLO)
