@@ -102,6 +102,11 @@ deps:
 test: host-bins guest-bins
 	tests/run
 
+# tests/run's nested stage alone: a vhost-vsock host VM and two guests
+# (VS_NESTED_CASES picks cases)
+test-nested: vsock-agent guest-bins
+	tests/nested-run
+
 bench: host-bins guest-bins
 	tests/bench
 
@@ -135,4 +140,4 @@ uninstall:
 clean:
 	rm -rf vsock-agent vsock-shell build initramfs.cpio.gz
 
-.PHONY: all size initramfs demo deps test bench fuzz install uninstall clean guest-bins host-bins
+.PHONY: all size initramfs demo deps test test-nested bench fuzz install uninstall clean guest-bins host-bins
