@@ -7,6 +7,12 @@
  *                           OUT, fsync, print the milliseconds that took
  *   tpump [-x] ADDR IN      connect and send IN
  *
+ *   tpump -e -l ADDR        an echo server: each connection gets its
+ *                           first byte back and is closed; forever
+ *   tpump -e ADDR           connect, send a byte, wait for it to come
+ *                           back: the bare round trip a session is
+ *                           measured against (make bench, nested)
+ *
  * -x hashes every byte as file transfer does, with transfer.h's own code
  * and default algorithm (XXH64): the sender what it reads, the receiver
  * what it writes.  The pump with -x against the pump without it is what
@@ -47,25 +53,54 @@ static void pass_end(void)
 		sink ^= d[i];
 }
 
+/* -e: a round trip, or serve them */
+static int echo(const struct vs_addr *a, int lst)
+{
+	char c = 'x';
+	int fd;
+	if (lst) {
+		int l = vs_listen(a);
+		if (l < 0)
+			return perror("tpump: listen"), 1;
+		for (;;) {
+			fd = accept(l, NULL, NULL);
+			if (fd < 0)
+				continue;
+			if (read(fd, &c, 1) == 1 && write(fd, &c, 1) < 0) {
+				/* the client went: its loss */
+			}
+			close(fd);
+		}
+	}
+	fd = vs_connect(a);
+	if (fd < 0 || write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1)
+		return perror("tpump: echo"), 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_LISTEN, "" };
-	int lst, fd, f;
+	int lst, fd, f, echoing = 0;
 	ssize_t r;
 	if (argc > 1 && !strcmp(argv[1], "-x"))
 		hashing = 1, argv++, argc--;
-	lst = argc == 4 && !strcmp(argv[1], "-l");
+	else if (argc > 1 && !strcmp(argv[1], "-e"))
+		echoing = 1, argv++, argc--;
+	lst = argc == 4 - echoing && !strcmp(argv[1], "-l");
 	if (lst)
 		argv++, argc--;
 	xf_hash_init(&hash, XF_XXH64);
-	if (argc != 3 || vs_addr_parse(argv[1], &a) < 0 || a.kind == VS_ADDR_HYBRID) {
-		fprintf(stderr, "usage: tpump [-x] [-l] ADDR FILE\n");
+	if (argc != 3 - echoing || vs_addr_parse(argv[1], &a) < 0 || a.kind == VS_ADDR_HYBRID) {
+		fprintf(stderr, "usage: tpump [-x] [-l] ADDR FILE, tpump -e [-l] ADDR\n");
 		return 2;
 	}
 	if (a.kind == VS_ADDR_VSOCK && access("/etc/vsock-test-guest", F_OK) != 0) {
 		fprintf(stderr, "tpump: refusing AF_VSOCK outside the test guest\n");
 		return 2;
 	}
+	if (echoing)
+		return echo(&a, lst);
 	if (lst) {
 		int l = vs_listen(&a);
 		if (l < 0)
