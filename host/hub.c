@@ -794,6 +794,19 @@ static void client_ls(struct conn *c)
 	}
 }
 
+/* The operations a session names for the audit.  Anything else is
+ * refused, so that what the log says is one of these and never a line
+ * of the client's making. */
+static int op_known(const char *op)
+{
+	static const char *const ops[] = { "exec", "shell", "put", "get" };
+	size_t i;
+	for (i = 0; i < sizeof ops / sizeof *ops; i++)
+		if (!strcmp(op, ops[i]))
+			return 1;
+	return 0;
+}
+
 static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *p)
 {
 	struct vs_rd r = { p, h->len, 0 };
@@ -827,6 +840,12 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 	}
 	if (r.err || r.n) {
 		client_error(c, VS_E_PROTO, "malformed hub request %u", h->type);
+		return;
+	}
+	if (op && !op_known(op)) {
+		char name[40];
+		vs_text_clean(name, sizeof name, (const uint8_t *)op, strlen(op));
+		client_error(c, VS_E_PROTO, "unknown operation '%s' (exec, shell, put or get)", name);
 		return;
 	}
 	c->g = guest_find(t);

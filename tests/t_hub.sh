@@ -6,6 +6,7 @@
 le32() { printf '%02x%02x%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
 le16() { printf '%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)); }
 hdr() { echo "$(le32 "$2")$(le16 "$1")0000"; }
+tohex() { printf '%s' "$1" | od -An -tx1 -v | tr -d ' \n'; }
 AHELLO="$(hdr 1 16)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
 
 # the hub's limits, short for the tests: 1 s here, 3 s under TCG where
@@ -102,6 +103,17 @@ msg=$("$VSH" -w 2 @web -- true 2>&1); rc=$?; t1=$(date +%s)
 case "$rc:$msg:$((t1 - t0 <= 4))" in 255:*"web (vsock:77) is not connected"*:1) t_ok "hub: a session for a guest that is down waits -w, then fails clearly";; *) t_fail "hub: absent guest" "$rc $msg after $((t1 - t0)) s";; esac
 msg=$("$VSH" @nosuch -- true 2>&1); rc=$?
 case "$rc:$msg" in 255:*"no guest named 'nosuch'"*) t_ok "hub: an unknown name: clear error";; *) t_fail "hub: unknown name" "$rc $msg";; esac
+
+# the operation a client names goes to the log: one of the four, or the
+# request is refused (a newline in it would forge a line, an ESC drive
+# the terminal of whoever reads the log)
+fop=$(printf 'x\nFORGED\033[1m')
+"$TPEER" "unix:$HUB" "send:ff565348$(hdr 48 $((4 + ${#fop} + 1 + 5 + 4)))$(tohex vm1)00$(tohex "$fop")00$(tohex true)00$(le32 1000)" \
+	frame > "$TMP/fop" 2>&1
+case $(cat "$TMP/fop") in "2 "*"unknown operation 'x?FORGED?[1m'"*) t_ok "hub: an unknown operation is refused, its name cleaned";; *) t_fail "hub: unknown operation" "$(cat "$TMP/fop")";; esac
+sleep 0.2
+r=$(grep -c '^FORGED' "$TMP/hub.log")/$(od -An -tx1 -v "$TMP/hub.log" | grep -c ' 1b')
+expect_eq "hub: ...and the log has no line of the client's making, no ESC" "$r" 0/0
 
 # a guest that ignores OPEN: each session waiting for it expires alone
 "$TPEER" "unix:$HD/vm3.sock" hello "send:$AHELLO" sleep:30000 >/dev/null 2>&1 &
