@@ -107,6 +107,8 @@ struct guest {
 	struct vs_hello hi;     /* what it says of itself: shown, never trusted */
 	unsigned sessions;      /* opened and not yet ENDED */
 	int ping_out;
+	int refs;               /* connections whose g it is: its control and
+	                         * standby ones, clients that asked for it */
 };
 
 struct conn {
@@ -224,7 +226,8 @@ static struct guest *guest_by_unix(int lunix)
 }
 
 /* "NAME" or "CID": a CID that no guest record has yet gets one, so that a
- * client can wait for a guest before it first connects. */
+ * client can wait for a guest before it first connects (the record goes
+ * again with the last connection that points at it: conns_reap). */
 static struct guest *guest_find(const char *t)
 {
 	int i;
@@ -258,7 +261,28 @@ static const struct vs_key *guest_key(const struct guest *g, uint32_t cid)
 	return hostkey.n ? &hostkey : NULL;
 }
 
+/* A guest that nobody configured lives only while connections point at
+ * it: its agent's, or a client's that waits for it.  Else any client
+ * naming @CIDs would grow the table without bound, and ls with it. */
+static void guest_unref(struct guest *g)
+{
+	int i;
+	if (--g->refs > 0 || *g->name)
+		return;
+	for (i = 0; i < hub.nguests && hub.guests[i] != g; i++)
+		;
+	hub.guests[i] = hub.guests[--hub.nguests];
+	free(g);
+}
+
 /* ---- connections ---- */
+
+static void conn_guest(struct conn *c, struct guest *g)
+{
+	c->g = g;
+	if (g)
+		g->refs++;
+}
 
 static struct conn *conn_new(int fd, int kind, size_t incap)
 {
@@ -313,6 +337,8 @@ static void conns_reap(void)
 		struct conn *c = *pp;
 		if (c->dead) {
 			*pp = c->next;
+			if (c->g)
+				guest_unref(c->g);
 			free(c->in);
 			free(c->out);
 			free(c);
@@ -449,7 +475,7 @@ static void guest_up(struct guest *g, struct conn *ctl)
 		conn_close(old);
 	}
 	g->ctl = ctl;
-	ctl->g = g;
+	conn_guest(ctl, g);
 	ctl->kind = K_CTL;
 	ctl->deadline = VS_NEVER;
 	g->hi = ctl->hs.hi;
@@ -573,7 +599,7 @@ static void dialback_done(struct conn *a)
 			return;
 		}
 		a->kind = K_STANDBY;
-		a->g = g;
+		conn_guest(a, g);
 		a->deadline = VS_NEVER;
 		g->standby = a;
 		for (c = hub.conns; c; c = c->next) /* a session waiting: it is its */
@@ -848,7 +874,7 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 		client_error(c, VS_E_PROTO, "unknown operation '%s' (exec, shell, put or get)", name);
 		return;
 	}
-	c->g = guest_find(t);
+	conn_guest(c, guest_find(t));
 	if (!c->g) {
 		client_error(c, VS_E_NOENT, "no guest named '%s' (see vsock-shell ls; names come from --name, --unix "
 		                            "and --config, unnamed guests are @CID)", t);

@@ -104,6 +104,27 @@ case "$rc:$msg:$((t1 - t0 <= 4))" in 255:*"web (vsock:77) is not connected"*:1) 
 msg=$("$VSH" @nosuch -- true 2>&1); rc=$?
 case "$rc:$msg" in 255:*"no guest named 'nosuch'"*) t_ok "hub: an unknown name: clear error";; *) t_fail "hub: unknown name" "$rc $msg";; esac
 
+# a guest nobody configured is listed while it is connected or a client
+# waits for it, no longer: @CIDs named in passing leave nothing behind
+"$VSH" wait @300000 -w 1 2>/dev/null & wp=$!
+sleep 0.3
+r=$("$VSH" ls | awk '$1 == "-" && $2 == "vsock:300000" { print $3 }')
+wait "$wp"
+expect_eq "hub: a CID a client waits for is listed while it waits, then not" "$r/$("$VSH" ls | grep -c 'vsock:300000 ')" down/0
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$HP/status"; }
+lookups() { # FROM N: release @CID for N CIDs from FROM, none of them up
+	l_i=$1
+	while [ "$l_i" -lt $(($1 + $2)) ]; do "$VSH" release "@$l_i" 2>/dev/null; l_i=$((l_i + 1)); done
+}
+lookups 200000 50
+r0=$(rss) lp=""
+for k in 0 1 2 3; do lookups $((210000 + k * 500)) 500 & lp="$lp $!"; done
+for p in $lp; do wait "$p"; done
+g=$(($(rss) - r0)) n=$("$VSH" ls | grep -c 'vsock:2[0-9]* ')
+# (each record was about 500 bytes: 1 MB for these)
+if [ "$g" -lt 200 ] && [ "$n" = 0 ]; then t_ok "hub: 2000 lookups of unknown @CIDs: memory flat ($g kB), none listed"
+else t_fail "hub: 2000 lookups of unknown @CIDs" "RSS grew by $g kB (want < 200), $n of them listed (want 0)"; fi
+
 # the operation a client names goes to the log: one of the four, or the
 # request is refused (a newline in it would forge a line, an ESC drive
 # the terminal of whoever reads the log)
