@@ -186,6 +186,47 @@ wait_for 10 is_up vm1
 r=$("$VSH" @vm1 -- echo back)
 expect_eq "hub: --reconnect agents come back to a restarted hub" "$r" back
 
+# a flood: a guest that opens connections and never speaks holds a few
+# pending handshakes, no more, and at the descriptor limit the hub neither
+# spins nor stalls.  A hub of its own, with 40 descriptors and handshakes
+# that wait 20 s: ls answers, another guest connects and works.
+FL=$TMP/hubfl
+rm -rf "$FL"; mkdir -p "$FL"
+(ulimit -n 40 && VSOCK_SHELL_TIMEOUT=20 exec "$VSH" serve --vsock off --hub "$FL/hub.sock" --unix a="$FL/a.sock" \
+	--unix b="$FL/b.sock" 2>>"$TMP/hubfl.log") &
+FP=$!
+PIDS="$PIDS $FP"
+wait_for 5 test -S "$FL/hub.sock"
+cpu() { awk '{ print $14 + $15 }' "/proc/$FP/stat"; } # its utime + stime, in ticks
+tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
+flood() { # ADDR N: N connections that stay silent for 20 s; pids in FLP
+	f_i=0
+	while [ $f_i -lt "$2" ]; do "$TPEER" "$1" sleep:20000 >/dev/null 2>&1 & FLP="$FLP $!"; f_i=$((f_i + 1)); done
+}
+FLP=""
+flood "unix:$FL/b.sock" 60
+"$AGENT" "unix:$FL/a.sock" 2>>"$TMP/agent.log" &
+fa=$!
+PIDS="$PIDS $fa"
+sleep 1
+c0=$(cpu); sleep 2; c1=$(cpu)
+expect_eq "hub: 60 silent connections from one guest: the hub stays idle (< 20% CPU)" "$(((c1 - c0) * 100 < tck * 40))" 1
+r=$(VSOCK_SHELL_HUB=$FL/hub.sock timeout $((HT + 2)) "$VSH" ls | awk 'NR > 1 { print $1 }' | tr '\n' ' ')
+expect_eq "hub: ...ls answers at once" "$r" "a b "
+r=$(VSOCK_SHELL_HUB=$FL/hub.sock timeout $((HT * 2 + 5)) "$VSH" -w $((HT + 2)) @a -- echo through 2>&1)
+expect_eq "hub: ...another guest connects and runs a command" "$r" through
+wait_for 1 grep -q "refused [0-9]* agent connections* over the caps on pending handshakes (8 per guest, 10 in all), the last from unix:$FL/b.sock" "$TMP/hubfl.log"
+expect_eq "hub: ...the refusals are logged, counted" "$?" 0
+# clients are not capped: these take the hub to its descriptor limit
+flood "unix:$FL/hub.sock" 40
+sleep 1
+c0=$(cpu); sleep 2; c1=$(cpu)
+expect_eq "hub: at the descriptor limit the hub stays idle (< 20% CPU)" "$(((c1 - c0) * 100 < tck * 40))" 1
+wait_for 1 grep -q "at the descriptor limit: refused [0-9]* connection" "$TMP/hubfl.log"
+expect_eq "hub: ...and logs what it refused there" "$?" 0
+kill $FLP "$fa" "$FP" 2>/dev/null
+wait $FLP "$fa" "$FP" 2>/dev/null
+
 # who may use the hub: root, its own user, members of --group
 if [ "$(id -u)" = 0 ]; then
 	kill -TERM "$HP"; wait "$HP" 2>/dev/null
