@@ -409,7 +409,8 @@ static int conn_queue(struct conn *c, uint16_t type, const void *p, size_t n)
 	if (!c->out)
 		die("unable to allocate client output");
 	vs_hdr_put(c->out + c->outlen, type, (uint32_t)n);
-	memcpy(c->out + c->outlen + VS_HDR, p, n);
+	if (n) /* DONE has no payload, and p is NULL then */
+		memcpy(c->out + c->outlen + VS_HDR, p, n);
 	c->outlen += VS_HDR + n;
 	if (idle)
 		conn_events(c, EPOLLIN | EPOLLOUT);
