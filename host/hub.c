@@ -60,6 +60,9 @@ static const char *ev_name[] = { "?", "connect", "disconnect", "release" };
 #define CLIENT_IN 8192
 #define OUT_MAX (4 << 20)     /* a client that does not read its ls or events */
 #define TICK_MS 200
+#define PENDING_GUEST 8       /* agent handshakes pending from one guest, beyond the dial-backs asked of it */
+#define PENDING_ALL 128       /* from all guests together (at most a quarter of the descriptor limit) */
+#define NOTE_MS 10000         /* refusals are logged as a count, at most this often */
 
 const char hub_usage[] =
     "usage: vsock-shell serve [--vsock ADDR|off] [--unix NAME=PATH]... [--hub PATH]\n"
@@ -107,6 +110,8 @@ struct guest {
 	struct vs_hello hi;     /* what it says of itself: shown, never trusted */
 	unsigned sessions;      /* opened and not yet ENDED */
 	int ping_out;
+	int refs;               /* connections whose g it is: its control and
+	                         * standby ones, clients that asked for it */
 };
 
 struct conn {
@@ -145,6 +150,13 @@ static struct {
 	int nunix;
 	long keepalive, next_ping;
 	int sigfd[2];
+	int pending_max;        /* PENDING_ALL, or less for a low descriptor limit */
+	int spare;              /* a descriptor kept to make room at the limit, or -1 */
+	struct note {           /* refusals since the last log line */
+		unsigned long n;
+		long next;      /* no line before this */
+	} refused, full;        /* over a cap on pending handshakes; at the descriptor limit */
+	char refused_from[160];
 } hub;
 
 static void hlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -165,13 +177,25 @@ static void hlog(const char *fmt, ...)
 	vs_writeall(2, b, (size_t)n);
 }
 
+/* A guest's identity as the hub knows it: its Unix listener, or else its
+ * CID. */
+static const char *peer_addr(int lunix, uint32_t cid, char *b, size_t n)
+{
+	if (lunix >= 0)
+		snprintf(b, n, "unix:%s", hub.unixpaths[lunix]);
+	else
+		snprintf(b, n, "vsock:%u", cid);
+	return b;
+}
+
+static int peer_is(const struct guest *g, int lunix, uint32_t cid)
+{
+	return g->lunix >= 0 ? g->lunix == lunix : lunix < 0 && g->cid == cid;
+}
+
 static const char *guest_addr(const struct guest *g, char *b, size_t n)
 {
-	if (g->lunix >= 0)
-		snprintf(b, n, "unix:%s", hub.unixpaths[g->lunix]);
-	else
-		snprintf(b, n, "vsock:%u", g->cid);
-	return b;
+	return peer_addr(g->lunix, g->cid, b, n);
 }
 
 static const char *guest_label(const struct guest *g)
@@ -224,7 +248,8 @@ static struct guest *guest_by_unix(int lunix)
 }
 
 /* "NAME" or "CID": a CID that no guest record has yet gets one, so that a
- * client can wait for a guest before it first connects. */
+ * client can wait for a guest before it first connects (the record goes
+ * again with the last connection that points at it: conns_reap). */
 static struct guest *guest_find(const char *t)
 {
 	int i;
@@ -258,7 +283,28 @@ static const struct vs_key *guest_key(const struct guest *g, uint32_t cid)
 	return hostkey.n ? &hostkey : NULL;
 }
 
+/* A guest that nobody configured lives only while connections point at
+ * it: its agent's, or a client's that waits for it.  Else any client
+ * naming @CIDs would grow the table without bound, and ls with it. */
+static void guest_unref(struct guest *g)
+{
+	int i;
+	if (--g->refs > 0 || *g->name)
+		return;
+	for (i = 0; i < hub.nguests && hub.guests[i] != g; i++)
+		;
+	hub.guests[i] = hub.guests[--hub.nguests];
+	free(g);
+}
+
 /* ---- connections ---- */
+
+static void conn_guest(struct conn *c, struct guest *g)
+{
+	c->g = g;
+	if (g)
+		g->refs++;
+}
 
 static struct conn *conn_new(int fd, int kind, size_t incap)
 {
@@ -313,6 +359,8 @@ static void conns_reap(void)
 		struct conn *c = *pp;
 		if (c->dead) {
 			*pp = c->next;
+			if (c->g)
+				guest_unref(c->g);
 			free(c->in);
 			free(c->out);
 			free(c);
@@ -361,7 +409,8 @@ static int conn_queue(struct conn *c, uint16_t type, const void *p, size_t n)
 	if (!c->out)
 		die("unable to allocate client output");
 	vs_hdr_put(c->out + c->outlen, type, (uint32_t)n);
-	memcpy(c->out + c->outlen + VS_HDR, p, n);
+	if (n) /* DONE has no payload, and p is NULL then */
+		memcpy(c->out + c->outlen + VS_HDR, p, n);
 	c->outlen += VS_HDR + n;
 	if (idle)
 		conn_events(c, EPOLLIN | EPOLLOUT);
@@ -449,7 +498,7 @@ static void guest_up(struct guest *g, struct conn *ctl)
 		conn_close(old);
 	}
 	g->ctl = ctl;
-	ctl->g = g;
+	conn_guest(ctl, g);
 	ctl->kind = K_CTL;
 	ctl->deadline = VS_NEVER;
 	g->hi = ctl->hs.hi;
@@ -488,7 +537,61 @@ static void guest_down(struct guest *g, int kind)
 			client_error(c, VS_E_IO, "guest %s went away before the session started", guest_label(g));
 }
 
+/* ---- listeners at the descriptor limit ---- */
+
+/* At the limit (EMFILE, ENFILE) accept4 fails and leaves the connection
+ * queued: the listener stays readable, and a level-triggered loop would
+ * spin on it.  The spare descriptor makes room to take that connection
+ * and close it at once (its peer sees the refusal; an agent dials again
+ * later); without one the listener rests for a tick. */
+static int spare_new(void)
+{
+	return fcntl(hub.ep, F_DUPFD_CLOEXEC, 0);
+}
+
+static void listener_full(struct conn *l)
+{
+	int fd = -1;
+	hub.full.n++;
+	if (hub.spare < 0)
+		hub.spare = spare_new();
+	if (hub.spare >= 0) {
+		close(hub.spare);
+		fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		hub.spare = spare_new();
+	}
+	if (fd < 0 || hub.spare < 0) {
+		conn_events(l, 0);
+		l->deadline = vs_deadline(TICK_MS);
+	}
+}
+
 /* ---- agents: the handshake, then control or dial-back ---- */
+
+/* Over a cap on pending handshakes?  A guest may have PENDING_GUEST
+ * beyond the dial-backs the hub asked it for (sessions waiting for one),
+ * all guests together hub.pending_max beyond all those asked for: a guest
+ * that opens connections and never speaks holds that many descriptors,
+ * each for HANDSHAKE_MS, and leaves the rest to the others. */
+static int pending_over(int lunix, uint32_t cid)
+{
+	struct conn *c;
+	int mine = 0, all = 0;
+	for (c = hub.conns; c; c = c->next) {
+		if (c->dead)
+			continue;
+		if (c->kind == K_AGENT) {
+			all++;
+			mine += c->lunix == lunix && (lunix >= 0 || c->cid == cid);
+		} else if (c->kind == K_CLIENT && c->wait == W_DIALBACK) {
+			all--;
+			mine -= peer_is(c->g, lunix, cid);
+		}
+	}
+	return mine >= PENDING_GUEST || all >= hub.pending_max;
+}
 
 static void agent_accept(struct conn *l)
 {
@@ -497,18 +600,30 @@ static void agent_accept(struct conn *l)
 	uint8_t b[VS_MAGIC_LEN + VS_HDR + 256];
 	struct guest *g;
 	struct conn *c;
+	uint32_t cid = 0;
 	size_t k;
 	int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			listener_full(l);
 		return;
+	}
+	if (l->kind == K_LVSOCK)
+		cid = ((struct vs_sockaddr_vm *)&ss)->svm_cid;
+	if (pending_over(l->lunix, cid)) {
+		close(fd);
+		hub.refused.n++;
+		peer_addr(l->lunix, cid, hub.refused_from, sizeof hub.refused_from);
+		return;
+	}
 	c = conn_new(fd, K_AGENT, CTL_IN);
 	c->deadline = vs_deadline(HANDSHAKE_MS);
+	c->cid = cid;
+	c->lunix = l->lunix;
 	if (l->kind == K_LVSOCK) {
 		vs_vsock_buffer(fd); /* it may become a session's */
-		c->cid = ((struct vs_sockaddr_vm *)&ss)->svm_cid;
-		g = guest_by_cid(c->cid);
+		g = guest_by_cid(cid);
 	} else {
-		c->lunix = l->lunix;
 		g = guest_by_unix(l->lunix);
 	}
 	/* the hub asks every agent for a standby dial-back: a session then
@@ -555,13 +670,6 @@ static void hand_over(struct conn *c, struct conn *a)
 	conn_close(c);
 }
 
-/* Is this dial-back from guest g (its CID, or its Unix listener)?  No
- * guest answers for another. */
-static int from_guest(const struct conn *a, const struct guest *g)
-{
-	return g->lunix >= 0 ? g->lunix == a->lunix : a->lunix < 0 && g->cid == a->cid;
-}
-
 /* A dial-back, handshake done: hand it to the client that asked, or keep
  * it as its guest's standby. */
 static void dialback_done(struct conn *a)
@@ -574,7 +682,7 @@ static void dialback_done(struct conn *a)
 			return;
 		}
 		a->kind = K_STANDBY;
-		a->g = g;
+		conn_guest(a, g);
 		a->deadline = VS_NEVER;
 		g->standby = a;
 		for (c = hub.conns; c; c = c->next) /* a session waiting: it is its */
@@ -588,7 +696,7 @@ static void dialback_done(struct conn *a)
 	for (c = hub.conns; c; c = c->next)
 		if (!c->dead && c->kind == K_CLIENT && c->wait == W_DIALBACK && c->token == a->hs.hi.token)
 			break;
-	if (!c || !from_guest(a, c->g)) {
+	if (!c || !peer_is(c->g, a->lunix, a->cid)) { /* no guest answers for another */
 		hlog("dropped a dial-back with an unknown session token");
 		conn_close(a);
 		return;
@@ -602,10 +710,7 @@ static void agent_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p
 	size_t outn;
 	int r = hs_step(&a->hs, h, p, h->len, out, &outn);
 	char who[160];
-	if (a->lunix >= 0)
-		snprintf(who, sizeof who, "unix:%s", hub.unixpaths[a->lunix]);
-	else
-		snprintf(who, sizeof who, "vsock:%u", a->cid);
+	peer_addr(a->lunix, a->cid, who, sizeof who);
 	if (r == HS_FAIL) {
 		hlog("agent at %s: %s", who, a->hs.err);
 		conn_close(a);
@@ -730,8 +835,11 @@ static void client_accept(struct conn *l)
 	struct ucred uc;
 	struct conn *c;
 	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			listener_full(l);
 		return;
+	}
 	c = conn_new(fd, K_CLIENT, CLIENT_IN);
 	c->wait = W_REQ;
 	c->deadline = vs_deadline(REQUEST_MS);
@@ -795,6 +903,19 @@ static void client_ls(struct conn *c)
 	}
 }
 
+/* The operations a session names for the audit.  Anything else is
+ * refused, so that what the log says is one of these and never a line
+ * of the client's making. */
+static int op_known(const char *op)
+{
+	static const char *const ops[] = { "exec", "shell", "put", "get" };
+	size_t i;
+	for (i = 0; i < sizeof ops / sizeof *ops; i++)
+		if (!strcmp(op, ops[i]))
+			return 1;
+	return 0;
+}
+
 static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *p)
 {
 	struct vs_rd r = { p, h->len, 0 };
@@ -830,7 +951,13 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 		client_error(c, VS_E_PROTO, "malformed hub request %u", h->type);
 		return;
 	}
-	c->g = guest_find(t);
+	if (op && !op_known(op)) {
+		char name[40];
+		vs_text_clean(name, sizeof name, (const uint8_t *)op, strlen(op));
+		client_error(c, VS_E_PROTO, "unknown operation '%s' (exec, shell, put or get)", name);
+		return;
+	}
+	conn_guest(c, guest_find(t));
 	if (!c->g) {
 		client_error(c, VS_E_NOENT, "no guest named '%s' (see vsock-shell ls; names come from --name, --unix "
 		                            "and --config, unnamed guests are @CID)", t);
@@ -903,15 +1030,42 @@ static void client_read(struct conn *c)
 
 /* ---- time: deadlines and keep-alive ---- */
 
+/* Refusals are logged as a count, a line at most every NOTE_MS: a line
+ * for each would hand the log to whoever floods us. */
+static unsigned long note_take(struct note *t, long now)
+{
+	unsigned long n = t->n;
+	if (!n || now < t->next)
+		return 0;
+	t->n = 0;
+	t->next = now + NOTE_MS;
+	return n;
+}
+
+static void tick_notes(long now)
+{
+	unsigned long n;
+	if ((n = note_take(&hub.refused, now)))
+		hlog("refused %lu agent connection%s over the caps on pending handshakes (%d per guest, %d in all), the "
+		     "last from %s", n, n == 1 ? "" : "s", PENDING_GUEST, hub.pending_max, hub.refused_from);
+	if ((n = note_take(&hub.full, now)))
+		hlog("at the descriptor limit: refused %lu connection%s (raise it: ulimit -n, LimitNOFILE=)", n,
+		     n == 1 ? "" : "s");
+}
+
 static void tick(void)
 {
 	long now = vs_now_ms();
 	struct conn *c;
 	int i;
+	tick_notes(now);
 	for (c = hub.conns; c; c = c->next) {
 		if (c->dead || c->deadline == VS_NEVER || now < c->deadline)
 			continue;
-		if (c->kind == K_AGENT) {
+		if (c->kind == K_LVSOCK || c->kind == K_LUNIX || c->kind == K_LHUB) {
+			conn_events(c, EPOLLIN); /* rested at the limit: try again */
+			c->deadline = VS_NEVER;
+		} else if (c->kind == K_AGENT) {
 			hlog("agent at %s did not complete the handshake within %ld s; dropped",
 			     c->lunix >= 0 ? hub.unixpaths[c->lunix] : "vsock", HANDSHAKE_MS / 1000);
 			conn_close(c);
@@ -1075,9 +1229,13 @@ static void hub_setup(struct opts *o)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	hub.pending_max = PENDING_ALL;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur / 4 < PENDING_ALL)
+		hub.pending_max = (int)(rl.rlim_cur / 4);
 	hub.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (hub.ep < 0)
 		die_sys("unable to create an epoll instance");
+	hub.spare = spare_new();
 	hub.keydir = o->keydir;
 	hub.keepalive = (ka && atoi(ka) > 0 ? atoi(ka) : 30) * 1000L;
 	hub.next_ping = vs_now_ms() + hub.keepalive;

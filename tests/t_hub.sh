@@ -6,6 +6,7 @@
 le32() { printf '%02x%02x%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
 le16() { printf '%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)); }
 hdr() { echo "$(le32 "$2")$(le16 "$1")0000"; }
+tohex() { printf '%s' "$1" | od -An -tx1 -v | tr -d ' \n'; }
 AHELLO="$(hdr 1 16)0300$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
 
 # the hub's limits, short for the tests: 1 s here, 3 s under TCG where
@@ -103,6 +104,38 @@ case "$rc:$msg:$((t1 - t0 <= 4))" in 255:*"web (vsock:77) is not connected"*:1) 
 msg=$("$VSH" @nosuch -- true 2>&1); rc=$?
 case "$rc:$msg" in 255:*"no guest named 'nosuch'"*) t_ok "hub: an unknown name: clear error";; *) t_fail "hub: unknown name" "$rc $msg";; esac
 
+# a guest nobody configured is listed while it is connected or a client
+# waits for it, no longer: @CIDs named in passing leave nothing behind
+"$VSH" wait @300000 -w 1 2>/dev/null & wp=$!
+sleep 0.3
+r=$("$VSH" ls | awk '$1 == "-" && $2 == "vsock:300000" { print $3 }')
+wait "$wp"
+expect_eq "hub: a CID a client waits for is listed while it waits, then not" "$r/$("$VSH" ls | grep -c 'vsock:300000 ')" down/0
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$HP/status"; }
+lookups() { # FROM N: release @CID for N CIDs from FROM, none of them up
+	l_i=$1
+	while [ "$l_i" -lt $(($1 + $2)) ]; do "$VSH" release "@$l_i" 2>/dev/null; l_i=$((l_i + 1)); done
+}
+lookups 200000 50
+r0=$(rss) lp=""
+for k in 0 1 2 3; do lookups $((210000 + k * 300)) 300 & lp="$lp $!"; done
+for p in $lp; do wait "$p"; done
+g=$(($(rss) - r0)) n=$("$VSH" ls | grep -c 'vsock:2[0-9]* ')
+# (each record was about 500 bytes: 600 kB for these)
+if [ "$g" -lt 200 ] && [ "$n" = 0 ]; then t_ok "hub: 1200 lookups of unknown @CIDs: memory flat ($g kB), none listed"
+else t_fail "hub: 1200 lookups of unknown @CIDs" "RSS grew by $g kB (want < 200), $n of them listed (want 0)"; fi
+
+# the operation a client names goes to the log: one of the four, or the
+# request is refused (a newline in it would forge a line, an ESC drive
+# the terminal of whoever reads the log)
+fop=$(printf 'x\nFORGED\033[1m')
+"$TPEER" "unix:$HUB" "send:ff565348$(hdr 48 $((4 + ${#fop} + 1 + 5 + 4)))$(tohex vm1)00$(tohex "$fop")00$(tohex true)00$(le32 1000)" \
+	frame > "$TMP/fop" 2>&1
+case $(cat "$TMP/fop") in "2 "*"unknown operation 'x?FORGED?[1m'"*) t_ok "hub: an unknown operation is refused, its name cleaned";; *) t_fail "hub: unknown operation" "$(cat "$TMP/fop")";; esac
+sleep 0.2
+r=$(grep -c '^FORGED' "$TMP/hub.log")/$(od -An -tx1 -v "$TMP/hub.log" | grep -c ' 1b')
+expect_eq "hub: ...and the log has no line of the client's making, no ESC" "$r" 0/0
+
 # a guest that ignores OPEN: each session waiting for it expires alone
 "$TPEER" "unix:$HD/vm3.sock" hello "send:$AHELLO" sleep:30000 >/dev/null 2>&1 &
 fp=$!
@@ -152,6 +185,47 @@ expect_eq "hub: a session in flight survives a hub restart" "$(cat "$TMP/flight"
 wait_for 10 is_up vm1
 r=$("$VSH" @vm1 -- echo back)
 expect_eq "hub: --reconnect agents come back to a restarted hub" "$r" back
+
+# a flood: a guest that opens connections and never speaks holds a few
+# pending handshakes, no more, and at the descriptor limit the hub neither
+# spins nor stalls.  A hub of its own, with 40 descriptors and handshakes
+# that wait 20 s: ls answers, another guest connects and works.
+FL=$TMP/hubfl
+rm -rf "$FL"; mkdir -p "$FL"
+(ulimit -n 40 && VSOCK_SHELL_TIMEOUT=20 exec "$VSH" serve --vsock off --hub "$FL/hub.sock" --unix a="$FL/a.sock" \
+	--unix b="$FL/b.sock" 2>>"$TMP/hubfl.log") &
+FP=$!
+PIDS="$PIDS $FP"
+wait_for 5 test -S "$FL/hub.sock"
+cpu() { awk '{ print $14 + $15 }' "/proc/$FP/stat"; } # its utime + stime, in ticks
+tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
+flood() { # ADDR N: N connections that stay silent for 20 s; pids in FLP
+	f_i=0
+	while [ $f_i -lt "$2" ]; do "$TPEER" "$1" sleep:20000 >/dev/null 2>&1 & FLP="$FLP $!"; f_i=$((f_i + 1)); done
+}
+FLP=""
+flood "unix:$FL/b.sock" 60
+"$AGENT" "unix:$FL/a.sock" 2>>"$TMP/agent.log" &
+fa=$!
+PIDS="$PIDS $fa"
+sleep 1
+c0=$(cpu); sleep 2; c1=$(cpu)
+expect_eq "hub: 60 silent connections from one guest: the hub stays idle (< 20% CPU)" "$(((c1 - c0) * 100 < tck * 40))" 1
+r=$(VSOCK_SHELL_HUB=$FL/hub.sock timeout $((HT + 2)) "$VSH" ls | awk 'NR > 1 { print $1 }' | tr '\n' ' ')
+expect_eq "hub: ...ls answers at once" "$r" "a b "
+r=$(VSOCK_SHELL_HUB=$FL/hub.sock timeout $((HT * 2 + 5)) "$VSH" -w $((HT + 2)) @a -- echo through 2>&1)
+expect_eq "hub: ...another guest connects and runs a command" "$r" through
+wait_for 1 grep -q "refused [0-9]* agent connections* over the caps on pending handshakes (8 per guest, 10 in all), the last from unix:$FL/b.sock" "$TMP/hubfl.log"
+expect_eq "hub: ...the refusals are logged, counted" "$?" 0
+# clients are not capped: these take the hub to its descriptor limit
+flood "unix:$FL/hub.sock" 40
+sleep 1
+c0=$(cpu); sleep 2; c1=$(cpu)
+expect_eq "hub: at the descriptor limit the hub stays idle (< 20% CPU)" "$(((c1 - c0) * 100 < tck * 40))" 1
+wait_for 1 grep -q "at the descriptor limit: refused [0-9]* connection" "$TMP/hubfl.log"
+expect_eq "hub: ...and logs what it refused there" "$?" 0
+kill $FLP "$fa" "$FP" 2>/dev/null
+wait $FLP "$fa" "$FP" 2>/dev/null
 
 # who may use the hub: root, its own user, members of --group
 if [ "$(id -u)" = 0 ]; then
