@@ -423,8 +423,15 @@ agent_stop
 AHELLO="$(hdr 1 16)0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
 VICTIM=$TMP/victim
 VSTAT=
-victim_set() { printf secret > "$VICTIM"; chmod 600 "$VICTIM"; touch -d '2005-01-01 00:00:00' "$VICTIM"; VSTAT=$(stat -c '%a %s %Y %u %g' "$VICTIM"); }
+victim_set() { printf secret > "$VICTIM"; chmod 600 "$VICTIM"; touch -d '2005-01-01 00:00:00' "$VICTIM"; VSTAT=$(stat -c '%a %s %Y %u %g' "$VICTIM"); VMETA=$(victim_meta); }
 victim_ok() { [ "$(stat -c '%a %s %Y %u %g' "$VICTIM")" = "$VSTAT" ] && [ "$(cat "$VICTIM")" = secret ] && [ ! -e "$TMP/outside" ]; }
+# mode, owner, group, mtime and ctime to the nanosecond: any chmod, chown
+# or utimens on the file shows in its ctime, even one to the same values
+victim_meta() { stat -c '%a %u %g %y %z' "$VICTIM"; }
+victim_untouched() {
+	[ "$(victim_meta)" = "$VMETA" ] && return 0
+	echo "victim before: $VMETA, after: $(victim_meta)" >&2; return 1
+}
 # guest CP-FLAGS SOURCE DEST STEPS...: the fake agent answers one download
 # of :SOURCE into DEST with STEPS (hex frames; "frame" reads the host's
 # answer).  Sets rc and err; $TMP/peer holds what it read ("2 LEN TEXT"
@@ -521,10 +528,10 @@ refused "DONE inside an open directory is refused" "DONE before the DIREND of 't
 # no operation goes through one
 guest -r top "$TMP/dl/" "$DIR_TOP" frame "$CHAIN" frame "$CHAIN2" frame \
 	"send:$(stat_frame 4 2559 0 top/t)" frame "$DONE_TOP" frame "send:$DONE_FRAME" frame
-refused "a symlink chain cannot carry a chmod out (DIREND naming a link)" "DIREND 'top/t' out of order"
+refused "a symlink chain cannot carry a chmod out (DIREND naming a link)" "DIREND 'top/t' out of order" victim_untouched
 guest "-r --preserve" top "$TMP/dl/" "$DIR_TOP" frame "$CHAIN" frame "$CHAIN2" frame \
 	"send:$(stat_frame 4 390 0 top/t "" 1000000000 1)" frame "$DONE_TOP" frame "send:$DONE_FRAME" frame
-refused "metadata through a link (chmod, chown, utimens with -p) is refused" "DIREND 'top/t' out of order"
+refused "metadata through a link (chmod, chown, utimens with -p) is refused" "DIREND 'top/t' out of order" victim_untouched
 guest -r top "$TMP/dl/" "$DIR_TOP" frame "$CHAIN" frame "$CHAIN2" frame "send:$(stat_frame 2 493 0 top/t)" frame
 refused "a DIR over a guest's symlink is refused" "top/t: Not a directory" eval '[ -L "$TMP/dl/top/t" ]'
 guest -r top "$TMP/dl/" "$DIR_TOP" frame "$CHAIN" frame "$CHAIN2" frame "send:$(stat_frame 1 438 3 top/t)" frame "$ABC" frame \
