@@ -165,14 +165,17 @@ static size_t fmt(char *b, size_t cap, const char *f, ...)
  * failed exec), and a write retried after EINTR would leave EINTR. */
 static void logv(const char *f, va_list ap, int err)
 {
-	char b[512];
+	char b[512], e[2 * sizeof b];
 	int saved = errno;
-	size_t n = vfmt(b, sizeof b - 100, "vsock-agent: ", ap);
-	n += vfmt(b + n, sizeof b - 100 - n, f, ap);
+	size_t k = vfmt(b, sizeof b - 100, f, ap), n;
 	if (err)
-		n += fmt(b + n, 98, ": %s", strerror(err));
-	b[n++] = '\n';
-	vs_writeall(2, b, n);
+		k += fmt(b + k, 98, ": %s", strerror(err));
+	/* what the host sent (a path, a name) is escaped with the rest */
+	memcpy(e, "vsock-agent: ", 13);
+	vs_esc(e + 13, sizeof e - 14, b, k, 0);
+	n = strlen(e);
+	e[n++] = '\n';
+	vs_writeall(2, e, n);
 	errno = saved;
 }
 
@@ -474,7 +477,8 @@ static void key_setup(const char *src)
 	}
 }
 
-/* A short file's first line (machine-id, boot_id), cleaned. */
+/* A short file's first line (machine-id, boot_id), as it is: the host
+ * escapes what it shows. */
 static void read_line(const char *path, char *dst, size_t cap)
 {
 	uint8_t b[128];
@@ -486,7 +490,7 @@ static void read_line(const char *path, char *dst, size_t cap)
 		size_t n = (size_t)r;
 		while (n && (b[n - 1] == '\n' || b[n - 1] == ' '))
 			n--;
-		vs_text_clean(dst, cap, b, n);
+		vs_text_copy(dst, cap, b, n);
 	}
 }
 
@@ -495,22 +499,40 @@ static void facts_fill(struct vs_hello *h)
 {
 	struct utsname u;
 	if (uname(&u) == 0) {
-		vs_text_clean(h->hostname, sizeof h->hostname, (const uint8_t *)u.nodename, strlen(u.nodename));
-		vs_text_clean(h->kernel, sizeof h->kernel, (const uint8_t *)u.release, strlen(u.release));
+		vs_text_copy(h->hostname, sizeof h->hostname, (const uint8_t *)u.nodename, sizeof u.nodename);
+		vs_text_copy(h->kernel, sizeof h->kernel, (const uint8_t *)u.release, sizeof u.release);
 	}
 	read_line("/etc/machine-id", h->machine_id, sizeof h->machine_id);
 	read_line("/proc/sys/kernel/random/boot_id", h->boot_id, sizeof h->boot_id);
 }
 
 /* One line per session to stderr and the kernel log: who, how proven,
- * what.  The command or path is the host's, cleaned and cut short. */
-static void audit(const struct peer *pe, const char *how, const char *op, const char *what)
+ * what: each of the host's arguments (or its path) quoted and escaped,
+ * so that neither a byte of it nor where one ends can deceive the
+ * reader; cut at AUDIT_MAX, where "..." marks the cut.  No arguments:
+ * the login shell. */
+#define AUDIT_MAX 480
+static void audit(const struct peer *pe, const char *how, const char *op, const char *const *argv, unsigned argc)
 {
-	char b[400], w[200];
-	size_t n;
-	vs_text_clean(w, sizeof w, (const uint8_t *)(what ? what : ""), what ? strlen(what) : 0);
-	n = fmt(b, sizeof b, "<6>vsock-agent: %s from %s (auth %s)%s%s%s\n", op, pe->desc, how, *w ? ": '" : "", w,
-	        *w ? "'" : "");
+	char b[AUDIT_MAX + 16];
+	size_t n = fmt(b, sizeof b, "<6>vsock-agent: %s from %s (auth %s):%s", op, pe->desc, how,
+	               argc ? "" : " the login shell");
+	for (; argc; argc--, argv++) {
+		size_t len = strlen(*argv);
+		b[n++] = ' ';
+		if (n > AUDIT_MAX) { /* arguments left, and no room */
+			memcpy(b + n, "...", 3);
+			n += 3;
+			break;
+		}
+		b[n++] = '\'';
+		len -= vs_esc(b + n, AUDIT_MAX + 5 - n, *argv, len, '\'');
+		n += strlen(b + n);
+		if (len) /* cut inside it, and marked */
+			break;
+		b[n++] = '\'';
+	}
+	b[n++] = '\n';
 	vs_writeall(2, b + 3, n - 3);
 	if (kmsg_fd >= 0 && write(kmsg_fd, b, n) < 0) {
 		/* the kernel log is best effort */
@@ -529,7 +551,7 @@ static int legacy_run(const char *cmd)
 {
 	pid_t pid;
 	int st;
-	audit(legacy_peer, legacy_how, "legacy command", cmd);
+	audit(legacy_peer, legacy_how, "legacy command", &cmd, 1);
 	pid = fork();
 	if (pid < 0) {
 		warn_sys("unable to fork");
@@ -1428,8 +1450,7 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		}
 		if (!op_allowed(fd, e.flags & VS_EXEC_PTY ? VS_CAP_PTY : VS_CAP_EXEC))
 			exit(1);
-		audit(pe, how, e.flags & VS_EXEC_PTY ? "shell" : "exec",
-		      e.flags & VS_EXEC_LOGIN ? "(login shell)" : e.argv[0]);
+		audit(pe, how, e.flags & VS_EXEC_PTY ? "shell" : "exec", e.argv, e.flags & VS_EXEC_LOGIN ? 0 : e.argc);
 		sess_run(fd, &e);
 		exit(0);
 	case VS_PUT:
@@ -1437,7 +1458,7 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		if (!op_allowed(fd, h->type == VS_PUT ? VS_CAP_PUT : VS_CAP_GET))
 			exit(1);
 		if (xf_request_parse(fbuf, (size_t)n, &fl, &alg, &path) == 0)
-			audit(pe, how, h->type == VS_PUT ? "put" : "get", path);
+			audit(pe, how, h->type == VS_PUT ? "put" : "get", &path, 1);
 		exit(file_session(fd, h->type, fbuf, (size_t)n));
 	}
 }

@@ -16,7 +16,9 @@
  * with well-formed fields, then, only when the agent asks for the key and
  * we hold one, an AUTH whose first 32 bytes are the agent's MAC, computed
  * here from the key, both nonces and the token.  The machine must never
- * crash, must end HS_FAIL with a printable message for anything else,
+ * crash, must end HS_FAIL with a message for anything else (the agent's
+ * words in it as sent: whoever prints it escapes it, and that comes out
+ * printable),
  * must send exactly our MAC when it answers with AUTH, and may reach
  * HS_DONE through an AUTH only when its MAC is right.  Then the same bytes
  * go through hello_try over a socketpair, which must agree.
@@ -65,10 +67,13 @@ static void key_for(struct vs_key *k, int cfg)
 
 static void check_err(const char *e, size_t cap)
 {
+	static char shown[4 * 512 + 4];
 	const char *z = memchr(e, 0, cap);
+	size_t i, k;
 	CHECK(z && z > e);
-	for (; e < z; e++)
-		CHECK(*e >= 32 && *e < 127);
+	CHECK(vs_esc(shown, sizeof shown, e, (size_t)(z - e), 0) == (size_t)(z - e));
+	for (i = 0; shown[i]; i += k)
+		CHECK(vs_shown(vs_utf8((const uint8_t *)shown + i, strlen(shown + i), &k)));
 }
 
 /* The model's verdict on one frame at a stage, and the state it moves. */
