@@ -103,16 +103,16 @@ struct peer {
 
 /* ---- messages: one way to say things, one way to die ---- */
 
-/* A formatter for the few conversions the agent uses (%s %c %d %u %ld
+/* A formatter for the few conversions the agent uses (%s %c %d %u %o %ld
  * %lu %zd %zu %%).  musl's printf pulls in floating point formatting,
  * about a sixth of this binary's size budget. */
-static size_t fmt_num(char *b, size_t cap, size_t n, unsigned long v, int neg)
+static size_t fmt_num(char *b, size_t cap, size_t n, unsigned long v, int neg, unsigned base)
 {
 	char t[24];
 	int i = 0;
 	if (neg && n < cap)
 		b[n++] = '-';
-	do t[i++] = (char)('0' + v % 10); while ((v /= 10));
+	do t[i++] = (char)('0' + v % base); while ((v /= base));
 	while (i && n < cap)
 		b[n++] = t[--i];
 	return n;
@@ -138,9 +138,9 @@ static size_t vfmt(char *b, size_t cap, const char *f, va_list ap)
 			b[n++] = (char)va_arg(ap, int);
 		} else if (*f == 'd') {
 			long v = lng ? va_arg(ap, long) : va_arg(ap, int);
-			n = fmt_num(b, cap, n, v < 0 ? 0UL - (unsigned long)v : (unsigned long)v, v < 0);
-		} else if (*f == 'u') {
-			n = fmt_num(b, cap, n, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 0);
+			n = fmt_num(b, cap, n, v < 0 ? 0UL - (unsigned long)v : (unsigned long)v, v < 0, 10);
+		} else if (*f == 'u' || *f == 'o') {
+			n = fmt_num(b, cap, n, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 0, *f == 'u' ? 10 : 8);
 		} else {
 			b[n++] = *f ? *f : '%';
 			if (!*f)
@@ -440,6 +440,18 @@ static int key_from_cmdline(void)
 
 #define FWCFG_KEY "/sys/firmware/qemu_fw_cfg/by_name/opt/vsock-shell/key/raw"
 
+/* A key file: 0 once loaded, -1 when it holds no key.  One that others
+ * than its owner may read is refused wherever it is found, with auto too:
+ * a key that may have leaked proves nothing. */
+static int key_file(const char *path)
+{
+	if (vs_key_load(&key, path) == 0)
+		return 0;
+	if (errno == EPERM)
+		die(VS_KEY_PERM, path, key.mode, path);
+	return -1;
+}
+
 /* --key SOURCE: a file, fw_cfg, credential, cmdline, none, or auto (the
  * first of credential, fw_cfg and cmdline that holds a key). */
 static void key_setup(const char *src)
@@ -451,7 +463,7 @@ static void key_setup(const char *src)
 	if (!strcmp(src, "none"))
 		return;
 	if (!strcmp(src, "auto")) {
-		if ((*cred && vs_key_load(&key, cred) == 0) || vs_key_load(&key, FWCFG_KEY) == 0 || key_from_cmdline() == 0)
+		if ((*cred && key_file(cred) == 0) || key_file(FWCFG_KEY) == 0 || key_from_cmdline() == 0)
 			return;
 		if (errno == EINVAL)
 			warnx("ignoring a key shorter than %d bytes", VS_KEY_MIN);
@@ -470,7 +482,7 @@ static void key_setup(const char *src)
 	} else if (!strcmp(src, "fw_cfg")) {
 		src = FWCFG_KEY;
 	}
-	if (vs_key_load(&key, src) < 0) {
+	if (key_file(src) < 0) {
 		if (errno == EINVAL)
 			die("unable to use the key in %s: it must be %d to %d bytes", src, VS_KEY_MIN, VS_KEY_MAX);
 		die_sys("unable to read the key %s", src);

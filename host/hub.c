@@ -239,23 +239,41 @@ static struct guest *guest_find(const char *t)
 	return guest_by_cid(cid) ? guest_by_cid(cid) : guest_new(NULL, cid, -1);
 }
 
+/* A per-guest key file: 1 once loaded.  One that is there but cannot be
+ * used (others may read it, too short, unreadable) sets *bad, and says
+ * why: falling back to --key would hide it. */
+static int key_try(const char *path, struct vs_key *k, int *bad)
+{
+	if (vs_key_load(k, path) == 0)
+		return 1;
+	if (errno != ENOENT) {
+		hlog("%s (agent dropped)", key_error(path, k));
+		*bad = 1;
+	}
+	return 0;
+}
+
 /* The key this guest's agent must prove, if it asks: --keys DIR/NAME.key
- * or DIR/CID.key, else --key. */
-static const struct vs_key *guest_key(const struct guest *g, uint32_t cid)
+ * or DIR/CID.key, else --key.  NULL with *bad: a key file of its own
+ * was refused, and so is the agent. */
+static const struct vs_key *guest_key(const struct guest *g, uint32_t cid, int *bad)
 {
 	static struct vs_key k;
 	char p[4200];
+	*bad = 0;
 	if (hub.keydir) {
 		if (g && *g->name) {
 			snprintf(p, sizeof p, "%s/%s.key", hub.keydir, g->name);
-			if (vs_key_load(&k, p) == 0)
+			if (key_try(p, &k, bad))
 				return &k;
 		}
-		if (cid) {
+		if (cid && !*bad) {
 			snprintf(p, sizeof p, "%s/%u.key", hub.keydir, cid);
-			if (vs_key_load(&k, p) == 0)
+			if (key_try(p, &k, bad))
 				return &k;
 		}
+		if (*bad)
+			return NULL;
 	}
 	return hostkey.n ? &hostkey : NULL;
 }
@@ -499,8 +517,9 @@ static void agent_accept(struct conn *l)
 	uint8_t b[VS_MAGIC_LEN + VS_HDR + 256];
 	struct guest *g;
 	struct conn *c;
+	const struct vs_key *key;
 	size_t k;
-	int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	int bad, fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
 	c = conn_new(fd, K_AGENT, CTL_IN);
@@ -515,8 +534,9 @@ static void agent_accept(struct conn *l)
 	}
 	/* the hub asks every agent for a standby dial-back: a session then
 	 * needs no fork, dial and handshake on its way */
-	k = hs_begin(&c->hs, guest_key(g, c->cid), VS_HF_STANDBY, b, sizeof b);
-	if (send(fd, b, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k)
+	key = guest_key(g, c->cid, &bad);
+	k = bad ? 0 : hs_begin(&c->hs, key, VS_HF_STANDBY, b, sizeof b);
+	if (!k || send(fd, b, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k)
 		conn_close(c);
 }
 

@@ -106,6 +106,21 @@ long vsh_timeout_ms(void)
 	return ms;
 }
 
+/* Why vs_key_load refused path (errno as it left it), in words: for
+ * the controller's --key, and the hub's --key and --keys alike. */
+const char *key_error(const char *path, const struct vs_key *k)
+{
+	static char b[4400];
+	int e = errno;
+	if (e == EPERM)
+		snprintf(b, sizeof b, VS_KEY_PERM, path, k->mode, path);
+	else if (e == EINVAL)
+		snprintf(b, sizeof b, "unable to use the key in %s: it must be %d to %d bytes", path, VS_KEY_MIN, VS_KEY_MAX);
+	else
+		snprintf(b, sizeof b, "unable to read the key %s: %s", path, strerror(e));
+	return b;
+}
+
 const char *addr_str(const struct vs_addr *a)
 {
 	static char b[2][160];
