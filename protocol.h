@@ -710,11 +710,12 @@ int vs_shown(uint32_t c)
 
 /* src[0..n) from a peer, made safe for a terminal or a log as ls -b and
  * printf %q show names, into dst[cap] (cap >= 4), NUL-terminated: what
- * vs_shown passes stays as it is, but a backslash is \\ (and quote, when
- * not 0, is \quote: argument boundaries stay visible); \n \r \t; any
- * other byte \xHH.  The escapes are unambiguous and never split; what does
- * not fit is cut at a character's end and marked "...".  Returns how many
- * bytes of src went in: n unless it was cut. */
+ * vs_shown passes stays as it is, but a backslash is \\ (and quote, a
+ * punctuation character or 0, is \quote: argument boundaries stay
+ * visible); \n \r \t; any other byte \xHH.  The escapes are unambiguous
+ * and never split; what does not fit is cut at a character's end and
+ * marked "...".  Returns how many bytes of src went in: n unless it was
+ * cut. */
 size_t vs_esc(char *dst, size_t cap, const void *src, size_t n, int quote)
 {
 	const uint8_t *s = src;
