@@ -1462,7 +1462,9 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		}
 		if (!op_allowed(fd, e.flags & VS_EXEC_PTY ? VS_CAP_PTY : VS_CAP_EXEC))
 			exit(1);
-		audit(pe, how, e.flags & VS_EXEC_PTY ? "shell" : "exec", e.argv, e.flags & VS_EXEC_LOGIN ? 0 : e.argc);
+		/* what runs: the login shell, one string for the shell, or argv */
+		audit(pe, how, e.flags & VS_EXEC_PTY ? "shell" : "exec", e.argv,
+		      e.flags & VS_EXEC_LOGIN ? 0 : e.flags & VS_EXEC_SHELL ? 1 : e.argc);
 		sess_run(fd, &e);
 		exit(0);
 	case VS_PUT:

@@ -73,6 +73,17 @@ mid_session() { # NAME WANT FRAME-HEX
 mid_session "an oversized frame" "malformed frame header" "$(hdr 17 70000)"
 mid_session "a frame of type 0" "malformed frame header (type 0" "$(hdr 0 2147483647)"
 mid_session "a frame with flags set" "malformed frame header" "$(le32 0)$(le16 17)0100"
+# the audit line names what runs: a shell string is one argument, whatever
+# else the request carries
+c1=$(tohex "echo audit-shown") c2=$(tohex "audit-not-run")
+"$TPEER" "$X" "send:$MAGIC$HELLO" frame \
+	"send:$(hdr 16 $((12 + 1 + 17 + 14)))$(le32 1)$(le16 0)$(le16 0)$(le16 2)$(le16 0)00${c1}00${c2}00" frame frame eof:5000 \
+	> "$TMP/bout" 2>&1
+grep "exec from" "$TMP/agent.log" | tail -n 1 > "$TMP/baudit"
+case "$(cat "$TMP/bout")|$(cat "$TMP/baudit")" in
+*audit-shown*"|"*": 'echo audit-shown'") t_ok "bad: a shell string with more arguments: audited as the one string that runs" ;;
+*) t_fail "bad: shell string audit" "$(cat "$TMP/bout" "$TMP/baudit")" ;;
+esac
 r=$("$VSH" "$X" -- echo fine)
 expect_eq "bad: agent serves normally afterwards" "$r" fine
 agent_stop
