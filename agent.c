@@ -105,16 +105,16 @@ struct peer {
 
 /* ---- messages: one way to say things, one way to die ---- */
 
-/* A formatter for the few conversions the agent uses (%s %c %d %u %ld
+/* A formatter for the few conversions the agent uses (%s %c %d %u %o %ld
  * %lu %zd %zu %%).  musl's printf pulls in floating point formatting,
  * about a sixth of this binary's size budget. */
-static size_t fmt_num(char *b, size_t cap, size_t n, unsigned long v, int neg)
+static size_t fmt_num(char *b, size_t cap, size_t n, unsigned long v, int neg, unsigned base)
 {
 	char t[24];
 	int i = 0;
 	if (neg && n < cap)
 		b[n++] = '-';
-	do t[i++] = (char)('0' + v % 10); while ((v /= 10));
+	do t[i++] = (char)('0' + v % base); while ((v /= base));
 	while (i && n < cap)
 		b[n++] = t[--i];
 	return n;
@@ -140,9 +140,9 @@ static size_t vfmt(char *b, size_t cap, const char *f, va_list ap)
 			b[n++] = (char)va_arg(ap, int);
 		} else if (*f == 'd') {
 			long v = lng ? va_arg(ap, long) : va_arg(ap, int);
-			n = fmt_num(b, cap, n, v < 0 ? 0UL - (unsigned long)v : (unsigned long)v, v < 0);
-		} else if (*f == 'u') {
-			n = fmt_num(b, cap, n, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 0);
+			n = fmt_num(b, cap, n, v < 0 ? 0UL - (unsigned long)v : (unsigned long)v, v < 0, 10);
+		} else if (*f == 'u' || *f == 'o') {
+			n = fmt_num(b, cap, n, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 0, *f == 'u' ? 10 : 8);
 		} else {
 			b[n++] = *f ? *f : '%';
 			if (!*f)
@@ -167,14 +167,17 @@ static size_t fmt(char *b, size_t cap, const char *f, ...)
  * failed exec), and a write retried after EINTR would leave EINTR. */
 static void logv(const char *f, va_list ap, int err)
 {
-	char b[512];
+	char b[512], e[2 * sizeof b];
 	int saved = errno;
-	size_t n = vfmt(b, sizeof b - 100, "vsock-agent: ", ap);
-	n += vfmt(b + n, sizeof b - 100 - n, f, ap);
+	size_t k = vfmt(b, sizeof b - 100, f, ap), n;
 	if (err)
-		n += fmt(b + n, 98, ": %s", vs_strerror(err));
-	b[n++] = '\n';
-	vs_writeall(2, b, n);
+		k += fmt(b + k, 98, ": %s", vs_strerror(err));
+	/* what the host sent (a path, a name) is escaped with the rest */
+	memcpy(e, "vsock-agent: ", 13);
+	vs_esc(e + 13, sizeof e - 14, b, k, 0);
+	n = strlen(e);
+	e[n++] = '\n';
+	vs_writeall(2, e, n);
 	errno = saved;
 }
 
@@ -441,6 +444,18 @@ static int key_from_cmdline(void)
 
 #define FWCFG_KEY "/sys/firmware/qemu_fw_cfg/by_name/opt/vsock-shell/key/raw"
 
+/* A key file: 0 once loaded, -1 when it holds no key.  One that others
+ * than its owner may read is refused wherever it is found, with auto too:
+ * a key that may have leaked proves nothing. */
+static int key_file(const char *path)
+{
+	if (vs_key_load(&key, path) == 0)
+		return 0;
+	if (errno == EPERM)
+		die(VS_KEY_PERM, path, key.mode, path);
+	return -1;
+}
+
 /* --key SOURCE: a file, fw_cfg, credential, cmdline, none, or auto (the
  * first of credential, fw_cfg and cmdline that holds a key). */
 static void key_setup(const char *src)
@@ -452,7 +467,7 @@ static void key_setup(const char *src)
 	if (!strcmp(src, "none"))
 		return;
 	if (!strcmp(src, "auto")) {
-		if ((*cred && vs_key_load(&key, cred) == 0) || vs_key_load(&key, FWCFG_KEY) == 0 || key_from_cmdline() == 0)
+		if ((*cred && key_file(cred) == 0) || key_file(FWCFG_KEY) == 0 || key_from_cmdline() == 0)
 			return;
 		if (errno == EINVAL)
 			warnx("ignoring a key shorter than %d bytes", VS_KEY_MIN);
@@ -471,7 +486,7 @@ static void key_setup(const char *src)
 	} else if (!strcmp(src, "fw_cfg")) {
 		src = FWCFG_KEY;
 	}
-	if (vs_key_load(&key, src) < 0) {
+	if (key_file(src) < 0) {
 		if (errno == EINVAL)
 			die("unable to use the key in %s: it must be %d to %d bytes", src, VS_KEY_MIN, VS_KEY_MAX);
 		die_sys("unable to read the key %s", src);
@@ -509,7 +524,8 @@ static int own_cid(int fd, uint32_t *cid)
 	return 1;
 }
 
-/* A short file's first line (machine-id, boot_id), cleaned. */
+/* A short file's first line (machine-id, boot_id), as it is: the host
+ * escapes what it shows. */
 static void read_line(const char *path, char *dst, size_t cap)
 {
 	uint8_t b[128];
@@ -521,7 +537,7 @@ static void read_line(const char *path, char *dst, size_t cap)
 		size_t n = (size_t)r;
 		while (n && (b[n - 1] == '\n' || b[n - 1] == ' '))
 			n--;
-		vs_text_clean(dst, cap, b, n);
+		vs_text_copy(dst, cap, b, n);
 	}
 }
 
@@ -530,22 +546,40 @@ static void facts_fill(struct vs_hello *h)
 {
 	struct utsname u;
 	if (uname(&u) == 0) {
-		vs_text_clean(h->hostname, sizeof h->hostname, (const uint8_t *)u.nodename, strlen(u.nodename));
-		vs_text_clean(h->kernel, sizeof h->kernel, (const uint8_t *)u.release, strlen(u.release));
+		vs_text_copy(h->hostname, sizeof h->hostname, (const uint8_t *)u.nodename, sizeof u.nodename);
+		vs_text_copy(h->kernel, sizeof h->kernel, (const uint8_t *)u.release, sizeof u.release);
 	}
 	read_line("/etc/machine-id", h->machine_id, sizeof h->machine_id);
 	read_line("/proc/sys/kernel/random/boot_id", h->boot_id, sizeof h->boot_id);
 }
 
 /* One line per session to stderr and the kernel log: who, how proven,
- * what.  The command or path is the host's, cleaned and cut short. */
-static void audit(const struct peer *pe, const char *how, const char *op, const char *what)
+ * what: each of the host's arguments (or its path) quoted and escaped,
+ * so that neither a byte of it nor where one ends can deceive the
+ * reader; cut at AUDIT_MAX, where "..." marks the cut.  No arguments:
+ * the login shell. */
+#define AUDIT_MAX 480
+static void audit(const struct peer *pe, const char *how, const char *op, const char *const *argv, unsigned argc)
 {
-	char b[400], w[200];
-	size_t n;
-	vs_text_clean(w, sizeof w, (const uint8_t *)(what ? what : ""), what ? strlen(what) : 0);
-	n = fmt(b, sizeof b, "<6>vsock-agent: %s from %s (auth %s)%s%s%s\n", op, pe->desc, how, *w ? ": '" : "", w,
-	        *w ? "'" : "");
+	char b[AUDIT_MAX + 16];
+	size_t n = fmt(b, sizeof b, "<6>vsock-agent: %s from %s (auth %s):%s", op, pe->desc, how,
+	               argc ? "" : " the login shell");
+	for (; argc; argc--, argv++) {
+		size_t len = strlen(*argv);
+		b[n++] = ' ';
+		if (n > AUDIT_MAX) { /* arguments left, and no room */
+			memcpy(b + n, "...", 3);
+			n += 3;
+			break;
+		}
+		b[n++] = '\'';
+		len -= vs_esc(b + n, AUDIT_MAX + 5 - n, *argv, len, '\'');
+		n += strlen(b + n);
+		if (len) /* cut inside it, and marked */
+			break;
+		b[n++] = '\'';
+	}
+	b[n++] = '\n';
 	vs_writeall(2, b + 3, n - 3);
 	if (kmsg_fd >= 0 && write(kmsg_fd, b, n) < 0) {
 		/* the kernel log is best effort */
@@ -564,7 +598,7 @@ static int legacy_run(const char *cmd)
 {
 	pid_t pid;
 	int st;
-	audit(legacy_peer, legacy_how, "legacy command", cmd);
+	audit(legacy_peer, legacy_how, "legacy command", &cmd, 1);
 	pid = fork();
 	if (pid < 0) {
 		warn_sys("unable to fork");
@@ -1476,8 +1510,9 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		}
 		if (!op_allowed(fd, e.flags & VS_EXEC_PTY ? VS_CAP_PTY : VS_CAP_EXEC))
 			exit(1);
-		audit(pe, how, e.flags & VS_EXEC_PTY ? "shell" : "exec",
-		      e.flags & VS_EXEC_LOGIN ? "(login shell)" : e.argv[0]);
+		/* what runs: the login shell, one string for the shell, or argv */
+		audit(pe, how, e.flags & VS_EXEC_PTY ? "shell" : "exec", e.argv,
+		      e.flags & VS_EXEC_LOGIN ? 0 : e.flags & VS_EXEC_SHELL ? 1 : e.argc);
 		sess_run(fd, &e);
 		exit(0);
 	case VS_PUT:
@@ -1485,7 +1520,7 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		if (!op_allowed(fd, h->type == VS_PUT ? VS_CAP_PUT : VS_CAP_GET))
 			exit(1);
 		if (xf_request_parse(fbuf, (size_t)n, &fl, &alg, &path) == 0)
-			audit(pe, how, h->type == VS_PUT ? "put" : "get", path);
+			audit(pe, how, h->type == VS_PUT ? "put" : "get", &path, 1);
 		exit(file_session(fd, h->type, fbuf, (size_t)n));
 	}
 }

@@ -72,7 +72,7 @@ struct xf {
 	                         * `out`; -1 (the default): "-" is a plain name */
 	int no_tmpfile;         /* receiver: named temporary files only (a test knob) */
 	uint32_t code;          /* VS_E_* of the last failure */
-	char err[600];
+	char err[600];          /* why, names as they are: its writer escapes it */
 	int remote_err;         /* err came from the peer's ERROR frame */
 	int lost;               /* the connection failed (not the transfer) */
 	uint64_t bytes;         /* content bytes moved */

@@ -122,13 +122,13 @@ static void fuzz_mac(const struct vs_key *k, int agent, int host_dialed, const s
 	vs_hmac(k->b, k->n, m, n + 1 + 32, out);
 }
 
-/* A HELLO text as PROTOCOL.md 3.1 has the receiver keep it: up to its
- * first NUL, cut to cap - 1 bytes, anything unprintable as '?'. */
+/* A HELLO text as PROTOCOL.md 3.1 has the receiver keep it: as sent, up
+ * to its first NUL, cut to cap - 1 bytes (whoever shows it escapes it). */
 static void fuzz_text(char *dst, size_t cap, const uint8_t *s, size_t n)
 {
 	size_t i;
 	for (i = 0; i + 1 < cap && i < n && s[i]; i++)
-		dst[i] = s[i] >= 32 && s[i] < 127 ? (char)s[i] : '?';
+		dst[i] = (char)s[i];
 	dst[i] = 0;
 }
 

@@ -27,7 +27,8 @@
  * AUTH must begin with the agent's MAC over both HELLOs, our MAC and what
  * follows its MAC.  The direction byte is ours: who dialed whom as we
  * know it.  The machine must never crash, must end HS_FAIL with a
- * printable message for anything else, must send exactly our HELLO and
+ * message for anything else (the agent's words in it as sent: whoever
+ * prints it escapes it, and that comes out printable), must send exactly our HELLO and
  * our MAC, and may reach HS_DONE through an AUTH only when its MAC is
  * right.
  *
@@ -111,10 +112,13 @@ static void key_for(struct vs_key *k, int opt)
 
 static void check_err(const char *e, size_t cap)
 {
+	static char shown[4 * 512 + 4];
 	const char *z = memchr(e, 0, cap);
+	size_t i, k;
 	CHECK(z && z > e);
-	for (; e < z; e++)
-		CHECK(*e >= 32 && *e < 127);
+	CHECK(vs_esc(shown, sizeof shown, e, (size_t)(z - e), 0) == (size_t)(z - e));
+	for (i = 0; shown[i]; i += k)
+		CHECK(vs_shown(vs_utf8((const uint8_t *)shown + i, strlen(shown + i), &k)));
 }
 
 /* The model's state: the transcript as it grows, and where it stands. */

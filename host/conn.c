@@ -28,7 +28,7 @@ void agent_error(const uint8_t *p, size_t n)
 {
 	char text[512];
 	uint32_t code;
-	/* the text is the guest's: kept printable */
+	/* the text is the guest's, as it sent it: die() escapes it */
 	if (!vs_error_text(p, n, 0, &code, text, sizeof text))
 		die("agent: %s", text);
 	die("agent: %s (error %u)", text, code);

@@ -159,22 +159,24 @@ static struct {
 	char refused_from[160];
 } hub;
 
+/* One line of the hub's log, escaped as a whole (vs_esc): the guests'
+ * facts and errors, the clients' requests are in it. */
 static void hlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void hlog(const char *fmt, ...)
 {
-	char b[1024];
+	char m[1024], b[2048 + 8] = "hub: ";
 	int n;
+	size_t k;
 	va_list ap;
 	va_start(ap, fmt);
-	n = vsnprintf(b, sizeof b - 1, fmt, ap);
+	n = vsnprintf(m, sizeof m, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if (n > (int)sizeof b - 2)
-		n = (int)sizeof b - 2;
-	b[n++] = '\n';
-	vs_writeall(2, "hub: ", 5);
-	vs_writeall(2, b, (size_t)n);
+	vs_esc(b + 5, sizeof b - 5 - 1, m, strlen(m), 0);
+	k = strlen(b);
+	b[k++] = '\n';
+	vs_writeall(2, b, k);
 }
 
 /* A guest's identity as the hub knows it: its Unix listener, or else its
@@ -262,23 +264,41 @@ static struct guest *guest_find(const char *t)
 	return guest_by_cid(cid) ? guest_by_cid(cid) : guest_new(NULL, cid, -1);
 }
 
+/* A per-guest key file: 1 once loaded.  One that is there but cannot be
+ * used (others may read it, too short, unreadable) sets *bad, and says
+ * why: falling back to --key would hide it. */
+static int key_try(const char *path, struct vs_key *k, int *bad)
+{
+	if (vs_key_load(k, path) == 0)
+		return 1;
+	if (errno != ENOENT) {
+		hlog("%s (agent dropped)", key_error(path, k));
+		*bad = 1;
+	}
+	return 0;
+}
+
 /* The key this guest's agent must prove, if it asks: --keys DIR/NAME.key
- * or DIR/CID.key, else --key. */
-static const struct vs_key *guest_key(const struct guest *g, uint32_t cid)
+ * or DIR/CID.key, else --key.  NULL with *bad: a key file of its own
+ * was refused, and so is the agent. */
+static const struct vs_key *guest_key(const struct guest *g, uint32_t cid, int *bad)
 {
 	static struct vs_key k;
 	char p[4200];
+	*bad = 0;
 	if (hub.keydir) {
 		if (g && *g->name) {
 			snprintf(p, sizeof p, "%s/%s.key", hub.keydir, g->name);
-			if (vs_key_load(&k, p) == 0)
+			if (key_try(p, &k, bad))
 				return &k;
 		}
-		if (cid) {
+		if (cid && !*bad) {
 			snprintf(p, sizeof p, "%s/%u.key", hub.keydir, cid);
-			if (vs_key_load(&k, p) == 0)
+			if (key_try(p, &k, bad))
 				return &k;
 		}
+		if (*bad)
+			return NULL;
 	}
 	return hostkey.n ? &hostkey : NULL;
 }
@@ -600,9 +620,10 @@ static void agent_accept(struct conn *l)
 	uint8_t b[VS_MAGIC_LEN + VS_HDR + 256];
 	struct guest *g;
 	struct conn *c;
+	const struct vs_key *key;
 	uint32_t cid = 0;
 	size_t k;
-	int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	int bad, fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno == EMFILE || errno == ENFILE)
 			listener_full(l);
@@ -628,9 +649,9 @@ static void agent_accept(struct conn *l)
 	}
 	/* the hub asks every agent for a standby dial-back: a session then
 	 * needs no fork, dial and handshake on its way */
-	k = hs_begin(&c->hs, guest_key(g, c->cid), VS_HF_STANDBY, 0, fd, l->kind == K_LVSOCK ? c->cid : VS_CID_ANY, b,
-	             sizeof b);
-	if (send(fd, b, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k)
+	key = guest_key(g, c->cid, &bad);
+	k = bad ? 0 : hs_begin(&c->hs, key, VS_HF_STANDBY, 0, fd, l->kind == K_LVSOCK ? c->cid : VS_CID_ANY, b, sizeof b);
+	if (!k || send(fd, b, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k)
 		conn_close(c);
 }
 
@@ -981,7 +1002,7 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 	}
 	if (op) {
 		snprintf(c->op, sizeof c->op, "%s", op);
-		vs_text_clean(c->what, sizeof c->what, (const uint8_t *)what, strlen(what));
+		vs_text_copy(c->what, sizeof c->what, (const uint8_t *)what, strlen(what));
 	}
 	if (c->g->ctl) {
 		if (h->type == VS_HUB_WAIT) {
@@ -1503,24 +1524,44 @@ static int guest_get(const uint8_t *p, size_t n, struct gview *v)
 	return r.err ? -1 : 0;
 }
 
-/* A JSON string: the hub cleaned it already; quote what JSON needs. */
+/* A JSON string of what the hub relayed as it came: quotes and
+ * backslashes escaped, and every character vs_shown refuses as \uXXXX
+ * (so \u001b for ESC), a byte that is not UTF-8 as U+FFFD (JSON carries
+ * text, not bytes).  A consumer gets the guest's words exactly; none of
+ * them can act on a terminal the JSON is shown on. */
 static void json_str(FILE *f, const char *k, const char *s, int comma)
 {
+	size_t n = strlen(s), len;
 	fprintf(f, "\"%s\":\"", k);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		fputc(*s, f);
+	for (; n; s += len, n -= len) {
+		uint32_t c = vs_utf8((const uint8_t *)s, n, &len);
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", (int)c);
+		else if (c == VS_NOT_UTF8)
+			fputs("\\ufffd", f);
+		else if (!vs_shown(c))
+			fprintf(f, "\\u%04x", (unsigned)c);
+		else
+			fwrite(s, 1, len, f);
 	}
 	fprintf(f, "\"%s", comma ? "," : "");
 }
 
+/* A text field for the table: escaped (vs_esc), "-" when empty. */
+static const char *shown(const char *s, char *b, size_t cap)
+{
+	if (!*s)
+		return "-";
+	vs_esc(b, cap, s, strlen(s), 0);
+	return b;
+}
+
 static void guest_print(const struct gview *v, int json, const char *event)
 {
-	char since[32] = "-";
+	char since[32] = "-", t[5][4 * 65 + 4];
 	if (v->up && v->since) {
-		time_t t = (time_t)v->since;
-		strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%S", localtime(&t));
+		time_t tt = (time_t)v->since;
+		strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%S", localtime(&tt));
 	}
 	if (json) {
 		fputc('{', stdout);
@@ -1543,9 +1584,9 @@ static void guest_print(const struct gview *v, int json, const char *event)
 	}
 	if (event)
 		printf("%-10s ", event);
-	printf("%-16s %-24s %-5s %-19s %-20s %-20s %-18s %u\n", *v->name ? v->name : "-", v->addr, v->up ? "up" : "down",
-	       since, *v->hostname ? v->hostname : "-", *v->kernel ? v->kernel : "-", *v->software ? v->software : "-",
-	       v->sessions);
+	printf("%-16s %-24s %-5s %-19s %-20s %-20s %-18s %u\n", shown(v->name, t[0], sizeof t[0]),
+	       shown(v->addr, t[1], sizeof t[1]), v->up ? "up" : "down", since, shown(v->hostname, t[2], sizeof t[2]),
+	       shown(v->kernel, t[3], sizeof t[3]), shown(v->software, t[4], sizeof t[4]), v->sessions);
 }
 
 int hub_ls(struct opts *o)

@@ -446,11 +446,8 @@ static void finish(struct opts *o)
 	}
 	if (o->at && o->listen)
 		usage_error(o, "@%s goes through the hub; --listen waits for an agent itself", o->at);
-	if (o->keyfile && vs_key_load(&hostkey, o->keyfile) < 0) {
-		if (errno == EINVAL)
-			die("unable to use the key in %s: it must be %d to %d bytes", o->keyfile, VS_KEY_MIN, VS_KEY_MAX);
-		die_sys("unable to read the key %s", o->keyfile);
-	}
+	if (o->keyfile && vs_key_load(&hostkey, o->keyfile) < 0)
+		die("%s", key_error(o->keyfile, &hostkey));
 	if (!o->hub)
 		o->hub = getenv("VSOCK_SHELL_HUB");
 	if (!o->hub || !*o->hub)

@@ -69,6 +69,8 @@ extern int vsh_verbose;
 void *xmalloc(size_t n);
 const char *addr_str(const struct vs_addr *a);
 long vsh_timeout_ms(void);
+struct vs_key;
+const char *key_error(const char *path, const struct vs_key *k);
 #define now_ms vs_now_ms
 
 /* conn.c */

@@ -45,11 +45,13 @@ static const char *human(double v, char *b, size_t n)
 	return b;
 }
 
-/* name  42%  1.2 GiB  512.0 MiB/s  ETA 0:03 -- at most ten times a second */
+/* name  42%  1.2 GiB  512.0 MiB/s  ETA 0:03 -- at most ten times a second.
+ * The name is the guest's choice in a download: escaped (vs_esc), and
+ * cut by vs_esc, which never splits an escape or a character. */
 static void progress(const char *name, uint64_t done, uint64_t size, int end)
 {
 	static double t0, last;
-	static char cur_name[64];
+	static char cur_name[64], shown[29];
 	double t = (double)now_ms() / 1000, rate;
 	char a[32], r[32], eta[32] = "";
 	const char *base;
@@ -59,6 +61,7 @@ static void progress(const char *name, uint64_t done, uint64_t size, int end)
 	base = base ? base + 1 : name;
 	if (strncmp(cur_name, base, sizeof cur_name - 1)) {
 		snprintf(cur_name, sizeof cur_name, "%s", base);
+		vs_esc(shown, sizeof shown, base, strlen(base), 0);
 		t0 = t;
 		last = 0;
 	}
@@ -73,10 +76,10 @@ static void progress(const char *name, uint64_t done, uint64_t size, int end)
 		snprintf(eta, sizeof eta, "ETA %d:%02d", (int)s / 60, (int)s % 60);
 	}
 	if (size != XF_UNKNOWN && size)
-		fprintf(stderr, "\r%-28.28s %3d%% %11s %11s/s %-9s", cur_name, (int)(done * 100 / size),
+		fprintf(stderr, "\r%-28s %3d%% %11s %11s/s %-9s", shown, (int)(done * 100 / size),
 		        human((double)done, a, sizeof a), human(rate, r, sizeof r), eta);
 	else
-		fprintf(stderr, "\r%-28.28s      %11s %11s/s %-9s", cur_name, human((double)done, a, sizeof a),
+		fprintf(stderr, "\r%-28s      %11s %11s/s %-9s", shown, human((double)done, a, sizeof a),
 		        human(rate, r, sizeof r), eta);
 	if (end) {
 		end_bar();

@@ -34,6 +34,22 @@ r=$(: | "$VSH" "$X" -- 'echo $# "$1"')
 expect_eq "exec: empty stdin, shell string" "$r" "0 "
 r=$("$VSH" "$X" --argv -- sh -c 'echo "$1|$2"' x 'a b' 'c')
 expect_eq "exec: --argv keeps argument boundaries" "$r" "a b|c"
+# the agent's audit line names the whole command: each argument quoted
+# and escaped (boundaries visible), the line bounded, a cut marked
+"$VSH" "$X" --argv -- sh -c 'echo hi' >/dev/null
+grep -q "exec from .*: 'sh' '-c' 'echo hi'\$" "$TMP/agent.log"
+expect_eq "exec: the audit line carries the whole argv (--argv sh -c 'echo hi')" "$?" 0
+n0=$(wc -l < "$TMP/agent.log")
+"$VSH" "$X" --argv -- printf '%s' "it's $EVIL" >/dev/null
+tail -n +$((n0 + 1)) "$TMP/agent.log" > "$TMP/audit.evil"
+shows_escaped "exec: ...each argument escaped, a quote in one too" "$TMP/audit.evil" "'printf' '%s' 'it\\'s $EVIL_SHOWN'"
+"$VSH" "$X" --argv -- echo "$(printf '%0600d' 0)" after-the-cut >/dev/null
+line=$(grep "exec from .*: 'echo' '0000" "$TMP/agent.log" | tail -n 1)
+case $line in
+*"after-the-cut"*) t_fail "exec: ...a long command is cut" "$line" ;;
+*"'echo' '0000"*"0...") if [ ${#line} -le 500 ]; then t_ok "exec: ...a long command is cut short, and the cut marked"; else t_fail "exec: long audit line" "${#line} bytes"; fi ;;
+*) t_fail "exec: ...a long command is cut" "$line" ;;
+esac
 r=$("$VSH" "$X" -- echo 'a  b' c)
 expect_eq "exec: words joined by spaces for the shell, as ssh" "$r" "a b c"
 r=$("$VSH" "$X" -e FOO=bar -e 'BAZ=x y' -- 'echo "$FOO|$BAZ"')

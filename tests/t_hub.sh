@@ -150,6 +150,35 @@ grep -q "vm3 .*did not answer a keep-alive PING" "$TMP/hub.log"; expect_eq "hub:
 kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
 check "hub: a live agent answers the keep-alive and stays" is_up vm1
 
+# what a guest says of itself reaches ls, events and the hub's log
+# escaped, and JSON as JSON escapes (\u001b): nothing of it raw
+tohex() { printf '%s' "$1" | od -An -tx1 -v | tr -d ' \n'; }
+field() { f_h=$(tohex "$2"); echo "$(le16 "$1")$(le16 $((${#f_h} / 2)))$f_h"; } # TAG TEXT
+fields="$(field 1 "agent$EVIL")$(field 3 "$EVIL")$(field 4 "6.1$(printf '\033[0m\r')")"
+n0=$(wc -l < "$TMP/hub.log")
+"$VSH" events > "$TMP/ev.evil" &
+ep=$!
+"$VSH" events --json > "$TMP/evj.evil" &
+ejp=$!
+sleep 0.5
+"$TPEER" "unix:$HD/vm3.sock" hello "send:$(hdr 1 $((16 + ${#fields} / 2)))0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)$fields" \
+	sleep:30000 >/dev/null 2>&1 &
+fp=$!
+wait_for 5 is_up vm3
+"$VSH" ls > "$TMP/ls.evil"
+"$VSH" ls --json > "$TMP/lsj.evil"
+sleep 0.3
+kill "$fp" "$ep" "$ejp" 2>/dev/null; wait "$fp" "$ep" "$ejp" 2>/dev/null
+tail -n +$((n0 + 1)) "$TMP/hub.log" > "$TMP/hub.evil"
+shows_escaped "hub: ls shows a guest's hostname escaped" "$TMP/ls.evil" "$EVIL_SHOWN"
+shows_escaped "hub: ...its kernel" "$TMP/ls.evil" '6.1\x1b[0m\r'
+shows_escaped "hub: ...and its agent's version" "$TMP/ls.evil" "agent$EVIL_SHOWN"
+shows_escaped "hub: ls --json escapes control characters as JSON does" "$TMP/lsj.evil" \
+	'"hostname":"\u001b]0;pwned\u0007\u001b[2J\u000dall good\u000ax"'
+shows_escaped "hub: events shows them escaped" "$TMP/ev.evil" "$EVIL_SHOWN"
+shows_escaped "hub: events --json as JSON" "$TMP/evj.evil" '"kernel":"6.1\u001b[0m\u000d"'
+shows_escaped "hub: the hub's log shows them escaped" "$TMP/hub.evil" "guest vm3 (unix:$HD/vm3.sock) connected: agent$EVIL_SHOWN, hostname $EVIL_SHOWN, kernel 6.1\x1b[0m\r"
+
 # events, a guest that reboots, release
 "$VSH" events > "$TMP/events" &
 ep=$!

@@ -14,7 +14,10 @@ as_user() { "$TGEN" -u "$NOBODY" "$@"; }
 K1=$TMP/k1.key K2=$TMP/k2.key
 printf 'a key for the trust tests, one\n' > "$K1"
 printf 'a key for the trust tests, two\n' > "$K2"
-chmod 644 "$K1" "$K2"
+# the unprivileged user's own files, mode 0600 (a key others may read is
+# refused: t_keys.sh); root reads them all the same
+chown "$NOBODY" "$K1" "$K2"
+chmod 600 "$K1" "$K2"
 chmod 755 "$TMP"
 # what the unprivileged user runs: the suite's reachable copies ($PUB)
 UB=$PUB
@@ -244,13 +247,19 @@ r=$(as_user "$UVSH" --key "$K2" "$ADDR" -- echo auto-cred); expect_eq "trust: --
 agent_stop
 unset CREDENTIALS_DIRECTORY
 printf 'short\n' > "$TMP/short.key"
+chmod 600 "$TMP/short.key"
 msg=$("$AGENT" --listen unix:$TMP/never.sock --key "$TMP/short.key" 2>&1); rc=$?
 case "$rc:$msg" in 1:*"must be 16 to 1024 bytes"*) t_ok "trust: a key shorter than 16 bytes is refused";; *) t_fail "trust: short key" "$rc $msg";; esac
 if [ -e /sys/firmware/qemu_fw_cfg/by_name/opt/vsock-shell/key/raw ]; then
 	# the test VM is booted with -fw_cfg name=opt/vsock-shell/key and
 	# vsock_agent.key= on its kernel command line (tests/vm-run)
-	cp /sys/firmware/qemu_fw_cfg/by_name/opt/vsock-shell/key/raw "$TMP/fwcfg.key"; chmod 644 "$TMP/fwcfg.key"
-	tr ' ' '\n' < /proc/cmdline | sed -n 's/^vsock_agent.key=//p' > "$TMP/cmdline.key"; chmod 644 "$TMP/cmdline.key"
+	cp /sys/firmware/qemu_fw_cfg/by_name/opt/vsock-shell/key/raw "$TMP/fwcfg.key"
+	tr ' ' '\n' < /proc/cmdline | sed -n 's/^vsock_agent.key=//p' > "$TMP/cmdline.key"
+	chown "$NOBODY" "$TMP/fwcfg.key" "$TMP/cmdline.key"
+	chmod 600 "$TMP/fwcfg.key" "$TMP/cmdline.key"
+	# the kernel makes fw_cfg's attribute 0400: --key auto takes it
+	expect_eq "trust: fw_cfg's key attribute is 0400" \
+		"$(stat -c %a /sys/firmware/qemu_fw_cfg/by_name/opt/vsock-shell/key/raw)" 400
 	agent_open
 	r=$(as_user "$UVSH" --key "$TMP/fwcfg.key" "$ADDR" -- echo fw-cfg); expect_eq "trust: --key auto finds QEMU's fw_cfg key" "$r" fw-cfg
 	agent_stop

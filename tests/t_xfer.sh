@@ -513,6 +513,30 @@ refused "'other/f' after top entry 'd' is refused, not put under d" "refusing 'o
 guest "" top "$TMP/dl/" "send:$DONE_FRAME" frame
 refused "nothing at all for what was asked is an error" "the guest sent nothing for 'top'" nothing_in "$TMP/dl"
 
+# nothing the guest names reaches the terminal raw (scp's CVE-2019-6109):
+# a refused name, and the progress bar's name, are shown escaped
+guest "" top "$TMP/dl/" "send:$(stat_frame 1 420 3 "$EVIL")" frame
+shows_escaped "xfer: a refused name from the guest is shown escaped, nothing of it raw" "$TMP/err" \
+	"refusing '$EVIL_SHOWN' from the guest: asked for 'top'"
+expect_eq "xfer: ...and cp fails, nothing written" "$rc$(nothing_in "$TMP/dl" && echo ' empty')" "1 empty"
+new_addr
+rm -rf "$TMP/dl"; mkdir -p "$TMP/dl"
+"$TPEER" -l "$LADDR" hello "send:$AHELLO" frame "$DIR_TOP" frame "send:$(stat_frame 1 420 3 "top/$EVIL")" frame \
+	"$ABC" frame "$DONE_TOP" frame "send:$DONE_FRAME" frame sleep:1500 >"$TMP/peer" 2>&1 &
+g_p=$!
+wait_for 5 addr_ready "$LADDR"
+printf 'expect vsh-done\nwait 0\n' > "$TMP/evil.tpty"
+"$TPTY" -T 20 -t 10 -o "$TMP/evil.out" "$TMP/evil.tpty" -- \
+	sh -c "\"$VSH\" cp -r -w 3 \"$CADDR\" :top \"$TMP/dl/\"; echo vsh-done rc=\$?" 2>/dev/null
+kill "$g_p" 2>/dev/null; wait "$g_p" 2>/dev/null
+# (the bar's own carriage returns, and the pty's, are not the guest's)
+tr -d '\r' < "$TMP/evil.out" > "$TMP/evil.bar"
+shows_escaped "xfer: the progress bar shows a guest's name escaped (the pty saw no ESC, BEL)" "$TMP/evil.bar" \
+	'\x1b]0;pwned\x07\x1b[2J\r...'
+check "xfer: ...and the file is received under its name, as sent" \
+	eval 'grep -q "vsh-done rc=0" "$TMP/evil.bar" && file_is "$TMP/dl/top/$EVIL" abc'
+rm -rf "$TMP/dl"
+
 # the depth-first order: an entry's parent is the directory being received
 guest -r top "$TMP/dl/" "$DIR_TOP" frame "send:$(stat_frame 2 493 0 top/a)" frame "send:$(stat_frame 1 420 3 top/b)" frame "$ABC" frame
 refused "an entry outside the directory being received is refused" "'top/b' out of order: expected an entry in 'top/a'" \
