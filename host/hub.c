@@ -974,7 +974,7 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 	}
 	if (op && !op_known(op)) {
 		char name[40];
-		vs_text_clean(name, sizeof name, (const uint8_t *)op, strlen(op));
+		vs_text_copy(name, sizeof name, (const uint8_t *)op, strlen(op)); /* escaped by its writers */
 		client_error(c, VS_E_PROTO, "unknown operation '%s' (exec, shell, put or get)", name);
 		return;
 	}

@@ -131,7 +131,7 @@ else t_fail "hub: 1200 lookups of unknown @CIDs" "RSS grew by $g kB (want < 200)
 fop=$(printf 'x\nFORGED\033[1m')
 "$TPEER" "unix:$HUB" "send:ff565348$(hdr 48 $((4 + ${#fop} + 1 + 5 + 4)))$(tohex vm1)00$(tohex "$fop")00$(tohex true)00$(le32 1000)" \
 	frame > "$TMP/fop" 2>&1
-case $(cat "$TMP/fop") in "2 "*"unknown operation 'x?FORGED?[1m'"*) t_ok "hub: an unknown operation is refused, its name cleaned";; *) t_fail "hub: unknown operation" "$(cat "$TMP/fop")";; esac
+case $(cat "$TMP/fop") in "2 "*"unknown operation 'x"*) t_ok "hub: an unknown operation is refused, its name kept for its writer to escape";; *) t_fail "hub: unknown operation" "$(cat "$TMP/fop")";; esac
 sleep 0.2
 r=$(grep -c '^FORGED' "$TMP/hub.log")/$(od -An -tx1 -v "$TMP/hub.log" | grep -c ' 1b')
 expect_eq "hub: ...and the log has no line of the client's making, no ESC" "$r" 0/0
@@ -161,7 +161,7 @@ ep=$!
 "$VSH" events --json > "$TMP/evj.evil" &
 ejp=$!
 sleep 0.5
-"$TPEER" "unix:$HD/vm3.sock" hello "send:$(hdr 1 $((16 + ${#fields} / 2)))0200$(le16 0)$(le32 31)$(le32 0)$(le32 0)$fields" \
+"$TPEER" "unix:$HD/vm3.sock" hello "send:$(hdr 1 $((16 + ${#fields} / 2)))0300$(le16 0)$(le32 31)$(le32 0)$(le32 0)$fields" \
 	sleep:30000 >/dev/null 2>&1 &
 fp=$!
 wait_for 5 is_up vm3

@@ -1276,8 +1276,6 @@ int main(void)
 	test_hello();
 	test_strerror();
 	test_dir();
-}
-
 	test_esc();
 	printf("%d passed, %d failed\n", npass, nfail);
 	return nfail ? 1 : 0;
