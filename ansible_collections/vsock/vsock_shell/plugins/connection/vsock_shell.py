@@ -18,7 +18,8 @@ DOCUMENTATION = r'''
           renames it into place only once it arrived whole.
         - The agent runs commands as its own user (root in an initramfs or
           as a system service), which C(remote_user) cannot change; use
-          become.
+          become.  A remote user asked for the usual ways (C(-u),
+          C(remote_user), C(ansible_user)) is ignored with a warning.
     author: vsock-shell project
     version_added: 0.1.0
     extends_documentation_fragment:
@@ -40,8 +41,8 @@ DOCUMENTATION = r'''
         description:
           - The vsock-shell target, passed as is.  C(CID) or C(CID:PORT) or
             C(vsock:CID:PORT) (AF_VSOCK), C(unix:PATH) (a Unix socket, for an
-            agent listening on it, a control master, the host side of a
-            Firecracker or cloud-hypervisor socket), C(hybrid:PATH:PORT)
+            agent listening on it or the host side of a Firecracker or
+            cloud-hypervisor socket), C(hybrid:PATH:PORT)
             (Firecracker/cloud-hypervisor host-initiated), or C(@NAME) (a
             guest known to the host's hub, see C(hub)).
         default: inventory_hostname
@@ -123,6 +124,10 @@ DOCUMENTATION = r'''
             talking to, for its handling of become and temporary files.
             Unset, Ansible treats the user as unknown and uses the remote
             C($HOME).
+          - A user asked for the usual ways, C(-u), the C(remote_user)
+            keyword or setting, or C(ansible_user), would choose whom to log
+            in as, which vsock-shell cannot do.  It is ignored, with a warning
+            (once per user and run), unless it is the one named here.
         type: string
         vars:
           - name: ansible_vsock_shell_user
@@ -145,12 +150,14 @@ EXAMPLES = r'''
     - ansible.builtin.raw: uname -a
 '''
 
+import hashlib
 import os
 import selectors
 import shlex
 import shutil
 import subprocess
 
+from ansible import constants as C
 from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 from ansible.plugins.connection import ConnectionBase
@@ -192,6 +199,43 @@ class Connection(ConnectionBase):
     def __init__(self, *args, **kwargs):
         super(Connection, self).__init__(*args, **kwargs)
         self._vsh = None
+        self._var_options = {}
+
+    def set_options(self, task_keys=None, var_options=None, direct=None):
+        super(Connection, self).set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+        self._var_options = var_options or {}
+        self._ignore_remote_user((task_keys or {}).get('remote_user'))
+
+    # -- the remote user -------------------------------------------------
+
+    def _ignore_remote_user(self, keyword_user):
+        """A user asked for with -u, remote_user or ansible_user cannot be
+        logged in as: warn, once per user and run, and let Ansible go on
+        with the user ansible_vsock_shell_user names (or none), so that it
+        does not put its temporary files in that user's home, as the
+        agent's user."""
+        named = self._var_options.get('ansible_vsock_shell_user') or None
+        # ansible_user beats -u and the keyword, as it does for ssh
+        asked = self._play_context.remote_user or keyword_user
+        self.set_option('remote_user', named)
+        if not asked or asked == named:
+            return
+        # workers are processes of their own: the run's local temporary
+        # directory remembers which users were warned about
+        flag = os.path.join(C.DEFAULT_LOCAL_TMP, 'vsock_shell-user-'
+                            + hashlib.sha256(to_bytes(asked, errors='surrogate_or_replace')).hexdigest()[:32])
+        try:
+            os.close(os.open(flag, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            return
+        except OSError:
+            pass
+        display.warning(u"vsock_shell: remote_user '%s' is ignored (first on %s): vsock-shell cannot"
+                        u" log in as a user, commands run as the agent's user. Use become to run as"
+                        u" another user; set ansible_vsock_shell_user to the agent's user to tell"
+                        u" Ansible who that is (the same name as remote_user silences this)."
+                        % (to_text(asked), to_text(self._var_options.get('inventory_hostname')
+                                                   or self.get_option('host'))))
 
     # -- the command line ------------------------------------------------
 
