@@ -1196,7 +1196,11 @@ static void sess_frames(struct sess *s)
 			if (h.len == 4) {
 				uint32_t sig = vs_get32(p);
 				pid_t g = s->pty >= 0 ? tcgetpgrp(s->pty) : s->pid;
-				if (sig > 0 && sig < NSIG)
+				/* SIGKILL is the host killing the session on purpose
+				 * (--timeout): all of it, what left the group too */
+				if (sig == SIGKILL)
+					session_kill(s->pid, SIGKILL);
+				else if (sig > 0 && sig < NSIG)
 					kill(-(g > 0 ? g : s->pid), (int)sig);
 			}
 			break;

@@ -16,6 +16,7 @@
 
 #define BUFCAP (2 * (VS_HDR + VS_FRAME_MAX))
 #define CTL_RESERVE 256 /* room kept for WINSIZE, SIGNAL, STDIN_EOF */
+#define KILL_GRACE_MS 2000 /* --timeout: how long the agent's EXIT may take */
 
 static uint8_t rbuf[BUFCAP];
 static size_t roff, rlen;
@@ -227,7 +228,8 @@ static int frames(void)
 	}
 }
 
-static void sock_read(int sock)
+/* -1 once the agent has closed the connection */
+static int sock_read(int sock)
 {
 	ssize_t r;
 	if (roff == rlen)
@@ -241,9 +243,10 @@ static void sock_read(int sock)
 	if (r > 0)
 		rlen += (size_t)r;
 	else if (r == 0)
-		die("connection to the agent lost before the exit status");
+		return -1;
 	else if (errno != EAGAIN && errno != EINTR)
 		die_sys("connection to the agent failed");
+	return 0;
 }
 
 /* Read local stdin into a STDIN frame; EOF becomes STDIN_EOF.  Only a
@@ -290,6 +293,37 @@ static void on_local_signal(int sig, int pty)
 	exit(EX_CONN);
 }
 
+/* poll's timeout for a deadline: -1 for none, 0 once it has passed */
+static int ms_until(long deadline)
+{
+	long left;
+	if (deadline == VS_NEVER)
+		return -1;
+	left = deadline - vs_now_ms();
+	return left <= 0 ? 0 : left > 86400000L ? 86400000 : (int)left;
+}
+
+/* --timeout ran out: SIGKILL in a SIGNAL asks the agent to kill the
+ * command's whole session, what it left in the background too (PROTOCOL.md
+ * 6.3).  Stdin stops; the EXIT that follows says it is done.  Returns the
+ * deadline for that EXIT: past it we close, which ends the session too. */
+static long timeout_kill(int *in)
+{
+	uint8_t b[4];
+	vs_put32(b, SIGKILL);
+	vs_q_put(&wq, VS_SIGNAL, b, 4); /* CTL_RESERVE keeps room for it */
+	*in = -1;
+	return vs_deadline(KILL_GRACE_MS);
+}
+
+static int timed_out(const struct opts *o)
+{
+	tty_restore();
+	if (!o->quiet)
+		warnx("the command ran out of its %d s (--timeout): its session was killed", o->timeout_secs);
+	return EX_TIMEOUT;
+}
+
 /* o->pty is decided by now (exec_main: -t, -T, or a terminal and no
  * command). */
 int exec_run(int sock, struct opts *o, struct agent *ag)
@@ -297,7 +331,8 @@ int exec_run(int sock, struct opts *o, struct agent *ag)
 	static uint8_t req[VS_FRAME_MAX];
 	struct esc e = { -1, 1, 0 };
 	int pty = o->pty > 0;
-	int in = o->nostdin ? -1 : 0, wdead = 0;
+	int in = o->nostdin ? -1 : 0, wdead = 0, killed = 0;
+	long deadline = o->timeout_secs ? vs_deadline(o->timeout_secs * 1000L) : VS_NEVER;
 	size_t n = exec_encode(o, pty, req, sizeof req);
 	agent_require(ag, pty ? VS_CAP_PTY : VS_CAP_EXEC, pty ? "sessions on a pty (shell)" : "commands without a pty (exec)");
 	if (vs_send(sock, VS_EXEC, req, n) < 0)
@@ -320,10 +355,17 @@ int exec_run(int sock, struct opts *o, struct agent *ag)
 		p[1] = (struct pollfd){ sigfd[0], POLLIN, 0 };
 		if (in >= 0 && vs_q_room(&wq) >= VS_HDR + VS_FRAME_MAX + CTL_RESERVE)
 			p[np++] = (struct pollfd){ in, POLLIN, 0 };
-		if (poll(p, (nfds_t)np, -1) < 0) {
+		if (poll(p, (nfds_t)np, ms_until(deadline)) < 0) {
 			if (errno == EINTR)
 				continue;
 			die_sys("unable to poll");
+		}
+		if (deadline != VS_NEVER && vs_now_ms() >= deadline) {
+			if (killed)
+				return timed_out(o);
+			deadline = timeout_kill(&in);
+			killed = 1;
+			continue;
 		}
 		if (p[1].revents) {
 			char sigs[16];
@@ -344,8 +386,14 @@ int exec_run(int sock, struct opts *o, struct agent *ag)
 			}
 		}
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			sock_read(sock);
+			if (sock_read(sock) < 0) {
+				if (killed) /* closed instead of an EXIT: ended all the same */
+					return timed_out(o);
+				die("connection to the agent lost before the exit status");
+			}
 			status = frames();
+			if (status >= 0 && killed)
+				return timed_out(o);
 			if (status >= 0) {
 				tty_restore();
 				return status;

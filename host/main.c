@@ -19,6 +19,7 @@ enum {
 	O_HELP = 1, O_VERSION, O_PORT, O_LISTEN, O_WAIT, O_ALLOW, O_PTY, O_NOPTY, O_NOSTDIN, O_ENV, O_CWD,
 	O_ARGV, O_ESCAPE, O_LEGACY, O_UP, O_DOWN, O_RECURSIVE, O_PRESERVE, O_MKDIR, O_SHA256, O_SAFELINKS,
 	O_KEY, O_HUB, O_QUIET, O_VERBOSE, O_MASTER, O_JSON, O_VSOCK, O_UNIX, O_NAME, O_CONFIG, O_GROUP, O_KEYS,
+	O_TIMEOUT,
 };
 
 #define M_ALL (M_EXEC | M_CP | M_SERVE | M_LS | M_WAIT | M_RELEASE | M_EVENTS | M_KEYGEN)
@@ -46,6 +47,7 @@ static const struct optdef optdefs[] = {
 	{ 'e', NULL, 1, M_EXEC, O_ENV },
 	{ 0, "cwd", 1, M_EXEC, O_CWD },
 	{ 0, "argv", 0, M_EXEC, O_ARGV },
+	{ 0, "timeout", 1, M_EXEC, O_TIMEOUT },
 	{ 'E', NULL, 1, M_EXEC, O_ESCAPE },
 	{ 0, "legacy", 2, M_EXEC, O_LEGACY },
 	{ 'u', NULL, 1, M_EXEC, O_UP },
@@ -96,6 +98,8 @@ static const char usage_text[] =
     "  --key FILE     the agent's shared key, for a controller without root\n"
     "  --hub PATH     the hub's socket for @NAME (default $VSOCK_SHELL_HUB,\n"
     "                 else /run/vsock-shell/hub.sock)\n"
+    "  --timeout SECS  kill the command's whole session after SECS, and\n"
+    "                 exit 124, as timeout(1) does\n"
     "  -t             force a pty;  -T  never a pty\n"
     "  -n             stdin from /dev/null\n"
     "  -e VAR=VAL     set a variable in the remote environment (repeatable)\n"
@@ -289,6 +293,7 @@ static void apply(struct opts *o, const struct optdef *d, const char *val, int a
 			o->listen_at = val;
 		break;
 	case O_WAIT: o->wait_secs = (int)parse_num(o, a, val, 86400L * 365); break;
+	case O_TIMEOUT: o->timeout_secs = (int)parse_num(o, a, val, 86400L * 365); break;
 	case O_ALLOW:
 		if (vs_cid_parse(val, &o->allow_cid) < 0)
 			usage_error(o, "unable to parse CID '%s'", val);
@@ -460,6 +465,8 @@ static int exec_main(struct opts *o)
 	int fd, rc;
 	if (!o->have_target && !o->listen)
 		usage_error(o, "no TARGET given");
+	if (o->legacy && o->timeout_secs)
+		usage_error(o, "--timeout and --legacy together: the legacy protocols cannot stop a command");
 	if (o->legacy)
 		return legacy_run(o);
 	if (o->nxfer) {
