@@ -110,12 +110,62 @@ static size_t exec_encode(struct opts *o, int pty, uint8_t *b, size_t cap)
 }
 
 /* ssh-style escapes, recognised only after a newline: ~. ends the
- * session, ~? lists escapes, ~~ sends one ~. */
+ * session, ~^Z suspends vsock-shell, ~? lists escapes, ~~ sends one ~.
+ * What the terminal says by itself is not typing: busybox ash asks for
+ * the cursor position after each prompt, and the answer (ESC [ row ; col
+ * R) arrives as input; such reports leave the start of a line as it was.
+ * Keys that send sequences (arrows, Alt-x) are typing, as in ssh. */
+enum { SEQ_NONE, SEQ_ESC, SEQ_CSI, SEQ_STR, SEQ_STR_ESC };
+
 struct esc {
 	int ch;          /* escape character, -1 for none */
 	int bol;         /* at beginning of line */
 	int pending;     /* saw the escape char, waiting for the next */
+	int seq;         /* inside an escape sequence: SEQ_* */
+	int seq_bol;     /* bol as it was before the sequence */
+	int suspend;     /* ~^Z: suspend once this input is queued */
 };
+
+/* The final bytes of the CSI sequences a terminal sends as answers:
+ * cursor position (R), status (n), device attributes (c), window (t),
+ * mode (y), terminal parameters (x), focus in and out (I, O). */
+static const char csi_reports[] = "RnctyxIO";
+
+/* One byte of an escape sequence.  1: it belongs to the sequence; 0: it
+ * ended the sequence without belonging to it (a control character, which
+ * is typed input of its own).  A report, and an OSC or DCS string (colour
+ * and version answers), restore bol; anything else clears it. */
+static int seq_step(struct esc *e, uint8_t c)
+{
+	switch (e->seq) {
+	case SEQ_ESC:
+		e->seq = c == '[' ? SEQ_CSI : c == ']' || c == 'P' || c == '_' ? SEQ_STR : SEQ_NONE;
+		if (e->seq)
+			return 1;
+		e->bol = 0;
+		return c >= 0x20; /* Alt-x, SS3's O */
+	case SEQ_CSI:
+		if (c >= 0x20 && c <= 0x3f)
+			return 1; /* parameters and intermediates */
+		e->seq = SEQ_NONE;
+		e->bol = c >= 0x40 && c <= 0x7e && memchr(csi_reports, c, sizeof csi_reports - 1) ? e->seq_bol : 0;
+		return c >= 0x40 && c <= 0x7e;
+	case SEQ_STR:
+		if (c == 27)
+			e->seq = SEQ_STR_ESC;
+		else if (c == 7)
+			e->seq = SEQ_NONE, e->bol = e->seq_bol;
+		else if (c < 0x20)
+			return e->seq = SEQ_NONE, e->bol = 0, 0; /* no string: Enter ends it */
+		return 1;
+	default: /* SEQ_STR_ESC: ESC \ ends the string */
+		if (c == '\\')
+			return e->seq = SEQ_NONE, e->bol = e->seq_bol, 1;
+		e->seq = SEQ_ESC;
+		e->seq_bol = 0;
+		return seq_step(e, c);
+	}
+}
 
 /* The escape character as the user types it: ~, or ^] for a control one. */
 static const char *esc_name(int ch)
@@ -128,11 +178,30 @@ static const char *esc_name(int ch)
 	return b;
 }
 
+static void escape_help(int ch)
+{
+	char help[500];
+	const char *x = esc_name(ch);
+	int m = snprintf(help, sizeof help,
+	                 "\r\nSupported escape sequences:\r\n"
+	                 " %s.  - terminate the session\r\n"
+	                 " %s^Z - suspend vsock-shell\r\n"
+	                 " %s?  - this message\r\n"
+	                 " %s%s  - send the escape character\r\n"
+	                 "(Escapes are recognised only after a newline.)\r\n",
+	                 x, x, x, x, x);
+	vs_writeall(2, help, (size_t)m);
+}
+
 static size_t escape_filter(struct esc *e, const uint8_t *in, size_t n, uint8_t *out)
 {
 	size_t i, k = 0;
 	for (i = 0; i < n; i++) {
 		uint8_t c = in[i];
+		if (e->seq && seq_step(e, c)) {
+			out[k++] = c;
+			continue;
+		}
 		if (e->pending) {
 			e->pending = 0;
 			if (c == '.') {
@@ -143,33 +212,49 @@ static size_t escape_filter(struct esc *e, const uint8_t *in, size_t n, uint8_t 
 				vs_writeall(2, bye, (size_t)m);
 				exit(EX_CONN);
 			}
-			if (c == '?') {
-				char help[400];
-				const char *x = esc_name(e->ch);
-				int m = snprintf(help, sizeof help,
-				                 "\r\nSupported escape sequences:\r\n"
-				                 " %s.  - terminate the session\r\n"
-				                 " %s?  - this message\r\n"
-				                 " %s%s  - send the escape character\r\n"
-				                 "(Escapes are recognised only after a newline.)\r\n",
-				                 x, x, x, x);
-				vs_writeall(2, help, (size_t)m);
+			if (c == (uint8_t)e->ch) {
+				out[k++] = c; /* ~~: one ~ */
+				e->bol = 0;
 				continue;
 			}
-			if (c != (uint8_t)e->ch)
-				out[k++] = (uint8_t)e->ch;
-			out[k++] = c;
-			e->bol = c == '\r' || c == '\n';
-			continue;
+			if (c == '?') {
+				escape_help(e->ch);
+				continue;
+			}
+			if (c == 'Z' - 64) {
+				e->suspend = 1;
+				continue;
+			}
+			out[k++] = (uint8_t)e->ch; /* not an escape: both go on */
+			e->bol = 0;
 		}
 		if (e->bol && e->ch >= 0 && c == (uint8_t)e->ch) {
 			e->pending = 1;
 			continue;
 		}
 		out[k++] = c;
-		e->bol = c == '\r' || c == '\n';
+		if (c == 27)
+			e->seq = SEQ_ESC, e->seq_bol = e->bol;
+		else
+			e->bol = c == '\r' || c == '\n';
 	}
 	return k;
+}
+
+/* ~^Z: give the terminal back and stop, as Ctrl-Z stops a local job;
+ * continued (fg), take the terminal again and send the window's size,
+ * which may have changed meanwhile.  The session goes on: its output
+ * waits in the connection, and the command waits for it. */
+static void suspend_self(int fd, int ch)
+{
+	char m[64];
+	int n = snprintf(m, sizeof m, "%s^Z [suspend vsock-shell]\r\n", esc_name(ch));
+	vs_writeall(2, m, (size_t)n);
+	tty_restore();
+	kill(getpid(), SIGTSTP);
+	if (tty_raw(fd) < 0)
+		die_sys("unable to take the terminal back");
+	send_winsize();
 }
 
 static int exit_status(const uint8_t *p, size_t n)
@@ -268,6 +353,10 @@ static int stdin_read(int fd, struct esc *e)
 	k = e->ch < 0 ? (size_t)r : escape_filter(e, tmp, (size_t)r, vs_q_data(&wq));
 	if (k)
 		vs_q_commit(&wq, VS_STDIN, k);
+	if (e->suspend) {
+		e->suspend = 0;
+		suspend_self(fd, e->ch);
+	}
 	return 0;
 }
 
@@ -329,7 +418,7 @@ static int timed_out(const struct opts *o)
 int exec_run(int sock, struct opts *o, struct agent *ag)
 {
 	static uint8_t req[VS_FRAME_MAX];
-	struct esc e = { -1, 1, 0 };
+	struct esc e = { -1, 1, 0, SEQ_NONE, 0, 0 };
 	int pty = o->pty > 0;
 	int in = o->nostdin ? -1 : 0, wdead = 0, killed = 0;
 	long deadline = o->timeout_secs ? vs_deadline(o->timeout_secs * 1000L) : VS_NEVER;
