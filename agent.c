@@ -1029,6 +1029,10 @@ static void child_exec(struct vs_exec *e, int in, int out, int err, const char *
 	signals_reset();
 	if (!shell || !*shell)
 		shell = "/bin/sh";
+	/* nologin says only "not available": say why, and the ways around */
+	if (e->flags & (VS_EXEC_LOGIN | VS_EXEC_SHELL) && strlen(shell) > 7 && !strcmp(shell + strlen(shell) - 8, "/nologin"))
+		warnx("the agent's user has the shell %s, which runs no command: -e SHELL=/bin/sh or --argv "
+		      "runs one without it", shell);
 	if (e->cwd && *e->cwd) {
 		if (chdir(e->cwd) < 0) {
 			warn_sys("unable to change directory to %s", e->cwd);

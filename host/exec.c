@@ -62,6 +62,25 @@ static void send_winsize(void)
 	vs_q_put(&wq, VS_WINSIZE, b, 8);
 }
 
+extern char **environ;
+
+/* LANG and LC_*, set and not empty, as Debian's ssh sends them (SendEnv
+ * LANG LC_*): a guest's messages and sorting follow the operator's. */
+static int locale_env(const char **out, int max)
+{
+	char **e;
+	int n = 0;
+	for (e = environ; *e && n < max; e++) {
+		size_t k = strcspn(*e, "=");
+		if ((*e)[k] != '=' || !(*e)[k + 1])
+			continue;
+		if ((k == 4 && !strncmp(*e, "LANG", 4)) ||
+		    (k > 3 && !strncmp(*e, "LC_", 3) && strspn(*e + 3, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == k - 3))
+			out[n++] = *e;
+	}
+	return n;
+}
+
 /* EXEC: flags, size, argc, envc, cwd, argv, env (PROTOCOL.md). */
 static size_t exec_encode(struct opts *o, int pty, uint8_t *b, size_t cap)
 {
@@ -70,7 +89,9 @@ static size_t exec_encode(struct opts *o, int pty, uint8_t *b, size_t cap)
 	uint32_t flags = pty ? VS_EXEC_PTY : 0;
 	const char *term = getenv("TERM");
 	char termvar[128];
-	int i, envc = o->nenv + (pty ? 1 : 0), argc;
+	const char *loc[32];
+	int nloc = locale_env(loc, VS_ENV_MAX - o->nenv - pty < 32 ? VS_ENV_MAX - o->nenv - pty : 32);
+	int i, envc = nloc + o->nenv + (pty ? 1 : 0), argc;
 	if (pty)
 		tty_winsize(&rows, &cols, NULL, NULL);
 	if (!o->ncmd)
@@ -98,6 +119,8 @@ static size_t exec_encode(struct opts *o, int pty, uint8_t *b, size_t cap)
 		for (i = 0; i < argc; i++)
 			vs_wrstr(&w, o->cmd[i]);
 	}
+	for (i = 0; i < nloc; i++) /* first: -e overrides them */
+		vs_wrstr(&w, loc[i]);
 	if (pty) {
 		snprintf(termvar, sizeof termvar, "TERM=%s", term && *term ? term : "vt100");
 		vs_wrstr(&w, termvar);

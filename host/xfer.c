@@ -190,7 +190,8 @@ int cp_run(struct opts *o)
 	for (i = 0, remote = 0; i < np; i++)
 		remote += paths[i][0] == ':';
 	if (!remote)
-		die("cp: nothing is remote: mark remote paths with ':' (as in :/etc/hostname)");
+		die("cp: nothing is remote: mark remote paths with ':' (as in :/etc/hostname), or give the guest with "
+		    "them (@NAME:/etc/hostname)");
 	for (i = 0; i < np - 1; i++)
 		if ((paths[i][0] == ':') == upload)
 			die("cp: either every source is remote (':PATH') or the destination is, not both");

@@ -81,6 +81,13 @@ if [ "$rc1$rc2" = 00 ] && diff -r "$HD/tree" "$HD/back" >/dev/null && [ "$(readl
 else
 	t_fail "hub: tree copies" "rc $rc1 $rc2"
 fi
+# scp's form: @NAME:PATH names the guest, and there is no TARGET
+echo scp-form > "$HD/scp.src"
+"$VSH" cp -q "$HD/scp.src" "@vm1:$HD/scp.up"; rc1=$?
+"$VSH" cp -q "@vm2:$HD/scp.up" "$HD/scp.back"; rc2=$?
+expect_eq "hub: cp SRC @NAME:DST and cp @NAME:SRC DST (scp's form)" "$rc1$rc2/$(cat "$HD/scp.back" 2>/dev/null)" "00/scp-form"
+msg=$("$VSH" cp "@vm1:$HD/scp.up" "@vm2:$HD/scp.src" "$HD" 2>&1); rc=$?
+case "$rc:$msg" in 255:*"name two guests"*) t_ok "hub: ...two guests in one cp: a usage error";; *) t_fail "hub: cp with two guests" "$rc $msg";; esac
 expect_eq "hub: 10 sessions in parallel" "$(parallel_sessions @vm1 10 50000)" 0
 
 # the exit status survives stdin pressure: 200 of 200, through the hub
