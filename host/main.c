@@ -115,13 +115,15 @@ static const char usage_text[] =
     "                 raw; persistent sends COMMAND, or each line of stdin,\n"
     "                 length-prefixed; all is checked before connecting\n"
     "  -u LOCAL:REMOTE    upload (repeatable); -d REMOTE:LOCAL  download;\n"
-    "                 with -r (trees), --preserve (modes as sent, setuid\n"
-    "                 too; mtimes; owners as root), --mkdir (create DST's\n"
-    "                 parents), --sha256 (hash), --safe-links (skip\n"
-    "                 symlinks leaving the tree);\n"
+    "                 with -r, --recursive (trees), --preserve (modes as\n"
+    "                 sent, setuid too; mtimes; owners as root), --mkdir\n"
+    "                 (create DST's parents), --sha256 (hash), --safe-links\n"
+    "                 (skip symlinks leaving the tree);\n"
     "                 transfers run first, then COMMAND if one is given\n"
-    "  -q             quiet (no progress bar);  -v  verbose\n"
-    "  -h, --help     this help;  -V, --version  the version\n";
+    "  -q, --quiet    no progress bar;  -v, --verbose  say each step\n"
+    "  -h, --help     this help;  -V, --version  the version\n"
+    "\n"
+    "More in vsock-shell(1) and vsock-agent(8).\n";
 
 static const char cp_usage[] =
     "usage: vsock-shell cp [options] TARGET SRC... DST\n"
@@ -131,11 +133,12 @@ static const char cp_usage[] =
     "Copy files into or out of the guest.  Remote paths start with ':'\n"
     "(relative ones are relative to the remote home), or, as with scp, with\n"
     "the guest's @NAME: (then no TARGET); either every SRC is remote\n"
-    "(download) or DST is (upload).  '-' is stdin or stdout.\n"
+    "(download) or DST is (upload).  '-' is stdin or stdout.  Local sources\n"
+    "are checked before the guest is asked for anything.\n"
     "Every file is written to a temporary file, fsynced, and put in place\n"
     "only after its content hash matched end to end.\n"
     "\n"
-    "  -r             copy directories recursively (symlinks stay symlinks)\n"
+    "  -r, --recursive  copy directories recursively (symlinks stay symlinks)\n"
     "  --preserve     keep modes as sent (setuid too; without it, modes as\n"
     "                 cp gives them), modification times, owners when root\n"
     "  --mkdir        create missing parent directories of DST\n"
@@ -147,10 +150,11 @@ static const char cp_usage[] =
     "  --listen [ADDR]  wait for a dialing agent (default vsock:any:1023)\n"
     "  --allow CID|any  with --listen: accept only this guest CID\n"
     "  --key FILE     the agent's shared key;  --hub PATH  the hub, for @NAME\n"
-    "  -v             verbose\n"
-    "Exit status: 0; 1 when a transfer failed; 128+N when interrupted by\n"
-    "signal N (after removing what it was writing); 255 when the connection\n"
-    "failed or for a usage error.\n";
+    "  -v, --verbose  say each step\n"
+    "Exit status: 0; 1 when a transfer failed (a local source missing too);\n"
+    "128+N when interrupted by signal N (after removing what it was\n"
+    "writing); 255 when the connection failed or for a usage error.\n"
+    "More in vsock-shell(1).\n";
 
 static const char *mode_name(int m)
 {
@@ -554,6 +558,17 @@ static int exec_main(struct opts *o)
 	return rc;
 }
 
+/* keygen (hub.c) writes the key; then say what it wrote, and where it
+ * goes, as ssh-keygen does */
+static int keygen_main(struct opts *o)
+{
+	int rc = keygen(o);
+	if (rc == 0 && !o->quiet)
+		warnx("wrote a new key to %s (mode 0600): for the agent (its --key) and vsock-shell --key %s", o->target,
+		      o->target);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -575,7 +590,7 @@ int main(int argc, char **argv)
 	case M_WAIT: return hub_wait(&o);
 	case M_RELEASE: return hub_release(&o);
 	case M_EVENTS: return hub_events(&o);
-	case M_KEYGEN: return keygen(&o);
+	case M_KEYGEN: return keygen_main(&o);
 	}
 	return exec_main(&o);
 }

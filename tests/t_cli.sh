@@ -68,6 +68,27 @@ case "$rc:$msg" in 255:*"-l is gone"*) t_ok "cli: ...-lNAME and in cp too";; *) 
 # -p means nothing to a guest the hub holds: said, not ignored
 msg=$("$VSH" -p 2222 @nosuch -- true 2>&1); rc=$?
 case "$rc:$msg" in 255:*"-p does not apply to @nosuch"*) t_ok "cli: -p with @NAME is an error, not silently ignored";; *) t_fail "cli: -p with @NAME" "$rc $msg";; esac
+# a connection refused says -w waits for the agent, unless -w was given
+"$AGENT" --listen "unix:$CL/dead.sock" 2>>"$TMP/agent.log" &
+dp=$!
+wait_for 5 test -S "$CL/dead.sock"
+kill -9 "$dp"; wait "$dp" 2>/dev/null
+refused() { ! "$VSH" "unix:$CL/dead.sock" -- true 2>/dev/null; }
+wait_for 5 refused
+msg=$("$VSH" "unix:$CL/dead.sock" -- true 2>&1); rc=$?
+case "$rc:$msg" in 255:*"refused (is the agent listening there? -w SECS waits for it)"*) t_ok "cli: a refused connection hints at -w";; *) t_fail "cli: refused, no -w" "$rc $msg";; esac
+msg=$("$VSH" -w 1 "unix:$CL/dead.sock" -- true 2>&1); rc=$?
+case "$rc:$msg" in *"-w SECS"*) t_fail "cli: ...but not when -w was given" "$rc $msg";; 255:*"refused (is the agent listening there?)"*) t_ok "cli: ...but not when -w was given";; *) t_fail "cli: refused with -w 1" "$rc $msg";; esac
+rm -f "$CL/dead.sock"
+# cp checks its local sources before it asks for a session: a typo costs
+# no connection (nothing listens here; the error is the file's)
+msg=$("$VSH" cp "unix:$CL/nobody-here.sock" "$CL/no-such-file" :/tmp/x 2>&1); rc=$?
+case "$rc:$msg" in *"unable to connect"*) t_fail "cli: cp: a missing local source is said before connecting" "$rc $msg";;
+1:*"$CL/no-such-file: No such file or directory"*) t_ok "cli: cp: a missing local source is said before connecting (status 1)";; *) t_fail "cli: cp missing source" "$rc $msg";; esac
+msg=$("$VSH" cp "unix:$CL/nobody-here.sock" "$CL" :/tmp/x 2>&1); rc=$?
+case "$rc:$msg" in 1:*"$CL: Is a directory (use -r)"*) t_ok "cli: ...and a directory without -r";; *) t_fail "cli: cp dir without -r" "$rc $msg";; esac
+msg=$("$VSH" "unix:$CL/nobody-here.sock" -u "$CL/no-such-file:/tmp/x" -- true 2>&1); rc=$?
+case "$rc:$msg" in 1:*"$CL/no-such-file: No such file"*) t_ok "cli: ...and -u LOCAL:REMOTE";; *) t_fail "cli: -u missing source" "$rc $msg";; esac
 # usage errors are one line: what is wrong, then try --help
 for args in "--bogus" "-w" "-w x $ADDR" "cp $ADDR $CL/cpp" "cp --argv $ADDR a :b" "-E xyz $ADDR" "--legacy sideways $ADDR" "-M /x" \
 	"-l root $ADDR" "--timeout 5 --legacy $ADDR" "--timeout x $ADDR" "-p 5 @web"; do

@@ -143,6 +143,16 @@ sleep 0.2
 r=$(grep -c '^FORGED' "$TMP/hub.log")/$(od -An -tx1 -v "$TMP/hub.log" | grep -c ' 1b')
 expect_eq "hub: ...and the log has no line of the client's making, no ESC" "$r" 0/0
 
+# a dial-back no session waits for (its client gave up, or a standby
+# served it) is dropped, with a log line that does not read like an attack
+n0=$(wc -l < "$TMP/hub.log")
+"$TPEER" "unix:$HD/vm1.sock" hello "send:$(hdr 1 16)0300$(le16 0)$(le32 31)$(le32 305419896)$(le32 0)" sleep:500 >/dev/null 2>&1
+dropped() { tail -n +$((n0 + 1)) "$TMP/hub.log" | grep -q "dropped a dial-back"; }
+wait_for 3 dropped
+r=$(tail -n +$((n0 + 1)) "$TMP/hub.log" | grep "dropped a dial-back")
+case $r in *"no waiting session claims"*) case $r in *unknown*|*token*) t_fail "hub: an unclaimed dial-back" "$r";; *) t_ok "hub: an unclaimed dial-back is dropped in plain words";; esac;;
+*) t_fail "hub: an unclaimed dial-back is dropped in plain words" "$r" ;; esac
+
 # a guest that ignores OPEN: each session waiting for it expires alone
 "$TPEER" "unix:$HD/vm3.sock" hello "send:$AHELLO" sleep:30000 >/dev/null 2>&1 &
 fp=$!
