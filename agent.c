@@ -1029,6 +1029,10 @@ static void child_exec(struct vs_exec *e, int in, int out, int err, const char *
 	signals_reset();
 	if (!shell || !*shell)
 		shell = "/bin/sh";
+	/* nologin says only "not available": say why, and the ways around */
+	if (e->flags & (VS_EXEC_LOGIN | VS_EXEC_SHELL) && strlen(shell) > 7 && !strcmp(shell + strlen(shell) - 8, "/nologin"))
+		warnx("the agent's user has the shell %s, which runs no command: -e SHELL=/bin/sh or --argv "
+		      "runs one without it", shell);
 	if (e->cwd && *e->cwd) {
 		if (chdir(e->cwd) < 0) {
 			warn_sys("unable to change directory to %s", e->cwd);
@@ -1196,7 +1200,11 @@ static void sess_frames(struct sess *s)
 			if (h.len == 4) {
 				uint32_t sig = vs_get32(p);
 				pid_t g = s->pty >= 0 ? tcgetpgrp(s->pty) : s->pid;
-				if (sig > 0 && sig < NSIG)
+				/* SIGKILL is the host killing the session on purpose
+				 * (--timeout): all of it, what left the group too */
+				if (sig == SIGKILL)
+					session_kill(s->pid, SIGKILL);
+				else if (sig > 0 && sig < NSIG)
 					kill(-(g > 0 ? g : s->pid), (int)sig);
 			}
 			break;

@@ -267,10 +267,18 @@ static int hybrid_connect(int fd, const struct vs_addr *a, long deadline)
 	return 0;
 }
 
-static const char *connect_hint(int e)
+/* What a failed connect may mean.  ENODEV is the same for a CID no VM
+ * has and for a host with no vsock host transport: both are said. */
+static const char *connect_hint(const struct opts *o, int e)
 {
+	static char b[160];
 	if (e == ECONNRESET || e == ECONNREFUSED)
-		return " (is the agent listening there? -w SECS waits for it)";
+		return o->wait_secs ? " (is the agent listening there?)" : " (is the agent listening there? -w SECS waits for it)";
+	if (e == ENODEV && o->addr.kind == VS_ADDR_VSOCK) {
+		snprintf(b, sizeof b, " (no VM has CID %u on this host, or it has no vsock host transport: is vhost_vsock "
+		                      "loaded?)", o->addr.cid);
+		return b;
+	}
 	if (e == ENODEV || e == EAFNOSUPPORT)
 		return " (no vsock transport on this host: is vhost_vsock loaded?)";
 	if (e == ETIMEDOUT)
@@ -331,8 +339,8 @@ int connect_target(const struct opts *o)
 			errno = e;
 			if (o->addr.kind == VS_ADDR_HYBRID && fd >= 0)
 				die("VMM at %s refused the connection to guest port %u%s", o->addr.path, o->addr.port,
-				    connect_hint(e));
-			die("unable to connect to %s: %s%s", addr_str(&o->addr), strerror(e), connect_hint(e));
+				    connect_hint(o, e));
+			die("unable to connect to %s: %s%s", addr_str(&o->addr), strerror(e), connect_hint(o, e));
 		}
 		usleep((useconds_t)((long)delay < left ? (long)delay : left) * 1000);
 		if (delay < 1000)
@@ -445,7 +453,7 @@ static int dialback_session(struct opts *o, struct agent *ag)
 		}
 		if (hi.token == token)
 			return fd;
-		warnx("dropped a connection with an unknown session token");
+		warnx("dropped a dial-back that is not this session's (a late one, or another controller's)");
 		close(fd);
 	}
 }

@@ -718,7 +718,7 @@ static void dialback_done(struct conn *a)
 		if (!c->dead && c->kind == K_CLIENT && c->wait == W_DIALBACK && c->token == a->hs.hi.token)
 			break;
 	if (!c || !peer_is(c->g, a->lunix, a->cid)) { /* no guest answers for another */
-		hlog("dropped a dial-back with an unknown session token");
+		hlog("dropped a dial-back that no waiting session claims (its client gone, or served already)");
 		conn_close(a);
 		return;
 	}

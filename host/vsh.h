@@ -12,6 +12,7 @@
 /* exit statuses, as ssh has them */
 #define EX_CONN 255    /* connection, protocol or usage failure */
 #define EX_XFER 1      /* a file transfer failed */
+#define EX_TIMEOUT 124 /* --timeout ran out, as timeout(1) has it */
 
 struct xfer {
 	int upload;             /* 1: local -> remote */
@@ -38,6 +39,7 @@ struct opts {
 	int legacy;             /* 0, 1 disposable, 2 persistent */
 	int quiet, verbose, json;
 	int wait_secs;          /* -w: give up waiting for the agent */
+	int timeout_secs;       /* --timeout: kill the command's session after it */
 	int recursive, preserve, mkdirs, sha256, safe_links;
 	int escape;             /* escape character, or -1 */
 	uint32_t allow_cid;

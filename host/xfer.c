@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static struct xf *cur;  /* for the signal handler: its temporary file */
@@ -160,9 +162,44 @@ static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **s
 	return 0;
 }
 
+/* A local source that cannot be sent is said before any session is
+ * opened, in the words the transfer would use: nothing is copied, and no
+ * agent is woken, for a typo. */
+static int source_check(const struct opts *o, const char *path)
+{
+	struct stat st;
+	int fd;
+	if (!strcmp(path, "-"))
+		return 0;
+	if (stat(path, &st) < 0) {
+		warn_sys("%s", path);
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode) && !o->recursive) {
+		warnx("%s: Is a directory (use -r)", path);
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+		warnx("%s: not a regular file, directory or symlink", path);
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		warn_sys("%s", path);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 int xfer_run(struct opts *o, struct agent *ag)
 {
-	int i;
+	int i, bad = 0;
+	for (i = 0; i < o->nxfer; i++)
+		if (o->xfers[i].upload && source_check(o, o->xfers[i].local) < 0)
+			bad++;
+	if (bad)
+		return EX_XFER;
 	show_progress = !o->quiet && isatty(2);
 	for (i = 0; i < o->nxfer; i++) {
 		struct xfer *t = &o->xfers[i];
@@ -190,7 +227,8 @@ int cp_run(struct opts *o)
 	for (i = 0, remote = 0; i < np; i++)
 		remote += paths[i][0] == ':';
 	if (!remote)
-		die("cp: nothing is remote: mark remote paths with ':' (as in :/etc/hostname)");
+		die("cp: nothing is remote: mark remote paths with ':' (as in :/etc/hostname), or give the guest with "
+		    "them (@NAME:/etc/hostname)");
 	for (i = 0; i < np - 1; i++)
 		if ((paths[i][0] == ':') == upload)
 			die("cp: either every source is remote (':PATH') or the destination is, not both");
@@ -201,6 +239,10 @@ int cp_run(struct opts *o)
 				paths[i] = ".";
 		}
 	}
+	for (i = 0, r = 0; upload && i < np - 1; i++)
+		r |= source_check(o, paths[i]);
+	if (r)
+		return EX_XFER;
 	show_progress = !o->quiet && isatty(2);
 	r = xfer_one(o, &ag, upload, paths, np - 1, paths[np - 1]);
 	agent_close(&ag, r == 0);

@@ -143,6 +143,30 @@ expect_eq "exec: only stdin, stdout and stderr reach the command" "$r" "0 1 2 3 
 r=$("$VSH" -t "$X" -- ls /proc/self/fd </dev/null | tr -d '\r' | tr '\n' ' ' | tr -s ' ')
 expect_eq "exec: ...on a pty too" "$r" "0 1 2 3 "
 
+# --timeout: once the time is up the command's whole session is killed,
+# what it left in the background too (nohup, a subshell that ignores
+# SIGHUP and SIGTERM), and the status is timeout(1)'s 124, promptly
+rm -f "$TMP/to1" "$TMP/to2"
+t0=$(date +%s)
+"$VSH" --timeout 1 "$X" -- "nohup sleep 100 >/dev/null 2>&1 & echo \$! > $TMP/to1;
+	(trap '' HUP TERM; exec sleep 101) >/dev/null 2>&1 & echo \$! > $TMP/to2; exec sleep 102" 2>"$TMP/to.err"
+rc=$? dt=$(($(date +%s) - t0))
+case "$rc:$(cat "$TMP/to.err")" in
+124:*"ran out of its 1 s (--timeout)"*) [ "$dt" -le 4 ] && t_ok "exec: --timeout 1 kills a sleep 102: status 124, after ${dt} s, and says so" ||
+	t_fail "exec: --timeout 1" "took $dt s" ;;
+*) t_fail "exec: --timeout 1 kills a sleep 102: status 124" "rc=$rc after $dt s: $(cat "$TMP/to.err")" ;;
+esac
+p1=$(cat "$TMP/to1" 2>/dev/null) p2=$(cat "$TMP/to2" 2>/dev/null)
+if [ -n "$p1" ] && [ -n "$p2" ] && wait_for 5 gone "$p1" && wait_for 5 gone "$p2"; then
+	t_ok "exec: ...and what it left in the background (nohup, HUP ignored) dies with it"
+else
+	t_fail "exec: --timeout kills the background too" "pids '$p1' '$p2' still alive"
+	kill -9 "$p1" "$p2" 2>/dev/null
+fi
+"$VSH" --timeout 10 "$X" -- 'exit 3'; expect_eq "exec: a command done within --timeout keeps its status" "$?" 3
+r=$("$VSH" -q --timeout 1 "$X" -- 'echo before; exec sleep 100' 2>&1); rc=$?
+expect_eq "exec: --timeout: output before the kill arrives; -q says nothing more" "$rc/$r" "124/before"
+
 # The agent still serves after all that
 r=$("$VSH" "$X" -- echo still-here)
 expect_eq "exec: agent keeps serving" "$r" still-here

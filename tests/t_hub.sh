@@ -81,6 +81,13 @@ if [ "$rc1$rc2" = 00 ] && diff -r "$HD/tree" "$HD/back" >/dev/null && [ "$(readl
 else
 	t_fail "hub: tree copies" "rc $rc1 $rc2"
 fi
+# scp's form: @NAME:PATH names the guest, and there is no TARGET
+echo scp-form > "$HD/scp.src"
+"$VSH" cp -q "$HD/scp.src" "@vm1:$HD/scp.up"; rc1=$?
+"$VSH" cp -q "@vm2:$HD/scp.up" "$HD/scp.back"; rc2=$?
+expect_eq "hub: cp SRC @NAME:DST and cp @NAME:SRC DST (scp's form)" "$rc1$rc2/$(cat "$HD/scp.back" 2>/dev/null)" "00/scp-form"
+msg=$("$VSH" cp "@vm1:$HD/scp.up" "@vm2:$HD/scp.src" "$HD" 2>&1); rc=$?
+case "$rc:$msg" in 255:*"name two guests"*) t_ok "hub: ...two guests in one cp: a usage error";; *) t_fail "hub: cp with two guests" "$rc $msg";; esac
 expect_eq "hub: 10 sessions in parallel" "$(parallel_sessions @vm1 10 50000)" 0
 
 # the exit status survives stdin pressure: 200 of 200, through the hub
@@ -135,6 +142,16 @@ case $(cat "$TMP/fop") in "2 "*"unknown operation 'x"*) t_ok "hub: an unknown op
 sleep 0.2
 r=$(grep -c '^FORGED' "$TMP/hub.log")/$(od -An -tx1 -v "$TMP/hub.log" | grep -c ' 1b')
 expect_eq "hub: ...and the log has no line of the client's making, no ESC" "$r" 0/0
+
+# a dial-back no session waits for (its client gave up, or a standby
+# served it) is dropped, with a log line that does not read like an attack
+n0=$(wc -l < "$TMP/hub.log")
+"$TPEER" "unix:$HD/vm1.sock" hello "send:$(hdr 1 16)0300$(le16 0)$(le32 31)$(le32 305419896)$(le32 0)" sleep:500 >/dev/null 2>&1
+dropped() { tail -n +$((n0 + 1)) "$TMP/hub.log" | grep -q "dropped a dial-back"; }
+wait_for 3 dropped
+r=$(tail -n +$((n0 + 1)) "$TMP/hub.log" | grep "dropped a dial-back")
+case $r in *"no waiting session claims"*) case $r in *unknown*|*token*) t_fail "hub: an unclaimed dial-back" "$r";; *) t_ok "hub: an unclaimed dial-back is dropped in plain words";; esac;;
+*) t_fail "hub: an unclaimed dial-back is dropped in plain words" "$r" ;; esac
 
 # a guest that ignores OPEN: each session waiting for it expires alone
 "$TPEER" "unix:$HD/vm3.sock" hello "send:$AHELLO" sleep:30000 >/dev/null 2>&1 &

@@ -65,4 +65,18 @@ wait_for 15 hub_kv_up
 r=$(VSOCK_SHELL_HUB=$KD/hub.sock "$VSH" @kv -- echo through-the-hub 2>&1)
 expect_eq "keys: once the guest's key file is 0600, its agent gets in and serves" "$r" through-the-hub
 kill "$kp" "$hp" 2>/dev/null; wait "$kp" "$hp" 2>/dev/null
+# keygen: a new key of mode 0600, and it says what it wrote (-q: nothing);
+# never over an existing file
+msg=$("$VSH" keygen "$KD/new.key" 2>&1); rc=$?
+case "$rc:$msg:$(stat -c %a "$KD/new.key" 2>/dev/null):$(wc -c < "$KD/new.key" 2>/dev/null | tr -d ' ')" in
+0:*"wrote a new key to $KD/new.key (mode 0600)"*:600:65) t_ok "keys: keygen writes a key of mode 0600, and says where";;
+*) t_fail "keys: keygen" "rc=$rc $msg" ;;
+esac
+r=$("$VSH" keygen -q "$KD/new2.key" 2>&1)
+expect_eq "keys: ...keygen -q says nothing" "$?/$r/$(wc -c < "$KD/new2.key" | tr -d ' ')" "0//65"
+cp "$KD/new.key" "$KD/new.copy"
+msg=$("$VSH" keygen "$KD/new.key" 2>&1); rc=$?
+case "$rc:$msg" in 255:*"unable to create $KD/new.key: File exists"*) cmp -s "$KD/new.key" "$KD/new.copy" && t_ok "keys: ...and never over an existing file" || t_fail "keys: keygen over a file" "changed";;
+*) t_fail "keys: keygen over a file" "rc=$rc $msg" ;;
+esac
 rm -rf "$KD"

@@ -160,6 +160,77 @@ timeout 3
 wait 255
 EOF
 
+# busybox ash asks for the cursor position after every prompt; the
+# terminal's answer (ESC [ row ; col R) arrives as input, and is not
+# typing: ~. right after it still ends the session.  So for the other
+# reports (device attributes, an OSC colour string ended by BEL or ST).
+pty_t "pty: ~. after the terminal's cursor position report (an ash prompt's query)" - -- "$VSH" -t "$P" -- cat <<'EOF'
+sleep 200
+send \r\e[24;1R~.
+timeout 3
+expect closed
+wait 255
+EOF
+pty_t "pty: ~. after device attributes and OSC colour replies" - -- "$VSH" -t "$P" -- cat <<'EOF'
+sleep 200
+send \r\e[?62;22c\e]11;rgb:0000/0000/0000\007\e]10;rgb:ffff/ffff/ffff\e\\~.
+timeout 3
+expect closed
+wait 255
+EOF
+# ...but a key that sends a sequence (cursor left) is typing, as in ssh:
+# a ~. after it goes to the remote side
+pty_t "pty: a cursor key is typing: ~. after it is sent on" - -- "$VSH" -t "$P" -- cat <<'EOF'
+sleep 200
+send \r\e[D~.
+line still
+expect still
+expect still
+send \r~.
+timeout 3
+expect closed
+wait 255
+EOF
+
+# ~^Z suspends the controller as Ctrl-Z stops a local job: the shell it
+# runs under gets the terminal back, cooked; fg continues the session,
+# raw again.  (An interactive sh with job control, on tpty's terminal.)
+pty_t "pty: ~^Z suspends vsock-shell (terminal cooked), fg resumes the session" - -- env PS1='PS> ' sh -i <<EOF
+expect PS>
+line $VSH -t $P -- cat
+sleep 500
+line hello
+expect hello
+expect hello
+send \\r~\\032
+expect [suspend vsock-shell]
+expect PS>
+line stty -a | grep -q ' icanon' && echo coo""ked
+expect cooked
+expect PS>
+line fg
+sleep 300
+line again
+expect again
+expect again
+send \\r~.
+expect closed
+expect PS>
+line exit 0
+wait 0
+EOF
+
+# --timeout on a pty: the session dies, the terminal comes back as it was
+pty_t "pty: --timeout on a pty: status 124, terminal restored" - -- "$VSH" -t --timeout 2 "$P" -- 'echo st""arted; exec sleep 100' <<'EOF'
+termios-save
+expect started
+termios-changed
+timeout 6
+expect --timeout
+wait 124
+termios-check
+EOF
+
 # Skip only when the agent's side says it has no vi, never because the
 # probe itself failed.
 if [ "$("$VSH" -e "$PTY_SH" "$P" -- 'command -v vi >/dev/null || echo none' 2>&1)" != none ]; then
