@@ -988,7 +988,7 @@ static void fds_close_from(int lo)
 static void child_exec(struct vs_exec *e, int in, int out, int err, const char *slave)
 {
 	char **env = env_build(e);
-	const char *shell = env_get(env, "SHELL"), *home = env_get(env, "HOME");
+	const char *shell = env_get(env, "SHELL"), *home = env_get(env, "HOME"), *base;
 	setsid();
 	if (slave) {
 		int t = open(slave, O_RDWR);
@@ -1015,14 +1015,17 @@ static void child_exec(struct vs_exec *e, int in, int out, int err, const char *
 		if (chdir("/") < 0)
 			_exit(126);
 	}
+	/* argv[0] is the shell's name, as login and sshd give it: bash
+	 * called sh runs in POSIX mode, a zsh emulates sh */
+	base = strrchr(shell, '/');
+	base = base ? base + 1 : shell;
 	if (e->flags & VS_EXEC_LOGIN) {
-		const char *b = strrchr(shell, '/');
 		char arg0[64];
 		char *av[2] = { arg0, NULL };
-		fmt(arg0, sizeof arg0, "-%s", b ? b + 1 : shell);
+		fmt(arg0, sizeof arg0, "-%s", base);
 		execve(shell, av, env);
 	} else if (e->flags & VS_EXEC_SHELL) {
-		char *av[4] = { (char *)"sh", (char *)"-c", (char *)e->argv[0], NULL };
+		char *av[4] = { (char *)base, (char *)"-c", (char *)e->argv[0], NULL };
 		execve(shell, av, env);
 	} else {
 		/* PATH search uses the command's PATH, not ours */

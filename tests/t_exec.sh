@@ -168,6 +168,10 @@ expect_eq "exec: Ctrl-C ends the session on purpose: its nohup job dies too" "$r
 # what a background job writes later arrives (ssh waits the same way)
 r=$("$VSH" "$X" -- '(sleep 1; echo late) & echo early' | tr '\n' ' ')
 expect_eq "exec: output a background job writes after the command's exit arrives" "$r" "early late "
+# the shell's own name as its argv[0], as sshd gives it: not sh
+ln -sf /bin/sh "$TMP/ash"
+r=$("$VSH" "$X" -e "SHELL=$TMP/ash" -- 'echo $0')
+expect_eq "exec: the command runs as \$SHELL -c with the shell's name as argv[0]" "$r" ash
 
 # No descriptor of the agent leaks into a command: ls sees 0 1 2 and
 # the directory it is reading (3)
