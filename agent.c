@@ -324,8 +324,11 @@ static void signals_init(void)
 
 /* ---- connections ---- */
 
+static void children_reap(int ctl);
+
 /* Connect, retrying with backoff (50 ms doubling to 3.2 s, with jitter so
- * that a fleet restarted together does not dial in lockstep) when asked. */
+ * that a fleet restarted together does not dial in lockstep) when asked.
+ * Sessions of the last host may end meanwhile: they are reaped here too. */
 static int dial(const struct vs_addr *a, int retry)
 {
 	char as[160];
@@ -342,6 +345,7 @@ static int dial(const struct vs_addr *a, int retry)
 		}
 		if (!said++)
 			warnx("waiting for the host at %s", vs_addr_str(a, as, sizeof as));
+		children_reap(-1);
 		usleep((delay + (unsigned)getpid() % (delay / 4 + 1)) * 1000);
 		if (delay < 3200)
 			delay *= 2;
@@ -1689,14 +1693,16 @@ static void children_reap(int ctl)
 static int serve_control(int fd, const struct peer *pe)
 {
 	static const int sigs[] = { SIGCHLD };
+	static int note[2] = { -1, -1 }; /* the last host's, when we dial again */
 	const char *how = "";
-	int note[2] = { -1, -1 };
 	long next = 0;
 	if (handshake(fd, pe, 0, 1, &how) < 0)
 		return RC_REFUSED;
 	info("control connection to %s (auth %s)", pe->desc, how);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigpipe_open(sigs, 1);
+	close_fd(&note[0]);
+	close_fd(&note[1]);
 	if ((host_flags & VS_HF_STANDBY) && pipe2(note, O_CLOEXEC | O_NONBLOCK) < 0)
 		note[0] = -1;
 	for (;;) {
