@@ -65,7 +65,7 @@ static int opt_auth = AUTH_AUTO;
 static struct vs_key key;            /* n == 0: no key */
 static uint32_t ops = VS_CAP_ALL | OP_LEGACY;
 static char ops_why[80];             /* the switch that removed what is missing */
-static int kmsg_fd = -1;
+static int kmsg_fd = -1;             /* audit lines go here instead of stderr */
 static int sid_fd[2] = { -1, -1 };   /* session processes -> parent: their command's sid */
 static pid_t spare;                  /* listen mode: the child waiting in accept(), or 0 */
 static int standby;                  /* this dial-back is a standby one */
@@ -542,8 +542,9 @@ static void facts_fill(struct vs_hello *h)
 	read_line("/proc/sys/kernel/random/boot_id", h->boot_id, sizeof h->boot_id);
 }
 
-/* One line per session to stderr and the kernel log: who, how proven,
- * what.  The command or path is the host's, cleaned and cut short. */
+/* One line per session: who, how proven, what; to stderr, or to the
+ * kernel log when stderr is the console (main).  The command or path is
+ * the host's, cleaned and cut short. */
 static void audit(const struct peer *pe, const char *how, const char *op, const char *what)
 {
 	char b[400], w[200];
@@ -551,10 +552,8 @@ static void audit(const struct peer *pe, const char *how, const char *op, const 
 	vs_text_clean(w, sizeof w, (const uint8_t *)(what ? what : ""), what ? strlen(what) : 0);
 	n = fmt(b, sizeof b, "<6>vsock-agent: %s from %s (auth %s)%s%s%s\n", op, pe->desc, how, *w ? ": '" : "", w,
 	        *w ? "'" : "");
-	vs_writeall(2, b + 3, n - 3);
-	if (kmsg_fd >= 0 && write(kmsg_fd, b, n) < 0) {
-		/* the kernel log is best effort */
-	}
+	if (kmsg_fd < 0 || write(kmsg_fd, b, n) < 0)
+		vs_writeall(2, b + 3, n - 3);
 }
 
 /* ---- legacy vsock_guest_exec protocol ---- */
@@ -2135,9 +2134,22 @@ int main(int argc, char **argv)
 	if (pipe2(sid_fd, O_CLOEXEC | O_NONBLOCK) < 0)
 		die_sys("unable to create a pipe");
 	{
+		/* audit lines to the kernel log when stderr is the console (there
+		 * they would run into the console's own session, and the kernel
+		 * log is the record that stays) or is about to be /dev/null (-d);
+		 * elsewhere (a terminal, a journal, a file) stderr is the record,
+		 * and the kernel log may not even be this guest's */
 		const char *au = getenv("VSOCK_AGENT_AUDIT");
-		if (!au || strcmp(au, "stderr"))
-			kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		unsigned a, c;
+		int con = -1;
+		if (!au || strcmp(au, "stderr")) {
+			con = open("/dev/console", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+			if ((background && !opt_verbose) || (con >= 0 && ioctl(2, TIOCGDEV, &a) == 0 &&
+			                                     ioctl(con, TIOCGDEV, &c) == 0 && a == c))
+				kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		}
+		if (con >= 0)
+			close(con);
 	}
 	if (listening)
 		listen_loop(&la, background);
