@@ -1667,7 +1667,7 @@ static void children_reap(int ctl)
 		if (p == standby_pid)
 			standby_pid = 0;
 		sid = sid_take(p);
-		if (WIFSIGNALED(st) && sid)
+		if (WIFSIGNALED(st) && sid > 1)
 			session_kill(sid, SIGKILL);
 		for (i = 0; i < MAXKIDS; i++) {
 			if (kids[i].pid != p)
@@ -2131,7 +2131,9 @@ int main(int argc, char **argv)
 	ops = only & ~deny;
 	fmt(ops_why, sizeof ops_why, "%s%s%s", deny_s, *deny_s && *only_s ? ", " : "", only_s);
 	key_setup(keysrc);
-	if (pipe2(sid_fd, O_CLOEXEC | O_NONBLOCK) < 0)
+	/* packets (O_DIRECT): a message cut short is dropped whole, never
+	 * read as part of the next one */
+	if (pipe2(sid_fd, O_CLOEXEC | O_NONBLOCK | O_DIRECT) < 0)
 		die_sys("unable to create a pipe");
 	{
 		/* audit lines to the kernel log when stderr is the console (there
