@@ -7,7 +7,7 @@
  * protocol's magic, or a vsock_guest_exec legacy command.
  *
  * One session per connection, each in its own process; each command in its
- * own session (setsid) so that it dies with its connection.
+ * own session (setsid), which ends as a terminal hangup ends one.
  */
 #define VS_IMPLEMENTATION
 #define VS_SHORT_STRERROR /* protocol.h: the errors the agent meets, not musl's table */
@@ -65,7 +65,8 @@ static int opt_auth = AUTH_AUTO;
 static struct vs_key key;            /* n == 0: no key */
 static uint32_t ops = VS_CAP_ALL | OP_LEGACY;
 static char ops_why[80];             /* the switch that removed what is missing */
-static int kmsg_fd = -1;
+static int kmsg_fd = -1;             /* audit lines go here instead of stderr */
+static int sid_fd[2] = { -1, -1 };   /* session processes -> parent: their command's sid */
 static pid_t spare;                  /* listen mode: the child waiting in accept(), or 0 */
 static int standby;                  /* this dial-back is a standby one */
 static pid_t standby_pid;            /* dial mode: the standby dial-back, or 0 */
@@ -326,8 +327,11 @@ static void signals_init(void)
 
 /* ---- connections ---- */
 
+static void children_reap(int ctl);
+
 /* Connect, retrying with backoff (50 ms doubling to 3.2 s, with jitter so
- * that a fleet restarted together does not dial in lockstep) when asked. */
+ * that a fleet restarted together does not dial in lockstep) when asked.
+ * Sessions of the last host may end meanwhile: they are reaped here too. */
 static int dial(const struct vs_addr *a, int retry)
 {
 	char as[160];
@@ -344,6 +348,7 @@ static int dial(const struct vs_addr *a, int retry)
 		}
 		if (!said++)
 			warnx("waiting for the host at %s", vs_addr_str(a, as, sizeof as));
+		children_reap(-1);
 		usleep((delay + (unsigned)getpid() % (delay / 4 + 1)) * 1000);
 		if (delay < 3200)
 			delay *= 2;
@@ -553,8 +558,9 @@ static void facts_fill(struct vs_hello *h)
 	read_line("/proc/sys/kernel/random/boot_id", h->boot_id, sizeof h->boot_id);
 }
 
-/* One line per session to stderr and the kernel log: who, how proven,
- * what: each of the host's arguments (or its path) quoted and escaped,
+/* One line per session: who, how proven, what; to stderr, or to the
+ * kernel log when stderr is the console (main).  What: each of the
+ * host's arguments (or its path) quoted and escaped,
  * so that neither a byte of it nor where one ends can deceive the
  * reader; cut at AUDIT_MAX, where "..." marks the cut.  No arguments:
  * the login shell. */
@@ -580,10 +586,8 @@ static void audit(const struct peer *pe, const char *how, const char *op, const 
 		b[n++] = '\'';
 	}
 	b[n++] = '\n';
-	vs_writeall(2, b + 3, n - 3);
-	if (kmsg_fd >= 0 && write(kmsg_fd, b, n) < 0) {
-		/* the kernel log is best effort */
-	}
+	if (kmsg_fd < 0 || write(kmsg_fd, b, n) < 0)
+		vs_writeall(2, b + 3, n - 3);
 }
 
 /* ---- legacy vsock_guest_exec protocol ---- */
@@ -713,6 +717,7 @@ struct sess {
 	int pty_slave;            /* held so the master never sees EIO early */
 	pid_t pid;                /* session leader; also its sid and pgid */
 	int exited, status;
+	int killed;               /* the host sent a signal: it ends everything */
 	const uint8_t *sin;       /* STDIN bytes not yet written */
 	size_t sinlen;
 	int sin_eof;              /* STDIN_EOF arrived: close after sin */
@@ -847,14 +852,23 @@ static void reap_all(int ms)
 		usleep(10000);
 }
 
-/* What the command left behind dies: SIGKILL to its session, only when
- * there is something left at all (the common case costs one waitpid). */
-static void sess_cleanup(pid_t sid)
+/* A session ends as a terminal hangup ends one: on a pty, SIGHUP (and
+ * SIGCONT, for stopped jobs) to every process of its session, and what
+ * ignores it (nohup) or left the session (setsid) lives on; after a plain
+ * exec, whose output has closed, nothing more.  A session the host ended
+ * with a signal (Ctrl-C, a time limit) was killed on purpose: everything
+ * of it dies, SIGKILL, when anything is left at all (one waitpid). */
+static void sess_end(struct sess *s, int hup)
 {
-	if (!reap_some(NULL))
-		return;
-	session_kill(sid, SIGKILL);
-	reap_all(200);
+	if (s->killed) {
+		if (!reap_some(NULL))
+			return;
+		session_kill(s->pid, SIGKILL);
+		reap_all(200);
+	} else if (hup) {
+		session_kill(s->pid, SIGHUP);
+		session_kill(s->pid, SIGCONT);
+	}
 }
 
 /* The host is gone or broke the protocol: the command's session dies. */
@@ -1011,7 +1025,7 @@ static void fds_close_from(int lo)
 static void child_exec(struct vs_exec *e, int in, int out, int err, const char *slave)
 {
 	char **env = env_build(e);
-	const char *shell = env_get(env, "SHELL"), *home = env_get(env, "HOME");
+	const char *shell = env_get(env, "SHELL"), *home = env_get(env, "HOME"), *base;
 	setsid();
 	if (slave) {
 		int t = open(slave, O_RDWR);
@@ -1042,14 +1056,17 @@ static void child_exec(struct vs_exec *e, int in, int out, int err, const char *
 		if (chdir("/") < 0)
 			_exit(126);
 	}
+	/* argv[0] is the shell's name, as login and sshd give it: bash
+	 * called sh runs in POSIX mode, a zsh emulates sh */
+	base = strrchr(shell, '/');
+	base = base ? base + 1 : shell;
 	if (e->flags & VS_EXEC_LOGIN) {
-		const char *b = strrchr(shell, '/');
 		char arg0[64];
 		char *av[2] = { arg0, NULL };
-		fmt(arg0, sizeof arg0, "-%s", b ? b + 1 : shell);
+		fmt(arg0, sizeof arg0, "-%s", base);
 		execve(shell, av, env);
 	} else if (e->flags & VS_EXEC_SHELL) {
-		char *av[4] = { (char *)"sh", (char *)"-c", (char *)e->argv[0], NULL };
+		char *av[4] = { (char *)base, (char *)"-c", (char *)e->argv[0], NULL };
 		execve(shell, av, env);
 	} else {
 		/* PATH search uses the command's PATH, not ours */
@@ -1130,10 +1147,12 @@ static void pump_out(struct sess *s, int *fd, uint16_t type)
 		vs_q_commit(&wq, type, (size_t)r);
 		return;
 	}
-	if (r < 0 && (errno == EINTR || (errno == EAGAIN && !s->exited)))
+	if (r < 0 && (errno == EINTR || (errno == EAGAIN && (!s->exited || *fd != s->pty))))
 		return;
-	/* EOF, EIO from a pty, or EAGAIN after the command has exited: what
-	 * it wrote before exiting has been read */
+	/* EOF, EIO from a pty, or EAGAIN from a pty after the command has
+	 * exited (we hold its slave): what it wrote before exiting has been
+	 * read.  A pipe ends at EOF only: what the command left running in
+	 * the background may still write, as with ssh. */
 	if (*fd == s->pty) {
 		s->in_w = -1;
 		close_fd(&s->pty);
@@ -1206,6 +1225,8 @@ static void sess_frames(struct sess *s)
 					session_kill(s->pid, SIGKILL);
 				else if (sig > 0 && sig < NSIG)
 					kill(-(g > 0 ? g : s->pid), (int)sig);
+				if (sig > 0 && sig < NSIG)
+					s->killed = 1;
 			}
 			break;
 		case VS_WINSIZE:
@@ -1295,6 +1316,13 @@ static void sess_run(int sock, struct vs_exec *e)
 		send_error(sock, VS_E_EXEC, "unable to start the command: %s", vs_strerror(errno));
 		exit(1);
 	}
+	{
+		/* our parent kills this session should we die of a signal */
+		pid_t m[2] = { getpid(), s.pid };
+		if (write(sid_fd[1], m, sizeof m) < 0) {
+			/* no parent that listens (a request on the control connection) */
+		}
+	}
 	vs_nonblock(sock, 1);
 	for (;;) {
 		struct pollfd p[5];
@@ -1302,11 +1330,12 @@ static void sess_run(int sock, struct vs_exec *e)
 		size_t room;
 		int done = s.exited && s.out_r < 0 && s.err_r < 0;
 		if (done) {
+			int hup = s.pty_slave >= 0;
 			close_fd(&s.pty_slave);
 			sess_exit_frame(&s);
 			if (wflush(sock) < 0)
 				sess_abort(&s, "connection failed");
-			sess_cleanup(s.pid);
+			sess_end(&s, hup);
 			info("session %d: done", (int)s.pid);
 			sock_drain_close(sock);
 			exit(0);
@@ -1322,8 +1351,8 @@ static void sess_run(int sock, struct vs_exec *e)
 			ierr = n, p[n++] = (struct pollfd){ s.err_r, POLLIN, 0 };
 		if (s.in_w >= 0 && s.sinlen)
 			iin = n, p[n++] = (struct pollfd){ s.in_w, POLLOUT, 0 };
-		/* once the command has exited, drain without waiting */
-		if (poll(p, (nfds_t)n, s.exited ? 0 : -1) < 0 && errno != EINTR)
+		/* once the command has exited, drain its pty without waiting */
+		if (poll(p, (nfds_t)n, s.exited && s.pty >= 0 ? 0 : -1) < 0 && errno != EINTR)
 			die_sys("unable to poll");
 		if (p[1].revents) {
 			sigpipe_drain();
@@ -1353,9 +1382,9 @@ static void sess_run(int sock, struct vs_exec *e)
 		}
 		if (iin >= 0 && p[iin].revents)
 			sess_write_stdin(&s);
-		if (s.out_r >= 0 && (s.exited || (iout >= 0 && p[iout].revents)))
+		if (s.out_r >= 0 && ((s.exited && s.pty >= 0) || (iout >= 0 && p[iout].revents)))
 			pump_out(&s, &s.out_r, VS_STDOUT);
-		if (s.err_r >= 0 && (s.exited || (ierr >= 0 && p[ierr].revents)))
+		if (s.err_r >= 0 && ierr >= 0 && p[ierr].revents)
 			pump_out(&s, &s.err_r, VS_STDERR);
 		sess_frames(&s);
 		if (s.sin_eof && !s.sinlen && s.in_w >= 0) {
@@ -1632,18 +1661,6 @@ static pid_t standby_start(int ctl, int note)
 	return pid < 0 ? 0 : pid;
 }
 
-/* A direct child (a session process) died of a signal or failed: what its
- * command left is orphaned to us, the subreaper.  The command is a session
- * leader, so a child of ours in a session not ours is such an orphan:
- * its whole session dies. */
-static void orphan_check(const char *name, long pid, void *arg)
-{
-	long ppid, sid = proc_stat(name, &ppid);
-	(void)pid;
-	if (sid > 0 && ppid == (long)getpid() && sid != (long)getsid(0))
-		session_kill((pid_t)sid, SIGKILL);
-}
-
 /* Dial-back sessions in flight: their pids, and the tokens to report in
  * ENDED when they are done (for the hub's session count). */
 #define MAXKIDS 4096
@@ -1662,22 +1679,44 @@ static void kid_add(pid_t pid, uint64_t token)
 		}
 }
 
-/* Reap children; for each, report ENDED on ctl (when >= 0); when one
- * ended badly, kill the sessions of orphans. */
+/* Each session process tells us its command's session id (sid_fd) as
+ * soon as it has one: should it die of a signal, that session would be
+ * left to run unwatched, and dies.  What sessions that ended left running
+ * (a daemon, a nohup job) is our child by then too, and is only reaped. */
+static struct { pid_t pid, sid; } sids[MAXKIDS];
+
+static pid_t sid_take(pid_t pid)
+{
+	pid_t m[2], sid = 0;
+	int i;
+	while (read(sid_fd[0], m, sizeof m) == sizeof m)
+		for (i = 0; i < MAXKIDS; i++)
+			if (!sids[i].pid) {
+				sids[i].pid = m[0], sids[i].sid = m[1];
+				break;
+			}
+	for (i = 0; i < MAXKIDS; i++)
+		if (sids[i].pid == pid)
+			sid = sids[i].sid, sids[i].pid = 0;
+	return sid;
+}
+
+/* Reap children; for each session, report ENDED on ctl (when >= 0). */
 static void children_reap(int ctl)
 {
-	int st, bad = 0, i;
-	pid_t p;
+	int st, i;
+	pid_t p, sid;
 	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
 		if (p == spare)
 			spare = 0; /* a new one is made */
 		if (p == standby_pid)
 			standby_pid = 0;
+		sid = sid_take(p);
+		if (WIFSIGNALED(st) && sid > 1)
+			session_kill(sid, SIGKILL);
 		for (i = 0; i < MAXKIDS; i++) {
 			if (kids[i].pid != p)
 				continue;
-			if (!WIFEXITED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != RC_REFUSED))
-				bad = 1;
 			if (WIFSIGNALED(st))
 				warnx("session process %d died of signal %d", (int)p, WTERMSIG(st));
 			if (ctl >= 0 && kids[i].token) {
@@ -1689,8 +1728,6 @@ static void children_reap(int ctl)
 			break;
 		}
 	}
-	if (bad)
-		proc_each(orphan_check, NULL);
 }
 
 
@@ -1700,14 +1737,16 @@ static void children_reap(int ctl)
 static int serve_control(int fd, const struct peer *pe)
 {
 	static const int sigs[] = { SIGCHLD };
+	static int note[2] = { -1, -1 }; /* the last host's, when we dial again */
 	const char *how = "";
-	int note[2] = { -1, -1 };
 	long next = 0;
 	if (handshake(fd, pe, 0, 1, &how) < 0)
 		return RC_REFUSED;
 	info("control connection to %s (auth %s)", pe->desc, how);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigpipe_open(sigs, 1);
+	close_fd(&note[0]);
+	close_fd(&note[1]);
 	if ((host_flags & VS_HF_STANDBY) && pipe2(note, O_CLOEXEC | O_NONBLOCK) < 0)
 		note[0] = -1;
 	for (;;) {
@@ -2137,10 +2176,27 @@ int main(int argc, char **argv)
 	ops = only & ~deny;
 	fmt(ops_why, sizeof ops_why, "%s%s%s", deny_s, *deny_s && *only_s ? ", " : "", only_s);
 	key_setup(keysrc);
+	/* packets (O_DIRECT): a message cut short is dropped whole, never
+	 * read as part of the next one */
+	if (pipe2(sid_fd, O_CLOEXEC | O_NONBLOCK | O_DIRECT) < 0)
+		die_sys("unable to create a pipe");
 	{
+		/* audit lines to the kernel log when stderr is the console (there
+		 * they would run into the console's own session, and the kernel
+		 * log is the record that stays) or is about to be /dev/null (-d);
+		 * elsewhere (a terminal, a journal, a file) stderr is the record,
+		 * and the kernel log may not even be this guest's */
 		const char *au = getenv("VSOCK_AGENT_AUDIT");
-		if (!au || strcmp(au, "stderr"))
-			kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		unsigned a, c;
+		int con = -1;
+		if (!au || strcmp(au, "stderr")) {
+			con = open("/dev/console", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+			if ((background && !opt_verbose) || (con >= 0 && ioctl(2, TIOCGDEV, &a) == 0 &&
+			                                     ioctl(con, TIOCGDEV, &c) == 0 && a == c))
+				kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		}
+		if (con >= 0)
+			close(con);
 	}
 	if (listening)
 		listen_loop(&la, background);

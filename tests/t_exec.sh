@@ -136,6 +136,62 @@ wait_for 5 test -s "$TMP/pid4"
 kill -INT "$cp"
 wait "$cp"; expect_eq "exec: SIGINT forwarded, status 130" "$?" 130
 
+# A session that merely ends leaves alone what its command left running,
+# as ssh does: a plain background job, trap '' HUP, setsid, nohup (where
+# there is one: Debian's busybox has none); each writes its own pid
+# (setsid may fork)
+BG="plain trap setsid" BGN=:
+command -v nohup >/dev/null && BG="$BG nohup" BGN=nohup
+rm -f "$TMP"/bg.*
+"$VSH" "$X" -- "sleep 100 >/dev/null 2>&1 & echo \$! > $TMP/bg.plain
+$BGN sleep 100 >/dev/null 2>&1 & echo \$! > $TMP/bg.nohup
+(trap '' HUP; exec sleep 100) >/dev/null 2>&1 & echo \$! > $TMP/bg.trap
+setsid sh -c 'echo \$\$ > $TMP/bg.setsid; exec sleep 100' >/dev/null 2>&1 &
+exit 4"
+rc=$?
+wait_for 5 test -s "$TMP/bg.setsid"
+sleep 0.5
+bg_alive() { # what of bg.* is alive, in the order of BG
+	for f in $BG; do p=$(cat "$TMP/bg.$f" 2>/dev/null); [ -n "$p" ] && alive "$p" && printf '%s ' "$f"; done
+}
+expect_eq "exec: what a finished command left running lives on ($BG)" "$rc/$(bg_alive)" "4/$BG "
+# a session that fails later (a download of nothing) spares them too
+"$VSH" cp -q "$X" ":$TMP/no/such/file" "$TMP/nothing" 2>/dev/null
+sleep 0.3
+expect_eq "exec: ...and a session that fails later does not kill them" "$(bg_alive)" "$BG "
+# a session process that dies of a signal takes its own command's session
+# with it, and only that one
+rm -f "$TMP/sk.pid"
+"$VSH" "$X" -- "echo \$\$ > $TMP/sk.pid; exec sleep 100" 2>/dev/null &
+cp=$!
+wait_for 5 test -s "$TMP/sk.pid"
+sk=$(cat "$TMP/sk.pid")
+kill -9 "$(cut -d' ' -f4 "/proc/$sk/stat")"
+wait "$cp" 2>/dev/null
+if wait_for 5 gone "$sk"; then sk=gone; fi
+expect_eq "exec: a session process killed by a signal: its command dies, what others left lives on" \
+	"$sk/$(bg_alive)" "gone/$BG "
+for f in $BG; do p=$(cat "$TMP/bg.$f" 2>/dev/null); [ -n "$p" ] && kill "$p" 2>/dev/null; done
+# a session ended on purpose (Ctrl-C: a signal from the host) takes all
+# of it along, a job that ignores SIGHUP too (and SIGINT: a background job
+# of a shell without job control ignores it)
+rm -f "$TMP/bg.trap"
+"$VSH" "$X" -- "(trap '' HUP; exec sleep 100) >/dev/null 2>&1 & echo \$! > $TMP/bg.trap; exec sleep 100" &
+cp=$!
+wait_for 5 test -s "$TMP/bg.trap"
+kill -INT "$cp"; wait "$cp"; rc=$?
+p=$(cat "$TMP/bg.trap" 2>/dev/null)
+if [ -n "$p" ] && wait_for 5 gone "$p"; then p=gone; fi
+expect_eq "exec: Ctrl-C ends the session on purpose: a job that ignores SIGHUP dies too" "$rc/$p" "130/gone"
+# the session ends when its output closes, not at the command's exit:
+# what a background job writes later arrives (ssh waits the same way)
+r=$("$VSH" "$X" -- '(sleep 1; echo late) & echo early' | tr '\n' ' ')
+expect_eq "exec: output a background job writes after the command's exit arrives" "$r" "early late "
+# the shell's own name as its argv[0], as sshd gives it: not sh
+ln -sf /bin/sh "$TMP/ash"
+r=$("$VSH" "$X" -e "SHELL=$TMP/ash" -- 'echo $0')
+expect_eq "exec: the command runs as \$SHELL -c with the shell's name as argv[0]" "$r" ash
+
 # No descriptor of the agent leaks into a command: ls sees 0 1 2 and
 # the directory it is reading (3)
 r=$("$VSH" "$X" --argv -- ls /proc/self/fd | tr '\n' ' ')

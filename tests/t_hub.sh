@@ -221,16 +221,35 @@ grep -q '^{"event":"connect","name":"vm1"' "$TMP/events.json"; expect_eq "hub: e
 
 # a hub restart: sessions in flight go on (they hold their own connections),
 # --reconnect agents come back
+fds_of() { ls "/proc/$1/fd" | wc -l | tr -d ' '; }
+fd0=$(fds_of "$GP_vm1")
 "$VSH" @vm1 -- 'sleep 2; echo survived; exit 6' > "$TMP/flight" 2>&1 &
 fl=$!
 sleep 0.5
 kill -TERM "$HP"; wait "$HP" 2>/dev/null
-hub_start
 wait "$fl"; rc=$?
-expect_eq "hub: a session in flight survives a hub restart" "$(cat "$TMP/flight")/$rc" "survived/6"
+expect_eq "hub: a session in flight survives the hub's going" "$(cat "$TMP/flight")/$rc" "survived/6"
+# while the agent redials, its ended session and its standby are reaped:
+# no zombie children (counted in /proc) for longer than a backoff step
+zombies() { # how many children of $ZP are zombies
+	z_n=0
+	for s in /proc/[0-9]*/stat; do
+		read -r line 2>/dev/null < "$s" || continue
+		set -- ${line##*) }
+		[ "$1" = Z ] && [ "$2" = "$ZP" ] && z_n=$((z_n + 1))
+	done
+	echo "$z_n"
+}
+no_zombies() { [ "$(zombies)" = 0 ]; }
+ZP=$GP_vm1
+sleep 0.5
+wait_for 5 no_zombies
+expect_eq "hub: an agent redialing a hub that is gone keeps no zombie children" "$(zombies) $(alive "$GP_vm1" && echo redialing)" "0 redialing"
+hub_start
 wait_for 10 is_up vm1
 r=$("$VSH" @vm1 -- echo back)
 expect_eq "hub: --reconnect agents come back to a restarted hub" "$r" back
+expect_eq "hub: ...holding as many descriptors as before" "$(fds_of "$GP_vm1")" "$fd0"
 
 # a flood: a guest that opens connections and never speaks holds a few
 # pending handshakes, no more, and at the descriptor limit the hub neither

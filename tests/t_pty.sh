@@ -306,6 +306,39 @@ else
 	kill -9 "$rpid" 2>/dev/null
 fi
 
+# A pty session that ends is a terminal hangup: SIGHUP to its processes.
+# A background job dies of it; nohup (where there is one), trap '' HUP and
+# setsid live on.
+rm -f "$TMP"/pbg.*
+PBGN=: PBG=
+command -v nohup >/dev/null && PBGN=nohup PBG="alive "
+pty_t "pty: a shell that leaves jobs behind exits" - -- "$VSH" -e "$PTY_SH" "$P" <<EOF
+line sleep 100 >/dev/null 2>&1 & echo \$! > $TMP/pbg.plain
+line $PBGN sleep 100 >/dev/null 2>&1 & echo \$! > $TMP/pbg.nohup
+line (trap '' HUP; exec sleep 100) >/dev/null 2>&1 & echo \$! > $TMP/pbg.trap
+line setsid sh -c 'echo \$\$ > $TMP/pbg.setsid; exec sleep 100' >/dev/null 2>&1 &
+line sleep 0.3; echo do""ne
+expect done
+line exit
+wait 0
+EOF
+pbg() { p=$(cat "$TMP/pbg.$1" 2>/dev/null); [ -n "$p" ] || { echo none; return; }; if wait_for "$2" gone "$p"; then echo gone; else echo alive; fi; }
+expect_eq "pty: at the session's end a background job gets SIGHUP; ${PBG:+nohup, }trap HUP, setsid live on" \
+	"$(pbg plain 5) ${PBG:+$(pbg nohup 1) }$(pbg trap 1) $(pbg setsid 1)" "gone ${PBG}alive alive"
+for f in plain nohup trap setsid; do p=$(cat "$TMP/pbg.$f" 2>/dev/null); [ -n "$p" ] && kill "$p" 2>/dev/null; done
+# ~. ends a session on purpose: everything of it dies, a job that ignores
+# SIGHUP too
+rm -f "$TMP/pbg.trap"
+pty_t "pty: ~. with a job that ignores SIGHUP running" - -- "$VSH" -e "$PTY_SH" "$P" <<EOF
+line (trap '' HUP; exec sleep 100) >/dev/null 2>&1 & echo \$! > $TMP/pbg.trap
+line sleep 0.3; echo do""ne
+expect done
+send \r~.
+timeout 3
+wait 255
+EOF
+expect_eq "pty: ~. ends the session on purpose: a job that ignores SIGHUP dies too" "$(pbg trap 5)" gone
+
 # An early initramfs may have no devpts: the agent mounts an instance
 # itself (in the test VM only: it unmounts /dev/pts for a moment)
 if [ -e /etc/vsock-test-guest ] && grep -q ' /dev/pts devpts ' /proc/mounts && umount /dev/pts 2>/dev/null; then

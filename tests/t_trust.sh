@@ -66,6 +66,29 @@ if [ "$VS_TRANSPORT" = vsock ]; then
 	check "trust: listen: an unprivileged legacy sender is refused" test ! -e "$MARK"
 	grep -q "refused a legacy command from vsock:1:[0-9]*: not authenticated" "$TMP/agent.log"
 	expect_eq "trust: ...and the refusal names the peer" "$?" 0
+	# the audit line goes to stderr, or to the kernel log alone when
+	# stderr is the console (vm-run checks that the console never shows
+	# it); VSOCK_AGENT_AUDIT is unset here, in the guest
+	"$VSH" "$X" -- 'echo audit-to-a-file' >/dev/null
+	expect_eq "trust: stderr a file: the audit line goes there, not to the kernel log" \
+		"$(grep -c "exec from .*'echo audit-to-a-file'" "$TMP/agent.log")/$(dmesg | grep -c "'echo audit-to-a-file'")" 1/0
+	new_addr
+	"$AGENT" --key none --allow 1 --listen "$LADDR" 2>/dev/console &
+	cp=$!
+	wait_for 5 addr_ready "$LADDR"
+	"$VSH" -w 5 "$CADDR" -- 'echo audit-on-the-console' >/dev/null
+	kill "$cp"; wait "$cp" 2>/dev/null
+	expect_eq "trust: stderr the console: the audit line goes to the kernel log" \
+		"$(dmesg | grep -c "vsock-agent: exec from .*'echo audit-on-the-console'")" 1
+	# -d (without -v) gives stderr up: the kernel log keeps the lines
+	new_addr
+	"$AGENT" --key none --allow 1 --listen "$LADDR" -d 2>>"$TMP/agent.log"
+	"$VSH" -w 5 "$CADDR" -- 'echo audit-of-a-daemon' >/dev/null
+	expect_eq "trust: -d: the audit line goes to the kernel log" \
+		"$(dmesg | grep -c "vsock-agent: exec from .*'echo audit-of-a-daemon'")" 1
+	for c in /proc/[0-9]*/cmdline; do
+		case $(tr '\0' ' ' < "$c" 2>/dev/null) in *"--listen $LADDR -d "*) c=${c#/proc/}; kill "${c%/cmdline}";; esac
+	done
 fi
 agent_stop
 
