@@ -122,9 +122,26 @@ int exec_run(int fd, struct opts *o, struct agent *ag);
 /* legacy.c */
 int legacy_run(struct opts *o);
 
-/* hub.c */
+/* the hub's client protocol (PROTOCOL.md section 10): hub.c serves it,
+ * verbs.c speaks it */
+enum {
+	VS_HUB_OPEN = 48,    /* str guest, str op, str what, u32 wait_ms */
+	VS_HUB_SESSION = 49, /* the agent's HELLO, and the connection (SCM_RIGHTS) */
+	VS_HUB_LS = 50,      /* empty */
+	VS_HUB_GUEST = 51,   /* one guest (see guest_put) */
+	VS_HUB_WAIT = 52,    /* str guest, u32 wait_ms */
+	VS_HUB_RELEASE = 53, /* str guest */
+	VS_HUB_EVENTS = 54,  /* empty */
+	VS_HUB_EVENT = 55,   /* u32 kind, u64 time, a guest */
+};
+enum { EV_CONNECT = 1, EV_DISCONNECT = 2, EV_RELEASE = 3 };
+#define HUB_OPEN_WAIT_MS 30000 /* default wait for a guest that is not up */
+
+/* hub.c: the hub */
 extern const char hub_usage[];
 int hub_serve(struct opts *o);
+
+/* verbs.c: the hub's clients, and keygen */
 int hub_ls(struct opts *o);
 int hub_wait(struct opts *o);
 int hub_release(struct opts *o);
