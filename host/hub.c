@@ -123,7 +123,8 @@ struct conn {
 
 static struct {
 	int ep;
-	struct conn *conns;
+	struct conn *conns;     /* oldest first: waiting clients are served in turn */
+	struct conn **tail;     /* where the next one goes */
 	struct guest **guests;
 	int nguests, capguests;
 	const char *keydir;
@@ -324,8 +325,10 @@ static struct conn *conn_new(int fd, int kind, size_t incap)
 		c->in = xmalloc(incap);
 		c->incap = incap;
 	}
-	c->next = hub.conns;
-	hub.conns = c;
+	if (!hub.tail)
+		hub.tail = &hub.conns;
+	*hub.tail = c;
+	hub.tail = &c->next;
 	ev.events = EPOLLIN;
 	ev.data.ptr = c;
 	if (epoll_ctl(hub.ep, EPOLL_CTL_ADD, fd, &ev) < 0)
@@ -373,6 +376,7 @@ static void conns_reap(void)
 			pp = &c->next;
 		}
 	}
+	hub.tail = pp;
 }
 
 /* A small frame now, or the peer is too slow for us: dropped.  (Agents
@@ -676,8 +680,11 @@ static void hand_over(struct conn *c, struct conn *a)
 	conn_close(c);
 }
 
-/* A dial-back, handshake done: hand it to the client that asked, or keep
- * it as its guest's standby. */
+/* A dial-back, handshake done: hand it to the client whose OPEN it
+ * answers, or keep it as its guest's standby.  Never the standby to a
+ * client waiting for a dial-back: the one it asked for would then come
+ * for nobody, a connection and an agent process spent for nothing.  A
+ * client that asks while the standby is there gets it (client_open_send). */
 static void dialback_done(struct conn *a)
 {
 	struct conn *c;
@@ -691,12 +698,6 @@ static void dialback_done(struct conn *a)
 		conn_guest(a, g);
 		a->deadline = VS_NEVER;
 		g->standby = a;
-		for (c = hub.conns; c; c = c->next) /* a session waiting: it is its */
-			if (!c->dead && c->kind == K_CLIENT && c->wait == W_DIALBACK && c->g == g) {
-				g->standby = NULL;
-				hand_over(c, a);
-				break;
-			}
 		return;
 	}
 	for (c = hub.conns; c; c = c->next)
