@@ -20,6 +20,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,8 @@ struct guest {
 	int ping_out;
 	int refs;               /* connections whose g it is: its control and
 	                         * standby ones, clients that asked for it */
+	char last_error[300];   /* why its agent was last refused or dropped, or
+	                         * why it went down; "" once it is up */
 };
 
 struct conn {
@@ -111,6 +114,7 @@ struct conn {
 	pid_t pid;
 	int wait;               /* W_* */
 	int req;                /* the request's type */
+	uint32_t waitms;        /* W_GUEST: as long as it asked to wait */
 	uint64_t token;         /* W_DIALBACK */
 	char op[16], what[200];
 	uint8_t *in;            /* input buffer, incap bytes */
@@ -143,6 +147,11 @@ static struct {
 		long next;      /* no line before this */
 	} refused, full;        /* over a cap on pending handshakes; at the descriptor limit */
 	char refused_from[160];
+	struct refusal {        /* an agent's handshakes refused: a line per peer at most every NOTE_MS */
+		char peer[160], why[400];
+		unsigned long n;  /* refused since its last line, not logged */
+		long next, used;
+	} refusals[16];
 } hub;
 
 /* One line of the hub's log, escaped as a whole (vs_esc): the guests'
@@ -251,23 +260,21 @@ static struct guest *guest_find(const char *t)
 }
 
 /* A per-guest key file: 1 once loaded.  One that is there but cannot be
- * used (others may read it, too short, unreadable) sets *bad, and says
- * why: falling back to --key would hide it. */
-static int key_try(const char *path, struct vs_key *k, int *bad)
+ * used (others may read it, too short, unreadable) says why in bad[]:
+ * falling back to --key would hide it. */
+static int key_try(const char *path, struct vs_key *k, char *bad, size_t cap)
 {
 	if (vs_key_load(k, path) == 0)
 		return 1;
-	if (errno != ENOENT) {
-		hlog("%s (agent dropped)", key_error(path, k));
-		*bad = 1;
-	}
+	if (errno != ENOENT)
+		snprintf(bad, cap, "%s (agent dropped)", key_error(path, k));
 	return 0;
 }
 
 /* The key this guest's agent must prove, if it asks: --keys DIR/NAME.key
- * or DIR/CID.key, else --key.  NULL with *bad: a key file of its own
- * was refused, and so is the agent. */
-static const struct vs_key *guest_key(const struct guest *g, uint32_t cid, int *bad)
+ * or DIR/CID.key, else --key.  NULL with bad[] set: a key file of its
+ * own was refused, and so is the agent. */
+static const struct vs_key *guest_key(const struct guest *g, uint32_t cid, char *bad, size_t cap)
 {
 	static struct vs_key k;
 	char p[4200];
@@ -275,12 +282,12 @@ static const struct vs_key *guest_key(const struct guest *g, uint32_t cid, int *
 	if (hub.keydir) {
 		if (g && *g->name) {
 			snprintf(p, sizeof p, "%s/%s.key", hub.keydir, g->name);
-			if (key_try(p, &k, bad))
+			if (key_try(p, &k, bad, cap))
 				return &k;
 		}
 		if (cid && !*bad) {
 			snprintf(p, sizeof p, "%s/%u.key", hub.keydir, cid);
-			if (key_try(p, &k, bad))
+			if (key_try(p, &k, bad, cap))
 				return &k;
 		}
 		if (*bad)
@@ -301,6 +308,67 @@ static void guest_unref(struct guest *g)
 		;
 	hub.guests[i] = hub.guests[--hub.nguests];
 	free(g);
+}
+
+/* The guest an agent connection is from, if it has a record. */
+static struct guest *peer_guest(int lunix, uint32_t cid)
+{
+	return lunix >= 0 ? guest_by_unix(lunix) : guest_by_cid(cid);
+}
+
+/* A guest's last error, for ls, events and whoever waits for it. */
+static void guest_error(struct guest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void guest_error(struct guest *g, const char *fmt, ...)
+{
+	va_list ap;
+	if (!g)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(g->last_error, sizeof g->last_error, fmt, ap);
+	va_end(ap);
+}
+
+/* An agent connection refused (its handshake failed, it timed out, its
+ * key file is unusable): the cause becomes its guest's last error, and a
+ * log line, at most one per peer every NOTE_MS: an agent that dials again
+ * and again (--retry, --reconnect) with the wrong key would otherwise
+ * write a line a second.  What was held back is logged as a count with
+ * the cause it had last (tick_notes). */
+static void agent_refused(int lunix, uint32_t cid, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void agent_refused(int lunix, uint32_t cid, const char *fmt, ...)
+{
+	struct refusal *r = NULL, *t;
+	char peer[160], why[400];
+	long now = vs_now_ms();
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	guest_error(peer_guest(lunix, cid), "%s", why);
+	peer_addr(lunix, cid, peer, sizeof peer);
+	for (t = hub.refusals; t < hub.refusals + 16; t++) {
+		if (!strcmp(t->peer, peer)) {
+			r = t;
+			break;
+		}
+		if (!r || t->used < r->used)
+			r = t; /* else the one unused longest */
+	}
+	if (strcmp(r->peer, peer)) {
+		if (r->n)
+			hlog("agent at %s: refused %lu more time%s, the last: %s", r->peer, r->n, r->n == 1 ? "" : "s", r->why);
+		snprintf(r->peer, sizeof r->peer, "%s", peer);
+		r->n = 0;
+		r->next = 0;
+	}
+	r->used = now;
+	snprintf(r->why, sizeof r->why, "%s", why);
+	if (now < r->next) {
+		r->n++;
+		return;
+	}
+	hlog("agent at %s: %s", peer, why);
+	r->next = now + NOTE_MS;
 }
 
 /* ---- connections ---- */
@@ -446,7 +514,7 @@ static void conn_flush(struct conn *c)
 static void client_error(struct conn *c, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void client_error(struct conn *c, uint32_t code, const char *fmt, ...)
 {
-	uint8_t b[4 + 400];
+	uint8_t b[4 + 1000];
 	va_list ap;
 	int n;
 	va_start(ap, fmt);
@@ -479,20 +547,27 @@ static size_t guest_put(const struct guest *g, uint8_t *b, size_t cap)
 	vs_wrstr(&w, g->hi.machine_id);
 	vs_wrstr(&w, g->hi.boot_id);
 	vs_wrstr(&w, g->ctl ? auth_name(&g->hi) : "");
+	vs_wrstr(&w, g->last_error);
 	return w.err ? 0 : w.n;
 }
 
-static void event(struct guest *g, int kind)
+/* An event for one client: kind, time, the guest as it is now. */
+static void event_queue(struct conn *c, struct guest *g, int kind)
 {
-	uint8_t b[1024];
-	struct conn *c;
+	uint8_t b[1400];
 	size_t n;
 	vs_put32(b, (uint32_t)kind);
 	vs_put64(b + 4, (uint64_t)time(NULL));
 	n = guest_put(g, b + 12, sizeof b - 12);
+	conn_queue(c, VS_HUB_EVENT, b, 12 + n);
+}
+
+static void event(struct guest *g, int kind)
+{
+	struct conn *c;
 	for (c = hub.conns; c; c = c->next)
 		if (!c->dead && c->kind == K_CLIENT && c->wait == W_EVENTS)
-			conn_queue(c, VS_HUB_EVENT, b, 12 + n);
+			event_queue(c, g, kind);
 }
 
 static void client_open_send(struct conn *c);
@@ -514,6 +589,7 @@ static void guest_up(struct guest *g, struct conn *ctl)
 	g->since = time(NULL);
 	g->sessions = 0;
 	g->ping_out = 0;
+	*g->last_error = 0;
 	hlog("guest %s connected: %s, hostname %s, kernel %s, auth %s", guest_label(g),
 	     *g->hi.software ? g->hi.software : "?", *g->hi.hostname ? g->hi.hostname : "?",
 	     *g->hi.kernel ? g->hi.kernel : "?", auth_name(&g->hi));
@@ -535,6 +611,10 @@ static void guest_down(struct guest *g, int kind)
 {
 	struct conn *c;
 	hlog("guest %s %s", guest_label(g), kind == EV_RELEASE ? "released" : "disconnected");
+	if (kind == EV_RELEASE)
+		*g->last_error = 0; /* down, and rightly so */
+	else if (!*g->last_error)
+		guest_error(g, "its control connection closed");
 	g->ctl = NULL;
 	g->sessions = 0;
 	if (g->standby)
@@ -612,7 +692,8 @@ static void agent_accept(struct conn *l)
 	const struct vs_key *key;
 	uint32_t cid = 0;
 	size_t k;
-	int bad, fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	char bad[600];
+	int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno == EMFILE || errno == ENFILE)
 			listener_full(l);
@@ -638,8 +719,10 @@ static void agent_accept(struct conn *l)
 	}
 	/* the hub asks every agent for a standby dial-back: a session then
 	 * needs no fork, dial and handshake on its way */
-	key = guest_key(g, c->cid, &bad);
-	k = bad ? 0 : hs_begin(&c->hs, key, VS_HF_STANDBY, 0, fd, l->kind == K_LVSOCK ? c->cid : VS_CID_ANY, b, sizeof b);
+	key = guest_key(g, c->cid, bad, sizeof bad);
+	if (*bad)
+		agent_refused(c->lunix, c->cid, "%s", bad);
+	k = *bad ? 0 : hs_begin(&c->hs, key, VS_HF_STANDBY, 0, fd, l->kind == K_LVSOCK ? c->cid : VS_CID_ANY, b, sizeof b);
 	if (!k || send(fd, b, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k)
 		conn_close(c);
 }
@@ -719,7 +802,7 @@ static void agent_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p
 	char who[160];
 	peer_addr(a->lunix, a->cid, who, sizeof who);
 	if (r == HS_FAIL) {
-		hlog("agent at %s: %s", who, a->hs.err);
+		agent_refused(a->lunix, a->cid, "%s", a->hs.err);
 		conn_close(a);
 		return;
 	}
@@ -730,7 +813,7 @@ static void agent_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p
 	if (r != HS_DONE)
 		return;
 	if (!(a->hs.hi.caps & VS_CAP_DIALBACK) && !a->hs.hi.token) {
-		hlog("agent at %s offers no dial-back sessions; dropped", who);
+		agent_refused(a->lunix, a->cid, "it offers no dial-back sessions; dropped");
 		conn_close(a);
 		return;
 	}
@@ -773,6 +856,7 @@ static void ctl_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
 		return;
 	}
 	hlog("guest %s: unexpected message type %u on its control connection; dropped", guest_label(g), h->type);
+	guest_error(g, "unexpected message type %u on its control connection; dropped", h->type);
 	conn_close(a);
 }
 
@@ -783,8 +867,10 @@ static void conn_read_frames(struct conn *c, void (*fn)(struct conn *, const str
 	size_t off = 0;
 	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 		if (c->kind == K_AGENT)
-			hlog("agent at %s closed during the handshake%s",
-			     c->lunix >= 0 ? hub.unixpaths[c->lunix] : "vsock", c->hs.stage ? "" : " (it refused us? see its log)");
+			agent_refused(c->lunix, c->cid, "it closed during the handshake%s",
+			              c->hs.stage ? "" : " (it refused us? see its log)");
+		else if (c->kind == K_CTL)
+			guest_error(c->g, "its agent closed the control connection%s%s", r ? ": " : "", r ? strerror(errno) : "");
 		conn_close(c);
 		return;
 	}
@@ -795,7 +881,12 @@ static void conn_read_frames(struct conn *c, void (*fn)(struct conn *, const str
 		struct vs_hdr h;
 		int k = vs_hdr_parse(c->in + off, c->inlen - off, &h);
 		if (k < 0 || (k > 0 && VS_HDR + h.len > c->incap)) {
-			hlog("%s: malformed or oversized frame; dropped", c->g ? guest_label(c->g) : "a peer");
+			if (c->kind == K_AGENT)
+				agent_refused(c->lunix, c->cid, "a malformed or oversized frame; dropped");
+			else
+				hlog("%s: malformed or oversized frame; dropped", c->g ? guest_label(c->g) : "a peer");
+			if (c->kind == K_CTL)
+				guest_error(c->g, "a malformed or oversized frame on its control connection; dropped");
 			conn_close(c);
 			return;
 		}
@@ -883,20 +974,52 @@ static void client_open_send(struct conn *c)
 	c->deadline = vs_deadline(DIALBACK_MS);
 }
 
-/* ls order: named guests by name, then the unnamed by CID */
+/* Names in natural order, as people number their guests: a run of
+ * digits compares as the number it is (web2 before web10), the rest
+ * byte by byte. */
+static int name_cmp(const char *a, const char *b)
+{
+	while (*a && *b) {
+		if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
+			size_t i = 0, j = 0, k;
+			while (a[i] == '0' && a[i + 1] >= '0' && a[i + 1] <= '9')
+				i++; /* leading zeros do not count */
+			while (b[j] == '0' && b[j + 1] >= '0' && b[j + 1] <= '9')
+				j++;
+			a += i, b += j;
+			for (i = 0; a[i] >= '0' && a[i] <= '9'; i++)
+				;
+			for (j = 0; b[j] >= '0' && b[j] <= '9'; j++)
+				;
+			if (i != j)
+				return i < j ? -1 : 1;
+			for (k = 0; k < i; k++)
+				if (a[k] != b[k])
+					return a[k] < b[k] ? -1 : 1;
+			a += i, b += j;
+			continue;
+		}
+		if (*a != *b)
+			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+		a++, b++;
+	}
+	return *a ? 1 : *b ? -1 : 0;
+}
+
+/* ls order: named guests by name (naturally), then the unnamed by CID */
 static int guest_cmp(const void *a, const void *b)
 {
 	const struct guest *x = *(struct guest *const *)a, *y = *(struct guest *const *)b;
 	if (!*x->name != !*y->name)
 		return *x->name ? -1 : 1;
 	if (*x->name)
-		return strcmp(x->name, y->name);
+		return name_cmp(x->name, y->name);
 	return x->cid < y->cid ? -1 : x->cid > y->cid;
 }
 
 static void client_ls(struct conn *c)
 {
-	uint8_t b[1024];
+	uint8_t b[1400];
 	int i;
 	qsort(hub.guests, (size_t)hub.nguests, sizeof *hub.guests, guest_cmp);
 	for (i = 0; i < hub.nguests && !c->dead; i++) {
@@ -908,6 +1031,21 @@ static void client_ls(struct conn *c)
 		c->deadline = VS_NEVER;
 		conn_queue(c, VS_DONE, NULL, 0);
 	}
+}
+
+/* events: with the snapshot flag, every guest as it is now first (in ls
+ * order), then each change; both in one pass of the loop, so that no
+ * change falls between the list and the stream. */
+static void client_events(struct conn *c, const uint8_t *p, size_t n)
+{
+	int i;
+	c->wait = W_EVENTS;
+	c->deadline = VS_NEVER;
+	if (n < 4 || !(vs_get32(p) & VS_HUB_EV_SNAPSHOT))
+		return;
+	qsort(hub.guests, (size_t)hub.nguests, sizeof *hub.guests, guest_cmp);
+	for (i = 0; i < hub.nguests && !c->dead; i++)
+		event_queue(c, hub.guests[i], EV_SNAPSHOT);
 }
 
 /* The operations a session names for the audit.  Anything else is
@@ -947,8 +1085,7 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 		client_ls(c);
 		return;
 	case VS_HUB_EVENTS:
-		c->wait = W_EVENTS;
-		c->deadline = VS_NEVER;
+		client_events(c, p, h->len);
 		return;
 	default:
 		client_error(c, VS_E_UNKNOWN, "unknown hub request %u", h->type);
@@ -1000,7 +1137,8 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 		return;
 	}
 	c->wait = W_GUEST;
-	c->deadline = wait == 0xffffffffu ? VS_NEVER : vs_deadline(wait ? (long)wait : HUB_OPEN_WAIT_MS);
+	c->waitms = wait ? wait : HUB_OPEN_WAIT_MS;
+	c->deadline = wait == 0xffffffffu ? VS_NEVER : vs_deadline((long)c->waitms);
 }
 
 static void client_read(struct conn *c)
@@ -1051,7 +1189,14 @@ static unsigned long note_take(struct note *t, long now)
 
 static void tick_notes(long now)
 {
+	struct refusal *r;
 	unsigned long n;
+	for (r = hub.refusals; r < hub.refusals + 16; r++)
+		if (r->n && now >= r->next) {
+			hlog("agent at %s: refused %lu more time%s, the last: %s", r->peer, r->n, r->n == 1 ? "" : "s", r->why);
+			r->n = 0;
+			r->next = now + NOTE_MS;
+		}
 	if ((n = note_take(&hub.refused, now)))
 		hlog("refused %lu agent connection%s over the caps on pending handshakes (%d per guest, %d in all), the "
 		     "last from %s", n, n == 1 ? "" : "s", PENDING_GUEST, hub.pending_max, hub.refused_from);
@@ -1073,14 +1218,13 @@ static void tick(void)
 			conn_events(c, EPOLLIN); /* rested at the limit: try again */
 			c->deadline = VS_NEVER;
 		} else if (c->kind == K_AGENT) {
-			hlog("agent at %s did not complete the handshake within %ld s; dropped",
-			     c->lunix >= 0 ? hub.unixpaths[c->lunix] : "vsock", HANDSHAKE_MS / 1000);
+			agent_refused(c->lunix, c->cid, "it did not complete the handshake within %ld s; dropped", HANDSHAKE_MS / 1000);
 			conn_close(c);
 		} else if (c->wait == W_REQ) {
 			conn_close(c);
 		} else if (c->wait == W_GUEST) {
-			client_error(c, VS_E_TIMEOUT, "guest %s is not connected (waited %s)", guest_label(c->g),
-			             c->req == VS_HUB_WAIT ? "as long as asked" : "for it");
+			client_error(c, VS_E_TIMEOUT, "guest %s is not connected after %u s%s%s", guest_label(c->g),
+			             (c->waitms + 500) / 1000, *c->g->last_error ? "; its last error: " : "", c->g->last_error);
 		} else if (c->wait == W_DIALBACK) {
 			client_error(c, VS_E_TIMEOUT, "guest %s: its agent did not dial back within %ld s", guest_label(c->g),
 			             DIALBACK_MS / 1000);
@@ -1097,6 +1241,7 @@ static void tick(void)
 		if (g->ping_out) {
 			hlog("guest %s did not answer a keep-alive PING within %ld s; dropped", guest_label(g),
 			     hub.keepalive / 1000);
+			guest_error(g, "its agent did not answer a keep-alive PING within %ld s; dropped", hub.keepalive / 1000);
 			conn_close(g->ctl);
 			continue;
 		}
@@ -1219,6 +1364,31 @@ static const char *split_name(struct opts *o, const char *s, char *name, size_t 
 	return eq + 1;
 }
 
+/* systemd's readiness protocol (sd_notify(3)) by hand: one datagram,
+ * "READY=1", to $NOTIFY_SOCKET, a path or an abstract name ('@'), once
+ * every socket listens: a unit of Type=notify is started then, and a
+ * `vsock-shell wait` ordered after it finds the hub. */
+static void notify_ready(void)
+{
+	const char *p = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un a;
+	size_t n;
+	int fd;
+	if (!p || (*p != '/' && *p != '@') || (n = strlen(p)) >= sizeof a.sun_path)
+		return;
+	memset(&a, 0, sizeof a);
+	a.sun_family = AF_UNIX;
+	memcpy(a.sun_path, p, n);
+	if (*p == '@')
+		a.sun_path[0] = 0;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&a,
+	                     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) != 7)
+		hlog("unable to tell systemd we are ready (NOTIFY_SOCKET=%s): %s", p, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 static void hub_setup(struct opts *o)
 {
 	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_ANY, VS_PORT_DIAL, "" };
@@ -1310,6 +1480,7 @@ static void hub_setup(struct opts *o)
 	hlog("serving %s%s; %d Unix listener%s; clients on %s", o->serve_vsock ? o->serve_vsock : "vsock:any:1023",
 	     o->serve_vsock && !strcmp(o->serve_vsock, "off") ? " (no vsock)" : "", o->nunix, o->nunix == 1 ? "" : "s",
 	     o->hub);
+	notify_ready();
 }
 
 /* Remove a socket we made, unless another process took the path since. */

@@ -63,3 +63,179 @@ expect_eq "fleet: 40 sessions, 20 at a time across two guests, each right" "$bad
 expect_eq "fleet: ...no dial-back dropped as unknown" "$drops" 0
 if [ "$dials" -le 42 ]; then t_ok "fleet: ...and $dials dial-backs for 40 sessions (at most one spare per guest)"
 else t_fail "fleet: dial-backs for 40 sessions" "$dials, want at most 42"; fi
+
+# --- fan-out: one command on many guests, each line tagged ---
+export VSOCK_SHELL_HUB="$FHUB"
+r=$("$VSH" @g1,@g2 -- 'echo "out $0"; echo err >&2' 2>"$FD/fan.err" | sort | tr '\n' '|'); rc=$?
+expect_eq "fleet: @g1,@g2 -- CMD: stdout lines tagged with the guest" "$r" "@g1: out sh|@g2: out sh|"
+expect_eq "fleet: ...stderr lines too, on stderr" "$(sort "$FD/fan.err" | tr '\n' '|')" "@g1: err|@g2: err|"
+r=$("$VSH" --all -- 'printf "a\nno newline"' | sort | tr '\n' '|'); rc=$?
+expect_eq "fleet: --all: the guests up now (g1, g2 of four), a last line without its newline still tagged" \
+	"$rc/$r" "0/@g1: a|@g1: no newline|@g2: a|@g2: no newline|"
+"$VSH" -q @g1,@g2 -- 'exit 0' >/dev/null 2>&1; r0=$?
+"$VSH" -q @g1,@g2 -- "mkdir $FD/once 2>/dev/null && exit 3; exit 0" >/dev/null 2>&1; r5=$? # one of them fails
+"$VSH" -q -w 1 @g1,@g3 -- 'exit 3' >/dev/null 2>&1; r4=$?
+"$VSH" @g1,@g2 -- 'sleep 5' >/dev/null 2>&1 & fp=$!
+sleep 1; kill -TERM "$fp"; wait "$fp"; r3=$?
+expect_eq "fleet: summary status: 0 all well, 5 a command failed, 4 a guest unreachable, 3 interrupted" "$r0 $r5 $r4 $r3" "0 5 4 3"
+msg=$("$VSH" @g1,@g2 -- 'exit 7' 2>&1 >/dev/null | sort | tr '\n' '|')
+expect_eq "fleet: ...and each guest that failed is named, with its status" "$msg" "vsock-shell: @g1: status 7|vsock-shell: @g2: status 7|"
+# -P: at most N at a time (a lock directory shows an overlap)
+lockcmd="mkdir $FD/lock 2>/dev/null || echo OVERLAP; sleep 1; rmdir $FD/lock 2>/dev/null; true"
+rm -rf "$FD/lock"
+r=$("$VSH" -P 1 @g1,@g2,@g1,@g2 -- "$lockcmd" | grep -c OVERLAP)
+expect_eq "fleet: -P 1: one session at a time" "$r" 0
+rm -rf "$FD/lock"
+r=$("$VSH" @g1,@g2 -- "$lockcmd" | grep -c OVERLAP)
+expect_eq "fleet: without -P: both at once" "$r" 1
+# --json: an object per guest, the output kept up to 64 KiB
+"$VSH" --json @g1,@g2 -- "head -c 100000 /dev/zero | tr '\\0' x; printf 'e\"\\033' >&2; exit 2" > "$FD/fan.json"; rc=$?
+g1=$(grep '"target":"@g1"' "$FD/fan.json")
+case $g1 in
+'{"target":"@g1","status":2,"duration":'[0-9]*.[0-9][0-9][0-9]',"stdout":"'*'","stdout_bytes":100000,"stderr":"e\"\u001b","stderr_bytes":3,"truncated":true}')
+	t_ok "fleet: --json: target, status, duration, stdout and stderr (escaped) with their sizes, truncated";;
+*) t_fail "fleet: --json" "$(head -c 300 "$FD/fan.json")";;
+esac
+n=$(sed -n 's/.*"stdout":"\([^"]*\)".*/\1/p' "$FD/fan.json" | head -1 | wc -c)
+expect_eq "fleet: ...two objects, status 5, the stdout kept is 64 KiB" "$(wc -l < "$FD/fan.json")/$rc/$n" "2/5/65537"
+msg=$("$VSH" --all 2>&1); rc=$?
+case "$rc:$msg" in 255:*"takes a COMMAND"*) t_ok "fleet: --all without a command: a usage error";; *) t_fail "fleet: --all, no command" "$rc $msg";; esac
+msg=$("$VSH" -d /etc/hostname:x @g1,@g2 -- true 2>&1); rc=$?
+case "$rc:$msg" in 255:*"-d on many guests"*) t_ok "fleet: -d on many guests: refused";; *) t_fail "fleet: -d fan-out" "$rc $msg";; esac
+msg=$("$VSH" @g1,g2 -- true 2>&1); rc=$?
+case "$rc:$msg" in 255:*"each is @NAME or @CID"*) t_ok "fleet: a list item without its @: refused";; *) t_fail "fleet: list without @" "$rc $msg";; esac
+
+# wait and release take several guests, and --all
+"$VSH" wait @g1 @g2,@g3 -w 1 2>"$FD/wait.err"; rc=$?
+expect_eq "fleet: wait @g1 @g2,@g3 -w 1: status 1, g3 named" "$rc/$(grep -c 'g3 .*not connected' "$FD/wait.err")" "1/1"
+"$VSH" wait @g1,@g2 -w 1; expect_eq "fleet: wait @g1,@g2: both up, 0" "$?" 0
+"$VSH" wait --all -w 1 2>"$FD/wait.err"; rc=$?
+expect_eq "fleet: wait --all: every configured guest (g3, g10 down: 1)" "$rc/$(grep -c 'not connected' "$FD/wait.err")" "1/2"
+unset VSOCK_SHELL_HUB
+
+# --- ls and events, fit for scripts ---
+# a guest whose agent says it is "grüße-ホスト", runs "an agent 1.0" (a
+# blank in it), on a path longer than the old fixed column: the columns
+# stay in line (widths from the content, a wide character two columns)
+tohex() { printf '%s' "$1" | od -An -tx1 -v | tr -d ' \n'; }
+le16() { printf '%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)); }
+le32() { printf '%02x%02x%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
+field() { f_h=$(tohex "$2"); echo "$(le16 "$1")$(le16 $((${#f_h} / 2)))$f_h"; } # TAG TEXT
+fields="$(field 1 'an agent 1.0')$(field 3 'grüße-ホスト')"
+"$TPEER" "unix:$FD/g10.sock" hello \
+	"send:$(le32 $((16 + ${#fields} / 2)))$(le16 1)0000$(le16 3)$(le16 0)$(le32 31)$(le32 0)$(le32 0)$fields" sleep:30000 \
+	>/dev/null 2>&1 &
+fp=$!
+wait_for 5 fleet_up g10
+VSOCK_SHELL_HUB=$FHUB "$VSH" ls > "$FD/ls"
+expect_eq "fleet: ls sorts names naturally (g10 after g3)" "$(awk 'NR > 1 { print $1 }' "$FD/ls" | tr '\n' ' ')" "g1 g2 g3 g10 "
+# the columns a line takes up to each header word's start: the same in
+# every row, a blank before it and none at it (UTF-8 as columns: a
+# 2-byte character one, a 3-byte one two, as these are)
+u2=$(printf '[\303-\337][\200-\277]') u3=$(printf '[\340-\357][\200-\277][\200-\277]')
+if [ "$(printf 'ü' | LC_ALL=C sed "s/$u2/X/g")" = X ]; then
+	LC_ALL=C sed "s/$u2/X/g; s/$u3/XX/g" "$FD/ls" > "$FD/ls.cols"
+	bad=""
+	for col in STATE SINCE HOSTNAME KERNEL AGENT SESSIONS 'LAST ERROR'; do
+		awk -v col="$col" 'NR == 1 { p = index($0, col); next }
+			{ if (p < 2 || substr($0, p - 1, 1) != " " || substr($0, p, 1) == " ") bad = 1 }
+			END { exit bad || !p }' "$FD/ls.cols" || bad="$bad $col"
+	done
+	expect_eq "fleet: ls: every column in line, with a long path, a blank in AGENT and UTF-8" "$bad" ""
+else
+	t_skip "fleet: ls: columns in line" "this sed cannot match bytes"
+fi
+kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
+# JSON: the target to use (@NAME, @CID for an unnamed guest)
+VSOCK_SHELL_HUB=$FHUB "$VSH" wait @300000 -w 2 2>/dev/null & wp=$!
+sleep 0.5
+VSOCK_SHELL_HUB=$FHUB "$VSH" ls --json > "$FD/ls.json"
+wait "$wp"
+case $(cat "$FD/ls.json") in '[{"target":"@g1","name":"g1",'*'{"target":"@300000","name":"",'*) t_ok "fleet: ls --json: a target for each guest, @NAME or @CID";;
+*) t_fail "fleet: ls --json target" "$(head -c 300 "$FD/ls.json")";; esac
+# events --snapshot: every guest as it is, then the changes, each with
+# its time and target
+VSOCK_SHELL_HUB=$FHUB "$VSH" events --snapshot --json > "$FD/ev.json" & ep=$!
+sleep 0.5
+VSOCK_SHELL_HUB=$FHUB "$VSH" release @g2
+wait_for 5 grep -q '"event":"release"' "$FD/ev.json"
+kill "$ep" 2>/dev/null; wait "$ep" 2>/dev/null
+r=$(sed 's/^{"event":"\([a-z]*\)","time":[0-9]*,"target":"\([^"]*\)".*"state":"\([a-z]*\)".*/\1 \2 \3/' "$FD/ev.json" | tr '\n' '|')
+expect_eq "fleet: events --snapshot --json: the guests as they are, then a release, each with time and target" "$r" \
+	"snapshot @g1 up|snapshot @g2 up|snapshot @g3 down|snapshot @g10 down|release @g2 down|"
+wait_for 5 gone "$FA_g2"
+fleet_agent g2
+wait_for 5 fleet_up g2
+
+# --- wait waits for a hub that is still starting ---
+fleet_stop
+VSOCK_SHELL_HUB=$FHUB "$VSH" wait @g1 -w 10 2>"$FD/wait.err" & wp=$!
+sleep 1
+check "fleet: wait -w before the hub is up is still waiting" alive "$wp"
+fleet_hub # the --reconnect agents come back to it
+wait "$wp"; rc=$?
+expect_eq "fleet: ...and returns 0 once the hub is up and the guest connected" "$rc/$(cat "$FD/wait.err")" "0/"
+fleet_stop
+t0=$(date +%s)
+msg=$(VSOCK_SHELL_HUB=$FD/nohub.sock "$VSH" wait @g1 -w 2 2>&1); rc=$?; t1=$(date +%s)
+case "$rc:$msg:$((t1 - t0 >= 2 && t1 - t0 <= 4))" in 255:*"unable to reach the hub at $FD/nohub.sock in time"*:1)
+	t_ok "fleet: ...a hub that never comes: -w, then status 255";;
+*) t_fail "fleet: wait, no hub" "$rc $msg after $((t1 - t0)) s";; esac
+# readiness for systemd (Type=notify): READY=1 to $NOTIFY_SOCKET once the
+# hub listens, a path or an abstract name
+for ns in "$FD/notify" "@vsh-notify-$$"; do
+	rm -f "$FD/notify"
+	"$TPEER" -d "$ns" 5000 > "$FD/notify.out" 2>&1 & np=$!
+	sleep 0.3
+	NOTIFY_SOCKET=$ns
+	export NOTIFY_SOCKET
+	fleet_hub
+	unset NOTIFY_SOCKET
+	wait "$np"; rc=$?
+	expect_eq "fleet: the hub says READY=1 to NOTIFY_SOCKET=${ns%%-*}..." "$rc/$(cat "$FD/notify.out")" "0/READY=1"
+	fleet_stop
+done
+unit=$SUITE_DIR/../systemd/vsock-shell-hub.service
+if [ -f "$unit" ]; then
+	grep -qx 'Type=notify' "$unit"; expect_eq "fleet: vsock-shell-hub.service is Type=notify" "$?" 0
+else
+	t_skip "fleet: the unit's type" "no systemd/ here"
+fi
+
+# --- the cause of a refusal is kept, and repeated refusals are logged sparingly ---
+"$VSH" keygen "$FD/k1" && "$VSH" keygen "$FD/k2"
+mkdir -p "$FD/keys"; cp "$FD/k1" "$FD/keys/g3.key"; chmod 600 "$FD/keys/g3.key"
+# the controller waiting for a dialing agent that holds another key
+new_dial_addr
+"$AGENT" --retry --key "$FD/k2" "$DADDR" 2>"$FD/wrong.agent" & ap=$!
+msg=$("$VSH" --listen "$LADDR" -w 4 --key "$FD/k1" -- true 2>&1); rc=$?
+kill "$ap" 2>/dev/null; wait "$ap" 2>/dev/null
+last=$(printf '%s\n' "$msg" | tail -n 1)
+case "$rc:$last" in 255:*"no agent connected to"*"within 4 s: "*"refused, the last: agent: authentication failed"*)
+	t_ok "fleet: --listen -w: the last line says why no agent got in";;
+*) t_fail "fleet: --listen, wrong key: the cause" "$rc $last";; esac
+n=$(printf '%s\n' "$msg" | grep -c 'authentication failed')
+expect_eq "fleet: ...the refusals in 4 s said once before it (not one line each)" "$n" 2
+n=$(grep -c 'wrong key' "$FD/wrong.agent")
+expect_eq "fleet: ...and the agent logged them once" "$n" 1
+# the hub: g3's agent with another key
+fleet_hub --keys "$FD/keys"
+n0=$(($(wc -l < "$FD/hub.log") + 1))
+fleet_agent g3 --key "$FD/k2"
+sleep 4
+export VSOCK_SHELL_HUB="$FHUB"
+n=$(log_since "$n0" | grep -c 'g3.sock: agent: authentication failed')
+expect_eq "fleet: the hub logs an agent refused again and again once in 10 s" "$n" 1
+"$VSH" ls --json > "$FD/ls.json"
+case $(cat "$FD/ls.json") in *'"target":"@g3"'*'"state":"down"'*'"last_error":"agent: authentication failed'*) t_ok "fleet: ls --json: a down guest's last error";;
+*) t_fail "fleet: ls --json last_error" "$(head -c 600 "$FD/ls.json")";; esac
+"$VSH" ls | awk '$1 == "g3"' | grep -q 'agent: authentication failed'; expect_eq "fleet: ...ls shows it too" "$?" 0
+msg=$("$VSH" wait @g3 -w 1 2>&1); rc=$?
+case "$rc:$msg" in 1:*"g3 "*"not connected after 1 s; its last error: agent: authentication failed"*) t_ok "fleet: wait says why the guest is not connected";;
+*) t_fail "fleet: wait, the cause" "$rc $msg";; esac
+"$VSH" events --snapshot --json > "$FD/ev.json" & ep=$!
+wait_for 5 grep -q '"target":"@g10"' "$FD/ev.json"
+kill "$ep" 2>/dev/null; wait "$ep" 2>/dev/null
+grep -q '"target":"@g3".*"last_error":"agent: authentication failed' "$FD/ev.json"; expect_eq "fleet: events --json carry it" "$?" 0
+eval "kill \$FA_g3"
+unset VSOCK_SHELL_HUB
