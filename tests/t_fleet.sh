@@ -239,3 +239,93 @@ kill "$ep" 2>/dev/null; wait "$ep" 2>/dev/null
 grep -q '"target":"@g3".*"last_error":"agent: authentication failed' "$FD/ev.json"; expect_eq "fleet: events --json carry it" "$?" 0
 eval "kill \$FA_g3"
 unset VSOCK_SHELL_HUB
+
+# --- README.md's hub section: every shell example, run as pasted ---
+# The examples are the indented blocks of "## The hub: many guests" and
+# its subsections; one that begins "vsock-shell serve [" is the synopsis.
+# What a real host has, and this machine must not be touched for, comes
+# by one mechanical substitution, the same for every block:
+#   - `vsock-shell` is this build's (PATH), VSOCK_SHELL_HUB the test's hub;
+#   - `systemctl` is a stand-in (PATH): `systemctl start vsock-shell-hub`
+#     starts the hub over unix: sockets, for guests web1 and web2, and
+#     returns at once, the hub listening a second later (as the README's
+#     alternative, `vsock-shell serve ... &`, may);
+#   - the guests are agents on this machine: their root, /sysroot, is a
+#     directory of the test's, and `chroot /sysroot /CMD` becomes
+#     `sh /sysroot/CMD`.
+# A block that no case here knows fails: a new example gets a test.
+README=$SUITE_DIR/../README.md
+RX=$FD/readme
+if [ ! -f "$README" ]; then
+	t_skip "fleet: README's hub examples" "no README.md beside tests/"
+else
+	rm -rf "$RX"; mkdir -p "$RX/bin" "$RX/work/web1" "$RX/work/web2" "$RX/sysroot/etc" "$RX/sysroot/usr/local/sbin"
+	SR=$RX/sysroot
+	awk -v dir="$RX" '
+		/^## / { sect = ($0 == "## The hub: many guests") }
+		!sect || !/^(    |$)/ { if (f) close(f); f = ""; next }
+		/^    / { if (!f) f = dir "/block." ++n; print substr($0, 5) > f }' "$README"
+	cat > "$RX/bin/systemctl" <<-EOS
+	#!/bin/sh
+	[ "\$*" = "start vsock-shell-hub" ] || { echo "systemctl (test stand-in): \$*?" >&2; exit 1; }
+	(sleep 1; exec "$VSH" serve --vsock off --hub "$RX/hub.sock" --unix "web1=$RX/web1.sock" --unix "web2=$RX/web2.sock" 2>>"$RX/hub.log") &
+	echo \$! > "$RX/hub.pid"
+	EOS
+	chmod +x "$RX/bin/systemctl"
+	ln -s "$VSH" "$RX/bin/vsock-shell"
+	printf '#!/bin/sh\necho "firstboot: $(cat %s/etc/network.conf)" >> %s/firstboot.log\n' "$SR" "$SR" > "$SR/usr/local/sbin/firstboot"
+	echo "conf web1" > "$RX/work/web1/network.conf"; echo "conf web2" > "$RX/work/web2/network.conf"
+	rx_agents() { # the guests' agents, dialing before the hub is there
+		"$AGENT" --retry --reconnect "unix:$RX/web1.sock" 2>>"$RX/agent.log" & RA1=$!
+		"$AGENT" --retry --reconnect "unix:$RX/web2.sock" 2>>"$RX/agent.log" & RA2=$!
+		PIDS="$PIDS $RA1 $RA2"
+	}
+	# rx_run BLOCK: the block, substituted, in the work directory
+	rx_run() {
+		sed -e 's|chroot /sysroot /|sh /sysroot/|g' -e "s|/sysroot|$SR|g" "$1" > "$1.sh"
+		(cd "$RX/work" && PATH="$RX/bin:$PATH" VSOCK_SHELL_HUB="$RX/hub.sock" sh "$1.sh")
+	}
+	rx_up() { [ "$(VSOCK_SHELL_HUB=$RX/hub.sock "$VSH" ls 2>/dev/null | awk '$3 == "up"' | wc -l)" = 2 ]; }
+	A="" B="" C="" D="" other=""
+	for b in "$RX"/block.*; do
+		case $(cat "$b") in
+		'vsock-shell serve ['*) ;;
+		*'systemctl start vsock-shell-hub'*) A=$b ;;
+		*'events --snapshot --json | while'*) B=$b ;;
+		*'--all -- uptime'*) C=$b ;;
+		*'ls --json | tr'*) D=$b ;;
+		*) other="$other $(head -n 1 "$b")" ;;
+		esac
+	done
+	expect_eq "fleet: README: the hub section's examples are the four this test runs" "$other/${A:+A}${B:+B}${C:+C}${D:+D}" "/ABCD"
+	# provisioning a fleet booted together: the guests dial first
+	rx_agents
+	rx_run "$A" > "$RX/A.out" 2>&1; rc=$?
+	wait_for 10 gone "$RA1"; wait "$RA1"; a1=$?
+	wait_for 10 gone "$RA2"; wait "$RA2"; a2=$?
+	r="$rc/$a1/$a2/$(cat "$RX/A.out" "$RX/work/log.web1" "$RX/work/log.web2")/$(sort "$SR/firstboot.log" | sed 's/web[12]/webN/' | uniq -c | tr -s ' ')"
+	expect_eq "fleet: README: provisioning a fleet: hub started, each guest waited for, configured, released" "$r" \
+		"0/0/0// 2 firstboot: conf webN"
+	rx_agents
+	wait_for 10 rx_up
+	rx_run "$C" > "$RX/C.out" 2>&1; rc=$?
+	r=$(grep -c '^@web[12]: .*load average' "$RX/C.out")/$(grep -c '^{"target":"@web[12]","status":0,' "$RX/work/df.json")
+	expect_eq "fleet: README: --all -- uptime, tagged; --all --json to a file" "$rc/$r" "0/2/2"
+	rx_run "$D" > "$RX/D.out" 2>&1; rc=$?
+	expect_eq "fleet: README: a command of its own for each guest, the loop waiting for its jobs" \
+		"$rc/$(cat "$RX/work/out.web1" "$RX/work/out.web2" "$RX/D.out" | tr '\n' ' ')" "0/I am @web1 I am @web2 "
+	# the orchestrator loop: the guests up, then one as it connects; it
+	# ends when the hub stops
+	rx_run "$B" > "$RX/B.out" 2>&1 & bp=$!
+	wait_for 10 sh -c "[ \$(grep -c 'load average' '$RX/B.out') -ge 2 ]"
+	n1=$(grep -c 'load average' "$RX/B.out")
+	kill "$RA2"; wait "$RA2" 2>/dev/null
+	"$AGENT" --retry --reconnect "unix:$RX/web2.sock" 2>>"$RX/agent.log" & RA2=$!
+	PIDS="$PIDS $RA2"
+	wait_for 10 sh -c "[ \$(grep -c 'load average' '$RX/B.out') -ge 3 ]"
+	n2=$(grep -c 'load average' "$RX/B.out")
+	kill -TERM "$(cat "$RX/hub.pid")"
+	if wait_for 10 gone "$bp"; then wait "$bp"; e=ended; else e=running; kill "$bp"; fi
+	expect_eq "fleet: README: the events loop runs uptime on each guest up, then on one that connects" "$n1/$n2/$e" "2/3/ended"
+	kill "$RA1" "$RA2" 2>/dev/null
+fi
