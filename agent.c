@@ -67,6 +67,12 @@ static uint32_t ops = VS_CAP_ALL | OP_LEGACY;
 static char ops_why[80];             /* the switch that removed what is missing */
 static int kmsg_fd = -1;             /* audit lines go here instead of stderr */
 static int sid_fd[2] = { -1, -1 };   /* session processes -> parent: their command's sid */
+/* a host that keeps failing the proof (another key, an impostor), dialed
+ * again and again: its refusals are logged once, then as a count at most
+ * every HUSH_MS (muted: logv drops lines; hush: for this handshake) */
+#define HUSH_MS 10000
+static int hush, muted;
+static unsigned hushed;
 static pid_t spare;                  /* listen mode: the child waiting in accept(), or 0 */
 static int standby;                  /* this dial-back is a standby one */
 static pid_t standby_pid;            /* dial mode: the standby dial-back, or 0 */
@@ -170,7 +176,10 @@ static void logv(const char *f, va_list ap, int err)
 {
 	char b[512], e[2 * sizeof b];
 	int saved = errno;
-	size_t k = vfmt(b, sizeof b - 100, f, ap), n;
+	size_t k, n;
+	if (muted)
+		return;
+	k = vfmt(b, sizeof b - 100, f, ap);
 	if (err)
 		k += fmt(b + k, 98, ": %s", vs_strerror(err));
 	/* what the host sent (a path, a name) is escaped with the rest */
@@ -1731,6 +1740,13 @@ static void children_reap(int ctl)
 }
 
 
+static void hush_count(void)
+{
+	if (hushed)
+		warnx("%u more refusals of the host, not logged one by one", hushed);
+	hushed = 0;
+}
+
 /* Dial mode's first connection: HELLO, then OPEN/PING/BYE until the host
  * closes; or a request right away, served on this connection.  Returns 0
  * when the host released us (BYE), RC_GONE when it closed without. */
@@ -1740,8 +1756,13 @@ static int serve_control(int fd, const struct peer *pe)
 	static int note[2] = { -1, -1 }; /* the last host's, when we dial again */
 	const char *how = "";
 	long next = 0;
-	if (handshake(fd, pe, 0, 1, &how) < 0)
+	int r;
+	muted = hush;
+	r = handshake(fd, pe, 0, 1, &how);
+	muted = 0;
+	if (r < 0)
 		return RC_REFUSED;
+	hush_count();
 	info("control connection to %s (auth %s)", pe->desc, how);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigpipe_open(sigs, 1);
@@ -2210,6 +2231,15 @@ int main(int argc, char **argv)
 		close(fd);
 		/* an impostor does not end our wait, nor a host that left
 		 * without releasing us when we are to reconnect */
+		if (rc == RC_REFUSED) {
+			static long quiet_end;
+			long now = vs_now_ms();
+			hushed += (unsigned)hush;
+			if (!hush)
+				quiet_end = now + HUSH_MS;
+			if (!(hush = now < quiet_end))
+				hush_count();
+		}
 		if (rc == RC_REFUSED || (rc == RC_GONE && opt_reconnect)) {
 			info("dialing %s again", pe.desc);
 			usleep((500 + (unsigned)getpid() % 500) * 1000);

@@ -20,6 +20,7 @@
 /* magic to the last HELLO or AUTH frame; OPEN to the dial-back's end */
 #define HANDSHAKE_MS vsh_timeout_ms()
 #define DIALBACK_MS vsh_timeout_ms()
+#define NOTE_MS 10000 /* refusals while waiting: a line at most this often */
 
 static uint8_t hbuf[VS_FRAME_MAX];
 struct vs_key hostkey;      /* --key: n == 0 when none */
@@ -364,6 +365,52 @@ int listen_addr(const struct vs_addr *a)
 	die("unable to listen on %s: %s", addr_str(a), vs_listen_why(errno));
 }
 
+/* Connections refused while we wait for the agent (an impostor, a
+ * probe, an agent with another key): the first is said at once, later
+ * ones as a count at most every NOTE_MS (an agent that dials again and
+ * again with the wrong key would write a line a second), and the last
+ * one's cause goes into the message that ends the wait. */
+static struct {
+	unsigned long n, held;
+	long next;
+	char last[512];
+} refusals;
+
+static void refused(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void refused(const char *fmt, ...)
+{
+	long now = vs_now_ms();
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(refusals.last, sizeof refusals.last, fmt, ap);
+	va_end(ap);
+	refusals.n++;
+	if (now < refusals.next) {
+		refusals.held++;
+		return;
+	}
+	if (refusals.held)
+		warnx("%lu more refused, the last: %s; waiting for the agent still", refusals.held, refusals.last);
+	else
+		warnx("%s; waiting for the agent still", refusals.last);
+	refusals.held = 0;
+	refusals.next = now + NOTE_MS;
+}
+
+/* The wait ended: what it ends with, and why, when something was refused. */
+static void refused_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void refused_die(const char *fmt, ...)
+{
+	char m[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof m, fmt, ap);
+	va_end(ap);
+	if (!refusals.n)
+		die("%s", m);
+	die("%s: %lu connection%s refused, the last: %s", m, refusals.n, refusals.n == 1 ? "" : "s", refusals.last);
+}
+
 /* Accept one agent connection from an allowed peer by the deadline, or -1. */
 int accept_agent(const struct opts *o, int lfd, long deadline)
 {
@@ -384,7 +431,7 @@ int accept_agent(const struct opts *o, int lfd, long deadline)
 		if (ss.ss_family == AF_VSOCK && !o->allow_any) {
 			uint32_t cid = ((struct vs_sockaddr_vm *)&ss)->svm_cid;
 			if (o->allow_cid && cid != o->allow_cid) {
-				warnx("refused a connection from CID %u (waiting for CID %u)", cid, o->allow_cid);
+				refused("a connection from CID %u (waiting for CID %u)", cid, o->allow_cid);
 				close(fd);
 				continue;
 			}
@@ -410,7 +457,8 @@ uint64_t new_token(void)
 
 /* Listen mode: wait for the agent's control connection.  A connection
  * that fails the handshake (a listener's liveness probe, an impostor, a
- * stray client) does not end the wait: the next one may be the agent. */
+ * stray client, an agent with another key) does not end the wait: the
+ * next one may be the agent (refused() says so, sparingly). */
 void agent_control(struct opts *o, struct agent *ag)
 {
 	long deadline = o->wait_secs ? vs_deadline(o->wait_secs * 1000L) : VS_NEVER;
@@ -419,10 +467,10 @@ void agent_control(struct opts *o, struct agent *ag)
 	for (;;) {
 		ag->ctl = accept_agent(o, ag->lfd, deadline);
 		if (ag->ctl < 0)
-			die("no agent connected to %s within %d s", addr_str(&o->addr), o->wait_secs);
+			refused_die("no agent connected to %s within %d s", addr_str(&o->addr), o->wait_secs);
 		if (hello_try(ag->ctl, 0, &ag->hi, vs_deadline(HANDSHAKE_MS)) == 0)
 			break;
-		warnx("%s; waiting for the agent still", hello_err);
+		refused("%s", hello_err);
 		close(ag->ctl);
 	}
 	hello_show(&ag->hi);
@@ -445,15 +493,15 @@ static int dialback_session(struct opts *o, struct agent *ag)
 	for (;;) {
 		int fd = accept_agent(o, ag->lfd, deadline);
 		if (fd < 0)
-			die("the agent did not dial back for the session within %ld s", DIALBACK_MS / 1000);
+			refused_die("the agent did not dial back for the session within %ld s", DIALBACK_MS / 1000);
 		if (hello_try(fd, 0, &hi, deadline) < 0) {
-			warnx("dial-back: %s", hello_err);
+			refused("dial-back: %s", hello_err);
 			close(fd);
 			continue;
 		}
 		if (hi.token == token)
 			return fd;
-		warnx("dropped a dial-back that is not this session's (a late one, or another controller's)");
+		refused("dropped a dial-back that is not this session's (a late one, or another controller's)");
 		close(fd);
 	}
 }

@@ -22,6 +22,9 @@ enum {
 	O_TIMEOUT, O_LOGIN,
 };
 
+/* many guests through the hub: fan.c, verbs.c */
+enum { O_ALLGUESTS = 64, O_PAR, O_SNAPSHOT };
+
 #define M_ALL (M_EXEC | M_CP | M_SERVE | M_LS | M_WAIT | M_RELEASE | M_EVENTS | M_KEYGEN)
 #define M_CONN (M_EXEC | M_CP)
 #define M_HUBC (M_LS | M_WAIT | M_RELEASE | M_EVENTS)
@@ -63,7 +66,10 @@ static const struct optdef optdefs[] = {
 	{ 'q', "quiet", 0, M_ALL, O_QUIET },
 	{ 'v', "verbose", 0, M_ALL, O_VERBOSE },
 	{ 'M', NULL, 1, M_EXEC, O_MASTER },
-	{ 0, "json", 0, M_LS | M_EVENTS, O_JSON },
+	{ 0, "json", 0, M_EXEC | M_LS | M_EVENTS, O_JSON },
+	{ 0, "all", 0, M_EXEC | M_WAIT | M_RELEASE, O_ALLGUESTS },
+	{ 'P', NULL, 1, M_EXEC, O_PAR },
+	{ 0, "snapshot", 0, M_EVENTS, O_SNAPSHOT },
 	{ 0, "vsock", 1, M_SERVE, O_VSOCK },
 	{ 0, "unix", 1, M_SERVE, O_UNIX },
 	{ 0, "name", 1, M_SERVE, O_NAME },
@@ -78,7 +84,9 @@ static const char usage_text[] =
     "       vsock-shell cp [options] TARGET|--listen [ADDR] SRC... DST\n"
     "       vsock-shell cp [options] SRC... @NAME:DST | @NAME:SRC... DST\n"
     "       vsock-shell serve [options]          (the hub: see serve --help)\n"
-    "       vsock-shell ls [--json] | wait @NAME [-w SECS] | release @NAME | events [--json]\n"
+    "       vsock-shell [options] @NAME,@NAME...|--all [-P N] [--json] [--] COMMAND\n"
+    "       vsock-shell ls [--json] | events [--json] [--snapshot]\n"
+    "       vsock-shell wait @NAME...|--all [-w SECS] | release @NAME...|--all\n"
     "       vsock-shell keygen FILE\n"
     "\n"
     "Run a command, or open a shell, in a VM through its vsock-agent.\n"
@@ -92,6 +100,10 @@ static const char usage_text[] =
     "with ssh.  Exit status: the remote one, 128+N for death by signal N, 1\n"
     "for a failed file transfer, 124 when --timeout ran out, 141 when our\n"
     "stdout closed early, 255 for connection, protocol or usage failure.\n"
+    "Many guests at once (a fan-out, through the hub): each guest's lines\n"
+    "tagged '@NAME: '; status 0 when every command succeeded, 5 when one\n"
+    "failed, 4 when a guest could not be reached, 3 when a session was\n"
+    "interrupted (the worst of these).\n"
     "\n"
     "  -p, --port PORT  port (default 1024 to connect, 1023 with --listen)\n"
     "  --listen [ADDR]  wait for a dialing agent (ADDR right after it)\n"
@@ -120,6 +132,11 @@ static const char usage_text[] =
     "                 (create DST's parents), --sha256 (hash), --safe-links\n"
     "                 (skip symlinks leaving the tree);\n"
     "                 transfers run first, then COMMAND if one is given\n"
+    "  --all          every guest the hub holds now: a fan-out; for wait,\n"
+    "                 every guest it lists; for release, every one up\n"
+    "  -P N           a fan-out: N sessions at a time (default 32)\n"
+    "  --json         a fan-out: a JSON object per guest (target, status,\n"
+    "                 duration, stdout and stderr: sizes, and up to 64 KiB)\n"
     "  -q, --quiet    no progress bar;  -v, --verbose  say each step\n"
     "  -h, --help     this help;  -V, --version  the version\n"
     "\n"
@@ -375,6 +392,13 @@ static void apply(struct opts *o, const struct optdef *d, const char *val, int a
 	case O_CONFIG: o->config = val; break;
 	case O_GROUP: o->group = val; break;
 	case O_KEYS: o->keydir = val; break;
+	case O_ALLGUESTS: o->all = 1; break;
+	case O_PAR:
+		o->par = (int)parse_num(o, a, val, 256);
+		if (!o->par)
+			usage_error(o, "-P takes a number from 1 to 256, not '%s'", val);
+		break;
+	case O_SNAPSHOT: o->snapshot = 1; break;
 	}
 }
 
@@ -429,7 +453,7 @@ static void cp_scp(struct opts *o)
 static int positional(struct opts *o, char *w, int dashdash)
 {
 	if (o->mode == M_EXEC) {
-		if (!o->have_target && !o->listen) {
+		if (!o->have_target && !o->listen && !o->all) {
 			o->target = w;
 			o->have_target = 1;
 			return 0;
@@ -457,6 +481,10 @@ static int positional(struct opts *o, char *w, int dashdash)
 	if ((o->mode == M_WAIT || o->mode == M_RELEASE || o->mode == M_KEYGEN) && !o->have_target) {
 		o->target = w;
 		o->have_target = 1;
+		return 0;
+	}
+	if ((o->mode == M_WAIT || o->mode == M_RELEASE) && o->npaths < (int)(sizeof o->paths / sizeof *o->paths)) {
+		o->paths[o->npaths++] = w; /* more guests */
 		return 0;
 	}
 	usage_error(o, "unexpected argument '%s'", w);
@@ -592,5 +620,7 @@ int main(int argc, char **argv)
 	case M_EVENTS: return hub_events(&o);
 	case M_KEYGEN: return keygen_main(&o);
 	}
+	if (fan_wanted(&o))
+		return fan_run(&o, exec_main);
 	return exec_main(&o);
 }

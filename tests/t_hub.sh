@@ -62,7 +62,7 @@ expect_eq "hub: @vm1 is vm1's agent" "$("$VSH" @vm1 -- "$AGENT_PID")" "$GP_vm1"
 expect_eq "hub: @vm2 is vm2's agent (same hostname, its own entry)" "$("$VSH" @vm2 -- "$AGENT_PID")" "$GP_vm2"
 expect_eq "hub: ls shows what the guest says of itself" "$("$VSH" ls | awk '$1 == "vm1" { print $5 }')" "$(uname -n | cut -c1-20)"
 "$VSH" ls --json > "$TMP/ls.json"
-case $(cat "$TMP/ls.json") in '[{"name":"vm1"'*'"state":"up"'*'"agent":"vsock-agent'*) t_ok "hub: ls --json";; *) t_fail "hub: ls --json" "$(cat "$TMP/ls.json")";; esac
+case $(cat "$TMP/ls.json") in '[{"target":"@vm1","name":"vm1"'*'"state":"up"'*'"agent":"vsock-agent'*) t_ok "hub: ls --json";; *) t_fail "hub: ls --json" "$(cat "$TMP/ls.json")";; esac
 
 # through the hub: status, streams, stdin, a pty, tree copies
 r=$("$VSH" @vm1 -- 'echo out; echo err >&2; exit 7' 2>"$TMP/err"); rc=$?
@@ -215,9 +215,9 @@ msg=$("$VSH" release @vm2 2>&1); rc=$?
 case "$rc:$msg" in 1:*"not connected"*) t_ok "hub: release of a guest that is not up: status 1";; *) t_fail "hub: release twice" "$rc $msg";; esac
 sleep 0.3
 kill "$ep" "$ejp" 2>/dev/null; wait "$ep" "$ejp" 2>/dev/null
-r=$(awk '$2 == "vm1" || $2 == "vm2" { print $1 "-" $2 }' "$TMP/events" | tr '\n' ' ')
+r=$(awk '$3 == "vm1" || $3 == "vm2" { print $2 "-" $3 }' "$TMP/events" | tr '\n' ' ')
 expect_eq "hub: events: disconnect, connect, release" "$r" "disconnect-vm1 connect-vm1 release-vm2 "
-grep -q '^{"event":"connect","name":"vm1"' "$TMP/events.json"; expect_eq "hub: events --json" "$?" 0
+grep -q '^{"event":"connect","time":[0-9]*,"target":"@vm1","name":"vm1"' "$TMP/events.json"; expect_eq "hub: events --json" "$?" 0
 
 # a hub restart: sessions in flight go on (they hold their own connections),
 # --reconnect agents come back
