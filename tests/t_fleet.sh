@@ -66,8 +66,8 @@ else t_fail "fleet: dial-backs for 40 sessions" "$dials, want at most 42"; fi
 
 # --- fan-out: one command on many guests, each line tagged ---
 export VSOCK_SHELL_HUB="$FHUB"
-r=$("$VSH" @g1,@g2 -- 'echo "out $0"; echo err >&2' 2>"$FD/fan.err" | sort | tr '\n' '|'); rc=$?
-expect_eq "fleet: @g1,@g2 -- CMD: stdout lines tagged with the guest" "$r" "@g1: out sh|@g2: out sh|"
+r=$("$VSH" @g1,@g2 -- 'echo "out here"; echo err >&2' 2>"$FD/fan.err" | sort | tr '\n' '|'); rc=$?
+expect_eq "fleet: @g1,@g2 -- CMD: stdout lines tagged with the guest" "$r" "@g1: out here|@g2: out here|"
 expect_eq "fleet: ...stderr lines too, on stderr" "$(sort "$FD/fan.err" | tr '\n' '|')" "@g1: err|@g2: err|"
 r=$("$VSH" --all -- 'printf "a\nno newline"' | sort | tr '\n' '|'); rc=$?
 expect_eq "fleet: --all: the guests up now (g1, g2 of four), a last line without its newline still tagged" \
