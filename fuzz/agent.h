@@ -6,7 +6,8 @@
  *   exit()      longjmps back to fuzz_call (which says the agent ended
  *               and with what status): sess_abort ends in exit(0);
  *   kill()      must aim at the session's own process group (fuzz_pgrp,
- *               set by the target) or probe with signal 0, and is
+ *               set by the target), at its command by pid with SIGKILL
+ *               (a session killed on purpose), or probe with signal 0, and is
  *               recorded; only then is it sent.  A negative pid that is
  *               not -fuzz_pgrp (0, -1, our own group) is a broken
  *               invariant, caught before any signal leaves;
@@ -70,8 +71,14 @@ static int fuzz_kill(pid_t pid, int sig)
 {
 	if (sig == 0 && pid > 0)
 		return kill(pid, 0);
-	CHECK(fuzz_pgrp > 1 && pid == -fuzz_pgrp);
-	if (fuzz_nsig < (int)(sizeof fuzz_sigs / sizeof fuzz_sigs[0]))
+	/* the group; or, a session killed on purpose (a SIGKILL SIGNAL:
+	 * session_kill), each process of the session by its pid: here the
+	 * command alone */
+	CHECK(fuzz_pgrp > 1 && (pid == -fuzz_pgrp || (pid == fuzz_pgrp && sig == SIGKILL)));
+	/* recorded: what went to the group (the one by pid follows it only
+	 * while /proc still shows the command, a race the model need not
+	 * know) */
+	if (pid < 0 && fuzz_nsig < (int)(sizeof fuzz_sigs / sizeof fuzz_sigs[0]))
 		fuzz_sigs[fuzz_nsig++] = sig;
 	return kill(pid, sig);
 }
