@@ -32,10 +32,11 @@ HOST_CFLAGS ?= -O2
 HOST_LDFLAGS ?= -static
 TEST_HELPERS = tpeer tgen tpty tpump tbench trelay
 GUEST = build/guest
-# the vsock guard and its self-test; the fault-injection shim and the glibc
-# agent it can be preloaded into (tests/run: guard, host, faults stages)
+# the vsock guard and its self-test; the fault-injection shim, the shim
+# that plays a vsock host's errors (vsockerr.so), and the glibc agent and
+# controller they can be preloaded into (tests/run: guard, host, faults)
 GUARD_BINS = build/vsguard build/host/tguard
-FAULT_BINS = build/faults/faults.so build/faults/vsock-agent build/faults/vsock-shell
+FAULT_BINS = build/faults/faults.so build/faults/vsockerr.so build/faults/vsock-agent build/faults/vsock-shell
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 
@@ -65,6 +66,9 @@ build/host/tguard: tests/vsguard.h
 build/faults/faults.so: tests/faults.c
 	@mkdir -p build/faults
 	$(CC) $(CFLAGS) -shared -fPIC -o $@ tests/faults.c
+build/faults/vsockerr.so: tests/vsockerr.c
+	@mkdir -p build/faults
+	$(CC) $(CFLAGS) -shared -fPIC -o $@ tests/vsockerr.c
 build/faults/vsock-agent: agent.c protocol.h sha256.h transfer.h auth.h
 	@mkdir -p build/faults
 	$(CC) $(CFLAGS) -o $@ agent.c

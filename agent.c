@@ -7,7 +7,7 @@
  * protocol's magic, or a vsock_guest_exec legacy command.
  *
  * One session per connection, each in its own process; each command in its
- * own session (setsid) so that it dies with its connection.
+ * own session (setsid), which ends as a terminal hangup ends one.
  */
 #define VS_IMPLEMENTATION
 #define VS_SHORT_STRERROR /* protocol.h: the errors the agent meets, not musl's table */
@@ -65,7 +65,14 @@ static int opt_auth = AUTH_AUTO;
 static struct vs_key key;            /* n == 0: no key */
 static uint32_t ops = VS_CAP_ALL | OP_LEGACY;
 static char ops_why[80];             /* the switch that removed what is missing */
-static int kmsg_fd = -1;
+static int kmsg_fd = -1;             /* audit lines go here instead of stderr */
+static int sid_fd[2] = { -1, -1 };   /* session processes -> parent: their command's sid */
+/* a host that keeps failing the proof (another key, an impostor), dialed
+ * again and again: its refusals are logged once, then as a count at most
+ * every HUSH_MS (muted: logv drops lines; hush: for this handshake) */
+#define HUSH_MS 10000
+static int hush, muted;
+static unsigned hushed;
 static pid_t spare;                  /* listen mode: the child waiting in accept(), or 0 */
 static int standby;                  /* this dial-back is a standby one */
 static pid_t standby_pid;            /* dial mode: the standby dial-back, or 0 */
@@ -105,16 +112,16 @@ struct peer {
 
 /* ---- messages: one way to say things, one way to die ---- */
 
-/* A formatter for the few conversions the agent uses (%s %c %d %u %ld
+/* A formatter for the few conversions the agent uses (%s %c %d %u %o %ld
  * %lu %zd %zu %%).  musl's printf pulls in floating point formatting,
  * about a sixth of this binary's size budget. */
-static size_t fmt_num(char *b, size_t cap, size_t n, unsigned long v, int neg)
+static size_t fmt_num(char *b, size_t cap, size_t n, unsigned long v, int neg, unsigned base)
 {
 	char t[24];
 	int i = 0;
 	if (neg && n < cap)
 		b[n++] = '-';
-	do t[i++] = (char)('0' + v % 10); while ((v /= 10));
+	do t[i++] = (char)('0' + v % base); while ((v /= base));
 	while (i && n < cap)
 		b[n++] = t[--i];
 	return n;
@@ -140,9 +147,9 @@ static size_t vfmt(char *b, size_t cap, const char *f, va_list ap)
 			b[n++] = (char)va_arg(ap, int);
 		} else if (*f == 'd') {
 			long v = lng ? va_arg(ap, long) : va_arg(ap, int);
-			n = fmt_num(b, cap, n, v < 0 ? 0UL - (unsigned long)v : (unsigned long)v, v < 0);
-		} else if (*f == 'u') {
-			n = fmt_num(b, cap, n, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 0);
+			n = fmt_num(b, cap, n, v < 0 ? 0UL - (unsigned long)v : (unsigned long)v, v < 0, 10);
+		} else if (*f == 'u' || *f == 'o') {
+			n = fmt_num(b, cap, n, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 0, *f == 'u' ? 10 : 8);
 		} else {
 			b[n++] = *f ? *f : '%';
 			if (!*f)
@@ -167,14 +174,20 @@ static size_t fmt(char *b, size_t cap, const char *f, ...)
  * failed exec), and a write retried after EINTR would leave EINTR. */
 static void logv(const char *f, va_list ap, int err)
 {
-	char b[512];
+	char b[512], e[2 * sizeof b];
 	int saved = errno;
-	size_t n = vfmt(b, sizeof b - 100, "vsock-agent: ", ap);
-	n += vfmt(b + n, sizeof b - 100 - n, f, ap);
+	size_t k, n;
+	if (muted)
+		return;
+	k = vfmt(b, sizeof b - 100, f, ap);
 	if (err)
-		n += fmt(b + n, 98, ": %s", vs_strerror(err));
-	b[n++] = '\n';
-	vs_writeall(2, b, n);
+		k += fmt(b + k, 98, ": %s", vs_strerror(err));
+	/* what the host sent (a path, a name) is escaped with the rest */
+	memcpy(e, "vsock-agent: ", 13);
+	vs_esc(e + 13, sizeof e - 14, b, k, 0);
+	n = strlen(e);
+	e[n++] = '\n';
+	vs_writeall(2, e, n);
 	errno = saved;
 }
 
@@ -323,8 +336,11 @@ static void signals_init(void)
 
 /* ---- connections ---- */
 
+static void children_reap(int ctl);
+
 /* Connect, retrying with backoff (50 ms doubling to 3.2 s, with jitter so
- * that a fleet restarted together does not dial in lockstep) when asked. */
+ * that a fleet restarted together does not dial in lockstep) when asked.
+ * Sessions of the last host may end meanwhile: they are reaped here too. */
 static int dial(const struct vs_addr *a, int retry)
 {
 	char as[160];
@@ -341,6 +357,7 @@ static int dial(const struct vs_addr *a, int retry)
 		}
 		if (!said++)
 			warnx("waiting for the host at %s", vs_addr_str(a, as, sizeof as));
+		children_reap(-1);
 		usleep((delay + (unsigned)getpid() % (delay / 4 + 1)) * 1000);
 		if (delay < 3200)
 			delay *= 2;
@@ -441,6 +458,18 @@ static int key_from_cmdline(void)
 
 #define FWCFG_KEY "/sys/firmware/qemu_fw_cfg/by_name/opt/vsock-shell/key/raw"
 
+/* A key file: 0 once loaded, -1 when it holds no key.  One that others
+ * than its owner may read is refused wherever it is found, with auto too:
+ * a key that may have leaked proves nothing. */
+static int key_file(const char *path)
+{
+	if (vs_key_load(&key, path) == 0)
+		return 0;
+	if (errno == EPERM)
+		die(VS_KEY_PERM, path, key.mode, path);
+	return -1;
+}
+
 /* --key SOURCE: a file, fw_cfg, credential, cmdline, none, or auto (the
  * first of credential, fw_cfg and cmdline that holds a key). */
 static void key_setup(const char *src)
@@ -452,7 +481,7 @@ static void key_setup(const char *src)
 	if (!strcmp(src, "none"))
 		return;
 	if (!strcmp(src, "auto")) {
-		if ((*cred && vs_key_load(&key, cred) == 0) || vs_key_load(&key, FWCFG_KEY) == 0 || key_from_cmdline() == 0)
+		if ((*cred && key_file(cred) == 0) || key_file(FWCFG_KEY) == 0 || key_from_cmdline() == 0)
 			return;
 		if (errno == EINVAL)
 			warnx("ignoring a key shorter than %d bytes", VS_KEY_MIN);
@@ -471,7 +500,7 @@ static void key_setup(const char *src)
 	} else if (!strcmp(src, "fw_cfg")) {
 		src = FWCFG_KEY;
 	}
-	if (vs_key_load(&key, src) < 0) {
+	if (key_file(src) < 0) {
 		if (errno == EINVAL)
 			die("unable to use the key in %s: it must be %d to %d bytes", src, VS_KEY_MIN, VS_KEY_MAX);
 		die_sys("unable to read the key %s", src);
@@ -509,7 +538,8 @@ static int own_cid(int fd, uint32_t *cid)
 	return 1;
 }
 
-/* A short file's first line (machine-id, boot_id), cleaned. */
+/* A short file's first line (machine-id, boot_id), as it is: the host
+ * escapes what it shows. */
 static void read_line(const char *path, char *dst, size_t cap)
 {
 	uint8_t b[128];
@@ -521,7 +551,7 @@ static void read_line(const char *path, char *dst, size_t cap)
 		size_t n = (size_t)r;
 		while (n && (b[n - 1] == '\n' || b[n - 1] == ' '))
 			n--;
-		vs_text_clean(dst, cap, b, n);
+		vs_text_copy(dst, cap, b, n);
 	}
 }
 
@@ -530,26 +560,43 @@ static void facts_fill(struct vs_hello *h)
 {
 	struct utsname u;
 	if (uname(&u) == 0) {
-		vs_text_clean(h->hostname, sizeof h->hostname, (const uint8_t *)u.nodename, strlen(u.nodename));
-		vs_text_clean(h->kernel, sizeof h->kernel, (const uint8_t *)u.release, strlen(u.release));
+		vs_text_copy(h->hostname, sizeof h->hostname, (const uint8_t *)u.nodename, sizeof u.nodename);
+		vs_text_copy(h->kernel, sizeof h->kernel, (const uint8_t *)u.release, sizeof u.release);
 	}
 	read_line("/etc/machine-id", h->machine_id, sizeof h->machine_id);
 	read_line("/proc/sys/kernel/random/boot_id", h->boot_id, sizeof h->boot_id);
 }
 
-/* One line per session to stderr and the kernel log: who, how proven,
- * what.  The command or path is the host's, cleaned and cut short. */
-static void audit(const struct peer *pe, const char *how, const char *op, const char *what)
+/* One line per session: who, how proven, what; to stderr, or to the
+ * kernel log when stderr is the console (main).  What: each of the
+ * host's arguments (or its path) quoted and escaped,
+ * so that neither a byte of it nor where one ends can deceive the
+ * reader; cut at AUDIT_MAX, where "..." marks the cut.  No arguments:
+ * the login shell. */
+#define AUDIT_MAX 480
+static void audit(const struct peer *pe, const char *how, const char *op, const char *const *argv, unsigned argc)
 {
-	char b[400], w[200];
-	size_t n;
-	vs_text_clean(w, sizeof w, (const uint8_t *)(what ? what : ""), what ? strlen(what) : 0);
-	n = fmt(b, sizeof b, "<6>vsock-agent: %s from %s (auth %s)%s%s%s\n", op, pe->desc, how, *w ? ": '" : "", w,
-	        *w ? "'" : "");
-	vs_writeall(2, b + 3, n - 3);
-	if (kmsg_fd >= 0 && write(kmsg_fd, b, n) < 0) {
-		/* the kernel log is best effort */
+	char b[AUDIT_MAX + 16];
+	size_t n = fmt(b, sizeof b, "<6>vsock-agent: %s from %s (auth %s):%s", op, pe->desc, how,
+	               argc ? "" : " the login shell");
+	for (; argc; argc--, argv++) {
+		size_t len = strlen(*argv);
+		b[n++] = ' ';
+		if (n > AUDIT_MAX) { /* arguments left, and no room */
+			memcpy(b + n, "...", 3);
+			n += 3;
+			break;
+		}
+		b[n++] = '\'';
+		len -= vs_esc(b + n, AUDIT_MAX + 5 - n, *argv, len, '\'');
+		n += strlen(b + n);
+		if (len) /* cut inside it, and marked */
+			break;
+		b[n++] = '\'';
 	}
+	b[n++] = '\n';
+	if (kmsg_fd < 0 || write(kmsg_fd, b, n) < 0)
+		vs_writeall(2, b + 3, n - 3);
 }
 
 /* ---- legacy vsock_guest_exec protocol ---- */
@@ -564,7 +611,7 @@ static int legacy_run(const char *cmd)
 {
 	pid_t pid;
 	int st;
-	audit(legacy_peer, legacy_how, "legacy command", cmd);
+	audit(legacy_peer, legacy_how, "legacy command", &cmd, 1);
 	pid = fork();
 	if (pid < 0) {
 		warn_sys("unable to fork");
@@ -679,6 +726,7 @@ struct sess {
 	int pty_slave;            /* held so the master never sees EIO early */
 	pid_t pid;                /* session leader; also its sid and pgid */
 	int exited, status;
+	int killed;               /* the host sent a signal: it ends everything */
 	const uint8_t *sin;       /* STDIN bytes not yet written */
 	size_t sinlen;
 	int sin_eof;              /* STDIN_EOF arrived: close after sin */
@@ -813,14 +861,23 @@ static void reap_all(int ms)
 		usleep(10000);
 }
 
-/* What the command left behind dies: SIGKILL to its session, only when
- * there is something left at all (the common case costs one waitpid). */
-static void sess_cleanup(pid_t sid)
+/* A session ends as a terminal hangup ends one: on a pty, SIGHUP (and
+ * SIGCONT, for stopped jobs) to every process of its session, and what
+ * ignores it (nohup) or left the session (setsid) lives on; after a plain
+ * exec, whose output has closed, nothing more.  A session the host ended
+ * with a signal (Ctrl-C, a time limit) was killed on purpose: everything
+ * of it dies, SIGKILL, when anything is left at all (one waitpid). */
+static void sess_end(struct sess *s, int hup)
 {
-	if (!reap_some(NULL))
-		return;
-	session_kill(sid, SIGKILL);
-	reap_all(200);
+	if (s->killed) {
+		if (!reap_some(NULL))
+			return;
+		session_kill(s->pid, SIGKILL);
+		reap_all(200);
+	} else if (hup) {
+		session_kill(s->pid, SIGHUP);
+		session_kill(s->pid, SIGCONT);
+	}
 }
 
 /* The host is gone or broke the protocol: the command's session dies. */
@@ -977,7 +1034,7 @@ static void fds_close_from(int lo)
 static void child_exec(struct vs_exec *e, int in, int out, int err, const char *slave)
 {
 	char **env = env_build(e);
-	const char *shell = env_get(env, "SHELL"), *home = env_get(env, "HOME");
+	const char *shell = env_get(env, "SHELL"), *home = env_get(env, "HOME"), *base;
 	setsid();
 	if (slave) {
 		int t = open(slave, O_RDWR);
@@ -995,6 +1052,10 @@ static void child_exec(struct vs_exec *e, int in, int out, int err, const char *
 	signals_reset();
 	if (!shell || !*shell)
 		shell = "/bin/sh";
+	/* nologin says only "not available": say why, and the ways around */
+	if (e->flags & (VS_EXEC_LOGIN | VS_EXEC_SHELL) && strlen(shell) > 7 && !strcmp(shell + strlen(shell) - 8, "/nologin"))
+		warnx("the agent's user has the shell %s, which runs no command: -e SHELL=/bin/sh or --argv "
+		      "runs one without it", shell);
 	if (e->cwd && *e->cwd) {
 		if (chdir(e->cwd) < 0) {
 			warn_sys("unable to change directory to %s", e->cwd);
@@ -1004,14 +1065,17 @@ static void child_exec(struct vs_exec *e, int in, int out, int err, const char *
 		if (chdir("/") < 0)
 			_exit(126);
 	}
+	/* argv[0] is the shell's name, as login and sshd give it: bash
+	 * called sh runs in POSIX mode, a zsh emulates sh */
+	base = strrchr(shell, '/');
+	base = base ? base + 1 : shell;
 	if (e->flags & VS_EXEC_LOGIN) {
-		const char *b = strrchr(shell, '/');
 		char arg0[64];
 		char *av[2] = { arg0, NULL };
-		fmt(arg0, sizeof arg0, "-%s", b ? b + 1 : shell);
+		fmt(arg0, sizeof arg0, "-%s", base);
 		execve(shell, av, env);
 	} else if (e->flags & VS_EXEC_SHELL) {
-		char *av[4] = { (char *)"sh", (char *)"-c", (char *)e->argv[0], NULL };
+		char *av[4] = { (char *)base, (char *)"-c", (char *)e->argv[0], NULL };
 		execve(shell, av, env);
 	} else {
 		/* PATH search uses the command's PATH, not ours */
@@ -1092,10 +1156,12 @@ static void pump_out(struct sess *s, int *fd, uint16_t type)
 		vs_q_commit(&wq, type, (size_t)r);
 		return;
 	}
-	if (r < 0 && (errno == EINTR || (errno == EAGAIN && !s->exited)))
+	if (r < 0 && (errno == EINTR || (errno == EAGAIN && (!s->exited || *fd != s->pty))))
 		return;
-	/* EOF, EIO from a pty, or EAGAIN after the command has exited: what
-	 * it wrote before exiting has been read */
+	/* EOF, EIO from a pty, or EAGAIN from a pty after the command has
+	 * exited (we hold its slave): what it wrote before exiting has been
+	 * read.  A pipe ends at EOF only: what the command left running in
+	 * the background may still write, as with ssh. */
 	if (*fd == s->pty) {
 		s->in_w = -1;
 		close_fd(&s->pty);
@@ -1162,8 +1228,14 @@ static void sess_frames(struct sess *s)
 			if (h.len == 4) {
 				uint32_t sig = vs_get32(p);
 				pid_t g = s->pty >= 0 ? tcgetpgrp(s->pty) : s->pid;
-				if (sig > 0 && sig < NSIG)
+				/* SIGKILL is the host killing the session on purpose
+				 * (--timeout): all of it, what left the group too */
+				if (sig == SIGKILL)
+					session_kill(s->pid, SIGKILL);
+				else if (sig > 0 && sig < NSIG)
 					kill(-(g > 0 ? g : s->pid), (int)sig);
+				if (sig > 0 && sig < NSIG)
+					s->killed = 1;
 			}
 			break;
 		case VS_WINSIZE:
@@ -1253,6 +1325,13 @@ static void sess_run(int sock, struct vs_exec *e)
 		send_error(sock, VS_E_EXEC, "unable to start the command: %s", vs_strerror(errno));
 		exit(1);
 	}
+	{
+		/* our parent kills this session should we die of a signal */
+		pid_t m[2] = { getpid(), s.pid };
+		if (write(sid_fd[1], m, sizeof m) < 0) {
+			/* no parent that listens (a request on the control connection) */
+		}
+	}
 	vs_nonblock(sock, 1);
 	for (;;) {
 		struct pollfd p[5];
@@ -1260,11 +1339,12 @@ static void sess_run(int sock, struct vs_exec *e)
 		size_t room;
 		int done = s.exited && s.out_r < 0 && s.err_r < 0;
 		if (done) {
+			int hup = s.pty_slave >= 0;
 			close_fd(&s.pty_slave);
 			sess_exit_frame(&s);
 			if (wflush(sock) < 0)
 				sess_abort(&s, "connection failed");
-			sess_cleanup(s.pid);
+			sess_end(&s, hup);
 			info("session %d: done", (int)s.pid);
 			sock_drain_close(sock);
 			exit(0);
@@ -1280,8 +1360,8 @@ static void sess_run(int sock, struct vs_exec *e)
 			ierr = n, p[n++] = (struct pollfd){ s.err_r, POLLIN, 0 };
 		if (s.in_w >= 0 && s.sinlen)
 			iin = n, p[n++] = (struct pollfd){ s.in_w, POLLOUT, 0 };
-		/* once the command has exited, drain without waiting */
-		if (poll(p, (nfds_t)n, s.exited ? 0 : -1) < 0 && errno != EINTR)
+		/* once the command has exited, drain its pty without waiting */
+		if (poll(p, (nfds_t)n, s.exited && s.pty >= 0 ? 0 : -1) < 0 && errno != EINTR)
 			die_sys("unable to poll");
 		if (p[1].revents) {
 			sigpipe_drain();
@@ -1311,9 +1391,9 @@ static void sess_run(int sock, struct vs_exec *e)
 		}
 		if (iin >= 0 && p[iin].revents)
 			sess_write_stdin(&s);
-		if (s.out_r >= 0 && (s.exited || (iout >= 0 && p[iout].revents)))
+		if (s.out_r >= 0 && ((s.exited && s.pty >= 0) || (iout >= 0 && p[iout].revents)))
 			pump_out(&s, &s.out_r, VS_STDOUT);
-		if (s.err_r >= 0 && (s.exited || (ierr >= 0 && p[ierr].revents)))
+		if (s.err_r >= 0 && ierr >= 0 && p[ierr].revents)
 			pump_out(&s, &s.err_r, VS_STDERR);
 		sess_frames(&s);
 		if (s.sin_eof && !s.sinlen && s.in_w >= 0) {
@@ -1476,8 +1556,9 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		}
 		if (!op_allowed(fd, e.flags & VS_EXEC_PTY ? VS_CAP_PTY : VS_CAP_EXEC))
 			exit(1);
-		audit(pe, how, e.flags & VS_EXEC_PTY ? "shell" : "exec",
-		      e.flags & VS_EXEC_LOGIN ? "(login shell)" : e.argv[0]);
+		/* what runs: the login shell, one string for the shell, or argv */
+		audit(pe, how, e.flags & VS_EXEC_PTY ? "shell" : "exec", e.argv,
+		      e.flags & VS_EXEC_LOGIN ? 0 : e.flags & VS_EXEC_SHELL ? 1 : e.argc);
 		sess_run(fd, &e);
 		exit(0);
 	case VS_PUT:
@@ -1485,7 +1566,7 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		if (!op_allowed(fd, h->type == VS_PUT ? VS_CAP_PUT : VS_CAP_GET))
 			exit(1);
 		if (xf_request_parse(fbuf, (size_t)n, &fl, &alg, &path) == 0)
-			audit(pe, how, h->type == VS_PUT ? "put" : "get", path);
+			audit(pe, how, h->type == VS_PUT ? "put" : "get", &path, 1);
 		exit(file_session(fd, h->type, fbuf, (size_t)n));
 	}
 }
@@ -1589,18 +1670,6 @@ static pid_t standby_start(int ctl, int note)
 	return pid < 0 ? 0 : pid;
 }
 
-/* A direct child (a session process) died of a signal or failed: what its
- * command left is orphaned to us, the subreaper.  The command is a session
- * leader, so a child of ours in a session not ours is such an orphan:
- * its whole session dies. */
-static void orphan_check(const char *name, long pid, void *arg)
-{
-	long ppid, sid = proc_stat(name, &ppid);
-	(void)pid;
-	if (sid > 0 && ppid == (long)getpid() && sid != (long)getsid(0))
-		session_kill((pid_t)sid, SIGKILL);
-}
-
 /* Dial-back sessions in flight: their pids, and the tokens to report in
  * ENDED when they are done (for the hub's session count). */
 #define MAXKIDS 4096
@@ -1619,22 +1688,44 @@ static void kid_add(pid_t pid, uint64_t token)
 		}
 }
 
-/* Reap children; for each, report ENDED on ctl (when >= 0); when one
- * ended badly, kill the sessions of orphans. */
+/* Each session process tells us its command's session id (sid_fd) as
+ * soon as it has one: should it die of a signal, that session would be
+ * left to run unwatched, and dies.  What sessions that ended left running
+ * (a daemon, a nohup job) is our child by then too, and is only reaped. */
+static struct { pid_t pid, sid; } sids[MAXKIDS];
+
+static pid_t sid_take(pid_t pid)
+{
+	pid_t m[2], sid = 0;
+	int i;
+	while (read(sid_fd[0], m, sizeof m) == sizeof m)
+		for (i = 0; i < MAXKIDS; i++)
+			if (!sids[i].pid) {
+				sids[i].pid = m[0], sids[i].sid = m[1];
+				break;
+			}
+	for (i = 0; i < MAXKIDS; i++)
+		if (sids[i].pid == pid)
+			sid = sids[i].sid, sids[i].pid = 0;
+	return sid;
+}
+
+/* Reap children; for each session, report ENDED on ctl (when >= 0). */
 static void children_reap(int ctl)
 {
-	int st, bad = 0, i;
-	pid_t p;
+	int st, i;
+	pid_t p, sid;
 	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
 		if (p == spare)
 			spare = 0; /* a new one is made */
 		if (p == standby_pid)
 			standby_pid = 0;
+		sid = sid_take(p);
+		if (WIFSIGNALED(st) && sid > 1)
+			session_kill(sid, SIGKILL);
 		for (i = 0; i < MAXKIDS; i++) {
 			if (kids[i].pid != p)
 				continue;
-			if (!WIFEXITED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != RC_REFUSED))
-				bad = 1;
 			if (WIFSIGNALED(st))
 				warnx("session process %d died of signal %d", (int)p, WTERMSIG(st));
 			if (ctl >= 0 && kids[i].token) {
@@ -1646,10 +1737,15 @@ static void children_reap(int ctl)
 			break;
 		}
 	}
-	if (bad)
-		proc_each(orphan_check, NULL);
 }
 
+
+static void hush_count(void)
+{
+	if (hushed)
+		warnx("%u more refusals of the host, not logged one by one", hushed);
+	hushed = 0;
+}
 
 /* Dial mode's first connection: HELLO, then OPEN/PING/BYE until the host
  * closes; or a request right away, served on this connection.  Returns 0
@@ -1657,14 +1753,21 @@ static void children_reap(int ctl)
 static int serve_control(int fd, const struct peer *pe)
 {
 	static const int sigs[] = { SIGCHLD };
+	static int note[2] = { -1, -1 }; /* the last host's, when we dial again */
 	const char *how = "";
-	int note[2] = { -1, -1 };
 	long next = 0;
-	if (handshake(fd, pe, 0, 1, &how) < 0)
+	int r;
+	muted = hush;
+	r = handshake(fd, pe, 0, 1, &how);
+	muted = 0;
+	if (r < 0)
 		return RC_REFUSED;
+	hush_count();
 	info("control connection to %s (auth %s)", pe->desc, how);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigpipe_open(sigs, 1);
+	close_fd(&note[0]);
+	close_fd(&note[1]);
 	if ((host_flags & VS_HF_STANDBY) && pipe2(note, O_CLOEXEC | O_NONBLOCK) < 0)
 		note[0] = -1;
 	for (;;) {
@@ -2107,10 +2210,27 @@ int main(int argc, char **argv)
 	ops = only & ~deny;
 	fmt(ops_why, sizeof ops_why, "%s%s%s", deny_s, *deny_s && *only_s ? ", " : "", only_s);
 	key_setup(keysrc);
+	/* packets (O_DIRECT): a message cut short is dropped whole, never
+	 * read as part of the next one */
+	if (pipe2(sid_fd, O_CLOEXEC | O_NONBLOCK | O_DIRECT) < 0)
+		die_sys("unable to create a pipe");
 	{
+		/* audit lines to the kernel log when stderr is the console (there
+		 * they would run into the console's own session, and the kernel
+		 * log is the record that stays) or is about to be /dev/null (-d);
+		 * elsewhere (a terminal, a journal, a file) stderr is the record,
+		 * and the kernel log may not even be this guest's */
 		const char *au = getenv("VSOCK_AGENT_AUDIT");
-		if (!au || strcmp(au, "stderr"))
-			kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		unsigned a, c;
+		int con = -1;
+		if (!au || strcmp(au, "stderr")) {
+			con = open("/dev/console", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+			if ((background && !opt_verbose) || (con >= 0 && ioctl(2, TIOCGDEV, &a) == 0 &&
+			                                     ioctl(con, TIOCGDEV, &c) == 0 && a == c))
+				kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		}
+		if (con >= 0)
+			close(con);
 	}
 	if (listening)
 		listen_loop(&la, background);
@@ -2124,6 +2244,15 @@ int main(int argc, char **argv)
 		close(fd);
 		/* an impostor does not end our wait, nor a host that left
 		 * without releasing us when we are to reconnect */
+		if (rc == RC_REFUSED) {
+			static long quiet_end;
+			long now = vs_now_ms();
+			hushed += (unsigned)hush;
+			if (!hush)
+				quiet_end = now + HUSH_MS;
+			if (!(hush = now < quiet_end))
+				hush_count();
+		}
 		if (rc == RC_REFUSED || (rc == RC_GONE && opt_reconnect)) {
 			info("dialing %s again", pe.desc);
 			usleep((500 + (unsigned)getpid() % 500) * 1000);

@@ -23,8 +23,13 @@
 
 struct vs_key {
 	size_t n;              /* 0: no key */
+	unsigned mode;         /* the file's mode, when vs_key_load refused it (EPERM) */
 	uint8_t b[VS_KEY_MAX];
 };
+
+/* Why a key file was refused (EPERM from vs_key_load), in the words all
+ * three programs use: the file, its mode (k->mode), the file. */
+#define VS_KEY_PERM "unable to use the key %s: its mode 0%o lets others read or write it; chmod 600 %s"
 
 void vs_hmac(const uint8_t *key, size_t kn, const void *msg, size_t mn, uint8_t out[VS_MAC]);
 int vs_key_set(struct vs_key *k, const void *p, size_t n);
@@ -39,6 +44,7 @@ void vs_auth_mac(const struct vs_key *k, int agent, int host_dialed, const struc
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,14 +94,27 @@ int vs_key_set(struct vs_key *k, const void *p, size_t n)
 	return 0;
 }
 
-/* Read a key file (a regular file, a sysfs attribute, a credential). */
+/* Read a key file (a regular file, a sysfs attribute, a credential).  A
+ * regular file that its group or others may read or write is refused,
+ * as ssh refuses such a private key: the key may have leaked, and a proof
+ * is only worth the secrecy of its key.  -1 with EPERM then, its mode in
+ * k->mode.  (QEMU's fw_cfg attribute is 0400 by the kernel, a systemd
+ * credential 0400 by systemd; what is not a regular file, a pipe from
+ * --key <(...), keeps nothing to leak.) */
 int vs_key_load(struct vs_key *k, const char *path)
 {
 	static uint8_t b[VS_KEY_MAX + 64];
+	struct stat st;
 	size_t n = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), e;
 	if (fd < 0)
 		return -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+		k->mode = st.st_mode & 07777;
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
 	for (;;) {
 		ssize_t r = read(fd, b + n, sizeof b - n);
 		if (r < 0 && errno == EINTR)

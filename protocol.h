@@ -122,7 +122,8 @@ enum vs_err {
 	VS_E_TIMEOUT = 18, /* a time limit passed */
 };
 
-/* A HELLO, decoded.  Text fields arrive cleaned (printable, bounded). */
+/* A HELLO, decoded.  Text fields arrive as the peer sent them, cut to
+ * their buffer: whoever shows one escapes it (vs_esc). */
 struct vs_hello {
 	uint16_t version, flags;
 	uint32_t caps;
@@ -245,7 +246,11 @@ int vs_fields_decode(const uint8_t *p, size_t n, struct vs_hello *h);
 int vs_hello_decode(const uint8_t *p, size_t n, struct vs_hello *h);
 int vs_send_error(int fd, uint32_t code, const char *text);
 int vs_error_text(const uint8_t *p, size_t n, uint32_t dflt, uint32_t *code, char *t, size_t cap);
-size_t vs_text_clean(char *dst, size_t cap, const uint8_t *src, size_t n);
+size_t vs_text_copy(char *dst, size_t cap, const uint8_t *src, size_t n);
+#define VS_NOT_UTF8 0xffffffffu
+uint32_t vs_utf8(const uint8_t *s, size_t n, size_t *len);
+int vs_shown(uint32_t c);
+size_t vs_esc(char *dst, size_t cap, const void *src, size_t n, int quote);
 
 int vs_addr_parse(const char *s, struct vs_addr *a);
 int vs_port_parse(const char *s, uint32_t *port);
@@ -649,7 +654,7 @@ int vs_fields_decode(const uint8_t *p, size_t n, struct vs_hello *h)
 		case VS_F_BOOT_ID: dst = h->boot_id, cap = sizeof h->boot_id; break;
 		}
 		if (dst)
-			vs_text_clean(dst, cap, v, len);
+			vs_text_copy(dst, cap, v, len);
 	}
 	return 0;
 }
@@ -681,16 +686,105 @@ int vs_send_error(int fd, uint32_t code, const char *text)
 	return vs_send(fd, VS_ERROR, b, 4 + n);
 }
 
-/* Text from the peer, made printable (anything else becomes '?') and
- * NUL-terminated in dst[cap]; it stops at a NUL.  Returns its length. */
-size_t vs_text_clean(char *dst, size_t cap, const uint8_t *src, size_t n)
+/* Text from the peer, as it is, NUL-terminated in dst[cap]: it stops at
+ * a NUL or at the end of the room.  Returns its length.  Nothing is
+ * escaped here: texts are relayed (the hub passes a guest's facts and
+ * errors on to its clients), and only a text's writer, where it reaches
+ * a terminal or a log, escapes it, once (vs_esc). */
+size_t vs_text_copy(char *dst, size_t cap, const uint8_t *src, size_t n)
 {
 	size_t i;
 	if (n > cap - 1)
 		n = cap - 1;
 	for (i = 0; i < n && src[i]; i++)
-		dst[i] = src[i] >= 32 && src[i] < 127 ? (char)src[i] : '?';
+		dst[i] = (char)src[i];
 	dst[i] = 0;
+	return i;
+}
+
+/* The UTF-8 character at s (n > 0 bytes): its code point, its length in
+ * *len.  A byte that starts no valid sequence (a stray continuation, an
+ * overlong form, a surrogate, beyond U+10FFFF, a sequence cut short) is
+ * VS_NOT_UTF8, of length 1. */
+uint32_t vs_utf8(const uint8_t *s, size_t n, size_t *len)
+{
+	uint32_t c = s[0];
+	size_t k = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4, i;
+	*len = 1;
+	if (c < 0x80)
+		return c;
+	if (c < 0xc2 || c > 0xf4 || n < k)
+		return VS_NOT_UTF8;
+	c &= 0x3fu >> (k - 1);
+	for (i = 1; i < k; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return VS_NOT_UTF8;
+		c = c << 6 | (s[i] & 0x3fu);
+	}
+	/* overlong (shorter forms exist below 2^(5k-4)), a surrogate, too large */
+	if (!(c >> (5 * k - 4)) || (c >= 0xd800 && c < 0xe000) || c > 0x10ffff)
+		return VS_NOT_UTF8;
+	*len = k;
+	return c;
+}
+
+/* Whether a character may reach a terminal as it is: not a control
+ * character (C0, DEL, C1: a terminal acts on them), nor one that moves or
+ * reorders the text around it (the line and paragraph separators, the
+ * bidirectional marks, embeddings, overrides and isolates), nor a byte
+ * that is not UTF-8.  The one policy; vs_esc and the hub's JSON spell
+ * what fails it each in their own way. */
+int vs_shown(uint32_t c)
+{
+	return c >= 0x20 && (c < 0x7f || c >= 0xa0) && c != 0x61c && c != 0x200e && c != 0x200f &&
+	       (c < 0x2028 || c > 0x202e) && (c < 0x2066 || c > 0x2069) && c != VS_NOT_UTF8;
+}
+
+/* src[0..n) from a peer, made safe for a terminal or a log as ls -b and
+ * printf %q show names, into dst[cap] (cap >= 4), NUL-terminated: what
+ * vs_shown passes stays as it is, but a backslash is \\ (and quote, a
+ * punctuation character or 0, is \quote: argument boundaries stay
+ * visible); \n \r \t; any other byte \xHH.  The escapes are unambiguous
+ * and never split; what does not fit is cut at a character's end and
+ * marked "...".  Returns how many bytes of src went in: n unless it was
+ * cut. */
+size_t vs_esc(char *dst, size_t cap, const void *src, size_t n, int quote)
+{
+	const uint8_t *s = src;
+	size_t o = 0, i = 0, k, m, mo = 0, mi = 0; /* mo, mi: the last place the mark fits */
+	while (i < n) {
+		uint32_t c = vs_utf8(s + i, n - i, &k);
+		char e[4];
+		const char *p = e;
+		if (vs_shown(c) && c != '\\' && c != (uint32_t)quote) {
+			p = (const char *)s + i;
+			m = k;
+		} else {
+			c = s[i];
+			k = 1;
+			m = 2;
+			e[0] = '\\';
+			/* a backslash and the quote are printable: themselves */
+			e[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : c < 0x20 || c > 0x7e ? 'x' : (char)c;
+			if (e[1] == 'x') {
+				e[2] = "0123456789abcdef"[c >> 4];
+				e[3] = "0123456789abcdef"[c & 15];
+				m = 4;
+			}
+		}
+		if (o + m >= cap) { /* no room: back to where the mark fits */
+			memcpy(dst + mo, "...", 3);
+			o = mo + 3;
+			i = mi;
+			break;
+		}
+		memcpy(dst + o, p, m);
+		o += m;
+		i += k;
+		if (o + 4 <= cap)
+			mo = o, mi = i;
+	}
+	dst[o] = 0;
 	return i;
 }
 
@@ -826,7 +920,7 @@ static char *vs_utoa(char *p, uint32_t v)
 }
 
 /* An ERROR's payload (u32 code, text): the code (dflt when it has none)
- * into *code, and its text, cleaned, into t; a peer that sent no text
+ * into *code, and its text, as sent (vs_text_copy), into t; a peer that sent no text
  * gets words that say so, with the code.  1 when t is the peer's text, 0
  * when it is ours. */
 int vs_error_text(const uint8_t *p, size_t n, uint32_t dflt, uint32_t *code, char *t, size_t cap)
@@ -834,7 +928,7 @@ int vs_error_text(const uint8_t *p, size_t n, uint32_t dflt, uint32_t *code, cha
 	static const char none[] = "gave up without saying why (error ";
 	char *e;
 	*code = n >= 4 ? vs_get32(p) : dflt;
-	vs_text_clean(t, cap, p + 4, n >= 4 ? n - 4 : 0);
+	vs_text_copy(t, cap, p + 4, n >= 4 ? n - 4 : 0);
 	if (*t || cap < sizeof none + 12)
 		return 1;
 	memcpy(t, none, sizeof none - 1);
@@ -1032,7 +1126,7 @@ void vs_unix_link(int fd, char *path, size_t cap)
 		if (getpeername(fd, (struct sockaddr *)&a, &l) < 0 || l <= offsetof(struct sockaddr_un, sun_path))
 			return;
 	}
-	vs_text_clean(path, cap, (const uint8_t *)a.sun_path, strnlen(a.sun_path, l - offsetof(struct sockaddr_un, sun_path)));
+	vs_text_copy(path, cap, (const uint8_t *)a.sun_path, strnlen(a.sun_path, l - offsetof(struct sockaddr_un, sun_path)));
 }
 
 /* Do two HELLOs name different guests: a CID each, or a path each, that

@@ -72,7 +72,7 @@ struct xf {
 	                         * `out`; -1 (the default): "-" is a plain name */
 	int no_tmpfile;         /* receiver: named temporary files only (a test knob) */
 	uint32_t code;          /* VS_E_* of the last failure */
-	char err[600];
+	char err[600];          /* why, names as they are: its writer escapes it */
 	int remote_err;         /* err came from the peer's ERROR frame */
 	int lost;               /* the connection failed (not the transfer) */
 	uint64_t bytes;         /* content bytes moved */
@@ -91,6 +91,9 @@ struct xf {
 	int dfd[XF_DEPTH_MAX + 1];
 	uint16_t plen[XF_DEPTH_MAX + 1];        /* strlen of cur at each level */
 	struct xf_meta dmeta[XF_DEPTH_MAX + 1]; /* applied when a level pops */
+	uint8_t existed[XF_DEPTH_MAX + 1]; /* the level's directory was there before */
+	uint32_t drop;          /* mode bits a received entry does not get: 07000
+	                         * and the umask, unless PRESERVE (xf_recv) */
 	char cur[XF_PATH_MAX];  /* the top directory's path, as the sender named it */
 	int tmpfd;              /* the file being received, or -1 */
 	int tmpdir;             /* directory of a named temporary, or -1 */
@@ -1146,14 +1149,15 @@ static void xf_utimens(int dfd, const char *name, const struct timespec ts[2], i
 }
 
 /* Metadata through the descriptor of what we created: a name is never
- * looked up again, so it cannot lead anywhere else. */
-static void xf_meta_fd(struct xf *x, int fd, const struct xf_meta *m)
+ * looked up again, so it cannot lead anywhere else.  mode is what the
+ * caller decided (m's, less x->drop; or the replaced file's). */
+static void xf_meta_fd(struct xf *x, int fd, const struct xf_meta *m, uint32_t mode)
 {
 	struct timespec ts[2];
 	xf_times(m, ts);
 	if ((x->flags & XF_PRESERVE) && geteuid() == 0)
 		(void)!fchown(fd, m->uid, m->gid); /* before the mode: chown clears setuid */
-	(void)!fchmod(fd, m->mode);
+	(void)!fchmod(fd, mode);
 	if (x->flags & XF_PRESERVE)
 		xf_utimens(fd, NULL, ts, 0);
 }
@@ -1170,19 +1174,21 @@ static void xf_meta_link(struct xf *x, int dfd, const char *name, const struct x
 		xf_utimens(dfd, name, ts, AT_SYMLINK_NOFOLLOW);
 }
 
-/* Pop the directory on top of the stack, its mode and times applied. */
+/* Pop the directory on top of the stack, its mode and times applied;
+ * one that was there before keeps its mode, as cp(1) leaves it, unless
+ * PRESERVE. */
 static void xf_pop(struct xf *x, const struct xf_meta *m)
 {
 	int fd = x->dfd[--x->ndir];
-	if (x->ndir)
-		xf_meta_fd(x, fd, m);
+	if (x->ndir && (!x->existed[x->ndir] || (x->flags & XF_PRESERVE)))
+		xf_meta_fd(x, fd, m, m->mode & ~x->drop);
 	close(fd);
 	if (x->ndir)
 		x->cur[x->plen[x->ndir - 1]] = 0;
 }
 
 /* However the transfer ends, every directory still open gets its mode
- * (and times) now: none stays private (0700) after a failure. */
+ * (and times) now: none it made stays private (0700) after a failure. */
 static void xf_unwind(struct xf *x)
 {
 	while (x->ndir > 0)
@@ -1305,9 +1311,16 @@ static int xf_content(struct xf *x, int fd, int own, const struct xf_entry *e, c
 static int xf_recv_file(struct xf *x, int dfd, const char *name, const struct xf_entry *e)
 {
 	struct stat st;
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-		errno = EISDIR;
-		return xf_fail_here(x, e->path);
+	uint32_t mode = e->m.mode & ~x->drop;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			errno = EISDIR;
+			return xf_fail_here(x, e->path);
+		}
+		/* the file it replaces keeps its permissions, as cp(1)
+		 * leaves them, unless PRESERVE: never a special bit */
+		if (!(x->flags & XF_PRESERVE) && S_ISREG(st.st_mode))
+			mode = st.st_mode & 0777;
 	}
 	if (xf_tmp_open(x, dfd, name) < 0)
 		return xf_fail_here(x, e->path);
@@ -1321,7 +1334,7 @@ static int xf_recv_file(struct xf *x, int dfd, const char *name, const struct xf
 	}
 	if (xf_ok(x) < 0 || xf_content(x, x->tmpfd, 1, e, e->path) < 0)
 		return -1;
-	xf_meta_fd(x, x->tmpfd, &e->m);
+	xf_meta_fd(x, x->tmpfd, &e->m, mode);
 	if (fsync(x->tmpfd) < 0 || xf_place(x, dfd, name, -1, NULL) < 0)
 		return xf_fail_here(x, e->path);
 	close(x->tmpfd);
@@ -1332,11 +1345,12 @@ static int xf_recv_file(struct xf *x, int dfd, const char *name, const struct xf
 
 static int xf_recv_dir(struct xf *x, int dfd, const char *name, const struct xf_entry *e)
 {
-	int fd;
+	int fd, old;
 	if (x->ndir > XF_DEPTH_MAX)
 		return xf_fail(x, VS_E_NAMETOOLONG, "more than 256 nested directories: ", e->path, NULL);
-	/* private while it fills; its mode when it pops */
-	if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
+	/* private while it fills; its mode when it pops (xf_pop) */
+	old = mkdirat(dfd, name, 0700) < 0;
+	if (old && errno != EEXIST)
 		return xf_fail_here(x, e->path);
 	fd = xf_opendir(dfd, name);
 	if (fd < 0) {
@@ -1346,6 +1360,7 @@ static int xf_recv_dir(struct xf *x, int dfd, const char *name, const struct xf_
 	}
 	x->dfd[x->ndir] = fd;
 	x->dmeta[x->ndir] = e->m;
+	x->existed[x->ndir] = (uint8_t)old;
 	x->plen[x->ndir] = (uint16_t)strlen(e->path);
 	memcpy(x->cur, e->path, x->plen[x->ndir] + 1u);
 	x->ndir++;
@@ -1493,6 +1508,13 @@ int xf_recv(struct xf *x, const char *dest)
 {
 	int r = -1;
 	x->dest = dest;
+	/* without PRESERVE a new entry's mode is as cp(1) makes it: no
+	 * setuid, setgid or sticky bit, and the umask applies */
+	if (!(x->flags & XF_PRESERVE)) {
+		x->drop = umask(0);
+		umask((mode_t)x->drop);
+		x->drop |= 07000;
+	}
 	for (;;) {
 		struct vs_hdr h;
 		struct xf_entry e;

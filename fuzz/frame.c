@@ -1,15 +1,20 @@
 /*
  * frame - the frame header parser and the bounded reader and writer
  * (protocol.h: vs_hdr_parse, vs_rd16/32/64, vs_rdstr, vs_wr*,
- * vs_text_clean), the first things any peer's bytes reach.
+ * vs_text_copy), the first things any peer's bytes reach, and vs_esc,
+ * the last thing they pass before a terminal or a log.
  *
  * Input: the whole input is a header candidate; then byte 0 gives the
  * number of reader operations, taken from bytes 1..k, and the rest is
  * the payload they read.  Each read is checked against a model of the
  * cursor; what was read is written back with vs_wr* and must equal the
- * bytes consumed; text_clean must leave a printable, terminated string.
+ * bytes consumed; text_copy must keep the peer's bytes up to a NUL or the
+ * room; vs_esc must write nothing a terminal acts on, and its escapes read
+ * back must give exactly the bytes it took.
  */
 #include "fuzz.h"
+
+#include <ctype.h>
 
 static void check_hdr(const uint8_t *data, size_t size)
 {
@@ -31,19 +36,72 @@ static void check_hdr(const uint8_t *data, size_t size)
 	CHECK(memcmp(b, data, VS_HDR) == 0);
 }
 
+/* vs_esc's output read back: each escape gives its byte, anything else
+ * itself; q the quote it escaped.  Returns how many bytes came back into
+ * out, or -1 on anything vs_esc must never write. */
+static long unescape(const char *s, size_t n, int q, uint8_t *out)
+{
+	size_t i, k, o = 0;
+	for (i = 0; i < n; i += k) {
+		uint32_t c = vs_utf8((const uint8_t *)s + i, n - i, &k);
+		if (!vs_shown(c) || (q && c == (uint32_t)q))
+			return -1;
+		if (c != '\\') {
+			memcpy(out + o, s + i, k);
+			o += k;
+			continue;
+		}
+		if (i + 1 >= n)
+			return -1;
+		switch (s[i + 1]) {
+		case 'n': out[o++] = '\n', k = 2; break;
+		case 'r': out[o++] = '\r', k = 2; break;
+		case 't': out[o++] = '\t', k = 2; break;
+		case '\\': out[o++] = '\\', k = 2; break;
+		case 'x': {
+			char h[3] = { 0, 0, 0 };
+			if (i + 4 > n || !isxdigit((unsigned char)s[i + 2]) || !isxdigit((unsigned char)s[i + 3]))
+				return -1;
+			h[0] = s[i + 2], h[1] = s[i + 3];
+			out[o++] = (uint8_t)strtoul(h, NULL, 16), k = 4;
+			break;
+		}
+		default:
+			if (!q || s[i + 1] != q)
+				return -1;
+			out[o++] = (uint8_t)q, k = 2;
+		}
+	}
+	return (long)o;
+}
+
 static void check_text(const uint8_t *p, size_t n, size_t cap)
 {
 	char *dst = fuzz_alloc(cap);
-	size_t len, i;
-	len = vs_text_clean(dst, cap, p, n);
+	uint8_t *back;
+	size_t len, took;
+	long got;
+	int q = cap & 1 ? '\'' : 0;
+	len = vs_text_copy(dst, cap, p, n);
 	CHECK(len < cap && len <= n && dst[len] == 0);
-	for (i = 0; i < len; i++) {
-		CHECK(dst[i] >= 32 && dst[i] < 127);
-		CHECK(p[i] != 0);
-		CHECK(dst[i] == (char)p[i] || dst[i] == '?');
-	}
+	CHECK(!memcmp(dst, p, len));
 	/* it stops at a NUL or at the end of room or input, nowhere else */
 	CHECK(len == n || len == cap - 1 || p[len] == 0);
+	free(dst);
+	if (cap < 4)
+		return;
+	dst = fuzz_alloc(cap);
+	back = fuzz_alloc(n + 1);
+	took = vs_esc(dst, cap, p, n, q);
+	CHECK(took <= n && memchr(dst, 0, cap));
+	len = strlen(dst);
+	if (took < n) { /* cut: marked, and nothing of a cut escape left */
+		CHECK(len >= 3 && !memcmp(dst + len - 3, "...", 3));
+		len -= 3;
+	}
+	got = unescape(dst, len, q, back);
+	CHECK(got == (long)took && !memcmp(back, p, took));
+	free(back);
 	free(dst);
 }
 

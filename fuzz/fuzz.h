@@ -4,10 +4,11 @@
  * too) and CHECK, which aborts on a broken invariant so that libFuzzer
  * records the input as a crash.
  *
- * It also holds what several targets' models share: the handshake's MAC
- * and the HELLO fields' rule, written again from their definitions (not
- * the product's functions: a model that calls the code it checks checks
- * nothing).
+ * It also holds what several targets' models share: the handshake's MAC,
+ * the HELLO fields' rule and the guest-link rule of protocol 3, written
+ * again from their definitions (not the product's functions: a model that
+ * calls the code it checks checks nothing), and a Unix socket with the
+ * same name in every run, for the side that sees a path.
  *
  * A target is one file fuzz/NAME.c defining LLVMFuzzerTestOneInput, plus
  * one line "NAME MAX_LEN" in fuzz/targets, plus seeds in fuzz/corpus/NAME/.
@@ -26,11 +27,21 @@
 #include "auth.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+/* The protocol version the models below follow: a new one must bring
+ * them (and fuzz/mkseeds, whose seeds carry MACs) along. */
+#define FUZZ_VERSION 3
+_Static_assert(VS_VERSION == FUZZ_VERSION, "fuzz/: the models follow protocol 3; update them and fuzz/mkseeds");
 
 #define CHECK(c) ((c) ? (void)0 : fuzz_fail(#c, __FILE__, __LINE__))
 
@@ -38,6 +49,22 @@ __attribute__((noreturn)) static void fuzz_fail(const char *what, const char *fi
 {
 	fprintf(stderr, "%s:%d: invariant broken: %s\n", file, line, what);
 	abort();
+}
+
+/* FUZZ_TRACE set in the environment: one line on stderr per input, to
+ * see what the seeds reach (README.md, Testing). */
+__attribute__((format(printf, 1, 2))) static void fuzz_trace(const char *fmt, ...)
+{
+	static int on = -1;
+	va_list ap;
+	if (on < 0)
+		on = getenv("FUZZ_TRACE") != NULL;
+	if (!on)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }
 
 /* malloc(n), of at least 1 byte; no memory is an abort, not a finding. */
@@ -66,40 +93,159 @@ static int fuzz_str_inside(const char *s, const uint8_t *base, size_t n)
 	return s && u >= base && u < base + n && memchr(u, 0, (size_t)(base + n - u));
 }
 
-/* The MAC one side sends, from auth.h's definition: HMAC-SHA256(key,
- * label NUL, own nonce, peer nonce, token LE). */
-static void fuzz_mac(const struct vs_key *k, int agent, const uint8_t *own, const uint8_t *peer, uint64_t token,
+/* The MAC one side sends (protocol 3; PROTOCOL.md 3.3, auth.h):
+ * HMAC-SHA256(key, label NUL || dir || SHA-256(transcript)), the label
+ * "vsock-shell v3 host" or "vsock-shell v3 agent", dir the byte 'D' when
+ * the host dialed the agent and 'L' when it listened.  The transcript is
+ * the pieces given, one after another: the host's HELLO payload and the
+ * agent's, verbatim, for either MAC; for the agent's, then the host's MAC
+ * and the agent's AUTH after its MAC (its facts). */
+struct fuzz_piece {
+	const void *p;
+	size_t n;
+};
+
+static void fuzz_mac(const struct vs_key *k, int agent, int host_dialed, const struct fuzz_piece *tr, int pieces,
                      uint8_t out[VS_MAC])
 {
-	const char *label = agent ? "vsock-shell v2 agent" : "vsock-shell v2 host";
-	uint8_t m[64 + 2 * VS_NONCE_LEN];
+	const char *label = agent ? "vsock-shell v3 agent" : "vsock-shell v3 host";
+	uint8_t m[64];
 	size_t n = strlen(label) + 1;
+	struct sha256 c;
+	int i;
 	memcpy(m, label, n);
-	memcpy(m + n, own, VS_NONCE_LEN);
-	memcpy(m + n + VS_NONCE_LEN, peer, VS_NONCE_LEN);
-	vs_put64(m + n + 2 * VS_NONCE_LEN, token);
-	vs_hmac(k->b, k->n, m, n + 2 * VS_NONCE_LEN + 8, out);
+	m[n] = host_dialed ? 'D' : 'L';
+	sha256_init(&c);
+	for (i = 0; i < pieces; i++)
+		sha256_update(&c, tr[i].p, tr[i].n);
+	sha256_final(&c, m + n + 1);
+	vs_hmac(k->b, k->n, m, n + 1 + 32, out);
+}
+
+/* A HELLO text as PROTOCOL.md 3.1 has the receiver keep it: as sent, up
+ * to its first NUL, cut to cap - 1 bytes (whoever shows it escapes it). */
+static void fuzz_text(char *dst, size_t cap, const uint8_t *s, size_t n)
+{
+	size_t i;
+	for (i = 0; i + 1 < cap && i < n && s[i]; i++)
+		dst[i] = (char)s[i];
+	dst[i] = 0;
+}
+
+/* What the models read in a HELLO's fields: the last nonce, the last CID
+ * and the last PATH (as kept: fuzz_text), the guest the sender names. */
+struct fuzz_seen {
+	const uint8_t *nonce; /* NULL: none */
+	int has_cid;
+	uint32_t cid;
+	char path[108];
+};
+
+/* Does a HELLO name another guest than our view of this connection: a
+ * CID each, or a path each, that differ (PROTOCOL.md 3.3)?  A CID on one
+ * side and a path on the other (a hybrid VMM) compare nothing. */
+static int fuzz_link_differs(const struct fuzz_seen *ours, const struct fuzz_seen *theirs)
+{
+	return (ours->has_cid && theirs->has_cid && ours->cid != theirs->cid) ||
+	       (*ours->path && *theirs->path && strcmp(ours->path, theirs->path));
 }
 
 /* HELLO fields as PROTOCOL.md has them: u16 tag, u16 length, bytes, each
- * inside the payload; a nonce exactly 32 bytes.  *nonce: the last nonce,
- * if any (nonce may be NULL). */
-static int fuzz_fields_ok(const uint8_t *p, size_t n, const uint8_t **nonce)
+ * inside the payload; a nonce exactly 32 bytes, a CID exactly 4 (u32).
+ * What they say goes into *s (s may be NULL), which starts empty. */
+static int fuzz_fields_ok(const uint8_t *p, size_t n, struct fuzz_seen *s)
 {
 	size_t off = 0;
+	if (s)
+		memset(s, 0, sizeof *s);
 	while (off < n) {
 		unsigned tag, len;
 		if (n - off < 4)
 			return 0;
 		tag = vs_get16(p + off), len = vs_get16(p + off + 2);
 		off += 4;
-		if (len > n - off || (tag == VS_F_NONCE && len != VS_NONCE_LEN))
+		if (len > n - off || (tag == VS_F_NONCE && len != VS_NONCE_LEN) || (tag == VS_F_CID && len != 4))
 			return 0;
-		if (tag == VS_F_NONCE && nonce)
-			*nonce = p + off;
+		if (s && tag == VS_F_NONCE)
+			s->nonce = p + off;
+		if (s && tag == VS_F_CID)
+			s->has_cid = 1, s->cid = vs_get32(p + off);
+		if (s && tag == VS_F_PATH)
+			fuzz_text(s->path, sizeof s->path, p + off, len);
 		off += len;
 	}
 	return 1;
+}
+
+/* A field as PROTOCOL.md 3.1 writes it, appended at b + *n: the models
+ * build the HELLOs they expect with it. */
+static void fuzz_field(uint8_t *b, size_t *n, unsigned tag, const void *v, size_t len)
+{
+	vs_put16(b + *n, (uint16_t)tag);
+	vs_put16(b + *n + 2, (uint16_t)len);
+	memcpy(b + *n + 4, v, len);
+	*n += 4 + len;
+}
+
+/* The fixed part of a HELLO: u16 version, u16 flags, u32 caps, u64 token */
+static size_t fuzz_hello_head(uint8_t *b, uint16_t flags, uint32_t caps, uint64_t token)
+{
+	vs_put16(b, FUZZ_VERSION);
+	vs_put16(b + 2, flags);
+	vs_put32(b + 4, caps);
+	vs_put64(b + 8, token);
+	return 16;
+}
+
+/* ---- a connection that reaches a Unix path ----
+ * A socket listening at the relative name FUZZ_LINK, bound from a private
+ * directory: its name, as getsockname shows it on the listener and on
+ * what it accepts and getpeername to its peers, is then FUZZ_LINK in
+ * every run, so that a seed can carry MACs over a HELLO that names it.
+ * The directory goes when the process exits. */
+#define FUZZ_LINK "vsfuzz.sock"
+static char fuzz_link_dir[200], fuzz_link_at[sizeof ((struct sockaddr_un *)0)->sun_path];
+
+static void fuzz_link_gone(void)
+{
+	unlink(fuzz_link_at);
+	rmdir(fuzz_link_dir);
+}
+
+static int fuzz_link_listen(void)
+{
+	const char *t = getenv("TMPDIR");
+	struct sockaddr_un a;
+	int fd, here;
+	memset(&a, 0, sizeof a);
+	a.sun_family = AF_UNIX;
+	strcpy(a.sun_path, FUZZ_LINK);
+	if (snprintf(fuzz_link_dir, sizeof fuzz_link_dir, "%s/vsfuzz.XXXXXX", t && *t ? t : "/tmp") >=
+	        (int)sizeof fuzz_link_dir || !mkdtemp(fuzz_link_dir) ||
+	    snprintf(fuzz_link_at, sizeof fuzz_link_at, "%s/" FUZZ_LINK, fuzz_link_dir) >= (int)sizeof fuzz_link_at)
+		fuzz_fail("a private directory for " FUZZ_LINK " (TMPDIR too long?)", __FILE__, __LINE__);
+	atexit(fuzz_link_gone);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0 && here >= 0 && chdir(fuzz_link_dir) == 0);
+	CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+	CHECK(fchdir(here) == 0 && listen(fd, 16) == 0);
+	close(here);
+	return fd;
+}
+
+/* A connection through the listener: sv[0] the accepted end (which sees
+ * FUZZ_LINK as its name), sv[1] the dialing end. */
+static void fuzz_link_pair(int lfd, int sv[2])
+{
+	struct sockaddr_un a;
+	memset(&a, 0, sizeof a);
+	a.sun_family = AF_UNIX;
+	strcpy(a.sun_path, fuzz_link_at);
+	sv[1] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(sv[1] >= 0 && connect(sv[1], (struct sockaddr *)&a, sizeof a) == 0);
+	sv[0] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(sv[0] >= 0);
 }
 
 /* One frame of p[0..n) at *pos, as vs_recv reads it: 1 a frame (its

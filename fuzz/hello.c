@@ -9,25 +9,29 @@
  * of fields into a HELLO already filled; each result is compared with a
  * model written here from PROTOCOL.md (u16 tag, u16 length, bytes; a
  * nonce exactly 32 bytes; unknown tags skipped; text up to its first NUL,
- * cut to its buffer, anything unprintable as '?').  A payload shorter than
- * 16 bytes must be refused; every text field must end NUL-terminated
- * inside its buffer and be printable; a nonce is taken only at its exact
- * length; and a decoded HELLO, encoded and decoded again, must come back
+ * cut to its buffer, kept as sent: its writer escapes it; a CID exactly 4
+ * bytes, a u32).  A payload shorter than 16 bytes must be refused; every
+ * text field must end NUL-terminated inside its buffer; a nonce and a CID
+ * are taken only at their exact length; and a decoded HELLO, encoded and
+ * decoded again, must come back
  * the same (the encoder writes our version, so the version is ours).
  */
 #include "fuzz.h"
 
+#define NTAG 9 /* tags 1-8 are known; more are skipped */
 struct want {
-	int ok, has_nonce;
+	int ok, has_nonce, has_cid;
 	const uint8_t *nonce;
+	uint32_t cid;
 	/* the last occurrence of each text field: where and how long */
-	const uint8_t *text[7];
-	size_t tlen[7];
+	const uint8_t *text[NTAG];
+	size_t tlen[NTAG];
 };
 
-static const size_t tcap[7] = { 0, sizeof ((struct vs_hello *)0)->software, 0,
-	                        sizeof ((struct vs_hello *)0)->hostname, sizeof ((struct vs_hello *)0)->kernel,
-	                        sizeof ((struct vs_hello *)0)->machine_id, sizeof ((struct vs_hello *)0)->boot_id };
+static const size_t tcap[NTAG] = { 0, sizeof ((struct vs_hello *)0)->software, 0,
+	                           sizeof ((struct vs_hello *)0)->hostname, sizeof ((struct vs_hello *)0)->kernel,
+	                           sizeof ((struct vs_hello *)0)->machine_id, sizeof ((struct vs_hello *)0)->boot_id, 0,
+	                           sizeof ((struct vs_hello *)0)->path };
 
 static char *tfield(struct vs_hello *h, int tag)
 {
@@ -37,6 +41,7 @@ static char *tfield(struct vs_hello *h, int tag)
 	case VS_F_KERNEL: return h->kernel;
 	case VS_F_MACHINE_ID: return h->machine_id;
 	case VS_F_BOOT_ID: return h->boot_id;
+	case VS_F_PATH: return h->path;
 	}
 	return NULL;
 }
@@ -60,7 +65,13 @@ static void model(const uint8_t *p, size_t n, struct want *w)
 				return;
 			w->has_nonce = 1;
 			w->nonce = p + off;
-		} else if (tag < 7 && tcap[tag]) {
+		} else if (tag == VS_F_CID) {
+			if (len != 4)
+				return;
+			w->has_cid = 1;
+			w->cid = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 | (uint32_t)p[off + 2] << 16 |
+			         (uint32_t)p[off + 3] << 24;
+		} else if (tag < NTAG && tcap[tag]) {
 			w->text[tag] = p + off;
 			w->tlen[tag] = len;
 		}
@@ -69,14 +80,14 @@ static void model(const uint8_t *p, size_t n, struct want *w)
 	w->ok = 1;
 }
 
-/* s must be the peer's bytes b[0..n) up to a NUL, cut to cap - 1, with
- * every unprintable byte as '?', and end NUL-terminated in its buffer. */
+/* s must be the peer's bytes b[0..n) up to a NUL, cut to cap - 1, as
+ * they are, and end NUL-terminated in its buffer. */
 static void check_text(const char *s, size_t cap, const uint8_t *b, size_t n)
 {
 	size_t i;
 	CHECK(memchr(s, 0, cap) != NULL);
 	for (i = 0; i < cap - 1 && i < n && b[i]; i++)
-		CHECK(s[i] == (b[i] >= 32 && b[i] < 127 ? (char)b[i] : '?'));
+		CHECK(s[i] == (char)b[i]);
 	CHECK(s[i] == 0);
 }
 
@@ -87,7 +98,11 @@ static void check_fields(const struct vs_hello *h, const struct want *w, const s
 		CHECK(h->has_nonce && !memcmp(h->nonce, w->nonce, VS_NONCE_LEN));
 	else
 		CHECK(h->has_nonce == before->has_nonce && !memcmp(h->nonce, before->nonce, VS_NONCE_LEN));
-	for (tag = 1; tag < 7; tag++) {
+	if (w->has_cid)
+		CHECK(h->has_cid && h->cid == w->cid);
+	else
+		CHECK(h->has_cid == before->has_cid && h->cid == before->cid);
+	for (tag = 1; tag < NTAG; tag++) {
 		char *s = tfield((struct vs_hello *)h, tag);
 		if (!s)
 			continue;
@@ -101,7 +116,8 @@ static void check_fields(const struct vs_hello *h, const struct want *w, const s
 static int same(const struct vs_hello *a, const struct vs_hello *b)
 {
 	return a->flags == b->flags && a->caps == b->caps && a->token == b->token && a->has_nonce == b->has_nonce &&
-	       (!a->has_nonce || !memcmp(a->nonce, b->nonce, VS_NONCE_LEN)) && !strcmp(a->software, b->software) &&
+	       (!a->has_nonce || !memcmp(a->nonce, b->nonce, VS_NONCE_LEN)) && a->has_cid == b->has_cid &&
+	       (!a->has_cid || a->cid == b->cid) && !strcmp(a->path, b->path) && !strcmp(a->software, b->software) &&
 	       !strcmp(a->hostname, b->hostname) && !strcmp(a->kernel, b->kernel) &&
 	       !strcmp(a->machine_id, b->machine_id) && !strcmp(a->boot_id, b->boot_id);
 }
@@ -153,6 +169,9 @@ static void check_fields_alone(const uint8_t *data, size_t size)
 	strcpy(before.software, "vsock-agent 0.2");
 	strcpy(before.hostname, "guest");
 	strcpy(before.boot_id, "0123");
+	before.has_cid = size & 2;
+	before.cid = 77;
+	strcpy(before.path, "/run/vm.sock");
 	h = before;
 	r = vs_fields_decode(data, size, &h);
 	model(data, size, &w);

@@ -21,6 +21,7 @@
  * scratch/ itself keeps its mode and owner; no name but the one asked for
  * is new in scratch/, and exist and out are untouched unless they are
  * that name; no temporary file (.NAME.vsh-*) remains anywhere under it;
+ * without -p no entry under it has a setuid, setgid or sticky bit;
  * no descriptor is left open; the receiver's last word is the OK to DONE
  * when it succeeded, else its ERROR (unless the sender's ERROR ended it).
  * Then scratch/ is emptied and set up again.  fsync is a no-op here: it
@@ -269,8 +270,9 @@ static void check_names(const char *dir, const char *const *want, size_t n)
 	CHECK(seen == n);
 }
 
-/* No temporary file under dfd, at any depth. */
-static void check_no_tmp(int dfd)
+/* No temporary file under dfd, at any depth; with plain, no entry with a
+ * setuid, setgid or sticky bit either (what arrives without -p). */
+static void check_no_tmp(int dfd, int plain)
 {
 	DIR *d = fdopendir(dfd);
 	struct dirent *e;
@@ -283,12 +285,15 @@ static void check_no_tmp(int dfd)
 			fprintf(stderr, "temporary file left: %s\n", e->d_name);
 		CHECK(!(e->d_name[0] == '.' && strstr(e->d_name, ".vsh-")));
 		CHECK(fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0);
+		if (plain && (st.st_mode & 07000))
+			fprintf(stderr, "special bits without -p: %s %o\n", e->d_name, (unsigned)st.st_mode);
+		CHECK(!plain || !(st.st_mode & 07000));
 		if (S_ISDIR(st.st_mode)) {
 			int sub;
 			fchmodat(dirfd(d), e->d_name, 0700, 0);
 			sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			CHECK(sub >= 0);
-			check_no_tmp(sub);
+			check_no_tmp(sub, plain);
 		}
 	}
 	closedir(d);
@@ -363,10 +368,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(x.err[0] != 0);
 		CHECK(x.remote_err || feed.last == VS_ERROR);
 	}
-	/* no temporary file anywhere */
+	/* no temporary file anywhere, no special bit without -p */
 	fd = open(scratch, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	CHECK(fd >= 0);
-	check_no_tmp(fd);
+	check_no_tmp(fd, !(x.flags & XF_PRESERVE));
 	/* nothing outside changed */
 	snapshot(after);
 	for (i = 0; i < NOUT; i++) {

@@ -20,6 +20,7 @@
 /* magic to the last HELLO or AUTH frame; OPEN to the dial-back's end */
 #define HANDSHAKE_MS vsh_timeout_ms()
 #define DIALBACK_MS vsh_timeout_ms()
+#define NOTE_MS 10000 /* refusals while waiting: a line at most this often */
 
 static uint8_t hbuf[VS_FRAME_MAX];
 struct vs_key hostkey;      /* --key: n == 0 when none */
@@ -28,7 +29,7 @@ void agent_error(const uint8_t *p, size_t n)
 {
 	char text[512];
 	uint32_t code;
-	/* the text is the guest's: kept printable */
+	/* the text is the guest's, as it sent it: die() escapes it */
 	if (!vs_error_text(p, n, 0, &code, text, sizeof text))
 		die("agent: %s", text);
 	die("agent: %s (error %u)", text, code);
@@ -270,10 +271,18 @@ static int hybrid_connect(int fd, const struct vs_addr *a, long deadline)
 	return 0;
 }
 
-static const char *connect_hint(int e)
+/* What a failed connect may mean.  ENODEV is the same for a CID no VM
+ * has and for a host with no vsock host transport: both are said. */
+static const char *connect_hint(const struct opts *o, int e)
 {
+	static char b[160];
 	if (e == ECONNRESET || e == ECONNREFUSED)
-		return " (is the agent listening there? -w SECS waits for it)";
+		return o->wait_secs ? " (is the agent listening there?)" : " (is the agent listening there? -w SECS waits for it)";
+	if (e == ENODEV && o->addr.kind == VS_ADDR_VSOCK) {
+		snprintf(b, sizeof b, " (no VM has CID %u on this host, or it has no vsock host transport: is vhost_vsock "
+		                      "loaded?)", o->addr.cid);
+		return b;
+	}
 	if (e == ENODEV || e == EAFNOSUPPORT)
 		return " (no vsock transport on this host: is vhost_vsock loaded?)";
 	if (e == ETIMEDOUT)
@@ -334,8 +343,8 @@ int connect_target(const struct opts *o)
 			errno = e;
 			if (o->addr.kind == VS_ADDR_HYBRID && fd >= 0)
 				die("VMM at %s refused the connection to guest port %u%s", o->addr.path, o->addr.port,
-				    connect_hint(e));
-			die("unable to connect to %s: %s%s", addr_str(&o->addr), strerror(e), connect_hint(e));
+				    connect_hint(o, e));
+			die("unable to connect to %s: %s%s", addr_str(&o->addr), strerror(e), connect_hint(o, e));
 		}
 		usleep((useconds_t)((long)delay < left ? (long)delay : left) * 1000);
 		if (delay < 1000)
@@ -359,6 +368,52 @@ int listen_addr(const struct vs_addr *a)
 	die("unable to listen on %s: %s", addr_str(a), vs_listen_why(errno));
 }
 
+/* Connections refused while we wait for the agent (an impostor, a
+ * probe, an agent with another key): the first is said at once, later
+ * ones as a count at most every NOTE_MS (an agent that dials again and
+ * again with the wrong key would write a line a second), and the last
+ * one's cause goes into the message that ends the wait. */
+static struct {
+	unsigned long n, held;
+	long next;
+	char last[512];
+} refusals;
+
+static void refused(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void refused(const char *fmt, ...)
+{
+	long now = vs_now_ms();
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(refusals.last, sizeof refusals.last, fmt, ap);
+	va_end(ap);
+	refusals.n++;
+	if (now < refusals.next) {
+		refusals.held++;
+		return;
+	}
+	if (refusals.held)
+		warnx("%lu more refused, the last: %s; waiting for the agent still", refusals.held, refusals.last);
+	else
+		warnx("%s; waiting for the agent still", refusals.last);
+	refusals.held = 0;
+	refusals.next = now + NOTE_MS;
+}
+
+/* The wait ended: what it ends with, and why, when something was refused. */
+static void refused_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void refused_die(const char *fmt, ...)
+{
+	char m[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof m, fmt, ap);
+	va_end(ap);
+	if (!refusals.n)
+		die("%s", m);
+	die("%s: %lu connection%s refused, the last: %s", m, refusals.n, refusals.n == 1 ? "" : "s", refusals.last);
+}
+
 /* Accept one agent connection from an allowed peer by the deadline, or -1. */
 int accept_agent(const struct opts *o, int lfd, long deadline)
 {
@@ -379,7 +434,7 @@ int accept_agent(const struct opts *o, int lfd, long deadline)
 		if (ss.ss_family == AF_VSOCK && !o->allow_any) {
 			uint32_t cid = ((struct vs_sockaddr_vm *)&ss)->svm_cid;
 			if (o->allow_cid && cid != o->allow_cid) {
-				warnx("refused a connection from CID %u (waiting for CID %u)", cid, o->allow_cid);
+				refused("a connection from CID %u (waiting for CID %u)", cid, o->allow_cid);
 				close(fd);
 				continue;
 			}
@@ -405,7 +460,8 @@ uint64_t new_token(void)
 
 /* Listen mode: wait for the agent's control connection.  A connection
  * that fails the handshake (a listener's liveness probe, an impostor, a
- * stray client) does not end the wait: the next one may be the agent. */
+ * stray client, an agent with another key) does not end the wait: the
+ * next one may be the agent (refused() says so, sparingly). */
 void agent_control(struct opts *o, struct agent *ag)
 {
 	long deadline = o->wait_secs ? vs_deadline(o->wait_secs * 1000L) : VS_NEVER;
@@ -414,10 +470,10 @@ void agent_control(struct opts *o, struct agent *ag)
 	for (;;) {
 		ag->ctl = accept_agent(o, ag->lfd, deadline);
 		if (ag->ctl < 0)
-			die("no agent connected to %s within %d s", addr_str(&o->addr), o->wait_secs);
+			refused_die("no agent connected to %s within %d s", addr_str(&o->addr), o->wait_secs);
 		if (hello_try(ag->ctl, 0, &ag->hi, vs_deadline(HANDSHAKE_MS)) == 0)
 			break;
-		warnx("%s; waiting for the agent still", hello_err);
+		refused("%s", hello_err);
 		close(ag->ctl);
 	}
 	hello_show(&ag->hi);
@@ -440,15 +496,15 @@ static int dialback_session(struct opts *o, struct agent *ag)
 	for (;;) {
 		int fd = accept_agent(o, ag->lfd, deadline);
 		if (fd < 0)
-			die("the agent did not dial back for the session within %ld s", DIALBACK_MS / 1000);
+			refused_die("the agent did not dial back for the session within %ld s", DIALBACK_MS / 1000);
 		if (hello_try(fd, 0, &hi, deadline) < 0) {
-			warnx("dial-back: %s", hello_err);
+			refused("dial-back: %s", hello_err);
 			close(fd);
 			continue;
 		}
 		if (hi.token == token)
 			return fd;
-		warnx("dropped a connection with an unknown session token");
+		refused("dropped a dial-back that is not this session's (a late one, or another controller's)");
 		close(fd);
 	}
 }

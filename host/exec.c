@@ -19,6 +19,7 @@
 
 #define BUFCAP (2 * (VS_HDR + VS_FRAME_MAX))
 #define CTL_RESERVE 256 /* room kept for WINSIZE, SIGNAL, STDIN_EOF */
+#define KILL_GRACE_MS 2000 /* --timeout: how long the agent's EXIT may take */
 
 static uint8_t rbuf[BUFCAP];
 static size_t roff, rlen;
@@ -137,6 +138,25 @@ static void send_winsize(void)
 	vs_q_put(&wq, VS_WINSIZE, b, 8);
 }
 
+extern char **environ;
+
+/* LANG and LC_*, set and not empty, as Debian's ssh sends them (SendEnv
+ * LANG LC_*): a guest's messages and sorting follow the operator's. */
+static int locale_env(const char **out, int max)
+{
+	char **e;
+	int n = 0;
+	for (e = environ; *e && n < max; e++) {
+		size_t k = strcspn(*e, "=");
+		if ((*e)[k] != '=' || !(*e)[k + 1])
+			continue;
+		if ((k == 4 && !strncmp(*e, "LANG", 4)) ||
+		    (k > 3 && !strncmp(*e, "LC_", 3) && strspn(*e + 3, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == k - 3))
+			out[n++] = *e;
+	}
+	return n;
+}
+
 /* EXEC: flags, size, argc, envc, cwd, argv, env (PROTOCOL.md). */
 static size_t exec_encode(struct opts *o, int pty, uint8_t *b, size_t cap)
 {
@@ -145,7 +165,9 @@ static size_t exec_encode(struct opts *o, int pty, uint8_t *b, size_t cap)
 	uint32_t flags = pty ? VS_EXEC_PTY : 0;
 	const char *term = getenv("TERM");
 	char termvar[128];
-	int i, envc = o->nenv + (pty ? 1 : 0), argc;
+	const char *loc[32];
+	int nloc = locale_env(loc, VS_ENV_MAX - o->nenv - pty < 32 ? VS_ENV_MAX - o->nenv - pty : 32);
+	int i, envc = nloc + o->nenv + (pty ? 1 : 0), argc;
 	if (pty)
 		tty_winsize(&rows, &cols, NULL, NULL);
 	if (!o->ncmd)
@@ -173,6 +195,8 @@ static size_t exec_encode(struct opts *o, int pty, uint8_t *b, size_t cap)
 		for (i = 0; i < argc; i++)
 			vs_wrstr(&w, o->cmd[i]);
 	}
+	for (i = 0; i < nloc; i++) /* first: -e overrides them */
+		vs_wrstr(&w, loc[i]);
 	if (pty) {
 		snprintf(termvar, sizeof termvar, "TERM=%s", term && *term ? term : "vt100");
 		vs_wrstr(&w, termvar);
@@ -185,12 +209,62 @@ static size_t exec_encode(struct opts *o, int pty, uint8_t *b, size_t cap)
 }
 
 /* ssh-style escapes, recognised only after a newline: ~. ends the
- * session, ~? lists escapes, ~~ sends one ~. */
+ * session, ~^Z suspends vsock-shell, ~? lists escapes, ~~ sends one ~.
+ * What the terminal says by itself is not typing: busybox ash asks for
+ * the cursor position after each prompt, and the answer (ESC [ row ; col
+ * R) arrives as input; such reports leave the start of a line as it was.
+ * Keys that send sequences (arrows, Alt-x) are typing, as in ssh. */
+enum { SEQ_NONE, SEQ_ESC, SEQ_CSI, SEQ_STR, SEQ_STR_ESC };
+
 struct esc {
 	int ch;          /* escape character, -1 for none */
 	int bol;         /* at beginning of line */
 	int pending;     /* saw the escape char, waiting for the next */
+	int seq;         /* inside an escape sequence: SEQ_* */
+	int seq_bol;     /* bol as it was before the sequence */
+	int suspend;     /* ~^Z: suspend once this input is queued */
 };
+
+/* The final bytes of the CSI sequences a terminal sends as answers:
+ * cursor position (R), status (n), device attributes (c), window (t),
+ * mode (y), terminal parameters (x), focus in and out (I, O). */
+static const char csi_reports[] = "RnctyxIO";
+
+/* One byte of an escape sequence.  1: it belongs to the sequence; 0: it
+ * ended the sequence without belonging to it (a control character, which
+ * is typed input of its own).  A report, and an OSC or DCS string (colour
+ * and version answers), restore bol; anything else clears it. */
+static int seq_step(struct esc *e, uint8_t c)
+{
+	switch (e->seq) {
+	case SEQ_ESC:
+		e->seq = c == '[' ? SEQ_CSI : c == ']' || c == 'P' || c == '_' ? SEQ_STR : SEQ_NONE;
+		if (e->seq)
+			return 1;
+		e->bol = 0;
+		return c >= 0x20; /* Alt-x, SS3's O */
+	case SEQ_CSI:
+		if (c >= 0x20 && c <= 0x3f)
+			return 1; /* parameters and intermediates */
+		e->seq = SEQ_NONE;
+		e->bol = c >= 0x40 && c <= 0x7e && memchr(csi_reports, c, sizeof csi_reports - 1) ? e->seq_bol : 0;
+		return c >= 0x40 && c <= 0x7e;
+	case SEQ_STR:
+		if (c == 27)
+			e->seq = SEQ_STR_ESC;
+		else if (c == 7)
+			e->seq = SEQ_NONE, e->bol = e->seq_bol;
+		else if (c < 0x20)
+			return e->seq = SEQ_NONE, e->bol = 0, 0; /* no string: Enter ends it */
+		return 1;
+	default: /* SEQ_STR_ESC: ESC \ ends the string */
+		if (c == '\\')
+			return e->seq = SEQ_NONE, e->bol = e->seq_bol, 1;
+		e->seq = SEQ_ESC;
+		e->seq_bol = 0;
+		return seq_step(e, c);
+	}
+}
 
 /* The escape character as the user types it: ~, or ^] for a control one. */
 static const char *esc_name(int ch)
@@ -203,11 +277,30 @@ static const char *esc_name(int ch)
 	return b;
 }
 
+static void escape_help(int ch)
+{
+	char help[500];
+	const char *x = esc_name(ch);
+	int m = snprintf(help, sizeof help,
+	                 "\r\nSupported escape sequences:\r\n"
+	                 " %s.  - terminate the session\r\n"
+	                 " %s^Z - suspend vsock-shell\r\n"
+	                 " %s?  - this message\r\n"
+	                 " %s%s  - send the escape character\r\n"
+	                 "(Escapes are recognised only after a newline.)\r\n",
+	                 x, x, x, x, x);
+	vs_writeall(2, help, (size_t)m);
+}
+
 static size_t escape_filter(struct esc *e, const uint8_t *in, size_t n, uint8_t *out)
 {
 	size_t i, k = 0;
 	for (i = 0; i < n; i++) {
 		uint8_t c = in[i];
+		if (e->seq && seq_step(e, c)) {
+			out[k++] = c;
+			continue;
+		}
 		if (e->pending) {
 			e->pending = 0;
 			if (c == '.') {
@@ -218,33 +311,49 @@ static size_t escape_filter(struct esc *e, const uint8_t *in, size_t n, uint8_t 
 				vs_writeall(2, bye, (size_t)m);
 				exit(EX_CONN);
 			}
-			if (c == '?') {
-				char help[400];
-				const char *x = esc_name(e->ch);
-				int m = snprintf(help, sizeof help,
-				                 "\r\nSupported escape sequences:\r\n"
-				                 " %s.  - terminate the session\r\n"
-				                 " %s?  - this message\r\n"
-				                 " %s%s  - send the escape character\r\n"
-				                 "(Escapes are recognised only after a newline.)\r\n",
-				                 x, x, x, x);
-				vs_writeall(2, help, (size_t)m);
+			if (c == (uint8_t)e->ch) {
+				out[k++] = c; /* ~~: one ~ */
+				e->bol = 0;
 				continue;
 			}
-			if (c != (uint8_t)e->ch)
-				out[k++] = (uint8_t)e->ch;
-			out[k++] = c;
-			e->bol = c == '\r' || c == '\n';
-			continue;
+			if (c == '?') {
+				escape_help(e->ch);
+				continue;
+			}
+			if (c == 'Z' - 64) {
+				e->suspend = 1;
+				continue;
+			}
+			out[k++] = (uint8_t)e->ch; /* not an escape: both go on */
+			e->bol = 0;
 		}
 		if (e->bol && e->ch >= 0 && c == (uint8_t)e->ch) {
 			e->pending = 1;
 			continue;
 		}
 		out[k++] = c;
-		e->bol = c == '\r' || c == '\n';
+		if (c == 27)
+			e->seq = SEQ_ESC, e->seq_bol = e->bol;
+		else
+			e->bol = c == '\r' || c == '\n';
 	}
 	return k;
+}
+
+/* ~^Z: give the terminal back and stop, as Ctrl-Z stops a local job;
+ * continued (fg), take the terminal again and send the window's size,
+ * which may have changed meanwhile.  The session goes on: its output
+ * waits in the connection, and the command waits for it. */
+static void suspend_self(int fd, int ch)
+{
+	char m[64];
+	int n = snprintf(m, sizeof m, "%s^Z [suspend vsock-shell]\r\n", esc_name(ch));
+	vs_writeall(2, m, (size_t)n);
+	tty_restore();
+	kill(getpid(), SIGTSTP);
+	if (tty_raw(fd) < 0)
+		die_sys("unable to take the terminal back");
+	send_winsize();
 }
 
 static int exit_status(const uint8_t *p, size_t n)
@@ -303,7 +412,8 @@ static int frames(void)
 	}
 }
 
-static void sock_read(int sock)
+/* -1 once the agent has closed the connection */
+static int sock_read(int sock)
 {
 	ssize_t r;
 	if (roff == rlen)
@@ -318,9 +428,10 @@ static void sock_read(int sock)
 		rlen += (size_t)r;
 		alive_heard();
 	} else if (r == 0)
-		die("connection to the agent lost before the exit status");
+		return -1;
 	else if (errno != EAGAIN && errno != EINTR)
 		die_sys("connection to the agent failed");
+	return 0;
 }
 
 /* Read local stdin into a STDIN frame; EOF becomes STDIN_EOF.  Only a
@@ -344,6 +455,10 @@ static int stdin_read(int fd, struct esc *e)
 	if (k) {
 		vs_q_commit(&wq, VS_STDIN, k);
 		alive.input += VS_HDR + k;
+	}
+	if (e->suspend) {
+		e->suspend = 0;
+		suspend_self(fd, e->ch);
 	}
 	return 0;
 }
@@ -370,14 +485,54 @@ static void on_local_signal(int sig, int pty)
 	exit(EX_CONN);
 }
 
+/* poll's timeout for a deadline: -1 for none, 0 once it has passed */
+static int ms_until(long deadline)
+{
+	long left;
+	if (deadline == VS_NEVER)
+		return -1;
+	left = deadline - vs_now_ms();
+	return left <= 0 ? 0 : left > 86400000L ? 86400000 : (int)left;
+}
+
+/* poll's timeout: the sooner of --timeout's deadline and the liveness
+ * check's next step (none once the agent has stopped reading) */
+static int poll_timeout(long deadline, int wdead)
+{
+	int d = ms_until(deadline), a = wdead ? -1 : alive_timeout();
+	return d < 0 ? a : a < 0 || d < a ? d : a;
+}
+
+/* --timeout ran out: SIGKILL in a SIGNAL asks the agent to kill the
+ * command's whole session, what it left in the background too (PROTOCOL.md
+ * 6.3).  Stdin stops; the EXIT that follows says it is done.  Returns the
+ * deadline for that EXIT: past it we close, which ends the session too. */
+static long timeout_kill(int *in)
+{
+	uint8_t b[4];
+	vs_put32(b, SIGKILL);
+	vs_q_put(&wq, VS_SIGNAL, b, 4); /* CTL_RESERVE keeps room for it */
+	*in = -1;
+	return vs_deadline(KILL_GRACE_MS);
+}
+
+static int timed_out(const struct opts *o)
+{
+	tty_restore();
+	if (!o->quiet)
+		warnx("the command ran out of its %d s (--timeout): its session was killed", o->timeout_secs);
+	return EX_TIMEOUT;
+}
+
 /* o->pty is decided by now (exec_main: -t, -T, or a terminal and no
  * command). */
 int exec_run(int sock, struct opts *o, struct agent *ag)
 {
 	static uint8_t req[VS_FRAME_MAX];
-	struct esc e = { -1, 1, 0 };
+	struct esc e = { -1, 1, 0, SEQ_NONE, 0, 0 };
 	int pty = o->pty > 0;
-	int in = o->nostdin ? -1 : 0, wdead = 0;
+	int in = o->nostdin ? -1 : 0, wdead = 0, killed = 0;
+	long deadline = o->timeout_secs ? vs_deadline(o->timeout_secs * 1000L) : VS_NEVER;
 	size_t n = exec_encode(o, pty, req, sizeof req);
 	agent_require(ag, pty ? VS_CAP_PTY : VS_CAP_EXEC, pty ? "sessions on a pty (shell)" : "commands without a pty (exec)");
 	if (vs_send(sock, VS_EXEC, req, n) < 0)
@@ -401,13 +556,20 @@ int exec_run(int sock, struct opts *o, struct agent *ag)
 		p[1] = (struct pollfd){ sigfd[0], POLLIN, 0 };
 		if (in >= 0 && vs_q_room(&wq) >= VS_HDR + VS_FRAME_MAX + CTL_RESERVE)
 			p[np++] = (struct pollfd){ in, POLLIN, 0 };
-		r = poll(p, (nfds_t)np, wdead ? -1 : alive_timeout());
+		r = poll(p, (nfds_t)np, poll_timeout(deadline, wdead));
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			die_sys("unable to poll");
 		}
-		if (r == 0) {
+		if (deadline != VS_NEVER && vs_now_ms() >= deadline) {
+			if (killed)
+				return timed_out(o);
+			deadline = timeout_kill(&in);
+			killed = 1;
+			continue;
+		}
+		if (r == 0 && !wdead && alive_timeout() == 0) {
 			alive_expired();
 			continue;
 		}
@@ -432,8 +594,14 @@ int exec_run(int sock, struct opts *o, struct agent *ag)
 			}
 		}
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			sock_read(sock);
+			if (sock_read(sock) < 0) {
+				if (killed) /* closed instead of an EXIT: ended all the same */
+					return timed_out(o);
+				die("connection to the agent lost before the exit status");
+			}
 			status = frames();
+			if (status >= 0 && killed)
+				return timed_out(o);
 			if (status >= 0) {
 				tty_restore();
 				return status;

@@ -8,7 +8,7 @@
  * through here.  One event loop (epoll), every socket call MSG_DONTWAIT, small
  * per-connection state: a silent or slow peer holds nobody else up.
  *
- * Also here: the client side of those verbs, and keygen. */
+ * The client side of those verbs is verbs.c. */
 #include "vsh.h"
 #include "auth.h"
 #include "transfer.h"
@@ -20,11 +20,11 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,28 +38,17 @@
 #define SO_PEERGROUPS 59
 #endif
 
-/* the hub's client protocol (PROTOCOL.md section 10) */
-enum {
-	VS_HUB_OPEN = 48,    /* str guest, str op, str what, u32 wait_ms */
-	VS_HUB_SESSION = 49, /* the agent's HELLO, and the connection (SCM_RIGHTS) */
-	VS_HUB_LS = 50,      /* empty */
-	VS_HUB_GUEST = 51,   /* one guest (see guest_put) */
-	VS_HUB_WAIT = 52,    /* str guest, u32 wait_ms */
-	VS_HUB_RELEASE = 53, /* str guest */
-	VS_HUB_EVENTS = 54,  /* empty */
-	VS_HUB_EVENT = 55,   /* u32 kind, u64 time, a guest */
-};
-enum { EV_CONNECT = 1, EV_DISCONNECT = 2, EV_RELEASE = 3 };
-static const char *ev_name[] = { "?", "connect", "disconnect", "release" };
 
 #define HANDSHAKE_MS vsh_timeout_ms()
 #define DIALBACK_MS vsh_timeout_ms()
 #define REQUEST_MS vsh_timeout_ms() /* a client must say what it wants */
-#define OPEN_WAIT_MS 30000    /* default wait for a guest that is not up */
 #define CTL_IN 2048           /* agent frames here are small: HELLO, AUTH, PONG, ENDED */
 #define CLIENT_IN 8192
 #define OUT_MAX (4 << 20)     /* a client that does not read its ls or events */
 #define TICK_MS 200
+#define PENDING_GUEST 8       /* agent handshakes pending from one guest, beyond the dial-backs asked of it */
+#define PENDING_ALL 128       /* from all guests together (at most a quarter of the descriptor limit) */
+#define NOTE_MS 10000         /* refusals are logged as a count, at most this often */
 
 const char hub_usage[] =
     "usage: vsock-shell serve [--vsock ADDR|off] [--unix NAME=PATH]... [--hub PATH]\n"
@@ -107,6 +96,10 @@ struct guest {
 	struct vs_hello hi;     /* what it says of itself: shown, never trusted */
 	unsigned sessions;      /* opened and not yet ENDED */
 	int ping_out;
+	int refs;               /* connections whose g it is: its control and
+	                         * standby ones, clients that asked for it */
+	char last_error[300];   /* why its agent was last refused or dropped, or
+	                         * why it went down; "" once it is up */
 };
 
 struct conn {
@@ -121,6 +114,7 @@ struct conn {
 	pid_t pid;
 	int wait;               /* W_* */
 	int req;                /* the request's type */
+	uint32_t waitms;        /* W_GUEST: as long as it asked to wait */
 	uint64_t token;         /* W_DIALBACK */
 	char op[16], what[200];
 	uint8_t *in;            /* input buffer, incap bytes */
@@ -133,7 +127,8 @@ struct conn {
 
 static struct {
 	int ep;
-	struct conn *conns;
+	struct conn *conns;     /* oldest first: waiting clients are served in turn */
+	struct conn **tail;     /* where the next one goes */
 	struct guest **guests;
 	int nguests, capguests;
 	const char *keydir;
@@ -145,33 +140,59 @@ static struct {
 	int nunix;
 	long keepalive, next_ping;
 	int sigfd[2];
+	int pending_max;        /* PENDING_ALL, or less for a low descriptor limit */
+	int spare;              /* a descriptor kept to make room at the limit, or -1 */
+	struct note {           /* refusals since the last log line */
+		unsigned long n;
+		long next;      /* no line before this */
+	} refused, full;        /* over a cap on pending handshakes; at the descriptor limit */
+	char refused_from[160];
+	struct refusal {        /* an agent's handshakes refused: a line per peer at most every NOTE_MS */
+		char peer[160], why[400];
+		unsigned long n;  /* refused since its last line, not logged */
+		long next, used;
+	} refusals[16];
 } hub;
 
+/* One line of the hub's log, escaped as a whole (vs_esc): the guests'
+ * facts and errors, the clients' requests are in it. */
 static void hlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void hlog(const char *fmt, ...)
 {
-	char b[1024];
+	char m[1024], b[2048 + 8] = "hub: ";
 	int n;
+	size_t k;
 	va_list ap;
 	va_start(ap, fmt);
-	n = vsnprintf(b, sizeof b - 1, fmt, ap);
+	n = vsnprintf(m, sizeof m, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if (n > (int)sizeof b - 2)
-		n = (int)sizeof b - 2;
-	b[n++] = '\n';
-	vs_writeall(2, "hub: ", 5);
-	vs_writeall(2, b, (size_t)n);
+	vs_esc(b + 5, sizeof b - 5 - 1, m, strlen(m), 0);
+	k = strlen(b);
+	b[k++] = '\n';
+	vs_writeall(2, b, k);
+}
+
+/* A guest's identity as the hub knows it: its Unix listener, or else its
+ * CID. */
+static const char *peer_addr(int lunix, uint32_t cid, char *b, size_t n)
+{
+	if (lunix >= 0)
+		snprintf(b, n, "unix:%s", hub.unixpaths[lunix]);
+	else
+		snprintf(b, n, "vsock:%u", cid);
+	return b;
+}
+
+static int peer_is(const struct guest *g, int lunix, uint32_t cid)
+{
+	return g->lunix >= 0 ? g->lunix == lunix : lunix < 0 && g->cid == cid;
 }
 
 static const char *guest_addr(const struct guest *g, char *b, size_t n)
 {
-	if (g->lunix >= 0)
-		snprintf(b, n, "unix:%s", hub.unixpaths[g->lunix]);
-	else
-		snprintf(b, n, "vsock:%u", g->cid);
-	return b;
+	return peer_addr(g->lunix, g->cid, b, n);
 }
 
 static const char *guest_label(const struct guest *g)
@@ -224,7 +245,8 @@ static struct guest *guest_by_unix(int lunix)
 }
 
 /* "NAME" or "CID": a CID that no guest record has yet gets one, so that a
- * client can wait for a guest before it first connects. */
+ * client can wait for a guest before it first connects (the record goes
+ * again with the last connection that points at it: conns_reap). */
 static struct guest *guest_find(const char *t)
 {
 	int i;
@@ -237,28 +259,126 @@ static struct guest *guest_find(const char *t)
 	return guest_by_cid(cid) ? guest_by_cid(cid) : guest_new(NULL, cid, -1);
 }
 
+/* A per-guest key file: 1 once loaded.  One that is there but cannot be
+ * used (others may read it, too short, unreadable) says why in bad[]:
+ * falling back to --key would hide it. */
+static int key_try(const char *path, struct vs_key *k, char *bad, size_t cap)
+{
+	if (vs_key_load(k, path) == 0)
+		return 1;
+	if (errno != ENOENT)
+		snprintf(bad, cap, "%s (agent dropped)", key_error(path, k));
+	return 0;
+}
+
 /* The key this guest's agent must prove, if it asks: --keys DIR/NAME.key
- * or DIR/CID.key, else --key. */
-static const struct vs_key *guest_key(const struct guest *g, uint32_t cid)
+ * or DIR/CID.key, else --key.  NULL with bad[] set: a key file of its
+ * own was refused, and so is the agent. */
+static const struct vs_key *guest_key(const struct guest *g, uint32_t cid, char *bad, size_t cap)
 {
 	static struct vs_key k;
 	char p[4200];
+	*bad = 0;
 	if (hub.keydir) {
 		if (g && *g->name) {
 			snprintf(p, sizeof p, "%s/%s.key", hub.keydir, g->name);
-			if (vs_key_load(&k, p) == 0)
+			if (key_try(p, &k, bad, cap))
 				return &k;
 		}
-		if (cid) {
+		if (cid && !*bad) {
 			snprintf(p, sizeof p, "%s/%u.key", hub.keydir, cid);
-			if (vs_key_load(&k, p) == 0)
+			if (key_try(p, &k, bad, cap))
 				return &k;
 		}
+		if (*bad)
+			return NULL;
 	}
 	return hostkey.n ? &hostkey : NULL;
 }
 
+/* A guest that nobody configured lives only while connections point at
+ * it: its agent's, or a client's that waits for it.  Else any client
+ * naming @CIDs would grow the table without bound, and ls with it. */
+static void guest_unref(struct guest *g)
+{
+	int i;
+	if (--g->refs > 0 || *g->name)
+		return;
+	for (i = 0; i < hub.nguests && hub.guests[i] != g; i++)
+		;
+	hub.guests[i] = hub.guests[--hub.nguests];
+	free(g);
+}
+
+/* The guest an agent connection is from, if it has a record. */
+static struct guest *peer_guest(int lunix, uint32_t cid)
+{
+	return lunix >= 0 ? guest_by_unix(lunix) : guest_by_cid(cid);
+}
+
+/* A guest's last error, for ls, events and whoever waits for it. */
+static void guest_error(struct guest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void guest_error(struct guest *g, const char *fmt, ...)
+{
+	va_list ap;
+	if (!g)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(g->last_error, sizeof g->last_error, fmt, ap);
+	va_end(ap);
+}
+
+/* An agent connection refused (its handshake failed, it timed out, its
+ * key file is unusable): the cause becomes its guest's last error, and a
+ * log line, at most one per peer every NOTE_MS: an agent that dials again
+ * and again (--retry, --reconnect) with the wrong key would otherwise
+ * write a line a second.  What was held back is logged as a count with
+ * the cause it had last (tick_notes). */
+static void agent_refused(int lunix, uint32_t cid, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void agent_refused(int lunix, uint32_t cid, const char *fmt, ...)
+{
+	struct refusal *r = NULL, *t;
+	char peer[160], why[400];
+	long now = vs_now_ms();
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	guest_error(peer_guest(lunix, cid), "%s", why);
+	peer_addr(lunix, cid, peer, sizeof peer);
+	for (t = hub.refusals; t < hub.refusals + 16; t++) {
+		if (!strcmp(t->peer, peer)) {
+			r = t;
+			break;
+		}
+		if (!r || t->used < r->used)
+			r = t; /* else the one unused longest */
+	}
+	if (strcmp(r->peer, peer)) {
+		if (r->n)
+			hlog("agent at %s: refused %lu more time%s, the last: %s", r->peer, r->n, r->n == 1 ? "" : "s", r->why);
+		snprintf(r->peer, sizeof r->peer, "%s", peer);
+		r->n = 0;
+		r->next = 0;
+	}
+	r->used = now;
+	snprintf(r->why, sizeof r->why, "%s", why);
+	if (now < r->next) {
+		r->n++;
+		return;
+	}
+	hlog("agent at %s: %s", peer, why);
+	r->next = now + NOTE_MS;
+}
+
 /* ---- connections ---- */
+
+static void conn_guest(struct conn *c, struct guest *g)
+{
+	c->g = g;
+	if (g)
+		g->refs++;
+}
 
 static struct conn *conn_new(int fd, int kind, size_t incap)
 {
@@ -273,8 +393,10 @@ static struct conn *conn_new(int fd, int kind, size_t incap)
 		c->in = xmalloc(incap);
 		c->incap = incap;
 	}
-	c->next = hub.conns;
-	hub.conns = c;
+	if (!hub.tail)
+		hub.tail = &hub.conns;
+	*hub.tail = c;
+	hub.tail = &c->next;
 	ev.events = EPOLLIN;
 	ev.data.ptr = c;
 	if (epoll_ctl(hub.ep, EPOLL_CTL_ADD, fd, &ev) < 0)
@@ -313,6 +435,8 @@ static void conns_reap(void)
 		struct conn *c = *pp;
 		if (c->dead) {
 			*pp = c->next;
+			if (c->g)
+				guest_unref(c->g);
 			free(c->in);
 			free(c->out);
 			free(c);
@@ -320,6 +444,7 @@ static void conns_reap(void)
 			pp = &c->next;
 		}
 	}
+	hub.tail = pp;
 }
 
 /* A small frame now, or the peer is too slow for us: dropped.  (Agents
@@ -361,7 +486,8 @@ static int conn_queue(struct conn *c, uint16_t type, const void *p, size_t n)
 	if (!c->out)
 		die("unable to allocate client output");
 	vs_hdr_put(c->out + c->outlen, type, (uint32_t)n);
-	memcpy(c->out + c->outlen + VS_HDR, p, n);
+	if (n) /* DONE has no payload, and p is NULL then */
+		memcpy(c->out + c->outlen + VS_HDR, p, n);
 	c->outlen += VS_HDR + n;
 	if (idle)
 		conn_events(c, EPOLLIN | EPOLLOUT);
@@ -388,7 +514,7 @@ static void conn_flush(struct conn *c)
 static void client_error(struct conn *c, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void client_error(struct conn *c, uint32_t code, const char *fmt, ...)
 {
-	uint8_t b[4 + 400];
+	uint8_t b[4 + 1000];
 	va_list ap;
 	int n;
 	va_start(ap, fmt);
@@ -421,20 +547,27 @@ static size_t guest_put(const struct guest *g, uint8_t *b, size_t cap)
 	vs_wrstr(&w, g->hi.machine_id);
 	vs_wrstr(&w, g->hi.boot_id);
 	vs_wrstr(&w, g->ctl ? auth_name(&g->hi) : "");
+	vs_wrstr(&w, g->last_error);
 	return w.err ? 0 : w.n;
 }
 
-static void event(struct guest *g, int kind)
+/* An event for one client: kind, time, the guest as it is now. */
+static void event_queue(struct conn *c, struct guest *g, int kind)
 {
-	uint8_t b[1024];
-	struct conn *c;
+	uint8_t b[1400];
 	size_t n;
 	vs_put32(b, (uint32_t)kind);
 	vs_put64(b + 4, (uint64_t)time(NULL));
 	n = guest_put(g, b + 12, sizeof b - 12);
+	conn_queue(c, VS_HUB_EVENT, b, 12 + n);
+}
+
+static void event(struct guest *g, int kind)
+{
+	struct conn *c;
 	for (c = hub.conns; c; c = c->next)
 		if (!c->dead && c->kind == K_CLIENT && c->wait == W_EVENTS)
-			conn_queue(c, VS_HUB_EVENT, b, 12 + n);
+			event_queue(c, g, kind);
 }
 
 static void client_open_send(struct conn *c);
@@ -449,13 +582,14 @@ static void guest_up(struct guest *g, struct conn *ctl)
 		conn_close(old);
 	}
 	g->ctl = ctl;
-	ctl->g = g;
+	conn_guest(ctl, g);
 	ctl->kind = K_CTL;
 	ctl->deadline = VS_NEVER;
 	g->hi = ctl->hs.hi;
 	g->since = time(NULL);
 	g->sessions = 0;
 	g->ping_out = 0;
+	*g->last_error = 0;
 	hlog("guest %s connected: %s, hostname %s, kernel %s, auth %s", guest_label(g),
 	     *g->hi.software ? g->hi.software : "?", *g->hi.hostname ? g->hi.hostname : "?",
 	     *g->hi.kernel ? g->hi.kernel : "?", auth_name(&g->hi));
@@ -477,6 +611,10 @@ static void guest_down(struct guest *g, int kind)
 {
 	struct conn *c;
 	hlog("guest %s %s", guest_label(g), kind == EV_RELEASE ? "released" : "disconnected");
+	if (kind == EV_RELEASE)
+		*g->last_error = 0; /* down, and rightly so */
+	else if (!*g->last_error)
+		guest_error(g, "its control connection closed");
 	g->ctl = NULL;
 	g->sessions = 0;
 	if (g->standby)
@@ -488,7 +626,61 @@ static void guest_down(struct guest *g, int kind)
 			client_error(c, VS_E_IO, "guest %s went away before the session started", guest_label(g));
 }
 
+/* ---- listeners at the descriptor limit ---- */
+
+/* At the limit (EMFILE, ENFILE) accept4 fails and leaves the connection
+ * queued: the listener stays readable, and a level-triggered loop would
+ * spin on it.  The spare descriptor makes room to take that connection
+ * and close it at once (its peer sees the refusal; an agent dials again
+ * later); without one the listener rests for a tick. */
+static int spare_new(void)
+{
+	return fcntl(hub.ep, F_DUPFD_CLOEXEC, 0);
+}
+
+static void listener_full(struct conn *l)
+{
+	int fd = -1;
+	hub.full.n++;
+	if (hub.spare < 0)
+		hub.spare = spare_new();
+	if (hub.spare >= 0) {
+		close(hub.spare);
+		fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		hub.spare = spare_new();
+	}
+	if (fd < 0 || hub.spare < 0) {
+		conn_events(l, 0);
+		l->deadline = vs_deadline(TICK_MS);
+	}
+}
+
 /* ---- agents: the handshake, then control or dial-back ---- */
+
+/* Over a cap on pending handshakes?  A guest may have PENDING_GUEST
+ * beyond the dial-backs the hub asked it for (sessions waiting for one),
+ * all guests together hub.pending_max beyond all those asked for: a guest
+ * that opens connections and never speaks holds that many descriptors,
+ * each for HANDSHAKE_MS, and leaves the rest to the others. */
+static int pending_over(int lunix, uint32_t cid)
+{
+	struct conn *c;
+	int mine = 0, all = 0;
+	for (c = hub.conns; c; c = c->next) {
+		if (c->dead)
+			continue;
+		if (c->kind == K_AGENT) {
+			all++;
+			mine += c->lunix == lunix && (lunix >= 0 || c->cid == cid);
+		} else if (c->kind == K_CLIENT && c->wait == W_DIALBACK) {
+			all--;
+			mine -= peer_is(c->g, lunix, cid);
+		}
+	}
+	return mine >= PENDING_GUEST || all >= hub.pending_max;
+}
 
 static void agent_accept(struct conn *l)
 {
@@ -497,25 +689,41 @@ static void agent_accept(struct conn *l)
 	uint8_t b[VS_MAGIC_LEN + VS_HDR + 256];
 	struct guest *g;
 	struct conn *c;
+	const struct vs_key *key;
+	uint32_t cid = 0;
 	size_t k;
+	char bad[600];
 	int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			listener_full(l);
 		return;
+	}
+	if (l->kind == K_LVSOCK)
+		cid = ((struct vs_sockaddr_vm *)&ss)->svm_cid;
+	if (pending_over(l->lunix, cid)) {
+		close(fd);
+		hub.refused.n++;
+		peer_addr(l->lunix, cid, hub.refused_from, sizeof hub.refused_from);
+		return;
+	}
 	c = conn_new(fd, K_AGENT, CTL_IN);
 	c->deadline = vs_deadline(HANDSHAKE_MS);
+	c->cid = cid;
+	c->lunix = l->lunix;
 	if (l->kind == K_LVSOCK) {
 		vs_vsock_buffer(fd); /* it may become a session's */
-		c->cid = ((struct vs_sockaddr_vm *)&ss)->svm_cid;
-		g = guest_by_cid(c->cid);
+		g = guest_by_cid(cid);
 	} else {
-		c->lunix = l->lunix;
 		g = guest_by_unix(l->lunix);
 	}
 	/* the hub asks every agent for a standby dial-back: a session then
 	 * needs no fork, dial and handshake on its way */
-	k = hs_begin(&c->hs, guest_key(g, c->cid), VS_HF_STANDBY, 0, fd, l->kind == K_LVSOCK ? c->cid : VS_CID_ANY, b,
-	             sizeof b);
-	if (send(fd, b, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k)
+	key = guest_key(g, c->cid, bad, sizeof bad);
+	if (*bad)
+		agent_refused(c->lunix, c->cid, "%s", bad);
+	k = *bad ? 0 : hs_begin(&c->hs, key, VS_HF_STANDBY, 0, fd, l->kind == K_LVSOCK ? c->cid : VS_CID_ANY, b, sizeof b);
+	if (!k || send(fd, b, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k)
 		conn_close(c);
 }
 
@@ -555,15 +763,11 @@ static void hand_over(struct conn *c, struct conn *a)
 	conn_close(c);
 }
 
-/* Is this dial-back from guest g (its CID, or its Unix listener)?  No
- * guest answers for another. */
-static int from_guest(const struct conn *a, const struct guest *g)
-{
-	return g->lunix >= 0 ? g->lunix == a->lunix : a->lunix < 0 && g->cid == a->cid;
-}
-
-/* A dial-back, handshake done: hand it to the client that asked, or keep
- * it as its guest's standby. */
+/* A dial-back, handshake done: hand it to the client whose OPEN it
+ * answers, or keep it as its guest's standby.  Never the standby to a
+ * client waiting for a dial-back: the one it asked for would then come
+ * for nobody, a connection and an agent process spent for nothing.  A
+ * client that asks while the standby is there gets it (client_open_send). */
 static void dialback_done(struct conn *a)
 {
 	struct conn *c;
@@ -574,22 +778,16 @@ static void dialback_done(struct conn *a)
 			return;
 		}
 		a->kind = K_STANDBY;
-		a->g = g;
+		conn_guest(a, g);
 		a->deadline = VS_NEVER;
 		g->standby = a;
-		for (c = hub.conns; c; c = c->next) /* a session waiting: it is its */
-			if (!c->dead && c->kind == K_CLIENT && c->wait == W_DIALBACK && c->g == g) {
-				g->standby = NULL;
-				hand_over(c, a);
-				break;
-			}
 		return;
 	}
 	for (c = hub.conns; c; c = c->next)
 		if (!c->dead && c->kind == K_CLIENT && c->wait == W_DIALBACK && c->token == a->hs.hi.token)
 			break;
-	if (!c || !from_guest(a, c->g)) {
-		hlog("dropped a dial-back with an unknown session token");
+	if (!c || !peer_is(c->g, a->lunix, a->cid)) { /* no guest answers for another */
+		hlog("dropped a dial-back that no waiting session claims (its client gone, or served already)");
 		conn_close(a);
 		return;
 	}
@@ -602,12 +800,9 @@ static void agent_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p
 	size_t outn;
 	int r = hs_step(&a->hs, h, p, h->len, out, &outn);
 	char who[160];
-	if (a->lunix >= 0)
-		snprintf(who, sizeof who, "unix:%s", hub.unixpaths[a->lunix]);
-	else
-		snprintf(who, sizeof who, "vsock:%u", a->cid);
+	peer_addr(a->lunix, a->cid, who, sizeof who);
 	if (r == HS_FAIL) {
-		hlog("agent at %s: %s", who, a->hs.err);
+		agent_refused(a->lunix, a->cid, "%s", a->hs.err);
 		conn_close(a);
 		return;
 	}
@@ -618,7 +813,7 @@ static void agent_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p
 	if (r != HS_DONE)
 		return;
 	if (!(a->hs.hi.caps & VS_CAP_DIALBACK) && !a->hs.hi.token) {
-		hlog("agent at %s offers no dial-back sessions; dropped", who);
+		agent_refused(a->lunix, a->cid, "it offers no dial-back sessions; dropped");
 		conn_close(a);
 		return;
 	}
@@ -661,6 +856,7 @@ static void ctl_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
 		return;
 	}
 	hlog("guest %s: unexpected message type %u on its control connection; dropped", guest_label(g), h->type);
+	guest_error(g, "unexpected message type %u on its control connection; dropped", h->type);
 	conn_close(a);
 }
 
@@ -671,8 +867,10 @@ static void conn_read_frames(struct conn *c, void (*fn)(struct conn *, const str
 	size_t off = 0;
 	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 		if (c->kind == K_AGENT)
-			hlog("agent at %s closed during the handshake%s",
-			     c->lunix >= 0 ? hub.unixpaths[c->lunix] : "vsock", c->hs.stage ? "" : " (it refused us? see its log)");
+			agent_refused(c->lunix, c->cid, "it closed during the handshake%s",
+			              c->hs.stage ? "" : " (it refused us? see its log)");
+		else if (c->kind == K_CTL)
+			guest_error(c->g, "its agent closed the control connection%s%s", r ? ": " : "", r ? strerror(errno) : "");
 		conn_close(c);
 		return;
 	}
@@ -683,7 +881,12 @@ static void conn_read_frames(struct conn *c, void (*fn)(struct conn *, const str
 		struct vs_hdr h;
 		int k = vs_hdr_parse(c->in + off, c->inlen - off, &h);
 		if (k < 0 || (k > 0 && VS_HDR + h.len > c->incap)) {
-			hlog("%s: malformed or oversized frame; dropped", c->g ? guest_label(c->g) : "a peer");
+			if (c->kind == K_AGENT)
+				agent_refused(c->lunix, c->cid, "a malformed or oversized frame; dropped");
+			else
+				hlog("%s: malformed or oversized frame; dropped", c->g ? guest_label(c->g) : "a peer");
+			if (c->kind == K_CTL)
+				guest_error(c->g, "a malformed or oversized frame on its control connection; dropped");
 			conn_close(c);
 			return;
 		}
@@ -730,8 +933,11 @@ static void client_accept(struct conn *l)
 	struct ucred uc;
 	struct conn *c;
 	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			listener_full(l);
 		return;
+	}
 	c = conn_new(fd, K_CLIENT, CLIENT_IN);
 	c->wait = W_REQ;
 	c->deadline = vs_deadline(REQUEST_MS);
@@ -768,20 +974,52 @@ static void client_open_send(struct conn *c)
 	c->deadline = vs_deadline(DIALBACK_MS);
 }
 
-/* ls order: named guests by name, then the unnamed by CID */
+/* Names in natural order, as people number their guests: a run of
+ * digits compares as the number it is (web2 before web10), the rest
+ * byte by byte. */
+static int name_cmp(const char *a, const char *b)
+{
+	while (*a && *b) {
+		if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
+			size_t i = 0, j = 0, k;
+			while (a[i] == '0' && a[i + 1] >= '0' && a[i + 1] <= '9')
+				i++; /* leading zeros do not count */
+			while (b[j] == '0' && b[j + 1] >= '0' && b[j + 1] <= '9')
+				j++;
+			a += i, b += j;
+			for (i = 0; a[i] >= '0' && a[i] <= '9'; i++)
+				;
+			for (j = 0; b[j] >= '0' && b[j] <= '9'; j++)
+				;
+			if (i != j)
+				return i < j ? -1 : 1;
+			for (k = 0; k < i; k++)
+				if (a[k] != b[k])
+					return a[k] < b[k] ? -1 : 1;
+			a += i, b += j;
+			continue;
+		}
+		if (*a != *b)
+			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+		a++, b++;
+	}
+	return *a ? 1 : *b ? -1 : 0;
+}
+
+/* ls order: named guests by name (naturally), then the unnamed by CID */
 static int guest_cmp(const void *a, const void *b)
 {
 	const struct guest *x = *(struct guest *const *)a, *y = *(struct guest *const *)b;
 	if (!*x->name != !*y->name)
 		return *x->name ? -1 : 1;
 	if (*x->name)
-		return strcmp(x->name, y->name);
+		return name_cmp(x->name, y->name);
 	return x->cid < y->cid ? -1 : x->cid > y->cid;
 }
 
 static void client_ls(struct conn *c)
 {
-	uint8_t b[1024];
+	uint8_t b[1400];
 	int i;
 	qsort(hub.guests, (size_t)hub.nguests, sizeof *hub.guests, guest_cmp);
 	for (i = 0; i < hub.nguests && !c->dead; i++) {
@@ -793,6 +1031,34 @@ static void client_ls(struct conn *c)
 		c->deadline = VS_NEVER;
 		conn_queue(c, VS_DONE, NULL, 0);
 	}
+}
+
+/* events: with the snapshot flag, every guest as it is now first (in ls
+ * order), then each change; both in one pass of the loop, so that no
+ * change falls between the list and the stream. */
+static void client_events(struct conn *c, const uint8_t *p, size_t n)
+{
+	int i;
+	c->wait = W_EVENTS;
+	c->deadline = VS_NEVER;
+	if (n < 4 || !(vs_get32(p) & VS_HUB_EV_SNAPSHOT))
+		return;
+	qsort(hub.guests, (size_t)hub.nguests, sizeof *hub.guests, guest_cmp);
+	for (i = 0; i < hub.nguests && !c->dead; i++)
+		event_queue(c, hub.guests[i], EV_SNAPSHOT);
+}
+
+/* The operations a session names for the audit.  Anything else is
+ * refused, so that what the log says is one of these and never a line
+ * of the client's making. */
+static int op_known(const char *op)
+{
+	static const char *const ops[] = { "exec", "shell", "put", "get" };
+	size_t i;
+	for (i = 0; i < sizeof ops / sizeof *ops; i++)
+		if (!strcmp(op, ops[i]))
+			return 1;
+	return 0;
 }
 
 static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *p)
@@ -819,8 +1085,7 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 		client_ls(c);
 		return;
 	case VS_HUB_EVENTS:
-		c->wait = W_EVENTS;
-		c->deadline = VS_NEVER;
+		client_events(c, p, h->len);
 		return;
 	default:
 		client_error(c, VS_E_UNKNOWN, "unknown hub request %u", h->type);
@@ -830,7 +1095,13 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 		client_error(c, VS_E_PROTO, "malformed hub request %u", h->type);
 		return;
 	}
-	c->g = guest_find(t);
+	if (op && !op_known(op)) {
+		char name[40];
+		vs_text_copy(name, sizeof name, (const uint8_t *)op, strlen(op)); /* escaped by its writers */
+		client_error(c, VS_E_PROTO, "unknown operation '%s' (exec, shell, put or get)", name);
+		return;
+	}
+	conn_guest(c, guest_find(t));
 	if (!c->g) {
 		client_error(c, VS_E_NOENT, "no guest named '%s' (see vsock-shell ls; names come from --name, --unix "
 		                            "and --config, unnamed guests are @CID)", t);
@@ -854,7 +1125,7 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 	}
 	if (op) {
 		snprintf(c->op, sizeof c->op, "%s", op);
-		vs_text_clean(c->what, sizeof c->what, (const uint8_t *)what, strlen(what));
+		vs_text_copy(c->what, sizeof c->what, (const uint8_t *)what, strlen(what));
 	}
 	if (c->g->ctl) {
 		if (h->type == VS_HUB_WAIT) {
@@ -866,7 +1137,8 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 		return;
 	}
 	c->wait = W_GUEST;
-	c->deadline = wait == 0xffffffffu ? VS_NEVER : vs_deadline(wait ? (long)wait : OPEN_WAIT_MS);
+	c->waitms = wait ? wait : HUB_OPEN_WAIT_MS;
+	c->deadline = wait == 0xffffffffu ? VS_NEVER : vs_deadline((long)c->waitms);
 }
 
 static void client_read(struct conn *c)
@@ -903,23 +1175,56 @@ static void client_read(struct conn *c)
 
 /* ---- time: deadlines and keep-alive ---- */
 
+/* Refusals are logged as a count, a line at most every NOTE_MS: a line
+ * for each would hand the log to whoever floods us. */
+static unsigned long note_take(struct note *t, long now)
+{
+	unsigned long n = t->n;
+	if (!n || now < t->next)
+		return 0;
+	t->n = 0;
+	t->next = now + NOTE_MS;
+	return n;
+}
+
+static void tick_notes(long now)
+{
+	struct refusal *r;
+	unsigned long n;
+	for (r = hub.refusals; r < hub.refusals + 16; r++)
+		if (r->n && now >= r->next) {
+			hlog("agent at %s: refused %lu more time%s, the last: %s", r->peer, r->n, r->n == 1 ? "" : "s", r->why);
+			r->n = 0;
+			r->next = now + NOTE_MS;
+		}
+	if ((n = note_take(&hub.refused, now)))
+		hlog("refused %lu agent connection%s over the caps on pending handshakes (%d per guest, %d in all), the "
+		     "last from %s", n, n == 1 ? "" : "s", PENDING_GUEST, hub.pending_max, hub.refused_from);
+	if ((n = note_take(&hub.full, now)))
+		hlog("at the descriptor limit: refused %lu connection%s (raise it: ulimit -n, LimitNOFILE=)", n,
+		     n == 1 ? "" : "s");
+}
+
 static void tick(void)
 {
 	long now = vs_now_ms();
 	struct conn *c;
 	int i;
+	tick_notes(now);
 	for (c = hub.conns; c; c = c->next) {
 		if (c->dead || c->deadline == VS_NEVER || now < c->deadline)
 			continue;
-		if (c->kind == K_AGENT) {
-			hlog("agent at %s did not complete the handshake within %ld s; dropped",
-			     c->lunix >= 0 ? hub.unixpaths[c->lunix] : "vsock", HANDSHAKE_MS / 1000);
+		if (c->kind == K_LVSOCK || c->kind == K_LUNIX || c->kind == K_LHUB) {
+			conn_events(c, EPOLLIN); /* rested at the limit: try again */
+			c->deadline = VS_NEVER;
+		} else if (c->kind == K_AGENT) {
+			agent_refused(c->lunix, c->cid, "it did not complete the handshake within %ld s; dropped", HANDSHAKE_MS / 1000);
 			conn_close(c);
 		} else if (c->wait == W_REQ) {
 			conn_close(c);
 		} else if (c->wait == W_GUEST) {
-			client_error(c, VS_E_TIMEOUT, "guest %s is not connected (waited %s)", guest_label(c->g),
-			             c->req == VS_HUB_WAIT ? "as long as asked" : "for it");
+			client_error(c, VS_E_TIMEOUT, "guest %s is not connected after %u s%s%s", guest_label(c->g),
+			             (c->waitms + 500) / 1000, *c->g->last_error ? "; its last error: " : "", c->g->last_error);
 		} else if (c->wait == W_DIALBACK) {
 			client_error(c, VS_E_TIMEOUT, "guest %s: its agent did not dial back within %ld s", guest_label(c->g),
 			             DIALBACK_MS / 1000);
@@ -936,6 +1241,7 @@ static void tick(void)
 		if (g->ping_out) {
 			hlog("guest %s did not answer a keep-alive PING within %ld s; dropped", guest_label(g),
 			     hub.keepalive / 1000);
+			guest_error(g, "its agent did not answer a keep-alive PING within %ld s; dropped", hub.keepalive / 1000);
 			conn_close(g->ctl);
 			continue;
 		}
@@ -1058,6 +1364,31 @@ static const char *split_name(struct opts *o, const char *s, char *name, size_t 
 	return eq + 1;
 }
 
+/* systemd's readiness protocol (sd_notify(3)) by hand: one datagram,
+ * "READY=1", to $NOTIFY_SOCKET, a path or an abstract name ('@'), once
+ * every socket listens: a unit of Type=notify is started then, and a
+ * `vsock-shell wait` ordered after it finds the hub. */
+static void notify_ready(void)
+{
+	const char *p = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un a;
+	size_t n;
+	int fd;
+	if (!p || (*p != '/' && *p != '@') || (n = strlen(p)) >= sizeof a.sun_path)
+		return;
+	memset(&a, 0, sizeof a);
+	a.sun_family = AF_UNIX;
+	memcpy(a.sun_path, p, n);
+	if (*p == '@')
+		a.sun_path[0] = 0;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&a,
+	                     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) != 7)
+		hlog("unable to tell systemd we are ready (NOTIFY_SOCKET=%s): %s", p, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 static void hub_setup(struct opts *o)
 {
 	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_ANY, VS_PORT_DIAL, "" };
@@ -1075,9 +1406,13 @@ static void hub_setup(struct opts *o)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	hub.pending_max = PENDING_ALL;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur / 4 < PENDING_ALL)
+		hub.pending_max = (int)(rl.rlim_cur / 4);
 	hub.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (hub.ep < 0)
 		die_sys("unable to create an epoll instance");
+	hub.spare = spare_new();
 	hub.keydir = o->keydir;
 	hub.keepalive = (ka && atoi(ka) > 0 ? atoi(ka) : 30) * 1000L;
 	hub.next_ping = vs_now_ms() + hub.keepalive;
@@ -1145,6 +1480,7 @@ static void hub_setup(struct opts *o)
 	hlog("serving %s%s; %d Unix listener%s; clients on %s", o->serve_vsock ? o->serve_vsock : "vsock:any:1023",
 	     o->serve_vsock && !strcmp(o->serve_vsock, "off") ? " (no vsock)" : "", o->nunix, o->nunix == 1 ? "" : "s",
 	     o->hub);
+	notify_ready();
 }
 
 /* Remove a socket we made, unless another process took the path since. */
@@ -1210,326 +1546,4 @@ int hub_serve(struct opts *o)
 		tick();
 		conns_reap();
 	}
-}
-
-/* ---- the client side ---- */
-
-static int hub_connect(struct opts *o)
-{
-	struct vs_addr a = { VS_ADDR_UNIX, 0, 0, "" };
-	int fd;
-	if (strlen(o->hub) >= sizeof a.path)
-		die("hub socket path too long: %s", o->hub);
-	strcpy(a.path, o->hub);
-	fd = vs_connect(&a);
-	if (fd < 0)
-		die("unable to reach the hub at %s: %s (is 'vsock-shell serve' running? --hub or $VSOCK_SHELL_HUB "
-		    "name its socket)", o->hub, strerror(errno));
-	return fd;
-}
-
-static void hub_died(const struct vs_hdr *h, const uint8_t *p, int n)
-{
-	char t[512];
-	uint32_t code;
-	if (n < 0)
-		die("the hub closed the connection%s", errno ? ": protocol error" : "");
-	if (h->type == VS_ERROR) {
-		vs_error_text(p, (size_t)n, VS_E_IO, &code, t, sizeof t);
-		die("hub: %s", t);
-	}
-	die("protocol error: unexpected message type %u from the hub", h->type);
-}
-
-/* The magic and one request, in one write. */
-static void hub_request(int fd, uint16_t type, const uint8_t *p, size_t n)
-{
-	uint8_t m[VS_MAGIC_LEN + VS_HDR], b[1024];
-	struct iovec v[2] = { { m, sizeof m }, { (void *)p, n } };
-	memcpy(m, VS_MAGIC, VS_MAGIC_LEN);
-	vs_hdr_put(m + VS_MAGIC_LEN, type, (uint32_t)n);
-	if (vs_writevall(fd, v, n ? 2 : 1) < 0) {
-		/* refused before it read us: its ERROR may be waiting */
-		struct vs_hdr h;
-		int e = errno, k = vs_recv_by(fd, &h, b, sizeof b, vs_deadline(1000));
-		if (k >= 0 && h.type == VS_ERROR)
-			hub_died(&h, b, k);
-		errno = e;
-		die_sys("unable to send a request to the hub");
-	}
-}
-
-static const char *target_of(struct opts *o)
-{
-	if (!o->have_target)
-		usage_error(o, "which guest? (@NAME or @CID)");
-	return o->target[0] == '@' ? o->target + 1 : o->target;
-}
-
-/* A session through the hub: the agent's connection, handshake done,
- * passed to us; its HELLO into ag->hi. */
-int hub_open(struct opts *o, struct agent *ag, const char *op, const char *what)
-{
-	static uint8_t b[VS_HDR + VS_FRAME_MAX];
-	uint32_t wait = o->wait_secs ? (uint32_t)o->wait_secs * 1000u : OPEN_WAIT_MS;
-	long guard = (long)wait + DIALBACK_MS + 15000;
-	struct vs_wr w = { b, 0, 4200, 0 };
-	char whatc[200];
-	struct msghdr m;
-	struct iovec iov = { b, sizeof b };
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct cmsghdr *ch;
-	struct vs_hdr h;
-	ssize_t r;
-	int fd = hub_connect(o), sfd = -1;
-	snprintf(whatc, sizeof whatc, "%s", what ? what : "");
-	vs_wrstr(&w, o->at);
-	vs_wrstr(&w, op);
-	vs_wrstr(&w, whatc);
-	vs_wr32(&w, wait);
-	if (w.err)
-		die("guest name too long: %s", o->at);
-	hub_request(fd, VS_HUB_OPEN, b, w.n);
-	/* the hub bounds its waits; ours only guards against a stuck hub */
-	if (vs_wait_by(fd, POLLIN, vs_deadline(guard)) < 0)
-		die("the hub did not answer within %ld s", guard / 1000);
-	memset(&m, 0, sizeof m);
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = cm.b;
-	m.msg_controllen = sizeof cm.b;
-	do
-		r = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
-	while (r < 0 && errno == EINTR);
-	for (ch = CMSG_FIRSTHDR(&m); ch; ch = CMSG_NXTHDR(&m, ch))
-		if (ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_RIGHTS)
-			memcpy(&sfd, CMSG_DATA(ch), sizeof sfd);
-	if (r < VS_HDR || vs_hdr_parse(b, (size_t)r, &h) != 1 || (size_t)r < VS_HDR + h.len) {
-		errno = r < 0 ? errno : 0;
-		hub_died(&h, b, -1);
-	}
-	if (h.type != VS_HUB_SESSION || sfd < 0)
-		hub_died(&h, b + VS_HDR, (int)h.len);
-	close(fd);
-	if (vs_hello_decode(b + VS_HDR, h.len, &ag->hi) < 0)
-		die("protocol error: a malformed HELLO from the hub");
-	vinfo("session with @%s through the hub: %s", o->at, *ag->hi.software ? ag->hi.software : "?");
-	return sfd;
-}
-
-struct gview {
-	uint32_t up, cid, sessions, caps;
-	uint64_t since;
-	const char *name, *addr, *hostname, *kernel, *software, *machine_id, *boot_id, *auth;
-};
-
-static int guest_get(const uint8_t *p, size_t n, struct gview *v)
-{
-	struct vs_rd r = { p, n, 0 };
-	v->up = vs_rd32(&r);
-	v->cid = vs_rd32(&r);
-	v->since = vs_rd64(&r);
-	v->sessions = vs_rd32(&r);
-	v->caps = vs_rd32(&r);
-	v->name = vs_rdstr(&r);
-	v->addr = vs_rdstr(&r);
-	v->hostname = vs_rdstr(&r);
-	v->kernel = vs_rdstr(&r);
-	v->software = vs_rdstr(&r);
-	v->machine_id = vs_rdstr(&r);
-	v->boot_id = vs_rdstr(&r);
-	v->auth = vs_rdstr(&r);
-	return r.err ? -1 : 0;
-}
-
-/* A JSON string: the hub cleaned it already; quote what JSON needs. */
-static void json_str(FILE *f, const char *k, const char *s, int comma)
-{
-	fprintf(f, "\"%s\":\"", k);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		fputc(*s, f);
-	}
-	fprintf(f, "\"%s", comma ? "," : "");
-}
-
-static void guest_print(const struct gview *v, int json, const char *event)
-{
-	char since[32] = "-";
-	if (v->up && v->since) {
-		time_t t = (time_t)v->since;
-		strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%S", localtime(&t));
-	}
-	if (json) {
-		fputc('{', stdout);
-		if (event)
-			json_str(stdout, "event", event, 1);
-		json_str(stdout, "name", v->name, 1);
-		json_str(stdout, "addr", v->addr, 1);
-		printf("\"cid\":%u,", v->cid);
-		json_str(stdout, "state", v->up ? "up" : "down", 1);
-		if (v->up)
-			printf("\"since\":%llu,", (unsigned long long)v->since);
-		json_str(stdout, "hostname", v->hostname, 1);
-		json_str(stdout, "kernel", v->kernel, 1);
-		json_str(stdout, "agent", v->software, 1);
-		json_str(stdout, "machine_id", v->machine_id, 1);
-		json_str(stdout, "boot_id", v->boot_id, 1);
-		json_str(stdout, "auth", v->auth, 1);
-		printf("\"sessions\":%u}", v->sessions);
-		return;
-	}
-	if (event)
-		printf("%-10s ", event);
-	printf("%-16s %-24s %-5s %-19s %-20s %-20s %-18s %u\n", *v->name ? v->name : "-", v->addr, v->up ? "up" : "down",
-	       since, *v->hostname ? v->hostname : "-", *v->kernel ? v->kernel : "-", *v->software ? v->software : "-",
-	       v->sessions);
-}
-
-int hub_ls(struct opts *o)
-{
-	static uint8_t b[VS_FRAME_MAX];
-	int fd = hub_connect(o), first = 1;
-	hub_request(fd, VS_HUB_LS, NULL, 0);
-	if (o->json)
-		fputc('[', stdout);
-	else
-		printf("%-16s %-24s %-5s %-19s %-20s %-20s %-18s %s\n", "NAME", "ADDR", "STATE", "SINCE", "HOSTNAME", "KERNEL",
-		       "AGENT", "SESSIONS");
-	for (;;) {
-		struct vs_hdr h;
-		struct gview v;
-		int n = vs_recv_by(fd, &h, b, sizeof b, vs_deadline(30000));
-		if (n < 0 || (h.type != VS_HUB_GUEST && h.type != VS_DONE))
-			hub_died(&h, b, n);
-		if (h.type == VS_DONE)
-			break;
-		if (guest_get(b, (size_t)n, &v) < 0)
-			die("protocol error: a malformed guest record from the hub");
-		if (o->json && !first)
-			fputc(',', stdout);
-		guest_print(&v, o->json, NULL);
-		first = 0;
-	}
-	if (o->json)
-		printf("]\n");
-	close(fd);
-	return fflush(stdout) == 0 ? 0 : EX_CONN;
-}
-
-/* 0 once connected; 1 when -w ran out. */
-int hub_wait(struct opts *o)
-{
-	uint8_t b[4200];
-	struct vs_wr w = { b, 0, sizeof b, 0 };
-	struct vs_hdr h;
-	int fd = hub_connect(o), n;
-	vs_wrstr(&w, target_of(o));
-	vs_wr32(&w, o->wait_secs ? (uint32_t)o->wait_secs * 1000u : 0xffffffffu);
-	if (w.err)
-		die("guest name too long");
-	hub_request(fd, VS_HUB_WAIT, b, w.n);
-	n = vs_recv(fd, &h, b, sizeof b);
-	if (n >= 0 && h.type == VS_OK)
-		return 0;
-	if (n >= 4 && h.type == VS_ERROR && vs_get32(b) == VS_E_TIMEOUT) {
-		if (!o->quiet)
-			warnx("@%s is not connected after %d s", target_of(o), o->wait_secs);
-		return 1;
-	}
-	hub_died(&h, b, n);
-	return EX_CONN;
-}
-
-/* 0 once released; 1 when it was not connected. */
-int hub_release(struct opts *o)
-{
-	uint8_t b[4200];
-	struct vs_wr w = { b, 0, sizeof b, 0 };
-	struct vs_hdr h;
-	int fd = hub_connect(o), n;
-	vs_wrstr(&w, target_of(o));
-	if (w.err)
-		die("guest name too long");
-	hub_request(fd, VS_HUB_RELEASE, b, w.n);
-	n = vs_recv(fd, &h, b, sizeof b);
-	if (n >= 0 && h.type == VS_OK)
-		return 0;
-	if (n >= 4 && h.type == VS_ERROR && vs_get32(b) == VS_E_NOENT) {
-		char t[300];
-		uint32_t code;
-		vs_error_text(b, (size_t)n, VS_E_IO, &code, t, sizeof t);
-		warnx("hub: %s", t);
-		return 1;
-	}
-	hub_died(&h, b, n);
-	return EX_CONN;
-}
-
-int hub_events(struct opts *o)
-{
-	static uint8_t b[VS_FRAME_MAX];
-	int fd = hub_connect(o);
-	hub_request(fd, VS_HUB_EVENTS, NULL, 0);
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	for (;;) {
-		struct vs_hdr h;
-		struct gview v;
-		int n = vs_recv(fd, &h, b, sizeof b);
-		uint32_t kind;
-		if (n < 0 && errno == 0) {
-			warnx("the hub stopped");
-			return EX_CONN;
-		}
-		if (n < 12 || h.type != VS_HUB_EVENT)
-			hub_died(&h, b, n);
-		kind = vs_get32(b);
-		if (guest_get(b + 12, (size_t)n - 12, &v) < 0)
-			die("protocol error: a malformed event from the hub");
-		guest_print(&v, o->json, ev_name[kind <= EV_RELEASE ? kind : 0]);
-		if (o->json)
-			fputc('\n', stdout);
-		if (ferror(stdout))
-			return 128 + SIGPIPE;
-	}
-}
-
-static int getrandom_all(uint8_t *b, size_t n)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = getrandom(b + got, n - got, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-/* A new key: 32 random bytes as 64 hex digits and a newline, mode 0600,
- * never over an existing file. */
-int keygen(struct opts *o)
-{
-	uint8_t k[32];
-	char hex[66];
-	int fd;
-	if (!o->have_target)
-		usage_error(o, "which file? (vsock-shell keygen FILE)");
-	if (getrandom_all(k, sizeof k) < 0)
-		die_sys("unable to get random bytes");
-	xf_hex(k, sizeof k, hex);
-	hex[64] = '\n';
-	fd = open(o->target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		die_sys("unable to create %s", o->target);
-	if (vs_writeall(fd, hex, 65) < 0 || fsync(fd) < 0 || close(fd) < 0)
-		die_sys("unable to write %s", o->target);
-	memset(k, 0, sizeof k);
-	return 0;
 }

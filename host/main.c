@@ -19,7 +19,11 @@ enum {
 	O_HELP = 1, O_VERSION, O_PORT, O_LISTEN, O_WAIT, O_ALLOW, O_PTY, O_NOPTY, O_NOSTDIN, O_ENV, O_CWD,
 	O_ARGV, O_ESCAPE, O_LEGACY, O_UP, O_DOWN, O_RECURSIVE, O_PRESERVE, O_MKDIR, O_SHA256, O_SAFELINKS,
 	O_KEY, O_HUB, O_QUIET, O_VERBOSE, O_MASTER, O_JSON, O_VSOCK, O_UNIX, O_NAME, O_CONFIG, O_GROUP, O_KEYS,
+	O_TIMEOUT, O_LOGIN,
 };
+
+/* many guests through the hub: fan.c, verbs.c */
+enum { O_ALLGUESTS = 64, O_PAR, O_SNAPSHOT };
 
 #define M_ALL (M_EXEC | M_CP | M_SERVE | M_LS | M_WAIT | M_RELEASE | M_EVENTS | M_KEYGEN)
 #define M_CONN (M_EXEC | M_CP)
@@ -37,7 +41,8 @@ static const struct optdef optdefs[] = {
 	{ 'h', "help", 0, M_ALL, O_HELP },
 	{ 'V', "version", 0, M_ALL, O_VERSION },
 	{ 'p', "port", 1, M_CONN, O_PORT },
-	{ 'l', "listen", 2, M_CONN, O_LISTEN },
+	{ 0, "listen", 2, M_CONN, O_LISTEN },
+	{ 'l', NULL, 1, M_CONN, O_LOGIN },
 	{ 'w', "wait", 1, M_CONN | M_WAIT, O_WAIT },
 	{ 0, "allow", 1, M_CONN, O_ALLOW },
 	{ 't', NULL, 0, M_EXEC, O_PTY },
@@ -46,6 +51,7 @@ static const struct optdef optdefs[] = {
 	{ 'e', NULL, 1, M_EXEC, O_ENV },
 	{ 0, "cwd", 1, M_EXEC, O_CWD },
 	{ 0, "argv", 0, M_EXEC, O_ARGV },
+	{ 0, "timeout", 1, M_EXEC, O_TIMEOUT },
 	{ 'E', NULL, 1, M_EXEC, O_ESCAPE },
 	{ 0, "legacy", 2, M_EXEC, O_LEGACY },
 	{ 'u', NULL, 1, M_EXEC, O_UP },
@@ -60,7 +66,10 @@ static const struct optdef optdefs[] = {
 	{ 'q', "quiet", 0, M_ALL, O_QUIET },
 	{ 'v', "verbose", 0, M_ALL, O_VERBOSE },
 	{ 'M', NULL, 1, M_EXEC, O_MASTER },
-	{ 0, "json", 0, M_LS | M_EVENTS, O_JSON },
+	{ 0, "json", 0, M_EXEC | M_LS | M_EVENTS, O_JSON },
+	{ 0, "all", 0, M_EXEC | M_WAIT | M_RELEASE, O_ALLGUESTS },
+	{ 'P', NULL, 1, M_EXEC, O_PAR },
+	{ 0, "snapshot", 0, M_EVENTS, O_SNAPSHOT },
 	{ 0, "vsock", 1, M_SERVE, O_VSOCK },
 	{ 0, "unix", 1, M_SERVE, O_UNIX },
 	{ 0, "name", 1, M_SERVE, O_NAME },
@@ -73,8 +82,11 @@ static const char usage_text[] =
     "usage: vsock-shell [options] TARGET [--] [COMMAND [ARG...]]\n"
     "       vsock-shell [options] --listen [ADDR] [--] [COMMAND [ARG...]]\n"
     "       vsock-shell cp [options] TARGET|--listen [ADDR] SRC... DST\n"
+    "       vsock-shell cp [options] SRC... @NAME:DST | @NAME:SRC... DST\n"
     "       vsock-shell serve [options]          (the hub: see serve --help)\n"
-    "       vsock-shell ls [--json] | wait @NAME [-w SECS] | release @NAME | events [--json]\n"
+    "       vsock-shell [options] @NAME,@NAME...|--all [-P N] [--json] [--] COMMAND\n"
+    "       vsock-shell ls [--json] | events [--json] [--snapshot]\n"
+    "       vsock-shell wait @NAME...|--all [-w SECS] | release @NAME...|--all\n"
     "       vsock-shell keygen FILE\n"
     "\n"
     "Run a command, or open a shell, in a VM through its vsock-agent.\n"
@@ -84,61 +96,82 @@ static const char usage_text[] =
     "agent that dials the host (default vsock:any:1023).  Without COMMAND:\n"
     "the login shell, on a pty when stdin is a terminal.  The words of\n"
     "COMMAND are joined by spaces and run by the remote user's shell, as ssh\n"
-    "does.  Exit status: the remote one, 128+N for death by signal N, 1 for\n"
-    "a failed file transfer, 141 when our stdout closed early, 255 for\n"
-    "connection, protocol or usage failure.\n"
+    "does; commands run as the agent's user.  LANG and LC_* go along, as\n"
+    "with ssh.  Exit status: the remote one, 128+N for death by signal N, 1\n"
+    "for a failed file transfer, 124 when --timeout ran out, 141 when our\n"
+    "stdout closed early, 255 for connection, protocol or usage failure.\n"
+    "Many guests at once (a fan-out, through the hub): each guest's lines\n"
+    "tagged '@NAME: '; status 0 when every command succeeded, 5 when one\n"
+    "failed, 4 when a guest could not be reached, 3 when a session was\n"
+    "interrupted (the worst of these).\n"
     "\n"
-    "  -p PORT        port (default 1024 to connect, 1023 with --listen)\n"
-    "  -l, --listen [ADDR]  wait for a dialing agent (ADDR right after it)\n"
-    "  -w SECS        give up after SECS waiting for the agent (connect:\n"
+    "  -p, --port PORT  port (default 1024 to connect, 1023 with --listen)\n"
+    "  --listen [ADDR]  wait for a dialing agent (ADDR right after it)\n"
+    "  -w, --wait SECS  give up after SECS waiting for the agent (connect:\n"
     "                 retry with backoff that long; default: no retry / wait)\n"
     "  --allow CID|any  --listen: accept only this guest CID (default: any)\n"
     "  --key FILE     the agent's shared key, for a controller without root\n"
     "  --hub PATH     the hub's socket for @NAME (default $VSOCK_SHELL_HUB,\n"
     "                 else /run/vsock-shell/hub.sock)\n"
+    "  --timeout SECS  kill the command's whole session after SECS, and\n"
+    "                 exit 124, as timeout(1) does\n"
     "  -t             force a pty;  -T  never a pty\n"
     "  -n             stdin from /dev/null\n"
     "  -e VAR=VAL     set a variable in the remote environment (repeatable)\n"
     "  --cwd DIR      remote working directory (default: remote $HOME)\n"
     "  --argv         run COMMAND ARG... directly, without a shell\n"
-    "  -E CHAR        escape character on a pty (default ~; ^X; 'none' disables)\n"
+    "  -E CHAR        escape character on a pty (default ~; ^X; 'none' disables);\n"
+    "                 ~. ends the session, ~^Z suspends, ~? lists the escapes\n"
     "  --legacy [disposable|persistent]  speak vsock_guest_exec's protocol\n"
     "                 (disposable is the default): disposable sends COMMAND\n"
     "                 raw; persistent sends COMMAND, or each line of stdin,\n"
     "                 length-prefixed; all is checked before connecting\n"
     "  -u LOCAL:REMOTE    upload (repeatable); -d REMOTE:LOCAL  download;\n"
-    "                 with -r (trees), --preserve (mtimes, owners as root),\n"
-    "                 --mkdir (create DST's parents), --sha256 (hash),\n"
-    "                 --safe-links (skip symlinks leaving the tree);\n"
+    "                 with -r, --recursive (trees), --preserve (modes as\n"
+    "                 sent, setuid too; mtimes; owners as root), --mkdir\n"
+    "                 (create DST's parents), --sha256 (hash), --safe-links\n"
+    "                 (skip symlinks leaving the tree);\n"
     "                 transfers run first, then COMMAND if one is given\n"
-    "  -q             quiet (no progress bar);  -v  verbose\n"
-    "  -h, --help     this help;  -V, --version  the version\n";
+    "  --all          every guest the hub holds now: a fan-out; for wait,\n"
+    "                 every guest it lists; for release, every one up\n"
+    "  -P N           a fan-out: N sessions at a time (default 32)\n"
+    "  --json         a fan-out: a JSON object per guest (target, status,\n"
+    "                 duration, stdout and stderr: sizes, and up to 64 KiB)\n"
+    "  -q, --quiet    no progress bar;  -v, --verbose  say each step\n"
+    "  -h, --help     this help;  -V, --version  the version\n"
+    "\n"
+    "More in vsock-shell(1) and vsock-agent(8).\n";
 
 static const char cp_usage[] =
     "usage: vsock-shell cp [options] TARGET SRC... DST\n"
     "       vsock-shell cp [options] --listen [ADDR] SRC... DST\n"
+    "       vsock-shell cp [options] SRC... @NAME:DST | @NAME:SRC... DST\n"
     "\n"
     "Copy files into or out of the guest.  Remote paths start with ':'\n"
-    "(relative ones are relative to the remote home); either every SRC is\n"
-    "remote (download) or DST is (upload).  '-' is stdin or stdout.\n"
+    "(relative ones are relative to the remote home), or, as with scp, with\n"
+    "the guest's @NAME: (then no TARGET); either every SRC is remote\n"
+    "(download) or DST is (upload).  '-' is stdin or stdout.  Local sources\n"
+    "are checked before the guest is asked for anything.\n"
     "Every file is written to a temporary file, fsynced, and put in place\n"
     "only after its content hash matched end to end.\n"
     "\n"
-    "  -r             copy directories recursively (symlinks stay symlinks)\n"
-    "  --preserve     keep modification times (and owners, when root)\n"
+    "  -r, --recursive  copy directories recursively (symlinks stay symlinks)\n"
+    "  --preserve     keep modes as sent (setuid too; without it, modes as\n"
+    "                 cp gives them), modification times, owners when root\n"
     "  --mkdir        create missing parent directories of DST\n"
     "  --safe-links   skip symlinks that are absolute or leave the tree\n"
     "  --sha256       SHA-256 as the end-to-end hash (default XXH64)\n"
-    "  -q             no progress bar\n"
-    "  -p PORT        port (default 1024; 1023 with --listen)\n"
-    "  -w SECS        wait that long for the agent\n"
-    "  -l, --listen [ADDR]  wait for a dialing agent (default vsock:any:1023)\n"
+    "  -q, --quiet    no progress bar\n"
+    "  -p, --port PORT  port (default 1024; 1023 with --listen; not for @NAME)\n"
+    "  -w, --wait SECS  wait that long for the agent\n"
+    "  --listen [ADDR]  wait for a dialing agent (default vsock:any:1023)\n"
     "  --allow CID|any  with --listen: accept only this guest CID\n"
     "  --key FILE     the agent's shared key;  --hub PATH  the hub, for @NAME\n"
-    "  -v             verbose\n"
-    "Exit status: 0; 1 when a transfer failed; 128+N when interrupted by\n"
-    "signal N (after removing what it was writing); 255 when the connection\n"
-    "failed or for a usage error.\n";
+    "  -v, --verbose  say each step\n"
+    "Exit status: 0; 1 when a transfer failed (a local source missing too);\n"
+    "128+N when interrupted by signal N (after removing what it was\n"
+    "writing); 255 when the connection failed or for a usage error.\n"
+    "More in vsock-shell(1).\n";
 
 static const char *mode_name(int m)
 {
@@ -259,7 +292,7 @@ static void apply(struct opts *o, const struct optdef *d, const char *val, int a
 	const char *a = argv[*i];
 	if (!(d->modes & o->mode))
 		usage_error(o, "option %s is not for %s", a, mode_name(o->mode) ? mode_name(o->mode) : "running a command");
-	if (d->arg == 1 && !val) {
+	if (d->arg == 1 && !val && d->id != O_LOGIN) { /* -l: refused, with or without its word */
 		if (*i + 1 >= argc)
 			usage_error(o, "option %s needs an argument", a);
 		val = argv[++*i];
@@ -287,6 +320,7 @@ static void apply(struct opts *o, const struct optdef *d, const char *val, int a
 			o->listen_at = val;
 		break;
 	case O_WAIT: o->wait_secs = (int)parse_num(o, a, val, 86400L * 365); break;
+	case O_TIMEOUT: o->timeout_secs = (int)parse_num(o, a, val, 86400L * 365); break;
 	case O_ALLOW:
 		if (vs_cid_parse(val, &o->allow_cid) < 0)
 			usage_error(o, "unable to parse CID '%s'", val);
@@ -334,6 +368,12 @@ static void apply(struct opts *o, const struct optdef *d, const char *val, int a
 	case O_HUB: o->hub = val; break;
 	case O_QUIET: o->quiet = 1; break;
 	case O_VERBOSE: o->verbose = vsh_verbose = 1; break;
+	/* ssh's login name, and once our listen: -l root @g1 -- id ran 'root
+	 * @g1 -- id' on whatever agent dialed in */
+	case O_LOGIN:
+		usage_error(o, "-l is gone: there is no login name to give (commands run as the agent's user); "
+		               "to wait for a dialing agent, spell out --listen");
+		break;
 	case O_MASTER:
 		usage_error(o, "-M is gone: 'vsock-shell serve' (the hub) holds dialing agents now; see README, The hub");
 		break;
@@ -352,7 +392,60 @@ static void apply(struct opts *o, const struct optdef *d, const char *val, int a
 	case O_CONFIG: o->config = val; break;
 	case O_GROUP: o->group = val; break;
 	case O_KEYS: o->keydir = val; break;
+	case O_ALLGUESTS: o->all = 1; break;
+	case O_PAR:
+		o->par = (int)parse_num(o, a, val, 256);
+		if (!o->par)
+			usage_error(o, "-P takes a number from 1 to 256, not '%s'", val);
+		break;
+	case O_SNAPSHOT: o->snapshot = 1; break;
 	}
+}
+
+/* cp's scp form, @NAME:PATH: PATH on the guest @NAME (a hub's names and
+ * CIDs hold no ':', so it is unambiguous). */
+static int scp_form(const char *w)
+{
+	const char *c = strchr(w, ':');
+	return w[0] == '@' && c && c > w + 1;
+}
+
+/* cp with @NAME:PATH words: the guest is theirs, and every word is a path
+ * (the first one was taken for a TARGET: give it back).  They all name
+ * the same guest; each becomes :PATH. */
+static void cp_scp(struct opts *o)
+{
+	static char at[256];
+	int i, n = 0;
+	for (i = 0; i < o->npaths && !scp_form(o->paths[i]); i++)
+		;
+	if (i == o->npaths && !(o->have_target && scp_form(o->target)))
+		return;
+	if (o->have_target) {
+		if (!scp_form(o->target) && looks_like_addr(o->target))
+			usage_error(o, "'%s' looks like an address, and @NAME:PATH names the guest (write ./%s for a local "
+			               "file of that name)", o->target, o->target);
+		if (o->npaths >= (int)(sizeof o->paths / sizeof *o->paths))
+			usage_error(o, "too many paths");
+		memmove(o->paths + 1, o->paths, (size_t)o->npaths * sizeof *o->paths);
+		o->paths[0] = o->target;
+		o->npaths++;
+		o->have_target = 0;
+	}
+	for (i = 0; i < o->npaths; i++) {
+		const char *w = o->paths[i], *c = strchr(w, ':');
+		if (!scp_form(w))
+			continue;
+		if ((size_t)(c - w) >= sizeof at)
+			usage_error(o, "guest name too long in '%s'", w);
+		if (n++ && (strncmp(at, w, (size_t)(c - w)) || at[c - w]))
+			usage_error(o, "'%s' and '%s:' name two guests: one cp copies with one guest", w, at);
+		memcpy(at, w, (size_t)(c - w));
+		at[c - w] = 0;
+		o->paths[i] = c; /* :PATH */
+	}
+	o->target = at;
+	o->have_target = 1;
 }
 
 /* A positional word.  Returns 1 when it ends option parsing (the command
@@ -360,7 +453,7 @@ static void apply(struct opts *o, const struct optdef *d, const char *val, int a
 static int positional(struct opts *o, char *w, int dashdash)
 {
 	if (o->mode == M_EXEC) {
-		if (!o->have_target && !o->listen) {
+		if (!o->have_target && !o->listen && !o->all) {
 			o->target = w;
 			o->have_target = 1;
 			return 0;
@@ -375,7 +468,7 @@ static int positional(struct opts *o, char *w, int dashdash)
 		if (!o->have_target && !o->listen) {
 			o->target = w;
 			o->have_target = 1;
-		} else if (!dashdash && looks_like_addr(w)) {
+		} else if (!dashdash && looks_like_addr(w) && !scp_form(w)) {
 			usage_error(o, "'%s' looks like an address, and %s (write ./%s for a local file of that name)", w,
 			            o->listen ? "--listen takes its address right after it" : "there is already a TARGET", w);
 		} else {
@@ -388,6 +481,10 @@ static int positional(struct opts *o, char *w, int dashdash)
 	if ((o->mode == M_WAIT || o->mode == M_RELEASE || o->mode == M_KEYGEN) && !o->have_target) {
 		o->target = w;
 		o->have_target = 1;
+		return 0;
+	}
+	if ((o->mode == M_WAIT || o->mode == M_RELEASE) && o->npaths < (int)(sizeof o->paths / sizeof *o->paths)) {
+		o->paths[o->npaths++] = w; /* more guests */
 		return 0;
 	}
 	usage_error(o, "unexpected argument '%s'", w);
@@ -423,6 +520,8 @@ static void parse(struct opts *o, int argc, char **argv, int first)
 /* The target (or listening address) in o->addr, the key loaded. */
 static void finish(struct opts *o)
 {
+	if (o->mode == M_CP)
+		cp_scp(o);
 	if (o->listen && o->have_target && o->mode == M_EXEC)
 		usage_error(o, "TARGET and --listen together");
 	if (o->have_target && o->target[0] == '@') {
@@ -444,11 +543,10 @@ static void finish(struct opts *o)
 	}
 	if (o->at && o->listen)
 		usage_error(o, "@%s goes through the hub; --listen waits for an agent itself", o->at);
-	if (o->keyfile && vs_key_load(&hostkey, o->keyfile) < 0) {
-		if (errno == EINVAL)
-			die("unable to use the key in %s: it must be %d to %d bytes", o->keyfile, VS_KEY_MIN, VS_KEY_MAX);
-		die_sys("unable to read the key %s", o->keyfile);
-	}
+	if (o->at && o->port_set)
+		usage_error(o, "-p does not apply to @%s: the hub holds the guest's connection (drop -p)", o->at);
+	if (o->keyfile && vs_key_load(&hostkey, o->keyfile) < 0)
+		die("%s", key_error(o->keyfile, &hostkey));
 	if (!o->hub)
 		o->hub = getenv("VSOCK_SHELL_HUB");
 	if (!o->hub || !*o->hub)
@@ -461,6 +559,8 @@ static int exec_main(struct opts *o)
 	int fd, rc;
 	if (!o->have_target && !o->listen)
 		usage_error(o, "no TARGET given");
+	if (o->legacy && o->timeout_secs)
+		usage_error(o, "--timeout and --legacy together: the legacy protocols cannot stop a command");
 	if (o->legacy)
 		return legacy_run(o);
 	if (o->nxfer) {
@@ -486,6 +586,17 @@ static int exec_main(struct opts *o)
 	return rc;
 }
 
+/* keygen (hub.c) writes the key; then say what it wrote, and where it
+ * goes, as ssh-keygen does */
+static int keygen_main(struct opts *o)
+{
+	int rc = keygen(o);
+	if (rc == 0 && !o->quiet)
+		warnx("wrote a new key to %s (mode 0600): for the agent (its --key) and vsock-shell --key %s", o->target,
+		      o->target);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -507,7 +618,9 @@ int main(int argc, char **argv)
 	case M_WAIT: return hub_wait(&o);
 	case M_RELEASE: return hub_release(&o);
 	case M_EVENTS: return hub_events(&o);
-	case M_KEYGEN: return keygen(&o);
+	case M_KEYGEN: return keygen_main(&o);
 	}
+	if (fan_wanted(&o))
+		return fan_run(&o, exec_main);
 	return exec_main(&o);
 }

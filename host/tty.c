@@ -9,6 +9,7 @@
 
 static struct termios saved;
 static int saved_fd = -1;
+static int registered;
 
 int tty_is_raw(void)
 {
@@ -40,7 +41,9 @@ int tty_raw(int fd)
 	if (tcsetattr(fd, TCSADRAIN, &t) < 0)
 		return -1;
 	saved_fd = fd;
-	atexit(tty_restore);
+	if (!registered) /* again after a suspend (~^Z): once is enough */
+		atexit(tty_restore);
+	registered = 1;
 	return 0;
 }
 

@@ -14,15 +14,22 @@
 
 int vsh_verbose;
 
+/* Every message goes out escaped (vs_esc): a guest's text, a name it
+ * chose, a hostile key path, all reach the terminal as visible escapes,
+ * and no caller can forget. */
 static void vmsg(const char *fmt, va_list ap, int err, int dying)
 {
-	char b[1024 + 2];
-	int n = snprintf(b, sizeof b, "vsock-shell: ");
-	n += vsnprintf(b + n, sizeof b - (size_t)n, fmt, ap);
-	if (n > (int)sizeof b - 128)
-		n = (int)sizeof b - 128;
+	char m[1024], b[2048 + 16] = "vsock-shell: ";
+	int k = vsnprintf(m, sizeof m, fmt, ap);
+	size_t n;
+	if (k < 0)
+		k = 0;
+	if (k > (int)sizeof m - 128)
+		k = (int)sizeof m - 128;
 	if (err)
-		n += snprintf(b + n, sizeof b - (size_t)n, ": %s", strerror(err));
+		k += snprintf(m + k, sizeof m - (size_t)k, ": %s", strerror(err));
+	vs_esc(b + 13, sizeof b - 13 - 2, m, (size_t)k, 0);
+	n = strlen(b);
 	/* dying: give the terminal back first; otherwise a raw-mode
 	 * terminal needs the carriage return spelled out */
 	if (dying)
@@ -30,7 +37,7 @@ static void vmsg(const char *fmt, va_list ap, int err, int dying)
 	else if (tty_is_raw())
 		b[n++] = '\r';
 	b[n++] = '\n';
-	vs_writeall(2, b, (size_t)n);
+	vs_writeall(2, b, n);
 }
 
 void die(const char *fmt, ...)
@@ -97,6 +104,21 @@ long vsh_timeout_ms(void)
 		ms = e && atoi(e) > 0 ? atoi(e) * 1000L : 30000L;
 	}
 	return ms;
+}
+
+/* Why vs_key_load refused path (errno as it left it), in words: for
+ * the controller's --key, and the hub's --key and --keys alike. */
+const char *key_error(const char *path, const struct vs_key *k)
+{
+	static char b[4400];
+	int e = errno;
+	if (e == EPERM)
+		snprintf(b, sizeof b, VS_KEY_PERM, path, k->mode, path);
+	else if (e == EINVAL)
+		snprintf(b, sizeof b, "unable to use the key in %s: it must be %d to %d bytes", path, VS_KEY_MIN, VS_KEY_MAX);
+	else
+		snprintf(b, sizeof b, "unable to read the key %s: %s", path, strerror(e));
+	return b;
 }
 
 const char *addr_str(const struct vs_addr *a)

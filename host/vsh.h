@@ -12,6 +12,7 @@
 /* exit statuses, as ssh has them */
 #define EX_CONN 255    /* connection, protocol or usage failure */
 #define EX_XFER 1      /* a file transfer failed */
+#define EX_TIMEOUT 124 /* --timeout ran out, as timeout(1) has it */
 
 struct xfer {
 	int upload;             /* 1: local -> remote */
@@ -38,6 +39,7 @@ struct opts {
 	int legacy;             /* 0, 1 disposable, 2 persistent */
 	int quiet, verbose, json;
 	int wait_secs;          /* -w: give up waiting for the agent */
+	int timeout_secs;       /* --timeout: kill the command's session after it */
 	int recursive, preserve, mkdirs, sha256, safe_links;
 	int escape;             /* escape character, or -1 */
 	uint32_t allow_cid;
@@ -49,10 +51,12 @@ struct opts {
 	int nenv;
 	struct xfer xfers[64];
 	int nxfer;
-	const char *paths[256]; /* cp: SRC... DST */
+	const char *paths[256]; /* cp: SRC... DST; wait, release: the guests after the first */
 	int npaths;
 	char **cmd;
 	int ncmd;
+	/* many guests through the hub: --all, -P (0: the default), events --snapshot */
+	int all, par, snapshot;
 	/* serve */
 	const char *serve_vsock, *config, *group, *keydir;
 	const char *unixes[1024], *names[1024];
@@ -69,6 +73,8 @@ extern int vsh_verbose;
 void *xmalloc(size_t n);
 const char *addr_str(const struct vs_addr *a);
 long vsh_timeout_ms(void);
+struct vs_key;
+const char *key_error(const char *path, const struct vs_key *k);
 #define now_ms vs_now_ms
 
 /* conn.c */
@@ -120,15 +126,43 @@ int exec_run(int fd, struct opts *o, struct agent *ag);
 /* legacy.c */
 int legacy_run(struct opts *o);
 
-/* hub.c */
+/* the hub's client protocol (PROTOCOL.md section 10): hub.c serves it,
+ * verbs.c speaks it */
+enum {
+	VS_HUB_OPEN = 48,    /* str guest, str op, str what, u32 wait_ms */
+	VS_HUB_SESSION = 49, /* the agent's HELLO, and the connection (SCM_RIGHTS) */
+	VS_HUB_LS = 50,      /* empty */
+	VS_HUB_GUEST = 51,   /* one guest (see guest_put) */
+	VS_HUB_WAIT = 52,    /* str guest, u32 wait_ms */
+	VS_HUB_RELEASE = 53, /* str guest */
+	VS_HUB_EVENTS = 54,  /* empty, or u32 flags: VS_HUB_EV_SNAPSHOT */
+	VS_HUB_EVENT = 55,   /* u32 kind, u64 time, a guest */
+};
+enum { EV_CONNECT = 1, EV_DISCONNECT = 2, EV_RELEASE = 3, EV_SNAPSHOT = 4 };
+#define VS_HUB_EV_SNAPSHOT 1u  /* every guest as it is, then the changes */
+#define HUB_OPEN_WAIT_MS 30000 /* default wait for a guest that is not up */
+
+/* hub.c: the hub */
 extern const char hub_usage[];
 int hub_serve(struct opts *o);
+
+/* verbs.c: the hub's clients, and keygen */
+struct targets {
+	char (*name)[72];       /* guests as the hub knows them: NAME or CID, no '@' */
+	int n;
+};
+void hub_targets(struct opts *o, int up, long deadline, struct targets *t);
+void json_str(FILE *f, const char *k, const char *s, size_t n, int comma);
 int hub_ls(struct opts *o);
 int hub_wait(struct opts *o);
 int hub_release(struct opts *o);
 int hub_events(struct opts *o);
 int hub_open(struct opts *o, struct agent *ag, const char *op, const char *what);
 int keygen(struct opts *o);
+
+/* fan.c: one command on many guests */
+int fan_wanted(const struct opts *o);
+int fan_run(struct opts *o, int (*one)(struct opts *));
 
 /* tty.c */
 int tty_raw(int fd);

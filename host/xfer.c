@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static struct xf *cur;  /* for the signal handler: its temporary file */
@@ -45,11 +47,13 @@ static const char *human(double v, char *b, size_t n)
 	return b;
 }
 
-/* name  42%  1.2 GiB  512.0 MiB/s  ETA 0:03 -- at most ten times a second */
+/* name  42%  1.2 GiB  512.0 MiB/s  ETA 0:03 -- at most ten times a second.
+ * The name is the guest's choice in a download: escaped (vs_esc), and
+ * cut by vs_esc, which never splits an escape or a character. */
 static void progress(const char *name, uint64_t done, uint64_t size, int end)
 {
 	static double t0, last;
-	static char cur_name[64];
+	static char cur_name[64], shown[29];
 	double t = (double)now_ms() / 1000, rate;
 	char a[32], r[32], eta[32] = "";
 	const char *base;
@@ -59,6 +63,7 @@ static void progress(const char *name, uint64_t done, uint64_t size, int end)
 	base = base ? base + 1 : name;
 	if (strncmp(cur_name, base, sizeof cur_name - 1)) {
 		snprintf(cur_name, sizeof cur_name, "%s", base);
+		vs_esc(shown, sizeof shown, base, strlen(base), 0);
 		t0 = t;
 		last = 0;
 	}
@@ -73,10 +78,10 @@ static void progress(const char *name, uint64_t done, uint64_t size, int end)
 		snprintf(eta, sizeof eta, "ETA %d:%02d", (int)s / 60, (int)s % 60);
 	}
 	if (size != XF_UNKNOWN && size)
-		fprintf(stderr, "\r%-28.28s %3d%% %11s %11s/s %-9s", cur_name, (int)(done * 100 / size),
+		fprintf(stderr, "\r%-28s %3d%% %11s %11s/s %-9s", shown, (int)(done * 100 / size),
 		        human((double)done, a, sizeof a), human(rate, r, sizeof r), eta);
 	else
-		fprintf(stderr, "\r%-28.28s      %11s %11s/s %-9s", cur_name, human((double)done, a, sizeof a),
+		fprintf(stderr, "\r%-28s      %11s %11s/s %-9s", shown, human((double)done, a, sizeof a),
 		        human(rate, r, sizeof r), eta);
 	if (end) {
 		end_bar();
@@ -157,9 +162,44 @@ static int xfer_one(struct opts *o, struct agent *ag, int upload, const char **s
 	return 0;
 }
 
+/* A local source that cannot be sent is said before any session is
+ * opened, in the words the transfer would use: nothing is copied, and no
+ * agent is woken, for a typo. */
+static int source_check(const struct opts *o, const char *path)
+{
+	struct stat st;
+	int fd;
+	if (!strcmp(path, "-"))
+		return 0;
+	if (stat(path, &st) < 0) {
+		warn_sys("%s", path);
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode) && !o->recursive) {
+		warnx("%s: Is a directory (use -r)", path);
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+		warnx("%s: not a regular file, directory or symlink", path);
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		warn_sys("%s", path);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 int xfer_run(struct opts *o, struct agent *ag)
 {
-	int i;
+	int i, bad = 0;
+	for (i = 0; i < o->nxfer; i++)
+		if (o->xfers[i].upload && source_check(o, o->xfers[i].local) < 0)
+			bad++;
+	if (bad)
+		return EX_XFER;
 	show_progress = !o->quiet && isatty(2);
 	for (i = 0; i < o->nxfer; i++) {
 		struct xfer *t = &o->xfers[i];
@@ -187,7 +227,8 @@ int cp_run(struct opts *o)
 	for (i = 0, remote = 0; i < np; i++)
 		remote += paths[i][0] == ':';
 	if (!remote)
-		die("cp: nothing is remote: mark remote paths with ':' (as in :/etc/hostname)");
+		die("cp: nothing is remote: mark remote paths with ':' (as in :/etc/hostname), or give the guest with "
+		    "them (@NAME:/etc/hostname)");
 	for (i = 0; i < np - 1; i++)
 		if ((paths[i][0] == ':') == upload)
 			die("cp: either every source is remote (':PATH') or the destination is, not both");
@@ -198,6 +239,10 @@ int cp_run(struct opts *o)
 				paths[i] = ".";
 		}
 	}
+	for (i = 0, r = 0; upload && i < np - 1; i++)
+		r |= source_check(o, paths[i]);
+	if (r)
+		return EX_XFER;
 	show_progress = !o->quiet && isatty(2);
 	r = xfer_one(o, &ag, upload, paths, np - 1, paths[np - 1]);
 	agent_close(&ag, r == 0);

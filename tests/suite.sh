@@ -7,7 +7,7 @@
 #
 # Prints "ok - NAME", "not ok - NAME", "skip - NAME" per test and ends with
 # "N passed, N failed, N skipped".  Groups, one per tests/t_GROUP.sh:
-# bad dial exec hub legacy pty trust xfer (all by default).
+# bad cli dial exec fleet hub keys legacy pty trust xfer (all by default).
 set -u
 
 : "${VS_BIN:?VS_BIN must name the folder with vsock-agent, vsock-shell and the test helpers}"
@@ -63,6 +63,22 @@ t_skip() { SKIP=$((SKIP + 1)); echo "skip - $1${2:+: $2}"; }
 check() { n=$1; shift; if "$@"; then t_ok "$n"; else t_fail "$n"; fi; }
 # expect_eq NAME GOT WANT
 expect_eq() { if [ "$2" = "$3" ]; then t_ok "$1"; else t_fail "$1" "got '$2', want '$3'"; fi; }
+
+# Text from a hostile peer, and what must become of it on a terminal or in
+# a log: ESC, BEL, CR and a newline inside a name (scp's CVE-2019-6109:
+# a title set, the screen cleared, "all good" printed over the refusal),
+# and the same as vs_esc shows it.
+EVIL=$(printf '\033]0;pwned\007\033[2J\rall good\nx')
+EVIL_SHOWN='\x1b]0;pwned\x07\x1b[2J\rall good\nx'
+# raw_free FILE: FILE holds none of the bytes a terminal acts on in EVIL
+# (ESC, BEL, CR)
+raw_free() { [ "$(tr -d '\033\007\015' < "$1" | wc -c)" = "$(wc -c < "$1")" ]; }
+# shows_escaped NAME FILE WANT: FILE is raw_free and holds WANT
+shows_escaped() {
+	if ! raw_free "$2"; then t_fail "$1" "raw control bytes: $(od -c "$2" | head -n 5 | tr '\n' ' ')"
+	elif ! grep -qF -- "$3" "$2"; then t_fail "$1" "no '$3' in: $(head -c 400 "$2")"
+	else t_ok "$1"; fi
+}
 
 # Bounded wait: wait_for SECS COMMAND... polls every 0.1 s.
 wait_for() {

@@ -75,6 +75,17 @@ mid_session() { # NAME WANT FRAME-HEX
 mid_session "an oversized frame" "malformed frame header" "$(hdr 17 70000)"
 mid_session "a frame of type 0" "malformed frame header (type 0" "$(hdr 0 2147483647)"
 mid_session "a frame with flags set" "malformed frame header" "$(le32 0)$(le16 17)0100"
+# the audit line names what runs: a shell string is one argument, whatever
+# else the request carries
+c1=$(tohex "echo audit-shown") c2=$(tohex "audit-not-run")
+"$TPEER" "$X" "send:$MAGIC$HELLO" frame \
+	"send:$(hdr 16 $((12 + 1 + 17 + 14)))$(le32 1)$(le16 0)$(le16 0)$(le16 2)$(le16 0)00${c1}00${c2}00" frame frame eof:5000 \
+	> "$TMP/bout" 2>&1
+grep "exec from" "$TMP/agent.log" | tail -n 1 > "$TMP/baudit"
+case "$(cat "$TMP/bout")|$(cat "$TMP/baudit")" in
+*audit-shown*"|"*": 'echo audit-shown'") t_ok "bad: a shell string with more arguments: audited as the one string that runs" ;;
+*) t_fail "bad: shell string audit" "$(cat "$TMP/bout" "$TMP/baudit")" ;;
+esac
 r=$("$VSH" "$X" -- echo fine)
 expect_eq "bad: agent serves normally afterwards" "$r" fine
 agent_stop
@@ -152,6 +163,21 @@ alive_fake "an agent that goes silent and deaf mid-session is given up on" 255 "
 alive_fake "an agent that holds our input unread is not taken for dead" 5 "" 140000 \
 	skip:65544 skip:65544 sleep:3000 "send:$(hdr 21 8)$(le32 0)$(le32 5)"
 
+# an agent's ERROR text reaches the terminal escaped, before HELLO and in
+# a session: nothing of it raw
+eh=$(tohex "$EVIL")
+evil_error() { # NAME WANT STEPS...
+	ee_n=$1 ee_w=$2; shift 2
+	new_addr
+	"$TPEER" -l "$LADDR" hello "$@" "send:$(hdr 2 $((4 + ${#eh} / 2)))03000000$eh" close >/dev/null 2>&1 &
+	fp=$!
+	wait_for 5 addr_ready "$LADDR"
+	"$VSH" -w 3 "$CADDR" -- true >/dev/null 2>"$TMP/evil.err"
+	kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
+	shows_escaped "bad: controller, $ee_n: shown escaped, nothing of it raw" "$TMP/evil.err" "$ee_w"
+}
+evil_error "an agent's ERROR text instead of HELLO" "agent: $EVIL_SHOWN"
+evil_error "an agent's ERROR text in a session" "agent: $EVIL_SHOWN (error 3)" "send:$AHELLO" frame
 # the capability bits: a request the agent did not announce is never sent
 new_addr
 "$TPEER" -l "$LADDR" hello "send:$(hdr 1 16)0300$(le16 0)$(le32 18)$(le32 0)$(le32 0)" quiet:5000 > "$TMP/caps.out" 2>&1 &

@@ -59,8 +59,39 @@ agent_listen
 echo cp-p > "$CL/cpp"
 "$VSH" cp -p 1025 "$ADDR" "$CL/cpp" ":$CL/cpp2"; rc=$?
 expect_eq "cli: cp -p is the port (cp -p 1025 unix:S a :b copies through unix:S)" "$rc $(cat "$CL/cpp2" 2>/dev/null)" "0 cp-p"
+# ssh's habits: -l was our --listen, and '-l root @g1 -- id' ran 'root @g1
+# -- id' on whatever agent dialed in: now an error that says why
+msg=$("$VSH" -l root "$ADDR" -- id 2>&1); rc=$?
+case "$rc:$msg" in 255:*"-l is gone"*"commands run as the agent's user"*"--listen"*) t_ok "cli: -l (ssh's login name) is an error that says commands run as the agent's user";; *) t_fail "cli: -l root" "$rc $msg";; esac
+msg=$("$VSH" cp -lroot "$ADDR" "$CL/cpp" :/tmp/x 2>&1); rc=$?
+case "$rc:$msg" in 255:*"-l is gone"*) t_ok "cli: ...-lNAME and in cp too";; *) t_fail "cli: cp -lroot" "$rc $msg";; esac
+# -p means nothing to a guest the hub holds: said, not ignored
+msg=$("$VSH" -p 2222 @nosuch -- true 2>&1); rc=$?
+case "$rc:$msg" in 255:*"-p does not apply to @nosuch"*) t_ok "cli: -p with @NAME is an error, not silently ignored";; *) t_fail "cli: -p with @NAME" "$rc $msg";; esac
+# a connection refused says -w waits for the agent, unless -w was given
+"$AGENT" --listen "unix:$CL/dead.sock" 2>>"$TMP/agent.log" &
+dp=$!
+wait_for 5 test -S "$CL/dead.sock"
+kill -9 "$dp"; wait "$dp" 2>/dev/null
+refused() { ! "$VSH" "unix:$CL/dead.sock" -- true 2>/dev/null; }
+wait_for 5 refused
+msg=$("$VSH" "unix:$CL/dead.sock" -- true 2>&1); rc=$?
+case "$rc:$msg" in 255:*"refused (is the agent listening there? -w SECS waits for it)"*) t_ok "cli: a refused connection hints at -w";; *) t_fail "cli: refused, no -w" "$rc $msg";; esac
+msg=$("$VSH" -w 1 "unix:$CL/dead.sock" -- true 2>&1); rc=$?
+case "$rc:$msg" in *"-w SECS"*) t_fail "cli: ...but not when -w was given" "$rc $msg";; 255:*"refused (is the agent listening there?)"*) t_ok "cli: ...but not when -w was given";; *) t_fail "cli: refused with -w 1" "$rc $msg";; esac
+rm -f "$CL/dead.sock"
+# cp checks its local sources before it asks for a session: a typo costs
+# no connection (nothing listens here; the error is the file's)
+msg=$("$VSH" cp "unix:$CL/nobody-here.sock" "$CL/no-such-file" :/tmp/x 2>&1); rc=$?
+case "$rc:$msg" in *"unable to connect"*) t_fail "cli: cp: a missing local source is said before connecting" "$rc $msg";;
+1:*"$CL/no-such-file: No such file or directory"*) t_ok "cli: cp: a missing local source is said before connecting (status 1)";; *) t_fail "cli: cp missing source" "$rc $msg";; esac
+msg=$("$VSH" cp "unix:$CL/nobody-here.sock" "$CL" :/tmp/x 2>&1); rc=$?
+case "$rc:$msg" in 1:*"$CL: Is a directory (use -r)"*) t_ok "cli: ...and a directory without -r";; *) t_fail "cli: cp dir without -r" "$rc $msg";; esac
+msg=$("$VSH" "unix:$CL/nobody-here.sock" -u "$CL/no-such-file:/tmp/x" -- true 2>&1); rc=$?
+case "$rc:$msg" in 1:*"$CL/no-such-file: No such file"*) t_ok "cli: ...and -u LOCAL:REMOTE";; *) t_fail "cli: -u missing source" "$rc $msg";; esac
 # usage errors are one line: what is wrong, then try --help
-for args in "--bogus" "-w" "-w x $ADDR" "cp $ADDR $CL/cpp" "cp --argv $ADDR a :b" "-E xyz $ADDR" "--legacy sideways $ADDR" "-M /x"; do
+for args in "--bogus" "-w" "-w x $ADDR" "cp $ADDR $CL/cpp" "cp --argv $ADDR a :b" "-E xyz $ADDR" "--legacy sideways $ADDR" "-M /x" \
+	"-l root $ADDR" "--timeout 5 --legacy $ADDR" "--timeout x $ADDR" "-p 5 @web"; do
 	# shellcheck disable=SC2086
 	"$VSH" $args > /dev/null 2>"$CL/err"; rc=$?
 	if [ "$rc" = 255 ] && one_line "$CL/err" && grep -q "(try vsock-shell .*--help)" "$CL/err"; then
@@ -104,6 +135,12 @@ r=$("$VSH" "$CADDR" -e HOME=/from-e -e EXTRA=1 --argv -- "$ENVP" | grep -E '^(HO
 expect_eq "cli: env: the request's -e variables win" "$r" "EXTRA=1 HOME=/from-e "
 r=$(TERM=vt220 "$VSH" -t "$CADDR" --argv -- /bin/sh -c 'echo "$TERM"' </dev/null | tr -d '\r')
 expect_eq "cli: env: TERM from the request, with a pty" "$r" vt220
+# LANG and LC_* go along, as Debian's ssh sends them; empty ones do not,
+# and -e overrides them
+r=$(env -i PATH="$PATH" LANG=C.UTF-8 LC_TIME=POSIX LC_ALL= LCX=no "$VSH" "$CADDR" --argv -- "$ENVP" | grep -E '^(LANG|LC)' | sort | tr '\n' ' ')
+expect_eq "cli: env: LANG and LC_* go along (set and not empty)" "$r" "LANG=C.UTF-8 LC_TIME=POSIX "
+r=$(env -i PATH="$PATH" LANG=C.UTF-8 "$VSH" "$CADDR" -e LANG=POSIX -- 'echo "$LANG"')
+expect_eq "cli: env: ...and -e LANG= overrides them" "$r" POSIX
 kill "$APID"; wait "$APID" 2>/dev/null
 if [ "$(id -u)" = 0 ] && [ "$VS_TRANSPORT" = unix ]; then
 	pub=$(mktemp -d /tmp/vs-cli.XXXXXX); chmod 1777 "$pub"
@@ -113,6 +150,17 @@ if [ "$(id -u)" = 0 ] && [ "$VS_TRANSPORT" = unix ]; then
 	r=$("$VSH" "unix:$pub/a.sock" --argv -- "$ENVP" | grep -E '^(HOME|SHELL|USER|LOGNAME)=' | sort | tr '\n' ' ')
 	nb=$(awk -F: '$3 == 65534 { print "HOME=" $6 " LOGNAME=" $1 " SHELL=" $7 " USER=" $1 " "; exit }' /etc/passwd)
 	expect_eq "cli: env: an agent running as nobody gives nobody's HOME, SHELL, USER" "$r" "$nb"
+	# nobody's shell is nologin, which says only "not available": the
+	# agent says why, and the ways around it
+	case $nb in
+	*"SHELL=/usr/sbin/nologin "* | *"SHELL=/sbin/nologin "*)
+		msg=$("$VSH" "unix:$pub/a.sock" -- id 2>&1); rc=$?
+		case "$rc:$msg" in *"the agent's user has the shell "*"/nologin, which runs no command: -e SHELL=/bin/sh or --argv"*)
+			t_ok "cli: a nologin shell: the agent says why the command did not run (status $rc)";; *) t_fail "cli: nologin hint" "$rc $msg";; esac
+		r=$("$VSH" -e SHELL=/bin/sh "unix:$pub/a.sock" -- 'echo "via $SHELL"')
+		expect_eq "cli: ...and -e SHELL=/bin/sh gets around it" "$r" "via /bin/sh" ;;
+	*) t_skip "cli: a nologin shell" "nobody's shell here: $nb" ;;
+	esac
 	kill "$np"; wait "$np" 2>/dev/null
 	rm -rf "$pub"
 fi

@@ -34,6 +34,22 @@ r=$(: | "$VSH" "$X" -- 'echo $# "$1"')
 expect_eq "exec: empty stdin, shell string" "$r" "0 "
 r=$("$VSH" "$X" --argv -- sh -c 'echo "$1|$2"' x 'a b' 'c')
 expect_eq "exec: --argv keeps argument boundaries" "$r" "a b|c"
+# the agent's audit line names the whole command: each argument quoted
+# and escaped (boundaries visible), the line bounded, a cut marked
+"$VSH" "$X" --argv -- sh -c 'echo hi' >/dev/null
+grep -q "exec from .*: 'sh' '-c' 'echo hi'\$" "$TMP/agent.log"
+expect_eq "exec: the audit line carries the whole argv (--argv sh -c 'echo hi')" "$?" 0
+n0=$(wc -l < "$TMP/agent.log")
+"$VSH" "$X" --argv -- printf '%s' "it's $EVIL" >/dev/null
+tail -n +$((n0 + 1)) "$TMP/agent.log" > "$TMP/audit.evil"
+shows_escaped "exec: ...each argument escaped, a quote in one too" "$TMP/audit.evil" "'printf' '%s' 'it\\'s $EVIL_SHOWN'"
+"$VSH" "$X" --argv -- echo "$(printf '%0600d' 0)" after-the-cut >/dev/null
+line=$(grep "exec from .*: 'echo' '0000" "$TMP/agent.log" | tail -n 1)
+case $line in
+*"after-the-cut"*) t_fail "exec: ...a long command is cut" "$line" ;;
+*"'echo' '0000"*"0...") if [ ${#line} -le 500 ]; then t_ok "exec: ...a long command is cut short, and the cut marked"; else t_fail "exec: long audit line" "${#line} bytes"; fi ;;
+*) t_fail "exec: ...a long command is cut" "$line" ;;
+esac
 r=$("$VSH" "$X" -- echo 'a  b' c)
 expect_eq "exec: words joined by spaces for the shell, as ssh" "$r" "a b c"
 r=$("$VSH" "$X" -e FOO=bar -e 'BAZ=x y' -- 'echo "$FOO|$BAZ"')
@@ -120,6 +136,62 @@ wait_for 5 test -s "$TMP/pid4"
 kill -INT "$cp"
 wait "$cp"; expect_eq "exec: SIGINT forwarded, status 130" "$?" 130
 
+# A session that merely ends leaves alone what its command left running,
+# as ssh does: a plain background job, trap '' HUP, setsid, nohup (where
+# there is one: Debian's busybox has none); each writes its own pid
+# (setsid may fork)
+BG="plain trap setsid" BGN=:
+command -v nohup >/dev/null && BG="$BG nohup" BGN=nohup
+rm -f "$TMP"/bg.*
+"$VSH" "$X" -- "sleep 100 >/dev/null 2>&1 & echo \$! > $TMP/bg.plain
+$BGN sleep 100 >/dev/null 2>&1 & echo \$! > $TMP/bg.nohup
+(trap '' HUP; exec sleep 100) >/dev/null 2>&1 & echo \$! > $TMP/bg.trap
+setsid sh -c 'echo \$\$ > $TMP/bg.setsid; exec sleep 100' >/dev/null 2>&1 &
+exit 4"
+rc=$?
+wait_for 5 test -s "$TMP/bg.setsid"
+sleep 0.5
+bg_alive() { # what of bg.* is alive, in the order of BG
+	for f in $BG; do p=$(cat "$TMP/bg.$f" 2>/dev/null); [ -n "$p" ] && alive "$p" && printf '%s ' "$f"; done
+}
+expect_eq "exec: what a finished command left running lives on ($BG)" "$rc/$(bg_alive)" "4/$BG "
+# a session that fails later (a download of nothing) spares them too
+"$VSH" cp -q "$X" ":$TMP/no/such/file" "$TMP/nothing" 2>/dev/null
+sleep 0.3
+expect_eq "exec: ...and a session that fails later does not kill them" "$(bg_alive)" "$BG "
+# a session process that dies of a signal takes its own command's session
+# with it, and only that one
+rm -f "$TMP/sk.pid"
+"$VSH" "$X" -- "echo \$\$ > $TMP/sk.pid; exec sleep 100" 2>/dev/null &
+cp=$!
+wait_for 5 test -s "$TMP/sk.pid"
+sk=$(cat "$TMP/sk.pid")
+kill -9 "$(cut -d' ' -f4 "/proc/$sk/stat")"
+wait "$cp" 2>/dev/null
+if wait_for 5 gone "$sk"; then sk=gone; fi
+expect_eq "exec: a session process killed by a signal: its command dies, what others left lives on" \
+	"$sk/$(bg_alive)" "gone/$BG "
+for f in $BG; do p=$(cat "$TMP/bg.$f" 2>/dev/null); [ -n "$p" ] && kill "$p" 2>/dev/null; done
+# a session ended on purpose (Ctrl-C: a signal from the host) takes all
+# of it along, a job that ignores SIGHUP too (and SIGINT: a background job
+# of a shell without job control ignores it)
+rm -f "$TMP/bg.trap"
+"$VSH" "$X" -- "(trap '' HUP; exec sleep 100) >/dev/null 2>&1 & echo \$! > $TMP/bg.trap; exec sleep 100" &
+cp=$!
+wait_for 5 test -s "$TMP/bg.trap"
+kill -INT "$cp"; wait "$cp"; rc=$?
+p=$(cat "$TMP/bg.trap" 2>/dev/null)
+if [ -n "$p" ] && wait_for 5 gone "$p"; then p=gone; fi
+expect_eq "exec: Ctrl-C ends the session on purpose: a job that ignores SIGHUP dies too" "$rc/$p" "130/gone"
+# the session ends when its output closes, not at the command's exit:
+# what a background job writes later arrives (ssh waits the same way)
+r=$("$VSH" "$X" -- '(sleep 1; echo late) & echo early' | tr '\n' ' ')
+expect_eq "exec: output a background job writes after the command's exit arrives" "$r" "early late "
+# the shell's own name as its argv[0], as sshd gives it: not sh
+ln -sf /bin/sh "$TMP/ash"
+r=$("$VSH" "$X" -e "SHELL=$TMP/ash" -- 'echo $0')
+expect_eq "exec: the command runs as \$SHELL -c with the shell's name as argv[0]" "$r" ash
+
 # No descriptor of the agent leaks into a command: ls sees 0 1 2 and
 # the directory it is reading (3)
 r=$("$VSH" "$X" --argv -- ls /proc/self/fd | tr '\n' ' ')
@@ -151,6 +223,30 @@ fi
 # ...but a command that is only quiet keeps its session: the agent answers
 r=$(VSOCK_SHELL_ALIVE=1 "$VSH" -n "$X" -- 'sleep 3; echo quiet-done')
 expect_eq "exec: a quiet command outlives several PINGs (VSOCK_SHELL_ALIVE=1)" "$r" quiet-done
+# --timeout: once the time is up the command's whole session is killed,
+# what it left in the background too (nohup, a subshell that ignores
+# SIGHUP and SIGTERM), and the status is timeout(1)'s 124, promptly
+rm -f "$TMP/to1" "$TMP/to2"
+t0=$(date +%s)
+"$VSH" --timeout 1 "$X" -- "nohup sleep 100 >/dev/null 2>&1 & echo \$! > $TMP/to1;
+	(trap '' HUP TERM; exec sleep 101) >/dev/null 2>&1 & echo \$! > $TMP/to2; exec sleep 102" 2>"$TMP/to.err"
+rc=$? dt=$(($(date +%s) - t0))
+case "$rc:$(cat "$TMP/to.err")" in
+124:*"ran out of its 1 s (--timeout)"*) [ "$dt" -le 4 ] && t_ok "exec: --timeout 1 kills a sleep 102: status 124, after ${dt} s, and says so" ||
+	t_fail "exec: --timeout 1" "took $dt s" ;;
+*) t_fail "exec: --timeout 1 kills a sleep 102: status 124" "rc=$rc after $dt s: $(cat "$TMP/to.err")" ;;
+esac
+p1=$(cat "$TMP/to1" 2>/dev/null) p2=$(cat "$TMP/to2" 2>/dev/null)
+if [ -n "$p1" ] && [ -n "$p2" ] && wait_for 5 gone "$p1" && wait_for 5 gone "$p2"; then
+	t_ok "exec: ...and what it left in the background (nohup, HUP ignored) dies with it"
+else
+	t_fail "exec: --timeout kills the background too" "pids '$p1' '$p2' still alive"
+	kill -9 "$p1" "$p2" 2>/dev/null
+fi
+"$VSH" --timeout 10 "$X" -- 'exit 3'; expect_eq "exec: a command done within --timeout keeps its status" "$?" 3
+r=$("$VSH" -q --timeout 1 "$X" -- 'echo before; exec sleep 100' 2>&1); rc=$?
+expect_eq "exec: --timeout: output before the kill arrives; -q says nothing more" "$rc/$r" "124/before"
+
 # The agent still serves after all that
 r=$("$VSH" "$X" -- echo still-here)
 expect_eq "exec: agent keeps serving" "$r" still-here

@@ -160,6 +160,77 @@ timeout 3
 wait 255
 EOF
 
+# busybox ash asks for the cursor position after every prompt; the
+# terminal's answer (ESC [ row ; col R) arrives as input, and is not
+# typing: ~. right after it still ends the session.  So for the other
+# reports (device attributes, an OSC colour string ended by BEL or ST).
+pty_t "pty: ~. after the terminal's cursor position report (an ash prompt's query)" - -- "$VSH" -t "$P" -- cat <<'EOF'
+sleep 200
+send \r\e[24;1R~.
+timeout 3
+expect closed
+wait 255
+EOF
+pty_t "pty: ~. after device attributes and OSC colour replies" - -- "$VSH" -t "$P" -- cat <<'EOF'
+sleep 200
+send \r\e[?62;22c\e]11;rgb:0000/0000/0000\007\e]10;rgb:ffff/ffff/ffff\e\\~.
+timeout 3
+expect closed
+wait 255
+EOF
+# ...but a key that sends a sequence (cursor left) is typing, as in ssh:
+# a ~. after it goes to the remote side
+pty_t "pty: a cursor key is typing: ~. after it is sent on" - -- "$VSH" -t "$P" -- cat <<'EOF'
+sleep 200
+send \r\e[D~.
+line still
+expect still
+expect still
+send \r~.
+timeout 3
+expect closed
+wait 255
+EOF
+
+# ~^Z suspends the controller as Ctrl-Z stops a local job: the shell it
+# runs under gets the terminal back, cooked; fg continues the session,
+# raw again.  (An interactive sh with job control, on tpty's terminal.)
+pty_t "pty: ~^Z suspends vsock-shell (terminal cooked), fg resumes the session" - -- env PS1='PS> ' sh -i <<EOF
+expect PS>
+line $VSH -t $P -- cat
+sleep 500
+line hello
+expect hello
+expect hello
+send \\r~\\032
+expect [suspend vsock-shell]
+expect PS>
+line stty -a | grep -q ' icanon' && echo coo""ked
+expect cooked
+expect PS>
+line fg
+sleep 300
+line again
+expect again
+expect again
+send \\r~.
+expect closed
+expect PS>
+line exit 0
+wait 0
+EOF
+
+# --timeout on a pty: the session dies, the terminal comes back as it was
+pty_t "pty: --timeout on a pty: status 124, terminal restored" - -- "$VSH" -t --timeout 2 "$P" -- 'echo st""arted; exec sleep 100' <<'EOF'
+termios-save
+expect started
+termios-changed
+timeout 6
+expect --timeout
+wait 124
+termios-check
+EOF
+
 # Skip only when the agent's side says it has no vi, never because the
 # probe itself failed.
 if [ "$("$VSH" -e "$PTY_SH" "$P" -- 'command -v vi >/dev/null || echo none' 2>&1)" != none ]; then
@@ -234,6 +305,39 @@ else
 	t_fail "pty: controller killed with -9: the remote command dies" "pid $rpid still alive after 5 s"
 	kill -9 "$rpid" 2>/dev/null
 fi
+
+# A pty session that ends is a terminal hangup: SIGHUP to its processes.
+# A background job dies of it; nohup (where there is one), trap '' HUP and
+# setsid live on.
+rm -f "$TMP"/pbg.*
+PBGN=: PBG=
+command -v nohup >/dev/null && PBGN=nohup PBG="alive "
+pty_t "pty: a shell that leaves jobs behind exits" - -- "$VSH" -e "$PTY_SH" "$P" <<EOF
+line sleep 100 >/dev/null 2>&1 & echo \$! > $TMP/pbg.plain
+line $PBGN sleep 100 >/dev/null 2>&1 & echo \$! > $TMP/pbg.nohup
+line (trap '' HUP; exec sleep 100) >/dev/null 2>&1 & echo \$! > $TMP/pbg.trap
+line setsid sh -c 'echo \$\$ > $TMP/pbg.setsid; exec sleep 100' >/dev/null 2>&1 &
+line sleep 0.3; echo do""ne
+expect done
+line exit
+wait 0
+EOF
+pbg() { p=$(cat "$TMP/pbg.$1" 2>/dev/null); [ -n "$p" ] || { echo none; return; }; if wait_for "$2" gone "$p"; then echo gone; else echo alive; fi; }
+expect_eq "pty: at the session's end a background job gets SIGHUP; ${PBG:+nohup, }trap HUP, setsid live on" \
+	"$(pbg plain 5) ${PBG:+$(pbg nohup 1) }$(pbg trap 1) $(pbg setsid 1)" "gone ${PBG}alive alive"
+for f in plain nohup trap setsid; do p=$(cat "$TMP/pbg.$f" 2>/dev/null); [ -n "$p" ] && kill "$p" 2>/dev/null; done
+# ~. ends a session on purpose: everything of it dies, a job that ignores
+# SIGHUP too
+rm -f "$TMP/pbg.trap"
+pty_t "pty: ~. with a job that ignores SIGHUP running" - -- "$VSH" -e "$PTY_SH" "$P" <<EOF
+line (trap '' HUP; exec sleep 100) >/dev/null 2>&1 & echo \$! > $TMP/pbg.trap
+line sleep 0.3; echo do""ne
+expect done
+send \r~.
+timeout 3
+wait 255
+EOF
+expect_eq "pty: ~. ends the session on purpose: a job that ignores SIGHUP dies too" "$(pbg trap 5)" gone
 
 # An early initramfs may have no devpts: the agent mounts an instance
 # itself (in the test VM only: it unmounts /dev/pts for a moment)

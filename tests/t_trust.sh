@@ -14,7 +14,10 @@ as_user() { "$TGEN" -u "$NOBODY" "$@"; }
 K1=$TMP/k1.key K2=$TMP/k2.key
 printf 'a key for the trust tests, one\n' > "$K1"
 printf 'a key for the trust tests, two\n' > "$K2"
-chmod 644 "$K1" "$K2"
+# the unprivileged user's own files, mode 0600 (a key others may read is
+# refused: t_keys.sh); root reads them all the same
+chown "$NOBODY" "$K1" "$K2"
+chmod 600 "$K1" "$K2"
 chmod 755 "$TMP"
 # what the unprivileged user runs: the suite's reachable copies ($PUB)
 UB=$PUB
@@ -63,6 +66,29 @@ if [ "$VS_TRANSPORT" = vsock ]; then
 	check "trust: listen: an unprivileged legacy sender is refused" test ! -e "$MARK"
 	grep -q "refused a legacy command from vsock:1:[0-9]*: not authenticated" "$TMP/agent.log"
 	expect_eq "trust: ...and the refusal names the peer" "$?" 0
+	# the audit line goes to stderr, or to the kernel log alone when
+	# stderr is the console (vm-run checks that the console never shows
+	# it); VSOCK_AGENT_AUDIT is unset here, in the guest
+	"$VSH" "$X" -- 'echo audit-to-a-file' >/dev/null
+	expect_eq "trust: stderr a file: the audit line goes there, not to the kernel log" \
+		"$(grep -c "exec from .*'echo audit-to-a-file'" "$TMP/agent.log")/$(dmesg | grep -c "'echo audit-to-a-file'")" 1/0
+	new_addr
+	"$AGENT" --key none --allow 1 --listen "$LADDR" 2>/dev/console &
+	cp=$!
+	wait_for 5 addr_ready "$LADDR"
+	"$VSH" -w 5 "$CADDR" -- 'echo audit-on-the-console' >/dev/null
+	kill "$cp"; wait "$cp" 2>/dev/null
+	expect_eq "trust: stderr the console: the audit line goes to the kernel log" \
+		"$(dmesg | grep -c "vsock-agent: exec from .*'echo audit-on-the-console'")" 1
+	# -d (without -v) gives stderr up: the kernel log keeps the lines
+	new_addr
+	"$AGENT" --key none --allow 1 --listen "$LADDR" -d 2>>"$TMP/agent.log"
+	"$VSH" -w 5 "$CADDR" -- 'echo audit-of-a-daemon' >/dev/null
+	expect_eq "trust: -d: the audit line goes to the kernel log" \
+		"$(dmesg | grep -c "vsock-agent: exec from .*'echo audit-of-a-daemon'")" 1
+	for c in /proc/[0-9]*/cmdline; do
+		case $(tr '\0' ' ' < "$c" 2>/dev/null) in *"--listen $LADDR -d "*) c=${c#/proc/}; kill "${c%/cmdline}";; esac
+	done
 fi
 agent_stop
 
@@ -249,13 +275,19 @@ r=$(as_user "$UVSH" --key "$K2" "$ADDR" -- echo auto-cred); expect_eq "trust: --
 agent_stop
 unset CREDENTIALS_DIRECTORY
 printf 'short\n' > "$TMP/short.key"
+chmod 600 "$TMP/short.key"
 msg=$("$AGENT" --listen unix:$TMP/never.sock --key "$TMP/short.key" 2>&1); rc=$?
 case "$rc:$msg" in 1:*"must be 16 to 1024 bytes"*) t_ok "trust: a key shorter than 16 bytes is refused";; *) t_fail "trust: short key" "$rc $msg";; esac
 if [ -e /sys/firmware/qemu_fw_cfg/by_name/opt/vsock-shell/key/raw ]; then
 	# the test VM is booted with -fw_cfg name=opt/vsock-shell/key and
 	# vsock_agent.key= on its kernel command line (tests/vm-run)
-	cp /sys/firmware/qemu_fw_cfg/by_name/opt/vsock-shell/key/raw "$TMP/fwcfg.key"; chmod 644 "$TMP/fwcfg.key"
-	tr ' ' '\n' < /proc/cmdline | sed -n 's/^vsock_agent.key=//p' > "$TMP/cmdline.key"; chmod 644 "$TMP/cmdline.key"
+	cp /sys/firmware/qemu_fw_cfg/by_name/opt/vsock-shell/key/raw "$TMP/fwcfg.key"
+	tr ' ' '\n' < /proc/cmdline | sed -n 's/^vsock_agent.key=//p' > "$TMP/cmdline.key"
+	chown "$NOBODY" "$TMP/fwcfg.key" "$TMP/cmdline.key"
+	chmod 600 "$TMP/fwcfg.key" "$TMP/cmdline.key"
+	# the kernel makes fw_cfg's attribute 0400: --key auto takes it
+	expect_eq "trust: fw_cfg's key attribute is 0400" \
+		"$(stat -c %a /sys/firmware/qemu_fw_cfg/by_name/opt/vsock-shell/key/raw)" 400
 	agent_open
 	r=$(as_user "$UVSH" --key "$TMP/fwcfg.key" "$ADDR" -- echo fw-cfg); expect_eq "trust: --key auto finds QEMU's fw_cfg key" "$r" fw-cfg
 	agent_stop

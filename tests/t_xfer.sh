@@ -1,5 +1,10 @@
 # xfer: file transfer, upload and download (sourced by suite.sh)
 
+# Without --preserve a receiver applies its umask, as cp(1) does: the
+# modes below assume 022, whatever the runner's (the agents started here
+# inherit it too).
+umask 022
+
 le32() { printf '%02x%02x%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
 le16() { printf '%02x%02x' $(($1 & 255)) $((($1 >> 8) & 255)); }
 le64() { echo "$(le32 $(($1 & 0xffffffff)))$(le32 $((($1 >> 32) & 0xffffffff)))"; }
@@ -62,7 +67,8 @@ rm -f "$R/u1" "$R/u2" "$L/d1"
 r=$("$VSH" -q "$X" -u "$L/f1:$R/u1" -u "$L/f65536:$R/u2" -d "$R/f65535:$L/d1" -- "cat $R/u1 | wc -c")
 if [ "$(echo $r)" = 1 ] && same "$L/f65536" "$R/u2" && same "$L/f65535" "$L/d1"; then t_ok "xfer: -u/-d pairs, then the command"; else t_fail "xfer: -u/-d pairs, then the command" "$r"; fi
 
-# mode travels always; mtime with -p, also spelled --preserve
+# mode travels always (as cp(1) gives it: less the umask, no setuid,
+# setgid or sticky bit); mtime with -p, also spelled --preserve
 "$TGEN" 100 1 > "$L/m"; chmod 751 "$L/m"; touch -d '2001-02-03 04:05:06' "$L/m"
 rm -f "$R/m"; "$VSH" cp -q "$X" "$L/m" ":$R/m"
 expect_eq "xfer: mode kept without -p" "$(stat -c %a "$R/m")" 751
@@ -70,6 +76,23 @@ expect_eq "xfer: mode kept without -p" "$(stat -c %a "$R/m")" 751
 expect_eq "xfer: mtime kept with -p" "$(stat -c %Y "$R/mp")" "$(stat -c %Y "$L/m")"
 "$VSH" cp -q --preserve "$X" "$L/m" ":$R/mpp" 2>"$TMP/err"
 expect_eq "xfer: cp --preserve keeps the mtime" "$(stat -c %Y "$R/mpp" 2>/dev/null) $(cat "$TMP/err")" "$(stat -c %Y "$L/m") "
+# the agent receives by the same rule as the host (PROTOCOL.md 7.4)
+"$TGEN" 100 2 > "$L/ms"; chmod 6755 "$L/ms"
+rm -f "$R/ms" "$R/msp" "$R/m666"
+"$VSH" cp -q "$X" "$L/ms" ":$R/ms"; "$VSH" cp -q --preserve "$X" "$L/ms" ":$R/msp"
+expect_eq "xfer: upload of a 6755 file: 755 without -p (no setuid, setgid), 6755 with it" \
+	"$(stat -c %a "$R/ms") $(stat -c %a "$R/msp")" "755 6755"
+chmod 666 "$L/ms"; "$VSH" cp -q "$X" "$L/ms" ":$R/m666"
+expect_eq "xfer: upload of a 666 file: the agent's umask (022) applies" "$(stat -c %a "$R/m666")" 644
+echo old > "$R/mold"; chmod 600 "$R/mold"
+"$VSH" cp -q "$X" "$L/ms" ":$R/mold"
+expect_eq "xfer: upload over a 600 file: it keeps its mode, as cp leaves it" "$(stat -c %a "$R/mold") $(cmp "$L/ms" "$R/mold" && echo same)" "600 same"
+rm -rf "$L/ukeys" "$R/ukeys"; mkdir "$L/ukeys" "$R/ukeys"; chmod 777 "$L/ukeys"; chmod 700 "$R/ukeys"; echo k > "$L/ukeys/k"
+"$VSH" cp -q -r "$X" "$L/ukeys" ":$R/"; rc=$?
+expect_eq "xfer: upload -r into an existing 700 directory: it keeps its mode" "$rc $(stat -c %a "$R/ukeys") $(cat "$R/ukeys/k")" "0 700 k"
+"$VSH" cp -q -r --preserve "$X" "$L/ukeys" ":$R/"; rc=$?
+expect_eq "xfer: ...with --preserve it takes the mode sent" "$rc $(stat -c %a "$R/ukeys")" "0 777"
+rm -rf "$L/ukeys" "$R/ukeys" "$L/ms" "$R/ms" "$R/msp" "$R/m666" "$R/mold"
 
 # a tree: modes, symlinks (inside, dangling, absolute, climbing out: all
 # created as they are, both ways), empty dirs; -r -p
@@ -400,8 +423,15 @@ agent_stop
 AHELLO="$(hdr 1 16)0300$(le16 0)$(le32 31)$(le32 0)$(le32 0)"
 VICTIM=$TMP/victim
 VSTAT=
-victim_set() { printf secret > "$VICTIM"; chmod 600 "$VICTIM"; touch -d '2005-01-01 00:00:00' "$VICTIM"; VSTAT=$(stat -c '%a %s %Y %u %g' "$VICTIM"); }
+victim_set() { printf secret > "$VICTIM"; chmod 600 "$VICTIM"; touch -d '2005-01-01 00:00:00' "$VICTIM"; VSTAT=$(stat -c '%a %s %Y %u %g' "$VICTIM"); VMETA=$(victim_meta); }
 victim_ok() { [ "$(stat -c '%a %s %Y %u %g' "$VICTIM")" = "$VSTAT" ] && [ "$(cat "$VICTIM")" = secret ] && [ ! -e "$TMP/outside" ]; }
+# mode, owner, group, mtime and ctime to the nanosecond: any chmod, chown
+# or utimens on the file shows in its ctime, even one to the same values
+victim_meta() { stat -c '%a %u %g %y %z' "$VICTIM"; }
+victim_untouched() {
+	[ "$(victim_meta)" = "$VMETA" ] && return 0
+	echo "victim before: $VMETA, after: $(victim_meta)" >&2; return 1
+}
 # guest CP-FLAGS SOURCE DEST STEPS...: the fake agent answers one download
 # of :SOURCE into DEST with STEPS (hex frames; "frame" reads the host's
 # answer).  Sets rc and err; $TMP/peer holds what it read ("2 LEN TEXT"
@@ -483,6 +513,30 @@ refused "'other/f' after top entry 'd' is refused, not put under d" "refusing 'o
 guest "" top "$TMP/dl/" "send:$DONE_FRAME" frame
 refused "nothing at all for what was asked is an error" "the guest sent nothing for 'top'" nothing_in "$TMP/dl"
 
+# nothing the guest names reaches the terminal raw (scp's CVE-2019-6109):
+# a refused name, and the progress bar's name, are shown escaped
+guest "" top "$TMP/dl/" "send:$(stat_frame 1 420 3 "$EVIL")" frame
+shows_escaped "xfer: a refused name from the guest is shown escaped, nothing of it raw" "$TMP/err" \
+	"refusing '$EVIL_SHOWN' from the guest: asked for 'top'"
+expect_eq "xfer: ...and cp fails, nothing written" "$rc$(nothing_in "$TMP/dl" && echo ' empty')" "1 empty"
+new_addr
+rm -rf "$TMP/dl"; mkdir -p "$TMP/dl"
+"$TPEER" -l "$LADDR" hello "send:$AHELLO" frame "$DIR_TOP" frame "send:$(stat_frame 1 420 3 "top/$EVIL")" frame \
+	"$ABC" frame "$DONE_TOP" frame "send:$DONE_FRAME" frame sleep:1500 >"$TMP/peer" 2>&1 &
+g_p=$!
+wait_for 5 addr_ready "$LADDR"
+printf 'expect vsh-done\nwait 0\n' > "$TMP/evil.tpty"
+"$TPTY" -T 20 -t 10 -o "$TMP/evil.out" "$TMP/evil.tpty" -- \
+	sh -c "\"$VSH\" cp -r -w 3 \"$CADDR\" :top \"$TMP/dl/\"; echo vsh-done rc=\$?" 2>/dev/null
+kill "$g_p" 2>/dev/null; wait "$g_p" 2>/dev/null
+# (the bar's own carriage returns, and the pty's, are not the guest's)
+tr -d '\r' < "$TMP/evil.out" > "$TMP/evil.bar"
+shows_escaped "xfer: the progress bar shows a guest's name escaped (the pty saw no ESC, BEL)" "$TMP/evil.bar" \
+	'\x1b]0;pwned\x07\x1b[2J\r...'
+check "xfer: ...and the file is received under its name, as sent" \
+	eval 'grep -q "vsh-done rc=0" "$TMP/evil.bar" && file_is "$TMP/dl/top/$EVIL" abc'
+rm -rf "$TMP/dl"
+
 # the depth-first order: an entry's parent is the directory being received
 guest -r top "$TMP/dl/" "$DIR_TOP" frame "send:$(stat_frame 2 493 0 top/a)" frame "send:$(stat_frame 1 420 3 top/b)" frame "$ABC" frame
 refused "an entry outside the directory being received is refused" "'top/b' out of order: expected an entry in 'top/a'" \
@@ -498,10 +552,10 @@ refused "DONE inside an open directory is refused" "DONE before the DIREND of 't
 # no operation goes through one
 guest -r top "$TMP/dl/" "$DIR_TOP" frame "$CHAIN" frame "$CHAIN2" frame \
 	"send:$(stat_frame 4 2559 0 top/t)" frame "$DONE_TOP" frame "send:$DONE_FRAME" frame
-refused "a symlink chain cannot carry a chmod out (DIREND naming a link)" "DIREND 'top/t' out of order"
+refused "a symlink chain cannot carry a chmod out (DIREND naming a link)" "DIREND 'top/t' out of order" victim_untouched
 guest "-r --preserve" top "$TMP/dl/" "$DIR_TOP" frame "$CHAIN" frame "$CHAIN2" frame \
 	"send:$(stat_frame 4 390 0 top/t "" 1000000000 1)" frame "$DONE_TOP" frame "send:$DONE_FRAME" frame
-refused "metadata through a link (chmod, chown, utimens with -p) is refused" "DIREND 'top/t' out of order"
+refused "metadata through a link (chmod, chown, utimens with -p) is refused" "DIREND 'top/t' out of order" victim_untouched
 guest -r top "$TMP/dl/" "$DIR_TOP" frame "$CHAIN" frame "$CHAIN2" frame "send:$(stat_frame 2 493 0 top/t)" frame
 refused "a DIR over a guest's symlink is refused" "top/t: Not a directory" eval '[ -L "$TMP/dl/top/t" ]'
 guest -r top "$TMP/dl/" "$DIR_TOP" frame "$CHAIN" frame "$CHAIN2" frame "send:$(stat_frame 1 438 3 top/t)" frame "$ABC" frame \
@@ -546,6 +600,53 @@ refused "a HOLE in a stream of unknown size is refused" "HOLE in a stream of unk
 guest -r top "$TMP/dl/" "$DIR_TOP" frame "send:$(stat_frame 2 489 0 top/sub)" frame \
 	"send:$(stat_frame 1 420 3 top/sub/f)" frame "send:$(data_frame 616263)$END_BAD" frame
 refused "a tree failing part-way: every directory gets its mode" "content hash mismatch" modes_are "$TMP/dl/top" 755 "$TMP/dl/top/sub" 751
+
+# a download grants nothing the operator did not ask for: without
+# --preserve, modes as cp(1) gives them (no setuid, setgid or sticky bit,
+# the umask applies; an existing directory or file keeps its mode), on
+# success and on every failure
+SUID_TOP="send:$(stat_frame 1 3565 3 top)" # 06755
+guest "" top "$TMP/dl/" "$SUID_TOP" frame "$ABC" frame "send:$DONE_FRAME" frame
+accepted "a 6755 file from the guest arrives as 755: no setuid, no setgid" eval 'file_is "$TMP/dl/top" abc && modes_are "$TMP/dl/top" 755'
+umask 027
+guest "" top "$TMP/dl/" "$SUID_TOP" frame "$ABC" frame "send:$DONE_FRAME" frame
+umask 022
+accepted "...and the umask applies (027: 750)" eval 'file_is "$TMP/dl/top" abc && modes_are "$TMP/dl/top" 750'
+guest --preserve top "$TMP/dl/" "$SUID_TOP" frame "$ABC" frame "send:$DONE_FRAME" frame
+accepted "...with --preserve it keeps them, as cp -p does (6755)" eval 'file_is "$TMP/dl/top" abc && modes_are "$TMP/dl/top" 6755'
+guest -r top "$TMP/dl/" "send:$(stat_frame 2 4095 0 top)" frame "send:$(stat_frame 2 1533 0 top/sub)" frame \
+	"send:$(stat_frame 1 420 3 top/sub/f)" frame "send:$(data_frame 616263)$END_BAD" frame
+refused "new directories of a failed tree: no sticky, setgid or setuid bit (7777 and 2775: 755)" "content hash mismatch" \
+	modes_are "$TMP/dl/top" 755 "$TMP/dl/top/sub" 755
+# the operator's own directory, keys/ (0700), that the guest calls 0777
+OP=$TMP/op
+op_keys() { rm -rf "$OP"; mkdir -p "$OP/keys"; chmod 700 "$OP/keys"; }
+KEYS="send:$(stat_frame 2 511 0 keys)"
+KEYS_END="send:$(stat_frame 4 511 0 keys)"
+op_keys
+guest -r keys "$OP/" "$KEYS" frame "send:$(stat_frame 1 420 3 keys/f)" frame "send:$(data_frame 616263)$END_BAD" frame
+refused "an existing 700 directory keeps its mode when the transfer fails (hash mismatch)" "content hash mismatch" \
+	eval 'modes_are "$OP/keys" 700 && nothing_in "$OP/keys"'
+op_keys
+guest -r keys "$OP/" "$KEYS" frame "send:$(stat_frame 1 420 3 keys/f)" frame "send:$(data_frame 61)" close
+if [ "$rc" = 255 ] && victim_ok && modes_are "$OP/keys" 700 && nothing_in "$OP/keys"; then
+	t_ok "xfer: ...and when the guest vanishes mid-file"
+else t_fail "xfer: ...and when the guest vanishes mid-file" "rc=$rc $err; keys $(stat -c %a "$OP/keys"): $(ls -A "$OP/keys")"; fi
+op_keys
+guest -r keys "$OP/" "$KEYS" frame "send:$(stat_frame 1 438 3 keys/f)" frame "$ABC" frame "$KEYS_END" frame "send:$DONE_FRAME" frame
+accepted "...and on success; a new 666 file in it gets 644 (the umask)" \
+	eval 'modes_are "$OP/keys" 700 "$OP/keys/f" 644 && file_is "$OP/keys/f" abc'
+op_keys
+guest "-r --preserve" keys "$OP/" "$KEYS" frame "send:$(stat_frame 1 438 3 keys/f)" frame "$ABC" frame "$KEYS_END" frame "send:$DONE_FRAME" frame
+accepted "...with --preserve the modes sent apply (777, 666)" eval 'modes_are "$OP/keys" 777 "$OP/keys/f" 666'
+rm -rf "$OP"; mkdir -p "$OP"; echo old > "$OP/top"; chmod 600 "$OP/top"
+guest "" top "$OP/" "send:$(stat_frame 1 493 3 top)" frame "$ABC" frame "send:$DONE_FRAME" frame
+accepted "a 600 file the download replaces keeps its mode (the guest said 755), as cp leaves it" \
+	eval 'file_is "$OP/top" abc && modes_are "$OP/top" 600'
+chmod 4755 "$OP/top"
+guest "" top "$OP/" "$SUID_TOP" frame "$ABC" frame "send:$DONE_FRAME" frame
+accepted "...but not a special bit: 4755 becomes 755" eval 'file_is "$OP/top" abc && modes_are "$OP/top" 755'
+rm -rf "$OP"
 # nesting: at most 256 directories, the top one included.  The DIR
 # frames of top/d, top/d/d, ... in one awk (a fork per frame is slow
 # under TCG): 36 fixed bytes, the path and two NULs.

@@ -1098,9 +1098,11 @@ static void test_hello(void)
 	check(vs_hello_decode(b, n + 9, &d) < 0, "hello: a 5-byte nonce is refused");
 	memcpy(b + n, "\x63\x00\x03\x00" "xyz" "\x03\x00\x02\x00" "ok", 13);
 	check(vs_hello_decode(b, n + 13, &d) == 0 && !strcmp(d.hostname, "ok"), "hello: an unknown field is skipped");
-	/* guest text is made printable and bounded */
+	/* guest text is kept as sent (its writer escapes it), and bounded */
 	memcpy(b + n, "\x03\x00\x04\x00" "a\x1b[m", 8);
-	check(vs_hello_decode(b, n + 8, &d) == 0 && !strcmp(d.hostname, "a?[m"), "hello: control bytes in a text become '?'");
+	check(vs_hello_decode(b, n + 8, &d) == 0 && !strcmp(d.hostname, "a\x1b[m"), "hello: a text is kept as sent, for its writer to escape");
+	memcpy(b + n, "\x03\x00\x04\x00" "ab\0c", 8);
+	check(vs_hello_decode(b, n + 8, &d) == 0 && !strcmp(d.hostname, "ab"), "hello: a text stops at a NUL");
 	{
 		uint8_t big[16 + 4 + 300];
 		memcpy(big, b, 16);
@@ -1183,6 +1185,73 @@ static void test_dir(void)
 	rmdir(tmpl);
 }
 
+/* esc_is: vs_esc of the n bytes of in, into cap bytes, gives want and
+ * takes took bytes of in */
+static int esc_is(const char *in, size_t n, size_t cap, int quote, const char *want, size_t took)
+{
+	char b[512];
+	size_t t;
+	memset(b, 'Z', sizeof b);
+	t = vs_esc(b, cap, in, n, quote);
+	if (t != took || strcmp(b, want) || strlen(b) >= cap) {
+		printf("# vs_esc gave '%s' (took %zu), want '%s' (took %zu)\n", b, t, want, took);
+		return 0;
+	}
+	return 1;
+}
+
+static void test_esc(void)
+{
+	static const char hostile[] = "\x1b]0;pwned\x07\x1b[2J\rall good\n";
+	size_t len, i;
+	char b[64];
+	int ok;
+	check(esc_is("plain name.txt", 14, 64, 0, "plain name.txt", 14), "esc: printable ASCII stays as it is");
+	check(esc_is(hostile, sizeof hostile - 1, 128, 0, "\\x1b]0;pwned\\x07\\x1b[2J\\rall good\\n", sizeof hostile - 1),
+	      "esc: ESC, BEL, CR and newline become \\x1b \\x07 \\r \\n");
+	check(esc_is("a\\b\tc", 5, 64, 0, "a\\\\b\\tc", 5), "esc: a backslash is doubled, a tab is \\t");
+	check(esc_is("a\0b\x7f", 4, 64, 0, "a\\x00b\\x7f", 4), "esc: NUL and DEL are \\xHH");
+	check(esc_is("it's", 4, 64, 0, "it's", 4), "esc: a quote stays without a quote character");
+	check(esc_is("it's", 4, 64, '\'', "it\\'s", 4), "esc: ...and is \\' with one");
+	check(esc_is("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, 64, 0, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14),
+	      "esc: valid UTF-8 (2, 3 and 4 bytes) stays as it is");
+	check(esc_is("\xff\xc3(\xc0\xaf\xed\xa0\x80", 8, 64, 0, "\\xff\\xc3(\\xc0\\xaf\\xed\\xa0\\x80", 8),
+	      "esc: bytes that are not UTF-8 (stray, cut short, overlong, surrogate) are \\xHH");
+	check(esc_is("\xf4\x90\x80\x80", 4, 64, 0, "\\xf4\\x90\\x80\\x80", 4), "esc: beyond U+10FFFF is \\xHH");
+	check(esc_is("\xc2\x9b" "1m", 4, 64, 0, "\\xc2\\x9b" "1m", 4), "esc: a C1 control in UTF-8 (CSI) is \\xHH");
+	check(esc_is("a\xe2\x80\xae" "b\xe2\x81\xa6", 8, 64, 0, "a\\xe2\\x80\\xae" "b\\xe2\\x81\\xa6", 8),
+	      "esc: bidirectional overrides and isolates are \\xHH");
+	check(esc_is("\xe2\x80\xa8", 3, 64, 0, "\\xe2\\x80\\xa8", 3), "esc: the line separator is \\xHH");
+	/* bounds: the whole when it fits exactly, else cut at a boundary, marked */
+	check(esc_is("abcdef", 6, 7, 0, "abcdef", 6), "esc: a text that fills the room exactly is whole");
+	check(esc_is("abcdefg", 7, 7, 0, "abc...", 3), "esc: one byte more is cut, and marked ...");
+	check(esc_is("ab\x1b" "cdef", 7, 8, 0, "ab...", 2), "esc: an escape is never split by the cut");
+	check(esc_is("ab\xc3\xa9xyzw", 8, 8, 0, "ab\xc3\xa9...", 4) && esc_is("ab\xc3\xa9xyz", 7, 7, 0, "ab...", 2),
+	      "esc: nor a UTF-8 character");
+	check(esc_is("abcdefgh", 8, 4, 0, "...", 0), "esc: the smallest room holds the mark");
+	check(esc_is("", 0, 4, 0, "", 0), "esc: nothing gives nothing");
+	/* every byte value alone: no byte below 0x20, DEL or above 0x7e comes out */
+	ok = 1;
+	for (i = 0; i < 256; i++) {
+		char in = (char)i;
+		size_t k;
+		vs_esc(b, sizeof b, &in, 1, '\'');
+		for (k = 0; b[k]; k++)
+			if ((uint8_t)b[k] < 0x20 || (uint8_t)b[k] > 0x7e)
+				ok = 0;
+		if ((i >= 0x20 && i < 0x7f && i != '\\' && i != '\'') != (k == 1))
+			ok = 0;
+	}
+	check(ok, "esc: each of the 256 bytes alone comes out printable ASCII, escaped unless printable");
+	/* decoder */
+	check(vs_utf8((const uint8_t *)"\xc3\xa9", 2, &len) == 0xe9 && len == 2, "utf8: U+00E9 from 2 bytes");
+	check(vs_utf8((const uint8_t *)"\xc3\xa9", 1, &len) == VS_NOT_UTF8 && len == 1, "utf8: a sequence cut short is not UTF-8, 1 byte");
+	check(vs_utf8((const uint8_t *)"\xe0\x80\x80", 3, &len) == VS_NOT_UTF8 && len == 1, "utf8: an overlong form is not UTF-8");
+	check(!vs_shown(0x1b) && !vs_shown(0x7f) && !vs_shown(0x9b) && !vs_shown(0x202e) && !vs_shown(VS_NOT_UTF8) &&
+	      vs_shown(' ') && vs_shown('~') && vs_shown(0xa0) && vs_shown(0x1f600),
+	      "shown: controls, DEL, C1, a bidi override and non-UTF-8 are not; the rest is");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1207,6 +1276,7 @@ int main(void)
 	test_hello();
 	test_strerror();
 	test_dir();
+	test_esc();
 	printf("%d passed, %d failed\n", npass, nfail);
 	return nfail ? 1 : 0;
 }

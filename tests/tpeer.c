@@ -23,6 +23,12 @@
  *                   nothing before it
  *   close           close the connection
  * Exits 0 when every step succeeded, 1 (with a message) otherwise.
+ *
+ *   tpeer -d PATH MS
+ *
+ * Binds a Unix datagram socket at PATH (@NAME: an abstract name), as
+ * systemd's $NOTIFY_SOCKET, and prints the first datagram that comes
+ * within MS (exit 0), or exits 1.
  */
 #define VS_IMPLEMENTATION
 #include "protocol.h"
@@ -33,7 +39,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static int fail(const char *what)
@@ -180,11 +188,38 @@ static int step(int fd, const char *s)
 	return fail("unknown step");
 }
 
+/* -d: one datagram, as systemd's notify socket receives it */
+static int dgram(const char *path, int ms)
+{
+	struct sockaddr_un a;
+	struct pollfd p;
+	char b[4096];
+	size_t n = strlen(path);
+	ssize_t r;
+	memset(&a, 0, sizeof a);
+	a.sun_family = AF_UNIX;
+	if (n >= sizeof a.sun_path)
+		return fail("path too long");
+	memcpy(a.sun_path, path, n);
+	if (*path == '@')
+		a.sun_path[0] = 0;
+	p.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	p.events = POLLIN;
+	if (p.fd < 0 || bind(p.fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+		return fail(strerror(errno));
+	if (poll(&p, 1, ms) != 1 || (r = recv(p.fd, b, sizeof b, 0)) < 0)
+		return fail("no datagram");
+	printf("%.*s\n", (int)r, b);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct vs_addr a = { VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_LISTEN, "" };
 	int lst = 0, fd, i;
 	signal(SIGPIPE, SIG_IGN);
+	if (argc == 4 && !strcmp(argv[1], "-d"))
+		return dgram(argv[2], atoi(argv[3]));
 	if (argc > 1 && !strcmp(argv[1], "-l"))
 		lst = 1, argv++, argc--;
 	if (argc < 2 || vs_addr_parse(argv[1], &a) < 0 || a.kind == VS_ADDR_HYBRID)

@@ -69,7 +69,7 @@ vsa_shell_start() {
     fi
     mkdir -p /run/vsock-agent
     : > /run/vsock-agent/run
-    # Dial mode exits each time the host closes; the cleanup hook ends the
+    # Dial mode exits each time a host releases it; the cleanup hook ends the
     # loop before switch_root.
     (
         while [ -e /run/vsock-agent/run ]; do

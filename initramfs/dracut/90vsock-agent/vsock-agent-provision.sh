@@ -1,7 +1,8 @@
 #!/bin/sh
 # dracut pre-pivot hook (sourced): vsock_agent.mode=provision runs the agent
 # in the foreground while the root is mounted on $NEWROOT (boot with "rw" if
-# the host is to write into it); the boot goes on when the host closes.
+# the host is to write into it); the boot goes on when a host releases the
+# agent.
 # If the agent fails, or no host comes within vsock_agent.timeout=SECS, the
 # boot does not go on: dracut's emergency shell, with an agent serving it.
 type vsa_argv > /dev/null 2>&1 || . /lib/vsock-agent-lib.sh
