@@ -40,6 +40,7 @@
 #define XF_HARDLINK 5
 
 #define XF_UNKNOWN UINT64_MAX   /* size of a stream (stdin) */
+#define XF_SYSFS_MAGIC 0x62656572 /* statfs f_type of sysfs (linux/magic.h) */
 #define XF_PATH_MAX 4096
 #define XF_DEPTH_MAX 256        /* nested directories, the top entry included */
 #define XF_LINKS_MAX 1024       /* sender: multiply linked files remembered */
@@ -125,6 +126,7 @@ void xf_hex(const uint8_t *d, size_t n, char *out);
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -641,10 +643,24 @@ static int xf_stream(struct xf *x, int fd, const char *rel, uint64_t size, int s
 	return xf_wait_ok(x) < 0 ? -1 : 0;
 }
 
+/* A regular file's size, as far as its stat can be believed.  procfs,
+ * cgroupfs and the like say 0 and sysfs says 4096, whatever a file holds
+ * (/proc/cpuinfo): such a file goes as a stream, read to its EOF, as cp
+ * reads it (scp sends nothing, or fails).  An empty file goes so too. */
+static uint64_t xf_file_size(int fd, const struct stat *st)
+{
+	struct statfs fs;
+	if (!S_ISREG(st->st_mode) || st->st_size == 0)
+		return XF_UNKNOWN;
+	if (st->st_blocks == 0 && fstatfs(fd, &fs) == 0 && fs.f_type == XF_SYSFS_MAGIC)
+		return XF_UNKNOWN;
+	return (uint64_t)st->st_size;
+}
+
 static int xf_send_file(struct xf *x, int fd, const struct stat *st, const char *rel)
 {
-	int sparse = S_ISREG(st->st_mode) && (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size;
-	uint64_t size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : XF_UNKNOWN;
+	uint64_t size = xf_file_size(fd, st);
+	int sparse = size != XF_UNKNOWN && (uint64_t)st->st_blocks * 512 < size;
 	if (xf_stat(x, XF_FILE, st, size, rel, NULL) < 0 || xf_wait_ok(x) < 0)
 		return -1;
 	return xf_stream(x, fd, rel, size, sparse);

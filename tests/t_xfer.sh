@@ -168,6 +168,20 @@ if [ $rc = 0 ] && same "$L/app" "$TMP/want"; then t_ok "xfer: to stdout appendin
 (echo a; "$VSH" cp -q "$X" ":$R/sp.src" -; echo z) > "$L/grp"; rc=$?
 if same "$L/grp" "$TMP/want"; then t_ok "xfer: to stdout in a ( ... ) > f group: in order, no NULs"; else t_fail "xfer: to stdout in a group" "$(stat -c %s "$L/grp")"; fi
 
+# files whose stat lies about their size (procfs says 0, sysfs 4096):
+# read to their end, both ways, as cp reads them
+r=$("$VSH" cp -q "$X" :/proc/version - 2>&1); rc=$?
+expect_eq "xfer: a /proc file (size 0 in its stat) downloads whole" "$rc/$r" "0/$(cat /proc/version)"
+"$VSH" cp -q "$X" /proc/version ":$R/version" 2>"$TMP/err"; rc=$?
+expect_eq "xfer: ...and uploads whole" "$rc/$(cat "$R/version" 2>&1)" "0/$(cat /proc/version)"
+SYSF=/sys/devices/system/cpu/online
+if [ -r "$SYSF" ] && [ "$(stat -c %s "$SYSF")" != "$(wc -c < "$SYSF")" ]; then
+	r=$("$VSH" cp -q "$X" ":$SYSF" - 2>&1); rc=$?
+	expect_eq "xfer: a sysfs file (size 4096 in its stat) downloads whole" "$rc/$r" "0/$(cat "$SYSF")"
+else
+	t_skip "xfer: a sysfs file downloads whole" "no $SYSF whose stat lies"
+fi
+
 # exact errors, exit status 1
 xerr() { # NAME WANT-TEXT CP-ARGS...
 	xe_n=$1 xe_w=$2; shift 2
