@@ -316,7 +316,8 @@ if [ -n "${RB_testing:-}" ]; then
 	done
 	for s in $(sed -n 's/.*tests\/run \([a-z]*\) .*also: //p' "$RB_testing" | tr -d ,) \
 		$(sed -n 's/.*tests\/run \([a-z]*\) .*/\1/p' "$RB_testing"); do
-		grep -q "^if has $s; then" "$RD_SRC/tests/run" || rd_miss="$rd_miss stage:$s"
+		{ grep -q "^if has $s; then" "$RD_SRC/tests/run" || grep -q "^	has $s && vm_stage $s " "$RD_SRC/tests/run" ||
+			grep -q "^	if has $s; then" "$RD_SRC/tests/run"; } || rd_miss="$rd_miss stage:$s"
 	done
 	for g in $(sed -n 's/.*tests\/suite.sh \([a-z]*\).*/\1/p; s/.*VS_FAULT_GROUPS=\([a-z]*\).*/\1/p' "$RB_testing"); do
 		[ -f "$RD_SRC/tests/t_$g.sh" ] || rd_miss="$rd_miss group:$g"
