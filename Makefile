@@ -13,11 +13,12 @@ CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -D_GNU_SOURCE
 # -Oz -fno-pie -flto: 2 KiB of the 64 KiB budget (make size), and no slower
 # hash loops than -Os (sha256 and xxh64 measured side by side).
-AGENT_CFLAGS = -Oz $(WARN) -D_GNU_SOURCE -fno-pie -flto -fno-ident -ffunction-sections -fdata-sections \
+AGENT_CFLAGS = -Oz $(WARN) -D_GNU_SOURCE -fno-pie -flto -fno-ident -ffunction-sections -fdata-sections -fno-jump-tables \
 	-fno-asynchronous-unwind-tables -fno-unwind-tables -fno-stack-protector
 # -z norelro: a static binary has next to no GOT to protect, and the RELRO
 # segment's page alignment costs 3 KiB of the 64 KiB budget.
-AGENT_LDFLAGS = -static -no-pie -s -Wl,--gc-sections -Wl,--build-id=none -Wl,-z,noseparate-code -Wl,-z,norelro
+AGENT_LDFLAGS = -static -no-pie -s -Wl,--gc-sections -Wl,--build-id=none -Wl,-z,noseparate-code -Wl,-z,norelro \
+	-Wl,-z,common-page-size=64
 
 HOST_SRC = $(wildcard host/*.c)
 HOST_HDR = $(wildcard host/*.h) protocol.h sha256.h transfer.h auth.h
