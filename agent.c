@@ -121,7 +121,8 @@ static int sid_fd[2] = { -1, -1 };   /* session processes -> parent: their comma
 static int hush, muted;
 static unsigned hushed;
 static pid_t spare;                  /* listen mode: the child waiting in accept(), or 0 */
-static int standby;                  /* this dial-back is a standby one */
+static int hflags;                   /* ours: STANDBY (this dial-back is the standby one),
+                                        REPORT (a report connection: init.h) */
 static pid_t standby_pid;            /* dial mode: the standby dial-back, or 0 */
 static uint16_t host_flags;          /* the host's HELLO flags */
 static int sigpipe_fd[2] = { -1, -1 };
@@ -381,6 +382,10 @@ static void signals_init(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* ---- PID 1 ---- */
+
+#include "init.h"
+
 /* ---- connections ---- */
 
 static void children_reap(int ctl);
@@ -612,6 +617,9 @@ static void facts_fill(struct vs_hello *h)
 	}
 	read_line("/etc/machine-id", h->machine_id, sizeof h->machine_id);
 	read_line("/proc/sys/kernel/random/boot_id", h->boot_id, sizeof h->boot_id);
+	h->has_boot = 1;
+	h->boot = boot_flags();
+	h->uptime = (uint64_t)vs_now_ms();
 }
 
 /* One line per session: who, how proven, what; to stderr, or to the
@@ -1477,13 +1485,13 @@ static void sess_run(int sock, struct vs_exec *e)
 static uint8_t fbuf[VS_FRAME_MAX];
 
 /* the operations --deny and --only name, in the order of their bits */
-static const char *const op_names[] = { "exec", "shell", "put", "get", "legacy" };
-static const uint32_t op_bits[] = { VS_CAP_EXEC, VS_CAP_PTY, VS_CAP_PUT, VS_CAP_GET, OP_LEGACY };
+static const char *const op_names[] = { "exec", "shell", "put", "get", "power", "legacy" };
+static const uint32_t op_bits[] = { VS_CAP_EXEC, VS_CAP_PTY, VS_CAP_PUT, VS_CAP_GET, VS_CAP_POWER, OP_LEGACY };
 
 static const char *op_name(uint32_t op)
 {
 	int i;
-	for (i = 0; i < 4 && op_bits[i] != op; i++)
+	for (i = 0; i < 5 && op_bits[i] != op; i++)
 		;
 	return op_names[i];
 }
@@ -1544,7 +1552,7 @@ static int handshake(int fd, const struct peer *pe, uint64_t token, int facts, c
 		return -1;
 	}
 	if (!need_key && !mutual) {
-		ah.flags = (opt_auth == AUTH_NONE ? VS_HF_OPEN : VS_HF_KERNEL) | (standby ? VS_HF_STANDBY : 0);
+		ah.flags = (opt_auth == AUTH_NONE ? VS_HF_OPEN : VS_HF_KERNEL) | hflags;
 		*how = opt_auth == AUTH_NONE ? "none" : "kernel";
 		if (facts)
 			facts_fill(&ah);
@@ -1559,7 +1567,7 @@ static int handshake(int fd, const struct peer *pe, uint64_t token, int facts, c
 		warnx("refused %s: its HELLO is for another guest", pe->desc);
 		return -1;
 	}
-	ah.flags = VS_HF_KEY | (standby ? VS_HF_STANDBY : 0);
+	ah.flags = VS_HF_KEY | hflags;
 	n = vs_hello_encode(b, sizeof b, &ah);
 	sha256_update(&tr, b, n);
 	if (vs_send(fd, VS_HELLO, b, n) < 0)
@@ -1637,6 +1645,27 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		if (xf_request_parse(fbuf, (size_t)n, &fl, &alg, &path) == 0)
 			audit(pe, how, h->type == VS_PUT ? "put" : "get", &path, 1);
 		exit(file_session(fd, h->type, fbuf, (size_t)n));
+	case VS_POWER:
+		if (n != 4) {
+			send_error(fd, VS_E_PROTO, "malformed POWER request");
+			exit(1);
+		}
+		if (!op_allowed(fd, VS_CAP_POWER))
+			exit(1);
+		path = vs_get32(fbuf) == VS_POWER_REBOOT ? "reboot" : "poweroff";
+		audit(pe, how, "power", &path, 1);
+		signal(SIGTERM, SIG_IGN); /* our init ends everything so: the answer first */
+		sync();
+		/* SIGINT is Ctrl-Alt-Del: a reboot for systemd, busybox and our
+		 * init alike; power-off is systemd's SIGRTMIN+4 (38) and
+		 * busybox's SIGUSR2 (ours too).  An init ignores a signal it
+		 * does not handle. */
+		if (*path == 'r' ? kill(1, SIGINT) : kill(1, 38) | kill(1, SIGUSR2)) {
+			send_error(fd, VS_E_IO, "unable to signal PID 1: %s", vs_strerror(errno));
+			exit(1);
+		}
+		vs_send(fd, VS_OK, NULL, 0);
+		exit(0);
 	}
 }
 
@@ -1690,7 +1719,7 @@ static void dialback(uint64_t token, int note)
 			vs_nonce(n);
 			token = vs_get64(n);
 		}
-		standby = 1;
+		hflags = VS_HF_STANDBY;
 	}
 	fd = dial(&dial_addr, 0);
 	if (fd < 0)
@@ -1704,7 +1733,7 @@ static void dialback(uint64_t token, int note)
 	}
 	if (handshake(fd, &pe, token, 0, &how) < 0)
 		exit(RC_REFUSED);
-	if (standby) {
+	if (hflags) {
 		struct pollfd p = { fd, POLLIN, 0 };
 		while (poll(&p, 1, -1) < 0 && errno == EINTR)
 			;
@@ -1833,6 +1862,9 @@ static int serve_control(int fd, const struct peer *pe)
 		return RC_REFUSED;
 	hush_count();
 	info("control connection to %s (auth %s)", pe->desc, how);
+	stages_send(fd);
+	if (hflags) /* a report connection: said */
+		return 0;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigpipe_open(sigs, 1);
 	close_fd(&note[0]);
@@ -2106,8 +2138,8 @@ static void usage(int code)
 	    "  -r, --retry       dial until the host answers\n"
 	    "  --reconnect       dial again if the host leaves without releasing us\n"
 	    "  --auth auto|key|none   --key FILE|fw_cfg|credential|cmdline|auto|none\n"
-	    "  --deny LIST, --only LIST   of exec,shell,put,get,legacy\n"
-	    "  -d  background;  -v  verbose;  -V  version\n"
+	    "  --deny LIST, --only LIST   of exec,shell,put,get,power,legacy\n"
+	    "  -d  background;  -v  verbose;  -V  version;  --init  be PID 1 (first)\n"
 	    "Exit: 0 released; 1 failure; 2 usage; 3 the host left without releasing us.\n"
 	    "See vsock-agent(8).\n";
 	vs_writeall(code ? 2 : 1, u, sizeof u - 1);
@@ -2127,10 +2159,10 @@ static uint32_t ops_parse(const char *list)
 	while (*list) {
 		size_t k = strcspn(list, ",");
 		int i;
-		for (i = 0; i < 5; i++)
+		for (i = 0; i < 6; i++)
 			if (strlen(op_names[i]) == k && !strncmp(list, op_names[i], k))
 				break;
-		if (i == 5)
+		if (i == 6)
 			return 0;
 		v |= op_bits[i];
 		list += k;
@@ -2183,6 +2215,8 @@ int main(int argc, char **argv)
 	int background = 0, have_addr = 0, i, id, fd, rc;
 	uint32_t deny = 0, only = VS_CAP_ALL | OP_LEGACY, d;
 	char deny_s[40] = "", only_s[40] = "";
+	if (getpid() == 1 || (argc > 1 && !strcmp(argv[1], "--init")))
+		init_main();
 	signals_init();
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -2233,7 +2267,7 @@ int main(int argc, char **argv)
 		case A_ONLY:
 			d = ops_parse(v);
 			if (!d)
-				usage_error("--deny and --only take a list of exec,shell,put,get,legacy, not", v);
+				usage_error("--deny and --only take a list of exec,shell,put,get,power,legacy, not", v);
 			if (id == A_DENY)
 				deny |= d, fmt(deny_s, sizeof deny_s, "--deny %s", v);
 			else
