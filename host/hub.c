@@ -596,6 +596,8 @@ static void guest_up(struct guest *g, struct conn *ctl)
 	conn_guest(ctl, g);
 	ctl->kind = K_CTL;
 	ctl->deadline = VS_NEVER;
+	if (strcmp(g->hi.boot_id, ctl->hs.hi.boot_id)) /* another boot: its stages are yet to come */
+		g->stage = 0, g->stage_ms = 0, *g->stage_text = 0;
 	g->hi = ctl->hs.hi;
 	g->since = time(NULL);
 	g->sessions = 0;
@@ -929,6 +931,21 @@ static void ctl_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
 	hlog("guest %s: unexpected message type %u on its control connection; dropped", guest_label(g), h->type);
 	guest_error(g, "unexpected message type %u on its control connection; dropped", h->type);
 	conn_close(a);
+}
+
+/* An agent's frame, by what its connection has become: a handshake's
+ * last frame may arrive with the first ones after it (a STAGE report
+ * right behind the agent's HELLO), in the same read. */
+static void agent_conn_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
+{
+	if (a->kind == K_AGENT)
+		agent_frame(a, h, p);
+	else if (a->kind == K_CTL)
+		ctl_frame(a, h, p);
+	else if (a->kind == K_REPORT)
+		report_frame(a, h, p);
+	else /* a dial-back, done: it has nothing to say */
+		conn_close(a);
 }
 
 /* Read what there is; hand each complete frame to fn. */
@@ -1620,13 +1637,9 @@ int hub_serve(struct opts *o)
 				client_accept(c);
 				break;
 			case K_AGENT:
-				conn_read_frames(c, agent_frame);
-				break;
 			case K_CTL:
-				conn_read_frames(c, ctl_frame);
-				break;
 			case K_REPORT:
-				conn_read_frames(c, report_frame);
+				conn_read_frames(c, agent_conn_frame);
 				break;
 			case K_STANDBY:
 				/* a standby says nothing until its session: this is its
