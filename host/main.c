@@ -25,7 +25,7 @@ enum {
 /* many guests through the hub: fan.c, verbs.c */
 enum { O_ALLGUESTS = 64, O_PAR, O_SNAPSHOT, O_STAGE };
 
-#define M_ALL (M_EXEC | M_CP | M_SERVE | M_LS | M_WAIT | M_RELEASE | M_EVENTS | M_KEYGEN | M_POWER)
+#define M_ALL (M_EXEC | M_CP | M_SERVE | M_LS | M_WAIT | M_RELEASE | M_EVENTS | M_KEYGEN | M_POWEROFF)
 #define M_CONN (M_EXEC | M_CP)
 #define M_HUBC (M_LS | M_WAIT | M_RELEASE | M_EVENTS)
 
@@ -40,11 +40,11 @@ struct optdef {
 static const struct optdef optdefs[] = {
 	{ 'h', "help", 0, M_ALL, O_HELP },
 	{ 'V', "version", 0, M_ALL, O_VERSION },
-	{ 'p', "port", 1, M_CONN | M_POWER, O_PORT },
-	{ 0, "listen", 2, M_CONN | M_POWER, O_LISTEN },
+	{ 'p', "port", 1, M_CONN | M_POWEROFF, O_PORT },
+	{ 0, "listen", 2, M_CONN | M_POWEROFF, O_LISTEN },
 	{ 'l', NULL, 1, M_CONN, O_LOGIN },
-	{ 'w', "wait", 1, M_CONN | M_WAIT | M_POWER, O_WAIT },
-	{ 0, "allow", 1, M_CONN | M_POWER, O_ALLOW },
+	{ 'w', "wait", 1, M_CONN | M_WAIT | M_POWEROFF, O_WAIT },
+	{ 0, "allow", 1, M_CONN | M_POWEROFF, O_ALLOW },
 	{ 't', NULL, 0, M_EXEC, O_PTY },
 	{ 'T', NULL, 0, M_EXEC, O_NOPTY },
 	{ 'n', NULL, 0, M_EXEC, O_NOSTDIN },
@@ -61,8 +61,8 @@ static const struct optdef optdefs[] = {
 	{ 0, "mkdir", 0, M_CONN, O_MKDIR },
 	{ 0, "sha256", 0, M_CONN, O_SHA256 },
 	{ 0, "safe-links", 0, M_CONN, O_SAFELINKS },
-	{ 0, "key", 1, M_CONN | M_SERVE | M_POWER, O_KEY },
-	{ 0, "hub", 1, M_CONN | M_HUBC | M_SERVE | M_POWER, O_HUB },
+	{ 0, "key", 1, M_CONN | M_SERVE | M_POWEROFF, O_KEY },
+	{ 0, "hub", 1, M_CONN | M_HUBC | M_SERVE | M_POWEROFF, O_HUB },
 	{ 'q', "quiet", 0, M_ALL, O_QUIET },
 	{ 'v', "verbose", 0, M_ALL, O_VERBOSE },
 	{ 'M', NULL, 1, M_EXEC, O_MASTER },
@@ -189,7 +189,7 @@ static const char *mode_name(int m)
 	case M_RELEASE: return "release";
 	case M_EVENTS: return "events";
 	case M_KEYGEN: return "keygen";
-	case M_POWER: return "poweroff";
+	case M_POWEROFF: return "poweroff";
 	}
 	return NULL;
 }
@@ -198,10 +198,10 @@ static const char *mode_name(int m)
  * mode, with o->reboot. */
 static int verb_mode(const char *w)
 {
-	static const int modes[] = { M_CP, M_SERVE, M_LS, M_WAIT, M_RELEASE, M_EVENTS, M_KEYGEN, M_POWER };
+	static const int modes[] = { M_CP, M_SERVE, M_LS, M_WAIT, M_RELEASE, M_EVENTS, M_KEYGEN, M_POWEROFF };
 	size_t k;
 	if (!strcmp(w, "reboot"))
-		return M_POWER;
+		return M_POWEROFF;
 	for (k = 0; k < sizeof modes / sizeof *modes; k++)
 		if (!strcmp(w, mode_name(modes[k])))
 			return modes[k];
@@ -493,8 +493,8 @@ static int positional(struct opts *o, char *w, int dashdash)
 		}
 		return 0;
 	}
-	if ((o->mode == M_WAIT || o->mode == M_RELEASE || o->mode == M_KEYGEN || o->mode == M_POWER) && !o->have_target &&
-	    !(o->mode == M_POWER && o->listen)) {
+	if ((o->mode == M_WAIT || o->mode == M_RELEASE || o->mode == M_KEYGEN || o->mode == M_POWEROFF) && !o->have_target &&
+	    !(o->mode == M_POWEROFF && o->listen)) {
 		o->target = w;
 		o->have_target = 1;
 		return 0;
@@ -538,15 +538,15 @@ static void finish(struct opts *o)
 {
 	if (o->mode == M_CP)
 		cp_scp(o);
-	if (o->listen && o->have_target && (o->mode == M_EXEC || o->mode == M_POWER))
+	if (o->listen && o->have_target && (o->mode == M_EXEC || o->mode == M_POWEROFF))
 		usage_error(o, "TARGET and --listen together");
-	if (o->mode == M_POWER && o->have_target && strchr(o->target, ','))
+	if (o->mode == M_POWEROFF && o->have_target && strchr(o->target, ','))
 		usage_error(o, "one guest at a time: %s %s", o->reboot ? "reboot" : "poweroff", o->target);
 	if (o->have_target && o->target[0] == '@') {
 		o->at = o->target + 1;
 		if (!*o->at)
 			usage_error(o, "'@' needs a guest name or CID");
-	} else if (o->have_target && o->mode & (M_CONN | M_POWER)) {
+	} else if (o->have_target && o->mode & (M_CONN | M_POWEROFF)) {
 		if (verb_mode(o->target))
 			usage_error(o, "'%s' is a verb: it comes first (vsock-shell %s [options] ...)", o->target, o->target);
 		/* a port missing from the target is -p's, or the default */
@@ -605,7 +605,7 @@ static int exec_main(struct opts *o)
 }
 
 /* poweroff and reboot: the agent syncs and has PID 1 do it (PROTOCOL.md
- * 6.9), answering OK first: the guest goes down after our exit 0. */
+ * 5.1), answering OK first: the guest goes down after our exit 0. */
 int power_run(struct opts *o)
 {
 	struct agent ag = AGENT_INIT;
@@ -665,7 +665,7 @@ int main(int argc, char **argv)
 	case M_RELEASE: return hub_release(&o);
 	case M_EVENTS: return hub_events(&o);
 	case M_KEYGEN: return keygen_main(&o);
-	case M_POWER: return power_run(&o);
+	case M_POWEROFF: return power_run(&o);
 	}
 	if (fan_wanted(&o))
 		return fan_run(&o, exec_main);

@@ -21,7 +21,7 @@ struct xfer {
 
 /* modes: the verb on the command line */
 enum { M_EXEC = 1, M_CP = 2, M_SERVE = 4, M_LS = 8, M_WAIT = 16, M_RELEASE = 32, M_EVENTS = 64, M_KEYGEN = 128,
-       M_POWER = 256 };
+       M_POWEROFF = 256 };
 
 #define VSH_HUB_DEFAULT "/run/vsock-shell/hub.sock"
 
