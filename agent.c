@@ -2215,7 +2215,12 @@ int main(int argc, char **argv)
 	int background = 0, have_addr = 0, i, id, fd, rc;
 	uint32_t deny = 0, only = VS_CAP_ALL | OP_LEGACY, d;
 	char deny_s[40] = "", only_s[40] = "";
-	if (getpid() == 1 || (argc > 1 && !strcmp(argv[1], "--init")))
+	/* the init: PID 1 without an option (the kernel's words after the
+	 * init's, such as "splash", are no agent's), or --init first; PID 1
+	 * with options is a container's agent */
+	for (i = 1; i < argc && argv[i][0] != '-'; i++)
+		;
+	if ((getpid() == 1 && i == argc) || (argc > 1 && !strcmp(argv[1], "--init")))
 		init_main();
 	signals_init();
 	for (i = 1; i < argc; i++) {
