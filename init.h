@@ -333,7 +333,7 @@ static void __attribute__((noreturn)) init_loop(int prov, int root, int off)
 {
 	const char *a = par[P_AFTER] ? par[P_AFTER] : "";
 	int after = !strcmp(a, "poweroff") ? RB_POWER_OFF : !strcmp(a, "reboot") ? RB_AUTOBOOT : 0, st, quiet = 0;
-	long t = init_num(P_TIMEOUT, 0), deadline = t ? vs_now_ms() + t * 1000 : 0, next = 0, delay = 1000;
+	long t = init_num(P_TIMEOUT, 0), deadline = t && prov ? vs_now_ms() + t * 1000 : 0, next = 0, delay = 1000;
 	pid_t agent = 0, p;
 	for (;;) {
 		struct pollfd pf = { sigpipe_fd[0], POLLIN, 0 };
