@@ -323,12 +323,12 @@ static void init_switch(void)
 }
 
 /* Supervise the agent proper: restart it (at once after a release, with
- * a backoff of 1 s doubling to 30 s after failures in a row), and in provisioning go on with the boot once a host
- * released it: switch_root when a root is mounted, else
- * vsock_agent.after.  A failure there (the agent's, or no host within
- * vsock_agent.timeout) powers off with after=poweroff; otherwise the
- * agent serves on, and its release goes on with the boot (the emergency
- * shell's part in /init). */
+ * a backoff of 1 s doubling to 30 s after failures in a row), and in
+ * provisioning go on with the boot once a host released it: switch_root
+ * when a root is mounted, else vsock_agent.after.  A failure there (the
+ * agent's, or no host within vsock_agent.timeout) powers off with
+ * after=poweroff; otherwise the agent serves on, and its release goes on
+ * with the boot (the emergency shell's part in /init). */
 static void __attribute__((noreturn)) init_loop(int prov, int root, int off)
 {
 	const char *a = par[P_AFTER] ? par[P_AFTER] : "";
