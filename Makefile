@@ -96,8 +96,8 @@ host-bins: all $(addprefix build/host/,$(TEST_HELPERS)) build/test_frame $(GUARD
 # the agent's bytes (the budget: 65536), then the minimal image's
 size: vsock-agent
 	@stat -c '%s' vsock-agent
-	@scripts/mkinitramfs --minimal build/minimal-initramfs.cpio.gz 2>&1 | sed 's/^mkinitramfs: //' || \
-		echo 'minimal image: not built (scripts/fetch-kernel needs apt)'
+	@out=$$(scripts/mkinitramfs --minimal build/minimal-initramfs.cpio.gz 2>&1) && echo "$${out#mkinitramfs: }" || \
+		echo "minimal image: not built: $${out#mkinitramfs: }"
 
 initramfs: vsock-agent
 	scripts/mkinitramfs initramfs.cpio.gz
