@@ -9,6 +9,48 @@
  * One session per connection, each in its own process; each command in its
  * own session (setsid), which ends as a terminal hangup ends one.
  */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+/* Parts of musl by their system calls, for 2 KB of the 64 KiB:
+ * clock_gettime() looks up the vDSO first (1 KB, for a few calls a
+ * second at most); the stat family copies the kernel's struct stat into
+ * its own field by field, where the two are the same; fcntl() has
+ * fallbacks for kernels before 2.6.24 and for commands we never use. */
+static int vs_clock(clockid_t c, struct timespec *t)
+{
+	return (int)syscall(SYS_clock_gettime, c, t);
+}
+static time_t vs_time(time_t *p)
+{
+	struct timespec t;
+	vs_clock(CLOCK_REALTIME, &t);
+	return p ? (*p = t.tv_sec) : t.tv_sec;
+}
+static int vs_fstatat(int d, const char *path, struct stat *st, int flags)
+{
+	return (int)syscall(SYS_newfstatat, d, path, st, flags);
+}
+static int vs_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	long a;
+	va_start(ap, cmd);
+	a = va_arg(ap, long); /* as musl does: any command's argument, or none */
+	va_end(ap);
+	return (int)syscall(SYS_fcntl, fd, cmd, a);
+}
+#define clock_gettime vs_clock
+#define time(p) vs_time(p)
+#define fstatat vs_fstatat
+#define stat(p, s) vs_fstatat(AT_FDCWD, p, s, 0)
+#define lstat(p, s) vs_fstatat(AT_FDCWD, p, s, AT_SYMLINK_NOFOLLOW)
+#define fstat(d, s) vs_fstatat(d, "", s, AT_EMPTY_PATH)
+#define fcntl vs_fcntl
+
 #define VS_IMPLEMENTATION
 #define VS_SHORT_STRERROR /* protocol.h: the errors the agent meets, not musl's table */
 #include "protocol.h"
@@ -38,6 +80,11 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+/* fork(2) as the kernel has it: musl's fork() adds what a threaded
+ * program needs (atfork handlers and their locks), 1.7 KB of the 64 KiB;
+ * the agent has one thread, and neither malloc nor stdio. */
+#define fork _Fork
 
 #define AGENT_VERSION "0.2"
 #define BUFCAP (2 * (VS_HDR + VS_FRAME_MAX))
@@ -74,7 +121,8 @@ static int sid_fd[2] = { -1, -1 };   /* session processes -> parent: their comma
 static int hush, muted;
 static unsigned hushed;
 static pid_t spare;                  /* listen mode: the child waiting in accept(), or 0 */
-static int standby;                  /* this dial-back is a standby one */
+static int hflags;                   /* ours: STANDBY (this dial-back is the standby one),
+                                        REPORT (a report connection: init.h) */
 static pid_t standby_pid;            /* dial mode: the standby dial-back, or 0 */
 static uint16_t host_flags;          /* the host's HELLO flags */
 static int sigpipe_fd[2] = { -1, -1 };
@@ -334,6 +382,10 @@ static void signals_init(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* ---- PID 1 ---- */
+
+#include "init.h"
+
 /* ---- connections ---- */
 
 static void children_reap(int ctl);
@@ -565,6 +617,9 @@ static void facts_fill(struct vs_hello *h)
 	}
 	read_line("/etc/machine-id", h->machine_id, sizeof h->machine_id);
 	read_line("/proc/sys/kernel/random/boot_id", h->boot_id, sizeof h->boot_id);
+	h->has_boot = 1;
+	h->boot = boot_flags();
+	h->uptime = (uint64_t)vs_now_ms();
 }
 
 /* One line per session: who, how proven, what; to stderr, or to the
@@ -1030,6 +1085,30 @@ static void fds_close_from(int lo)
 		close(fd);
 }
 
+/* execvp(3) by the command's PATH, not ours: a name with a slash as it
+ * is, else in each directory of PATH in turn ("" is the current one); a
+ * failure other than ENOENT, ENOTDIR and EACCES ends the search, and an
+ * EACCES met on the way is the error.  (musl's execvp is 500 bytes.) */
+static void exec_path(const char *file, char *const *argv, char **env)
+{
+	static char b[PATH_MAX], d[PATH_MAX];
+	char *p, *z, c;
+	int acc = 0;
+	fmt(d, sizeof d, "%s", strchr(file, '/') ? "" : env_get(env, "PATH"));
+	for (p = d;; p = z + 1) {
+		z = strchrnul(p, ':');
+		c = *z;
+		*z = 0;
+		fmt(b, sizeof b, "%s%s%s", p, *p ? "/" : "", file);
+		execve(b, argv, env);
+		acc |= errno == EACCES;
+		if (!c || (errno != EACCES && errno != ENOENT && errno != ENOTDIR))
+			break;
+	}
+	if (acc)
+		errno = EACCES;
+}
+
 /* In the child: become the command.  Never returns. */
 static void child_exec(struct vs_exec *e, int in, int out, int err, const char *slave)
 {
@@ -1078,9 +1157,7 @@ static void child_exec(struct vs_exec *e, int in, int out, int err, const char *
 		char *av[4] = { (char *)base, (char *)"-c", (char *)e->argv[0], NULL };
 		execve(shell, av, env);
 	} else {
-		/* PATH search uses the command's PATH, not ours */
-		environ = env;
-		execvp(e->argv[0], (char *const *)e->argv);
+		exec_path(e->argv[0], (char *const *)e->argv, env);
 	}
 	warn_sys("unable to execute %s", e->flags & (VS_EXEC_LOGIN | VS_EXEC_SHELL) ? shell : e->argv[0]);
 	_exit(errno == ENOENT ? 127 : 126);
@@ -1408,13 +1485,13 @@ static void sess_run(int sock, struct vs_exec *e)
 static uint8_t fbuf[VS_FRAME_MAX];
 
 /* the operations --deny and --only name, in the order of their bits */
-static const char *const op_names[] = { "exec", "shell", "put", "get", "legacy" };
-static const uint32_t op_bits[] = { VS_CAP_EXEC, VS_CAP_PTY, VS_CAP_PUT, VS_CAP_GET, OP_LEGACY };
+static const char *const op_names[] = { "exec", "shell", "put", "get", "power", "legacy" };
+static const uint32_t op_bits[] = { VS_CAP_EXEC, VS_CAP_PTY, VS_CAP_PUT, VS_CAP_GET, VS_CAP_POWER, OP_LEGACY };
 
 static const char *op_name(uint32_t op)
 {
 	int i;
-	for (i = 0; i < 4 && op_bits[i] != op; i++)
+	for (i = 0; i < 5 && op_bits[i] != op; i++)
 		;
 	return op_names[i];
 }
@@ -1475,7 +1552,7 @@ static int handshake(int fd, const struct peer *pe, uint64_t token, int facts, c
 		return -1;
 	}
 	if (!need_key && !mutual) {
-		ah.flags = (opt_auth == AUTH_NONE ? VS_HF_OPEN : VS_HF_KERNEL) | (standby ? VS_HF_STANDBY : 0);
+		ah.flags = (opt_auth == AUTH_NONE ? VS_HF_OPEN : VS_HF_KERNEL) | hflags;
 		*how = opt_auth == AUTH_NONE ? "none" : "kernel";
 		if (facts)
 			facts_fill(&ah);
@@ -1490,7 +1567,7 @@ static int handshake(int fd, const struct peer *pe, uint64_t token, int facts, c
 		warnx("refused %s: its HELLO is for another guest", pe->desc);
 		return -1;
 	}
-	ah.flags = VS_HF_KEY | (standby ? VS_HF_STANDBY : 0);
+	ah.flags = VS_HF_KEY | hflags;
 	n = vs_hello_encode(b, sizeof b, &ah);
 	sha256_update(&tr, b, n);
 	if (vs_send(fd, VS_HELLO, b, n) < 0)
@@ -1568,6 +1645,27 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		if (xf_request_parse(fbuf, (size_t)n, &fl, &alg, &path) == 0)
 			audit(pe, how, h->type == VS_PUT ? "put" : "get", &path, 1);
 		exit(file_session(fd, h->type, fbuf, (size_t)n));
+	case VS_POWER:
+		if (n != 4) {
+			send_error(fd, VS_E_PROTO, "malformed POWER request");
+			exit(1);
+		}
+		if (!op_allowed(fd, VS_CAP_POWER))
+			exit(1);
+		path = vs_get32(fbuf) == VS_POWER_REBOOT ? "reboot" : "poweroff";
+		audit(pe, how, "power", &path, 1);
+		signal(SIGTERM, SIG_IGN); /* our init ends everything so: the answer first */
+		sync();
+		/* SIGINT is Ctrl-Alt-Del: a reboot for systemd, busybox and our
+		 * init alike; power-off is systemd's SIGRTMIN+4 (38) and
+		 * busybox's SIGUSR2 (ours too).  An init ignores a signal it
+		 * does not handle. */
+		if (*path == 'r' ? kill(1, SIGINT) : kill(1, 38) | kill(1, SIGUSR2)) {
+			send_error(fd, VS_E_IO, "unable to signal PID 1: %s", vs_strerror(errno));
+			exit(1);
+		}
+		vs_send(fd, VS_OK, NULL, 0);
+		exit(0);
 	}
 }
 
@@ -1621,7 +1719,7 @@ static void dialback(uint64_t token, int note)
 			vs_nonce(n);
 			token = vs_get64(n);
 		}
-		standby = 1;
+		hflags = VS_HF_STANDBY;
 	}
 	fd = dial(&dial_addr, 0);
 	if (fd < 0)
@@ -1635,7 +1733,7 @@ static void dialback(uint64_t token, int note)
 	}
 	if (handshake(fd, &pe, token, 0, &how) < 0)
 		exit(RC_REFUSED);
-	if (standby) {
+	if (hflags) {
 		struct pollfd p = { fd, POLLIN, 0 };
 		while (poll(&p, 1, -1) < 0 && errno == EINTR)
 			;
@@ -1764,6 +1862,9 @@ static int serve_control(int fd, const struct peer *pe)
 		return RC_REFUSED;
 	hush_count();
 	info("control connection to %s (auth %s)", pe->desc, how);
+	stages_send(fd);
+	if (hflags) /* a report connection: said */
+		return 0;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigpipe_open(sigs, 1);
 	close_fd(&note[0]);
@@ -2050,8 +2151,8 @@ static void usage(int code)
 	    "  -r, --retry       dial until the host answers\n"
 	    "  --reconnect       dial again if the host leaves without releasing us\n"
 	    "  --auth auto|key|none   --key FILE|fw_cfg|credential|cmdline|auto|none\n"
-	    "  --deny LIST, --only LIST   of exec,shell,put,get,legacy\n"
-	    "  -d  background;  -v  verbose;  -V  version\n"
+	    "  --deny LIST, --only LIST   of exec,shell,put,get,power,legacy\n"
+	    "  -d  background;  -v  verbose;  -V  version;  --init  be PID 1 (first)\n"
 	    "Exit: 0 released; 1 failure; 2 usage; 3 the host left without releasing us.\n"
 	    "See vsock-agent(8).\n";
 	vs_writeall(code ? 2 : 1, u, sizeof u - 1);
@@ -2071,10 +2172,10 @@ static uint32_t ops_parse(const char *list)
 	while (*list) {
 		size_t k = strcspn(list, ",");
 		int i;
-		for (i = 0; i < 5; i++)
+		for (i = 0; i < 6; i++)
 			if (strlen(op_names[i]) == k && !strncmp(list, op_names[i], k))
 				break;
-		if (i == 5)
+		if (i == 6)
 			return 0;
 		v |= op_bits[i];
 		list += k;
@@ -2127,6 +2228,13 @@ int main(int argc, char **argv)
 	int background = 0, have_addr = 0, i, id, fd, rc;
 	uint32_t deny = 0, only = VS_CAP_ALL | OP_LEGACY, d;
 	char deny_s[40] = "", only_s[40] = "";
+	/* the init: PID 1 without an option (the kernel's words after the
+	 * init's, such as "splash", are no agent's), or --init first; PID 1
+	 * with options is a container's agent */
+	for (i = 1; i < argc && argv[i][0] != '-'; i++)
+		;
+	if ((getpid() == 1 && i == argc) || (argc > 1 && !strcmp(argv[1], "--init")))
+		init_main();
 	signals_init();
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -2177,7 +2285,7 @@ int main(int argc, char **argv)
 		case A_ONLY:
 			d = ops_parse(v);
 			if (!d)
-				usage_error("--deny and --only take a list of exec,shell,put,get,legacy, not", v);
+				usage_error("--deny and --only take a list of exec,shell,put,get,power,legacy, not", v);
 			if (id == A_DENY)
 				deny |= d, fmt(deny_s, sizeof deny_s, "--deny %s", v);
 			else

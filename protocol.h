@@ -46,6 +46,7 @@ enum vs_type {
 	VS_AUTH = 6,       /* MAC[32], then (agent) fields */
 	VS_BYE = 7,        /* empty: the host is done with the agent (release) */
 	VS_ENDED = 8,      /* u64 token: the dial-back session of this token ended */
+	VS_STAGE = 9,      /* u32 stage, u64 uptime ms, text: a provisioning stage (agent to host) */
 	VS_EXEC = 16,      /* see vs_exec below */
 	VS_STDIN = 17,     /* bytes */
 	VS_STDIN_EOF = 18, /* empty */
@@ -62,6 +63,7 @@ enum vs_type {
 	VS_END = 37,       /* u32 hash, u32 0, u64 length, digest */
 	VS_OK = 38,        /* empty: the receiver accepted an entry */
 	VS_DONE = 39,      /* empty: the sender has no more entries */
+	VS_POWER = 40,     /* u32 how (VS_POWER_*): power the guest off, or reboot it */
 };
 
 /* capability bits in HELLO: what this agent serves */
@@ -70,7 +72,8 @@ enum vs_type {
 #define VS_CAP_PUT 0x4u      /* uploads */
 #define VS_CAP_GET 0x8u      /* downloads */
 #define VS_CAP_DIALBACK 0x10u
-#define VS_CAP_ALL 0x1fu
+#define VS_CAP_POWER 0x20u   /* power requests */
+#define VS_CAP_ALL 0x3fu
 
 /* HELLO flags */
 #define VS_HF_KEY 0x1u       /* host: holds a key; agent: send AUTH now */
@@ -78,6 +81,8 @@ enum vs_type {
 #define VS_HF_OPEN 0x4u      /* agent: runs without authentication */
 #define VS_HF_STANDBY 0x8u   /* host (control): keep a dial-back ready for me;
                                 agent (dial-back): this is that one, ahead of an OPEN */
+#define VS_HF_STAGES 0x10u   /* host (control): send me STAGE reports */
+#define VS_HF_REPORT 0x20u   /* agent (control): this connection only reports stages */
 
 /* HELLO fields: u16 tag, u16 length, bytes */
 enum vs_field {
@@ -89,8 +94,24 @@ enum vs_field {
 	VS_F_BOOT_ID = 6,
 	VS_F_CID = 7,        /* u32: the guest's CID on this connection, as the sender sees it */
 	VS_F_PATH = 8,       /* text: the Unix socket path this connection reached, as the sender sees it */
+	VS_F_BOOT = 9,       /* u32 flags (VS_BOOT_*), u64 uptime in ms: where the agent runs */
 };
 #define VS_NONCE_LEN 32
+#define VS_BOOT_INITRAMFS 0x1u /* the agent runs in an initramfs */
+#define VS_BOOT_INIT 0x2u      /* the agent is the guest's init: PID 1 is its init section */
+
+/* provisioning stages (STAGE), as they happen */
+enum vs_stage {
+	VS_ST_INITRAMFS = 1, /* the agent's init entered the initramfs */
+	VS_ST_MODULES,       /* the vsock modules are loaded */
+	VS_ST_WAITING,       /* the agent waits for the host */
+	VS_ST_RELEASED,      /* a host released the agent */
+	VS_ST_SWITCH_ROOT,   /* switch_root to the root, its init next */
+	VS_ST_FAILED,        /* something failed: the text says what */
+	VS_ST_ROOT,          /* the agent's init started in a root, not an initramfs */
+};
+#define VS_POWER_OFF 1u
+#define VS_POWER_REBOOT 2u
 /* EXEC flags */
 #define VS_EXEC_SHELL 0x1u  /* argv[0] is a string for the user's shell -c */
 #define VS_EXEC_PTY 0x2u    /* run on a pseudo-terminal */
@@ -120,6 +141,7 @@ enum vs_err {
 	VS_E_AUTH = 16,    /* not authenticated, or a proof failed */
 	VS_E_DENIED = 17,  /* the agent's configuration denies this operation */
 	VS_E_TIMEOUT = 18, /* a time limit passed */
+	VS_E_FAILED = 19,  /* the hub: the guest reported a failed stage */
 };
 
 /* A HELLO, decoded.  Text fields arrive as the peer sent them, cut to
@@ -128,9 +150,10 @@ struct vs_hello {
 	uint16_t version, flags;
 	uint32_t caps;
 	uint64_t token;
-	int has_nonce, has_cid;
+	int has_nonce, has_cid, has_boot;
 	uint8_t nonce[VS_NONCE_LEN];
-	uint32_t cid;
+	uint32_t cid, boot;
+	uint64_t uptime;  /* has_boot: the agent's boot flags and uptime (ms) */
 	char path[108];  /* "": none */
 	char software[64], hostname[65], kernel[65], machine_id[40], boot_id[40];
 };
@@ -602,6 +625,12 @@ void vs_fields_put(struct vs_wr *w, const struct vs_hello *h)
 	vs_field_text(w, VS_F_KERNEL, h->kernel);
 	vs_field_text(w, VS_F_MACHINE_ID, h->machine_id);
 	vs_field_text(w, VS_F_BOOT_ID, h->boot_id);
+	if (h->has_boot) {
+		uint8_t b[12];
+		vs_put32(b, h->boot);
+		vs_put64(b + 4, h->uptime);
+		vs_field_put(w, VS_F_BOOT, b, 12);
+	}
 }
 
 /* HELLO: u16 version, u16 flags, u32 caps, u64 token, then the fields.
@@ -645,6 +674,13 @@ int vs_fields_decode(const uint8_t *p, size_t n, struct vs_hello *h)
 				return -1;
 			h->cid = vs_get32(v);
 			h->has_cid = 1;
+			break;
+		case VS_F_BOOT:
+			if (len != 12)
+				return -1;
+			h->boot = vs_get32(v);
+			h->uptime = vs_get64(v + 4);
+			h->has_boot = 1;
 			break;
 		case VS_F_PATH: dst = h->path, cap = sizeof h->path; break;
 		case VS_F_SOFTWARE: dst = h->software, cap = sizeof h->software; break;

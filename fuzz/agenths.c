@@ -246,7 +246,7 @@ static int run(const struct cfg *c, const uint8_t *p, size_t n)
 
 	opt_auth = c->auth;
 	ops = c->ops;
-	standby = c->standby;
+	hflags = c->standby ? VS_HF_STANDBY : 0; /* agent.c: our HELLO's flags */
 	fuzz_nonce_bit = c->nonce_bit;
 	memset(&pe, 0, sizeof pe);
 	strcpy(pe.desc, "fuzz peer");

@@ -10,19 +10,20 @@
  * model written here from PROTOCOL.md (u16 tag, u16 length, bytes; a
  * nonce exactly 32 bytes; unknown tags skipped; text up to its first NUL,
  * cut to its buffer, kept as sent: its writer escapes it; a CID exactly 4
- * bytes, a u32).  A payload shorter than 16 bytes must be refused; every
- * text field must end NUL-terminated inside its buffer; a nonce and a CID
- * are taken only at their exact length; and a decoded HELLO, encoded and
+ * bytes, a u32; BOOT exactly 12, a u32 and a u64).  A payload shorter than 16 bytes must be refused; every
+ * text field must end NUL-terminated inside its buffer; a nonce, a CID
+ * and BOOT are taken only at their exact length; and a decoded HELLO, encoded and
  * decoded again, must come back
  * the same (the encoder writes our version, so the version is ours).
  */
 #include "fuzz.h"
 
-#define NTAG 9 /* tags 1-8 are known; more are skipped */
+#define NTAG 9 /* text tags are below it; BOOT (9) is known too; more are skipped */
 struct want {
-	int ok, has_nonce, has_cid;
+	int ok, has_nonce, has_cid, has_boot;
 	const uint8_t *nonce;
-	uint32_t cid;
+	uint32_t cid, boot;
+	uint64_t uptime;
 	/* the last occurrence of each text field: where and how long */
 	const uint8_t *text[NTAG];
 	size_t tlen[NTAG];
@@ -71,6 +72,16 @@ static void model(const uint8_t *p, size_t n, struct want *w)
 			w->has_cid = 1;
 			w->cid = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 | (uint32_t)p[off + 2] << 16 |
 			         (uint32_t)p[off + 3] << 24;
+		} else if (tag == 9) { /* BOOT: u32 flags, u64 uptime */
+			unsigned i;
+			if (len != 12)
+				return;
+			w->has_boot = 1;
+			w->boot = 0, w->uptime = 0;
+			for (i = 4; i-- > 0;)
+				w->boot = w->boot << 8 | p[off + i];
+			for (i = 8; i-- > 0;)
+				w->uptime = w->uptime << 8 | p[off + 4 + i];
 		} else if (tag < NTAG && tcap[tag]) {
 			w->text[tag] = p + off;
 			w->tlen[tag] = len;
@@ -102,6 +113,10 @@ static void check_fields(const struct vs_hello *h, const struct want *w, const s
 		CHECK(h->has_cid && h->cid == w->cid);
 	else
 		CHECK(h->has_cid == before->has_cid && h->cid == before->cid);
+	if (w->has_boot)
+		CHECK(h->has_boot && h->boot == w->boot && h->uptime == w->uptime);
+	else
+		CHECK(h->has_boot == before->has_boot && h->boot == before->boot && h->uptime == before->uptime);
 	for (tag = 1; tag < NTAG; tag++) {
 		char *s = tfield((struct vs_hello *)h, tag);
 		if (!s)
@@ -117,7 +132,9 @@ static int same(const struct vs_hello *a, const struct vs_hello *b)
 {
 	return a->flags == b->flags && a->caps == b->caps && a->token == b->token && a->has_nonce == b->has_nonce &&
 	       (!a->has_nonce || !memcmp(a->nonce, b->nonce, VS_NONCE_LEN)) && a->has_cid == b->has_cid &&
-	       (!a->has_cid || a->cid == b->cid) && !strcmp(a->path, b->path) && !strcmp(a->software, b->software) &&
+	       (!a->has_cid || a->cid == b->cid) && a->has_boot == b->has_boot &&
+	       (!a->has_boot || (a->boot == b->boot && a->uptime == b->uptime)) && !strcmp(a->path, b->path) &&
+	       !strcmp(a->software, b->software) &&
 	       !strcmp(a->hostname, b->hostname) && !strcmp(a->kernel, b->kernel) &&
 	       !strcmp(a->machine_id, b->machine_id) && !strcmp(a->boot_id, b->boot_id);
 }
@@ -171,6 +188,8 @@ static void check_fields_alone(const uint8_t *data, size_t size)
 	strcpy(before.boot_id, "0123");
 	before.has_cid = size & 2;
 	before.cid = 77;
+	before.has_boot = size & 4;
+	before.boot = 3, before.uptime = 12345;
 	strcpy(before.path, "/run/vm.sock");
 	h = before;
 	r = vs_fields_decode(data, size, &h);

@@ -471,9 +471,16 @@ void agent_control(struct opts *o, struct agent *ag)
 		ag->ctl = accept_agent(o, ag->lfd, deadline);
 		if (ag->ctl < 0)
 			refused_die("no agent connected to %s within %d s", addr_str(&o->addr), o->wait_secs);
-		if (hello_try(ag->ctl, 0, &ag->hi, vs_deadline(HANDSHAKE_MS)) == 0)
+		int r = hello_try(ag->ctl, 0, &ag->hi, vs_deadline(HANDSHAKE_MS));
+		if (r == 0 && !(ag->hi.flags & VS_HF_REPORT))
 			break;
-		refused("%s", hello_err);
+		/* a report connection (an agent's init, after a release)
+		 * carries stages for a hub, and no sessions: not the agent to
+		 * wait for */
+		if (r == 0)
+			vinfo("skipped an agent's report connection");
+		else
+			refused("%s", hello_err);
 		close(ag->ctl);
 	}
 	hello_show(&ag->hi);

@@ -80,9 +80,9 @@ const char hub_usage[] =
 
 /* ---- the hub's state ---- */
 
-enum { K_LVSOCK = 1, K_LUNIX, K_LHUB, K_SIG, K_AGENT, K_CTL, K_CLIENT, K_STANDBY };
+enum { K_LVSOCK = 1, K_LUNIX, K_LHUB, K_SIG, K_AGENT, K_CTL, K_CLIENT, K_STANDBY, K_REPORT };
 /* what a client waits for */
-enum { W_NONE, W_REQ, W_GUEST, W_DIALBACK, W_FLUSH, W_EVENTS };
+enum { W_NONE, W_REQ, W_GUEST, W_DIALBACK, W_FLUSH, W_EVENTS, W_STAGE };
 
 struct conn;
 
@@ -100,6 +100,9 @@ struct guest {
 	                         * standby ones, clients that asked for it */
 	char last_error[300];   /* why its agent was last refused or dropped, or
 	                         * why it went down; "" once it is up */
+	uint32_t stage;         /* its last STAGE report (VS_ST_*), 0 for none */
+	uint64_t stage_ms;      /* the agent's uptime then */
+	char stage_text[128];
 };
 
 struct conn {
@@ -114,6 +117,7 @@ struct conn {
 	pid_t pid;
 	int wait;               /* W_* */
 	int req;                /* the request's type */
+	uint32_t stage;         /* W_STAGE: the stage it waits for */
 	uint32_t waitms;        /* W_GUEST: as long as it asked to wait */
 	uint64_t token;         /* W_DIALBACK */
 	char op[16], what[200];
@@ -297,12 +301,14 @@ static const struct vs_key *guest_key(const struct guest *g, uint32_t cid, char 
 }
 
 /* A guest that nobody configured lives only while connections point at
- * it: its agent's, or a client's that waits for it.  Else any client
+ * it: its agent's, or a client's that waits for it; or, once it reported
+ * a provisioning stage, for good (with that stage: a release is followed
+ * by a report connection, and a wait for it may come after it closed).  Else any client
  * naming @CIDs would grow the table without bound, and ls with it. */
 static void guest_unref(struct guest *g)
 {
 	int i;
-	if (--g->refs > 0 || *g->name)
+	if (--g->refs > 0 || *g->name || g->stage)
 		return;
 	for (i = 0; i < hub.nguests && hub.guests[i] != g; i++)
 		;
@@ -548,6 +554,11 @@ static size_t guest_put(const struct guest *g, uint8_t *b, size_t cap)
 	vs_wrstr(&w, g->hi.boot_id);
 	vs_wrstr(&w, g->ctl ? auth_name(&g->hi) : "");
 	vs_wrstr(&w, g->last_error);
+	vs_wr32(&w, g->hi.has_boot ? g->hi.boot : 0xffffffffu);
+	vs_wr64(&w, g->hi.uptime);
+	vs_wr32(&w, g->stage);
+	vs_wr64(&w, g->stage_ms);
+	vs_wrstr(&w, g->stage_text);
 	return w.err ? 0 : w.n;
 }
 
@@ -585,6 +596,8 @@ static void guest_up(struct guest *g, struct conn *ctl)
 	conn_guest(ctl, g);
 	ctl->kind = K_CTL;
 	ctl->deadline = VS_NEVER;
+	if (strcmp(g->hi.boot_id, ctl->hs.hi.boot_id)) /* another boot: its stages are yet to come */
+		g->stage = 0, g->stage_ms = 0, *g->stage_text = 0;
 	g->hi = ctl->hs.hi;
 	g->since = time(NULL);
 	g->sessions = 0;
@@ -717,12 +730,13 @@ static void agent_accept(struct conn *l)
 	} else {
 		g = guest_by_unix(l->lunix);
 	}
-	/* the hub asks every agent for a standby dial-back: a session then
-	 * needs no fork, dial and handshake on its way */
+	/* the hub asks every agent for a standby dial-back (a session then
+	 * needs no fork, dial and handshake on its way), and for its stages */
 	key = guest_key(g, c->cid, bad, sizeof bad);
 	if (*bad)
 		agent_refused(c->lunix, c->cid, "%s", bad);
-	k = *bad ? 0 : hs_begin(&c->hs, key, VS_HF_STANDBY, 0, fd, l->kind == K_LVSOCK ? c->cid : VS_CID_ANY, b, sizeof b);
+	k = *bad ? 0 : hs_begin(&c->hs, key, VS_HF_STANDBY | VS_HF_STAGES, 0, fd, l->kind == K_LVSOCK ? c->cid : VS_CID_ANY, b,
+	                        sizeof b);
 	if (!k || send(fd, b, k, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)k)
 		conn_close(c);
 }
@@ -797,6 +811,7 @@ static void dialback_done(struct conn *a)
 static void agent_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
 {
 	uint8_t out[VS_HDR + VS_MAC];
+	struct guest *g;
 	size_t outn;
 	int r = hs_step(&a->hs, h, p, h->len, out, &outn);
 	char who[160];
@@ -823,10 +838,65 @@ static void agent_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p
 		dialback_done(a);
 		return;
 	}
-	if (a->lunix >= 0)
-		guest_up(guest_by_unix(a->lunix), a);
-	else
-		guest_up(guest_by_cid(a->cid) ? guest_by_cid(a->cid) : guest_new(NULL, a->cid, -1), a);
+	g = a->lunix >= 0 ? guest_by_unix(a->lunix) : guest_by_cid(a->cid) ? guest_by_cid(a->cid) : guest_new(NULL, a->cid, -1);
+	if (a->hs.hi.flags & VS_HF_REPORT) {
+		/* what happened since its agent's last connection (a release,
+		 * switch_root): the guest is not up for it */
+		a->kind = K_REPORT;
+		conn_guest(a, g);
+		a->deadline = vs_deadline(HANDSHAKE_MS);
+		return;
+	}
+	guest_up(g, a);
+}
+
+/* A client waiting for a stage of g: answered when g reaches it, or
+ * reports a failure instead.  1 when it was answered. */
+static int stage_answer(struct conn *c, struct guest *g)
+{
+	if (g->stage == c->stage) {
+		conn_send(c, VS_OK, NULL, 0);
+		conn_close(c);
+		return 1;
+	}
+	if (g->stage == VS_ST_FAILED) {
+		client_error(c, VS_E_FAILED, "guest %s failed before %s: %s", guest_label(g), stage_name(c->stage),
+		             g->stage_text);
+		return 1;
+	}
+	return 0;
+}
+
+/* STAGE (PROTOCOL.md 4.4): u32 stage, u64 the agent's uptime, text. */
+static void stage_report(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
+{
+	struct guest *g = a->g;
+	struct conn *c;
+	if (h->len < 12) {
+		hlog("guest %s: a STAGE of %u bytes; dropped", guest_label(g), h->len);
+		conn_close(a);
+		return;
+	}
+	g->stage = vs_get32(p);
+	g->stage_ms = vs_get64(p + 4);
+	vs_text_copy(g->stage_text, sizeof g->stage_text, p + 12, h->len - 12);
+	hlog("guest %s: stage %s at %llu.%03u s: %s", guest_label(g), stage_name(g->stage),
+	     (unsigned long long)(g->stage_ms / 1000), (unsigned)(g->stage_ms % 1000), g->stage_text);
+	event(g, EV_STAGE);
+	for (c = hub.conns; c; c = c->next)
+		if (!c->dead && c->kind == K_CLIENT && c->wait == W_STAGE && c->g == g)
+			stage_answer(c, g);
+}
+
+/* What a report connection says: its stages, then it closes. */
+static void report_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
+{
+	if (h->type == VS_STAGE) {
+		stage_report(a, h, p);
+		return;
+	}
+	hlog("guest %s: unexpected message type %u on a report connection; dropped", guest_label(a->g), h->type);
+	conn_close(a);
 }
 
 /* What a guest's agent says on its control connection. */
@@ -835,6 +905,9 @@ static void ctl_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
 	struct guest *g = a->g;
 	struct conn *c;
 	switch (h->type) {
+	case VS_STAGE:
+		stage_report(a, h, p);
+		return;
 	case VS_PONG:
 		g->ping_out = 0;
 		return;
@@ -858,6 +931,21 @@ static void ctl_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
 	hlog("guest %s: unexpected message type %u on its control connection; dropped", guest_label(g), h->type);
 	guest_error(g, "unexpected message type %u on its control connection; dropped", h->type);
 	conn_close(a);
+}
+
+/* An agent's frame, by what its connection has become: a handshake's
+ * last frame may arrive with the first ones after it (a STAGE report
+ * right behind the agent's HELLO), in the same read. */
+static void agent_conn_frame(struct conn *a, const struct vs_hdr *h, const uint8_t *p)
+{
+	if (a->kind == K_AGENT)
+		agent_frame(a, h, p);
+	else if (a->kind == K_CTL)
+		ctl_frame(a, h, p);
+	else if (a->kind == K_REPORT)
+		report_frame(a, h, p);
+	else /* a dial-back, done: it has nothing to say */
+		conn_close(a);
 }
 
 /* Read what there is; hand each complete frame to fn. */
@@ -1053,7 +1141,7 @@ static void client_events(struct conn *c, const uint8_t *p, size_t n)
  * of the client's making. */
 static int op_known(const char *op)
 {
-	static const char *const ops[] = { "exec", "shell", "put", "get" };
+	static const char *const ops[] = { "exec", "shell", "put", "get", "power" };
 	size_t i;
 	for (i = 0; i < sizeof ops / sizeof *ops; i++)
 		if (!strcmp(op, ops[i]))
@@ -1064,7 +1152,7 @@ static int op_known(const char *op)
 static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *p)
 {
 	struct vs_rd r = { p, h->len, 0 };
-	const char *t = NULL, *op = NULL, *what = NULL;
+	const char *t = NULL, *op = NULL, *what = NULL, *st = NULL;
 	uint32_t wait = 0;
 	if (c->wait != W_REQ) {
 		client_error(c, VS_E_PROTO, "one request per connection");
@@ -1077,6 +1165,8 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 		break;
 	case VS_HUB_WAIT:
 		t = vs_rdstr(&r), wait = vs_rd32(&r);
+		if (r.n) /* a stage to wait for */
+			st = vs_rdstr(&r);
 		break;
 	case VS_HUB_RELEASE:
 		t = vs_rdstr(&r);
@@ -1095,10 +1185,17 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 		client_error(c, VS_E_PROTO, "malformed hub request %u", h->type);
 		return;
 	}
+	if (st && !(c->stage = stage_parse(st))) {
+		char name[40];
+		vs_text_copy(name, sizeof name, (const uint8_t *)st, strlen(st)); /* escaped by its writers */
+		client_error(c, VS_E_PROTO, "unknown stage '%s' (initramfs, modules, waiting, released, switch_root, "
+		                            "failed or root)", name);
+		return;
+	}
 	if (op && !op_known(op)) {
 		char name[40];
 		vs_text_copy(name, sizeof name, (const uint8_t *)op, strlen(op)); /* escaped by its writers */
-		client_error(c, VS_E_PROTO, "unknown operation '%s' (exec, shell, put or get)", name);
+		client_error(c, VS_E_PROTO, "unknown operation '%s' (exec, shell, put, get or power)", name);
 		return;
 	}
 	conn_guest(c, guest_find(t));
@@ -1126,6 +1223,14 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 	if (op) {
 		snprintf(c->op, sizeof c->op, "%s", op);
 		vs_text_copy(c->what, sizeof c->what, (const uint8_t *)what, strlen(what));
+	}
+	if (c->stage) {
+		if (!stage_answer(c, c->g)) {
+			c->wait = W_STAGE;
+			c->waitms = wait ? wait : HUB_OPEN_WAIT_MS;
+			c->deadline = wait == 0xffffffffu ? VS_NEVER : vs_deadline((long)c->waitms);
+		}
+		return;
 	}
 	if (c->g->ctl) {
 		if (h->type == VS_HUB_WAIT) {
@@ -1225,6 +1330,13 @@ static void tick(void)
 		} else if (c->wait == W_GUEST) {
 			client_error(c, VS_E_TIMEOUT, "guest %s is not connected after %u s%s%s", guest_label(c->g),
 			             (c->waitms + 500) / 1000, *c->g->last_error ? "; its last error: " : "", c->g->last_error);
+		} else if (c->kind == K_REPORT) {
+			hlog("guest %s: a report connection still open after %ld s; dropped", guest_label(c->g), HANDSHAKE_MS / 1000);
+			conn_close(c);
+		} else if (c->wait == W_STAGE) {
+			client_error(c, VS_E_TIMEOUT, "guest %s has not reported %s after %u s%s%s", guest_label(c->g),
+			             stage_name(c->stage), (c->waitms + 500) / 1000, c->g->stage ? "; its last stage: " : "",
+			             stage_name(c->g->stage));
 		} else if (c->wait == W_DIALBACK) {
 			client_error(c, VS_E_TIMEOUT, "guest %s: its agent did not dial back within %ld s", guest_label(c->g),
 			             DIALBACK_MS / 1000);
@@ -1525,10 +1637,9 @@ int hub_serve(struct opts *o)
 				client_accept(c);
 				break;
 			case K_AGENT:
-				conn_read_frames(c, agent_frame);
-				break;
 			case K_CTL:
-				conn_read_frames(c, ctl_frame);
+			case K_REPORT:
+				conn_read_frames(c, agent_conn_frame);
 				break;
 			case K_STANDBY:
 				/* a standby says nothing until its session: this is its

@@ -23,9 +23,9 @@ enum {
 };
 
 /* many guests through the hub: fan.c, verbs.c */
-enum { O_ALLGUESTS = 64, O_PAR, O_SNAPSHOT };
+enum { O_ALLGUESTS = 64, O_PAR, O_SNAPSHOT, O_STAGE };
 
-#define M_ALL (M_EXEC | M_CP | M_SERVE | M_LS | M_WAIT | M_RELEASE | M_EVENTS | M_KEYGEN)
+#define M_ALL (M_EXEC | M_CP | M_SERVE | M_LS | M_WAIT | M_RELEASE | M_EVENTS | M_KEYGEN | M_POWEROFF)
 #define M_CONN (M_EXEC | M_CP)
 #define M_HUBC (M_LS | M_WAIT | M_RELEASE | M_EVENTS)
 
@@ -40,11 +40,11 @@ struct optdef {
 static const struct optdef optdefs[] = {
 	{ 'h', "help", 0, M_ALL, O_HELP },
 	{ 'V', "version", 0, M_ALL, O_VERSION },
-	{ 'p', "port", 1, M_CONN, O_PORT },
-	{ 0, "listen", 2, M_CONN, O_LISTEN },
+	{ 'p', "port", 1, M_CONN | M_POWEROFF, O_PORT },
+	{ 0, "listen", 2, M_CONN | M_POWEROFF, O_LISTEN },
 	{ 'l', NULL, 1, M_CONN, O_LOGIN },
-	{ 'w', "wait", 1, M_CONN | M_WAIT, O_WAIT },
-	{ 0, "allow", 1, M_CONN, O_ALLOW },
+	{ 'w', "wait", 1, M_CONN | M_WAIT | M_POWEROFF, O_WAIT },
+	{ 0, "allow", 1, M_CONN | M_POWEROFF, O_ALLOW },
 	{ 't', NULL, 0, M_EXEC, O_PTY },
 	{ 'T', NULL, 0, M_EXEC, O_NOPTY },
 	{ 'n', NULL, 0, M_EXEC, O_NOSTDIN },
@@ -61,8 +61,8 @@ static const struct optdef optdefs[] = {
 	{ 0, "mkdir", 0, M_CONN, O_MKDIR },
 	{ 0, "sha256", 0, M_CONN, O_SHA256 },
 	{ 0, "safe-links", 0, M_CONN, O_SAFELINKS },
-	{ 0, "key", 1, M_CONN | M_SERVE, O_KEY },
-	{ 0, "hub", 1, M_CONN | M_HUBC | M_SERVE, O_HUB },
+	{ 0, "key", 1, M_CONN | M_SERVE | M_POWEROFF, O_KEY },
+	{ 0, "hub", 1, M_CONN | M_HUBC | M_SERVE | M_POWEROFF, O_HUB },
 	{ 'q', "quiet", 0, M_ALL, O_QUIET },
 	{ 'v', "verbose", 0, M_ALL, O_VERBOSE },
 	{ 'M', NULL, 1, M_EXEC, O_MASTER },
@@ -70,6 +70,7 @@ static const struct optdef optdefs[] = {
 	{ 0, "all", 0, M_EXEC | M_WAIT | M_RELEASE, O_ALLGUESTS },
 	{ 'P', NULL, 1, M_EXEC, O_PAR },
 	{ 0, "snapshot", 0, M_EVENTS, O_SNAPSHOT },
+	{ 0, "stage", 1, M_WAIT, O_STAGE },
 	{ 0, "vsock", 1, M_SERVE, O_VSOCK },
 	{ 0, "unix", 1, M_SERVE, O_UNIX },
 	{ 0, "name", 1, M_SERVE, O_NAME },
@@ -86,10 +87,12 @@ static const char usage_text[] =
     "       vsock-shell serve [options]          (the hub: see serve --help)\n"
     "       vsock-shell [options] @NAME,@NAME...|--all [-P N] [--json] [--] COMMAND\n"
     "       vsock-shell ls [--json] | events [--json] [--snapshot]\n"
-    "       vsock-shell wait @NAME...|--all [-w SECS] | release @NAME...|--all\n"
+    "       vsock-shell wait @NAME...|--all [-w SECS] [--stage STAGE] | release @NAME...|--all\n"
+    "       vsock-shell poweroff|reboot [options] TARGET|--listen [ADDR]|@NAME\n"
     "       vsock-shell keygen FILE\n"
     "\n"
-    "Run a command, or open a shell, in a VM through its vsock-agent.\n"
+    "Run a command, or open a shell, in a VM through its vsock-agent;\n"
+    "poweroff and reboot have the agent sync and its init do that.\n"
     "TARGET: CID[:PORT], vsock:CID[:PORT], unix:PATH, hybrid:PATH:PORT\n"
     "(Firecracker/cloud-hypervisor host-initiated), or @NAME / @CID: a guest\n"
     "whose agent the hub (vsock-shell serve) holds.  --listen waits for an\n"
@@ -134,6 +137,9 @@ static const char usage_text[] =
     "                 transfers run first, then COMMAND if one is given\n"
     "  --all          every guest the hub holds now: a fan-out; for wait,\n"
     "                 every guest it lists; for release, every one up\n"
+    "  --stage STAGE  wait: until the guest reports this provisioning stage\n"
+    "                 (initramfs, modules, waiting, released, switch_root,\n"
+    "                 failed, root); status 2 when it reports failed instead\n"
     "  -P N           a fan-out: N sessions at a time (default 32)\n"
     "  --json         a fan-out: a JSON object per guest (target, status,\n"
     "                 duration, stdout and stderr: sizes, and up to 64 KiB)\n"
@@ -183,15 +189,19 @@ static const char *mode_name(int m)
 	case M_RELEASE: return "release";
 	case M_EVENTS: return "events";
 	case M_KEYGEN: return "keygen";
+	case M_POWEROFF: return "poweroff";
 	}
 	return NULL;
 }
 
-/* The mode a verb names (the first word), or 0. */
+/* The mode a verb names (the first word), or 0.  reboot is poweroff's
+ * mode, with o->reboot. */
 static int verb_mode(const char *w)
 {
-	static const int modes[] = { M_CP, M_SERVE, M_LS, M_WAIT, M_RELEASE, M_EVENTS, M_KEYGEN };
+	static const int modes[] = { M_CP, M_SERVE, M_LS, M_WAIT, M_RELEASE, M_EVENTS, M_KEYGEN, M_POWEROFF };
 	size_t k;
+	if (!strcmp(w, "reboot"))
+		return M_POWEROFF;
 	for (k = 0; k < sizeof modes / sizeof *modes; k++)
 		if (!strcmp(w, mode_name(modes[k])))
 			return modes[k];
@@ -399,6 +409,11 @@ static void apply(struct opts *o, const struct optdef *d, const char *val, int a
 			usage_error(o, "-P takes a number from 1 to 256, not '%s'", val);
 		break;
 	case O_SNAPSHOT: o->snapshot = 1; break;
+	case O_STAGE:
+		if (!(o->stage = stage_parse(val)))
+			usage_error(o, "--stage takes initramfs, modules, waiting, released, switch_root, failed or root, not '%s'",
+			            val);
+		break;
 	}
 }
 
@@ -478,7 +493,8 @@ static int positional(struct opts *o, char *w, int dashdash)
 		}
 		return 0;
 	}
-	if ((o->mode == M_WAIT || o->mode == M_RELEASE || o->mode == M_KEYGEN) && !o->have_target) {
+	if ((o->mode == M_WAIT || o->mode == M_RELEASE || o->mode == M_KEYGEN || o->mode == M_POWEROFF) && !o->have_target &&
+	    !(o->mode == M_POWEROFF && o->listen)) {
 		o->target = w;
 		o->have_target = 1;
 		return 0;
@@ -522,13 +538,15 @@ static void finish(struct opts *o)
 {
 	if (o->mode == M_CP)
 		cp_scp(o);
-	if (o->listen && o->have_target && o->mode == M_EXEC)
+	if (o->listen && o->have_target && (o->mode == M_EXEC || o->mode == M_POWEROFF))
 		usage_error(o, "TARGET and --listen together");
+	if (o->mode == M_POWEROFF && o->have_target && strchr(o->target, ','))
+		usage_error(o, "one guest at a time: %s %s", o->reboot ? "reboot" : "poweroff", o->target);
 	if (o->have_target && o->target[0] == '@') {
 		o->at = o->target + 1;
 		if (!*o->at)
 			usage_error(o, "'@' needs a guest name or CID");
-	} else if (o->have_target && o->mode & M_CONN) {
+	} else if (o->have_target && o->mode & (M_CONN | M_POWEROFF)) {
 		if (verb_mode(o->target))
 			usage_error(o, "'%s' is a verb: it comes first (vsock-shell %s [options] ...)", o->target, o->target);
 		/* a port missing from the target is -p's, or the default */
@@ -586,6 +604,34 @@ static int exec_main(struct opts *o)
 	return rc;
 }
 
+/* poweroff and reboot: the agent syncs and has PID 1 do it (PROTOCOL.md
+ * 5.1), answering OK first: the guest goes down after our exit 0. */
+int power_run(struct opts *o)
+{
+	struct agent ag = AGENT_INIT;
+	const char *what = o->reboot ? "reboot" : "poweroff";
+	uint8_t b[600];
+	struct vs_hdr h;
+	int fd, n;
+	if (!o->have_target && !o->listen)
+		usage_error(o, "which guest? (vsock-shell %s TARGET, --listen or @NAME)", what);
+	fd = agent_session(o, &ag, "power", what);
+	agent_require(&ag, VS_CAP_POWER, "power requests (its --deny power, or an agent before 0.3)");
+	vs_put32(b, o->reboot ? VS_POWER_REBOOT : VS_POWER_OFF);
+	if (vs_send(fd, VS_POWER, b, 4) < 0)
+		die_sys("unable to ask the agent to %s", what);
+	n = vs_recv_by(fd, &h, b, sizeof b, vs_deadline(vsh_timeout_ms()));
+	if (n >= 0 && h.type == VS_ERROR)
+		agent_error(b, (size_t)n);
+	if (n < 0 || h.type != VS_OK)
+		die("the agent did not answer the %s request (%s)", what,
+		    n < 0 ? (errno == ETIMEDOUT ? "no answer in time" : "it closed the connection") : "an unexpected message");
+	close(fd);
+	agent_close(&ag, 0);
+	vinfo("the agent took the %s request", what);
+	return 0;
+}
+
 /* keygen (hub.c) writes the key; then say what it wrote, and where it
  * goes, as ssh-keygen does */
 static int keygen_main(struct opts *o)
@@ -607,7 +653,7 @@ int main(int argc, char **argv)
 	o.escape = '~';
 	o.addr = (struct vs_addr){ VS_ADDR_VSOCK, VS_CID_HOST, VS_PORT_LISTEN, "" };
 	if (argc > 1 && verb_mode(argv[1]))
-		o.mode = verb_mode(argv[1]), first = 2;
+		o.mode = verb_mode(argv[1]), o.reboot = !strcmp(argv[1], "reboot"), first = 2;
 	parse(&o, argc, argv, first);
 	finish(&o);
 	signal(SIGPIPE, SIG_IGN);
@@ -619,6 +665,7 @@ int main(int argc, char **argv)
 	case M_RELEASE: return hub_release(&o);
 	case M_EVENTS: return hub_events(&o);
 	case M_KEYGEN: return keygen_main(&o);
+	case M_POWEROFF: return power_run(&o);
 	}
 	if (fan_wanted(&o))
 		return fan_run(&o, exec_main);

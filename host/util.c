@@ -128,3 +128,23 @@ const char *addr_str(const struct vs_addr *a)
 	i ^= 1;
 	return vs_addr_str(a, b[i], sizeof b[i]);
 }
+
+/* Provisioning stages (PROTOCOL.md 4.4) by name: "" for none, "?" for
+ * one this controller does not know. */
+static const char *const stage_names[] = { "", "initramfs", "modules", "waiting", "released", "switch_root",
+	                                   "failed", "root" };
+
+const char *stage_name(uint32_t st)
+{
+	return st < sizeof stage_names / sizeof *stage_names ? stage_names[st] : "?";
+}
+
+/* A stage's number from its name; 0 for none of them. */
+uint32_t stage_parse(const char *s)
+{
+	uint32_t i;
+	for (i = 1; i < sizeof stage_names / sizeof *stage_names; i++)
+		if (!strcmp(s, stage_names[i]))
+			return i;
+	return 0;
+}

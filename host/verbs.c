@@ -21,7 +21,7 @@
 #define DIALBACK_MS vsh_timeout_ms()
 #define HUB_NOTE_MS 2000 /* a hub still not there after this: say we wait for it */
 
-static const char *ev_name[] = { "?", "connect", "disconnect", "release", "snapshot" };
+static const char *ev_name[] = { "?", "connect", "disconnect", "release", "snapshot", "stage" };
 
 /* The hub's socket, connected.  By the deadline (VS_NEVER: for ever) a
  * hub that is not there yet is waited for, with backoff: one started a
@@ -161,9 +161,9 @@ int hub_open(struct opts *o, struct agent *ag, const char *op, const char *what)
 /* ---- guests as the hub lists them ---- */
 
 struct gview {
-	uint32_t up, cid, sessions, caps;
-	uint64_t since;
-	const char *name, *addr, *hostname, *kernel, *software, *machine_id, *boot_id, *auth, *last_error;
+	uint32_t up, cid, sessions, caps, boot, stage;
+	uint64_t since, uptime, stage_ms;
+	const char *name, *addr, *hostname, *kernel, *software, *machine_id, *boot_id, *auth, *last_error, *stage_text;
 };
 
 static int guest_get(const uint8_t *p, size_t n, struct gview *v)
@@ -183,6 +183,14 @@ static int guest_get(const uint8_t *p, size_t n, struct gview *v)
 	v->boot_id = vs_rdstr(&r);
 	v->auth = vs_rdstr(&r);
 	v->last_error = r.n ? vs_rdstr(&r) : ""; /* a hub before it had none */
+	v->boot = 0xffffffffu, v->uptime = v->stage = v->stage_ms = 0, v->stage_text = "";
+	if (r.n) { /* a hub before the stages had none */
+		v->boot = vs_rd32(&r);
+		v->uptime = vs_rd64(&r);
+		v->stage = vs_rd32(&r);
+		v->stage_ms = vs_rd64(&r);
+		v->stage_text = vs_rdstr(&r);
+	}
 	return r.err ? -1 : 0;
 }
 
@@ -341,8 +349,17 @@ static void gview_json(const struct gview *v, const char *event, uint64_t t)
 	json_text("boot_id", v->boot_id, 1);
 	json_text("auth", v->auth, 1);
 	printf("\"sessions\":%u,", v->sessions);
-	json_text("last_error", v->last_error, 0);
-	fputc('}', stdout);
+	json_text("last_error", v->last_error, 1);
+	/* where its agent runs, as it said when it connected: null when it
+	 * did not say (an older agent, or none yet) */
+	if (v->boot == 0xffffffffu)
+		printf("\"initramfs\":null,\"init\":null,\"uptime_ms\":null,");
+	else
+		printf("\"initramfs\":%s,\"init\":%s,\"uptime_ms\":%llu,", v->boot & VS_BOOT_INITRAMFS ? "true" : "false",
+		       v->boot & VS_BOOT_INIT ? "true" : "false", (unsigned long long)v->uptime);
+	json_text("stage", stage_name(v->stage), 1);
+	json_text("stage_text", v->stage_text, 1);
+	printf("\"stage_uptime_ms\":%llu}", (unsigned long long)v->stage_ms);
 }
 
 /* The columns a text takes on a terminal.  It is escaped (vs_esc), so
@@ -366,9 +383,9 @@ static size_t text_cols(const char *s)
 	return w;
 }
 
-#define NCOL 9
+#define NCOL 10
 static const char *const col_head[NCOL] = { "NAME", "ADDR", "STATE", "SINCE", "HOSTNAME", "KERNEL", "AGENT",
-	                                    "SESSIONS", "LAST ERROR" };
+	                                    "SESSIONS", "STAGE", "LAST ERROR" };
 
 /* A guest's cells: its fields escaped (vs_esc), "-" for an empty one. */
 static void gview_cells(const struct gview *v, char **cell)
@@ -382,7 +399,7 @@ static void gview_cells(const struct gview *v, char **cell)
 	}
 	snprintf(sessions, sizeof sessions, "%u", v->sessions);
 	f[0] = v->name, f[1] = v->addr, f[2] = v->up ? "up" : "down", f[3] = since, f[4] = v->hostname;
-	f[5] = v->kernel, f[6] = v->software, f[7] = sessions, f[8] = v->last_error;
+	f[5] = v->kernel, f[6] = v->software, f[7] = sessions, f[8] = stage_name(v->stage), f[9] = v->last_error;
 	for (i = 0; i < NCOL; i++) {
 		size_t n = strlen(f[i]), cap = 4 * n + 4;
 		cell[i] = xmalloc(cap);
@@ -450,7 +467,7 @@ int hub_ls(struct opts *o)
  * changes, with nothing lost between the two. */
 int hub_events(struct opts *o)
 {
-	static const size_t w[NCOL] = { 16, 24, 5, 19, 20, 20, 18, 8, 0 };
+	static const size_t w[NCOL] = { 16, 24, 5, 19, 20, 20, 18, 8, 11, 0 };
 	static uint8_t b[VS_FRAME_MAX];
 	uint8_t flags[4];
 	int fd = hub_connect(o);
@@ -472,7 +489,7 @@ int hub_events(struct opts *o)
 			hub_died(&h, b, n);
 		kind = vs_get32(b);
 		t = vs_get64(b + 4);
-		ev = ev_name[kind <= EV_SNAPSHOT ? kind : 0];
+		ev = ev_name[kind <= EV_STAGE ? kind : 0];
 		if (guest_get(b + 12, (size_t)n - 12, &v) < 0)
 			die("protocol error: a malformed event from the hub");
 		if (o->json) {
@@ -484,6 +501,13 @@ int hub_events(struct opts *o)
 			strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", localtime(&tt));
 			printf("%s %-10s ", when, ev);
 			gview_cells(&v, cell);
+			if (kind == EV_STAGE && *v.stage_text) {
+				/* the stage's own words in place of the last error */
+				size_t k = strlen(v.stage_text);
+				free(cell[NCOL - 1]);
+				cell[NCOL - 1] = xmalloc(4 * k + 4);
+				vs_esc(cell[NCOL - 1], 4 * k + 4, v.stage_text, k, 0);
+			}
 			row_print(cell, w);
 			for (n = 0; n < NCOL; n++)
 				free(cell[n]);
@@ -505,6 +529,8 @@ static int wait_one(struct opts *o, const char *name, long deadline)
 	int fd = hub_connect_by(o, deadline), n;
 	vs_wrstr(&w, name);
 	vs_wr32(&w, wait_left(deadline));
+	if (o->stage)
+		vs_wrstr(&w, stage_name(o->stage));
 	if (w.err)
 		die("guest name too long");
 	hub_request(fd, VS_HUB_WAIT, b, w.n);
@@ -512,20 +538,21 @@ static int wait_one(struct opts *o, const char *name, long deadline)
 	close(fd);
 	if (n >= 0 && h.type == VS_OK)
 		return 0;
-	if (n >= 4 && h.type == VS_ERROR && vs_get32(b) == VS_E_TIMEOUT) {
+	if (n >= 4 && h.type == VS_ERROR && (vs_get32(b) == VS_E_TIMEOUT || vs_get32(b) == VS_E_FAILED)) {
 		char t[1100];
 		uint32_t code;
 		vs_error_text(b, (size_t)n, VS_E_IO, &code, t, sizeof t);
 		if (!o->quiet)
 			warnx("hub: %s", t);
-		return 1;
+		return code == VS_E_FAILED ? 2 : 1;
 	}
 	hub_died(&h, b, n);
 	return EX_CONN;
 }
 
-/* 0 once every guest named is connected; 1 when -w ran out first (each
- * one missing is named).  -w covers a hub that is still starting too;
+/* 0 once every guest named is connected (with --stage: has reported
+ * that stage); 1 when -w ran out first (each one missing is named); 2
+ * when one reported a failure instead of the stage.  -w covers a hub that is still starting too;
  * without it, both are waited for as long as it takes. */
 int hub_wait(struct opts *o)
 {
@@ -533,8 +560,10 @@ int hub_wait(struct opts *o)
 	struct targets t;
 	int i, rc = 0;
 	hub_targets(o, 0, deadline, &t);
-	for (i = 0; i < t.n; i++)
-		rc |= wait_one(o, t.name[i], deadline);
+	for (i = 0; i < t.n; i++) {
+		int r = wait_one(o, t.name[i], deadline);
+		rc = r > rc ? r : rc;
+	}
 	return rc;
 }
 

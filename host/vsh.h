@@ -20,7 +20,8 @@ struct xfer {
 };
 
 /* modes: the verb on the command line */
-enum { M_EXEC = 1, M_CP = 2, M_SERVE = 4, M_LS = 8, M_WAIT = 16, M_RELEASE = 32, M_EVENTS = 64, M_KEYGEN = 128 };
+enum { M_EXEC = 1, M_CP = 2, M_SERVE = 4, M_LS = 8, M_WAIT = 16, M_RELEASE = 32, M_EVENTS = 64, M_KEYGEN = 128,
+       M_POWEROFF = 256 };
 
 #define VSH_HUB_DEFAULT "/run/vsock-shell/hub.sock"
 
@@ -57,6 +58,8 @@ struct opts {
 	int ncmd;
 	/* many guests through the hub: --all, -P (0: the default), events --snapshot */
 	int all, par, snapshot;
+	uint32_t stage;         /* wait --stage: a VS_ST_*, or 0 */
+	int reboot;             /* reboot, not poweroff */
 	/* serve */
 	const char *serve_vsock, *config, *group, *keydir;
 	const char *unixes[1024], *names[1024];
@@ -75,6 +78,8 @@ const char *addr_str(const struct vs_addr *a);
 long vsh_timeout_ms(void);
 struct vs_key;
 const char *key_error(const char *path, const struct vs_key *k);
+const char *stage_name(uint32_t st);
+uint32_t stage_parse(const char *s);
 #define now_ms vs_now_ms
 
 /* conn.c */
@@ -138,7 +143,7 @@ enum {
 	VS_HUB_EVENTS = 54,  /* empty, or u32 flags: VS_HUB_EV_SNAPSHOT */
 	VS_HUB_EVENT = 55,   /* u32 kind, u64 time, a guest */
 };
-enum { EV_CONNECT = 1, EV_DISCONNECT = 2, EV_RELEASE = 3, EV_SNAPSHOT = 4 };
+enum { EV_CONNECT = 1, EV_DISCONNECT = 2, EV_RELEASE = 3, EV_SNAPSHOT = 4, EV_STAGE = 5 };
 #define VS_HUB_EV_SNAPSHOT 1u  /* every guest as it is, then the changes */
 #define HUB_OPEN_WAIT_MS 30000 /* default wait for a guest that is not up */
 
@@ -169,6 +174,9 @@ int tty_raw(int fd);
 void tty_restore(void);
 int tty_is_raw(void);
 int tty_winsize(uint16_t *rows, uint16_t *cols, uint16_t *xp, uint16_t *yp);
+
+/* main.c: poweroff, reboot */
+int power_run(struct opts *o);
 
 /* xfer.c */
 int xfer_run(struct opts *o, struct agent *ag);

@@ -7,7 +7,7 @@
 #
 # Prints "ok - NAME", "not ok - NAME", "skip - NAME" per test and ends with
 # "N passed, N failed, N skipped".  Groups, one per tests/t_GROUP.sh:
-# bad cli dial exec fleet hub keys legacy pty readme trust xfer (all by default).
+# bad cli dial exec fleet hub init keys legacy pty readme trust xfer (all by default).
 set -u
 
 : "${VS_BIN:?VS_BIN must name the folder with vsock-agent, vsock-shell and the test helpers}"

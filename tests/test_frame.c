@@ -1115,6 +1115,26 @@ static void test_hello(void)
 
 /* The agent's short strerror: musl's words for the errors it meets,
  * each errno once, and a number for the rest. */
+/* the BOOT fact: u32 flags, u64 uptime, exactly 12 bytes */
+static void test_hello_boot(void)
+{
+	struct vs_hello h, d;
+	uint8_t b[300];
+	size_t n;
+	memset(&h, 0, sizeof h);
+	n = vs_hello_encode(b, sizeof b, &h);
+	check(n == 16 && vs_hello_decode(b, n, &d) == 0 && !d.has_boot, "hello: no BOOT field unless has_boot");
+	h.has_boot = 1;
+	h.boot = VS_BOOT_INITRAMFS | VS_BOOT_INIT;
+	h.uptime = 0x0102030405060708ULL;
+	n = vs_hello_encode(b, sizeof b, &h);
+	check(n == 16 + 4 + 12 && vs_get16(b + 16) == VS_F_BOOT && vs_get16(b + 18) == 12, "hello: BOOT is tag 9, 12 bytes");
+	check(vs_hello_decode(b, n, &d) == 0 && d.has_boot && d.boot == h.boot && d.uptime == h.uptime,
+	      "hello: BOOT's flags and uptime survive encode and decode");
+	vs_put16(b + 18, 11);
+	check(vs_hello_decode(b, n - 1, &d) < 0, "hello: a BOOT of 11 bytes is refused");
+}
+
 static void test_strerror(void)
 {
 	static const int seen[] = { EPERM, ENOENT, EACCES, ENOSPC, EISDIR, ENOTDIR, EEXIST, ENAMETOOLONG,
@@ -1274,6 +1294,7 @@ int main(void)
 	test_xfer_rules();
 	test_hmac();
 	test_hello();
+	test_hello_boot();
 	test_strerror();
 	test_dir();
 	test_esc();

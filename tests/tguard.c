@@ -120,6 +120,23 @@ static void check_paths(void)
 #endif
 }
 
+/* PID 1 and everything are out of reach: the agent's power requests
+ * signal PID 1.  Signal 0 only probes, and reboot's wrong magic number is
+ * refused by any kernel: harmless were the filter missing. */
+static void check_pid1(void)
+{
+	long r = syscall(SYS_kill, 1L, 0L);
+	result(r < 0 && errno == EPERM, "kill(1, 0) fails with EPERM", r < 0 ? strerror(errno) : "it worked");
+	r = syscall(SYS_kill, -1L, 0L);
+	result(r < 0 && errno == EPERM, "kill(-1, 0) fails with EPERM", r < 0 ? strerror(errno) : "it worked");
+	r = syscall(SYS_tgkill, 1L, 1L, 0L);
+	result(r < 0 && errno == EPERM, "tgkill(1, 1, 0) fails with EPERM", r < 0 ? strerror(errno) : "it worked");
+	r = syscall(SYS_reboot, 0L, 0L, 0L, NULL);
+	result(r < 0 && errno == EPERM, "reboot(2) fails with EPERM", r < 0 ? strerror(errno) : "it worked");
+	r = syscall(SYS_kill, (long)getpid(), 0L);
+	result(r == 0, "kill(getpid(), 0) still works", r < 0 ? strerror(errno) : NULL);
+}
+
 static void check_others(void)
 {
 	int sv[2], fd, st = 0;
@@ -178,6 +195,7 @@ int main(int argc, char **argv)
 	check_vsock();
 	check_paths();
 	check_others();
+	check_pid1();
 	printf("%d passed, %d failed, 0 skipped\n", npass, nfail);
 	return nfail ? 1 : 0;
 }

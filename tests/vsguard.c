@@ -21,7 +21,10 @@
  *   - answers socket(VSGUARD_MARKER, ...) with VSGUARD_MARKER_ERRNO, so
  *     that a test can prove it runs under this very filter without ever
  *     trying AF_VSOCK (outside the guard that call is a harmless
- *     EAFNOSUPPORT: the family does not exist).  tests/tguard.c uses it.
+ *     EAFNOSUPPORT: the family does not exist).  tests/tguard.c uses it;
+ *   - fails reboot(2), and kill, tkill and tgkill aimed at PID 1 or at
+ *     every process (-1), with EPERM: the agent's power requests signal
+ *     PID 1, and this machine's PID 1 is not ours either.
  *
  * Build: cc -O2 -o build/vsguard tests/vsguard.c
  */
@@ -70,10 +73,15 @@ static int guard_install(void)
 		JGE(X32_SYSCALL_BIT, 0, 1),
 		ERRNO(ENOSYS),
 #endif
-		JEQ(__NR_socket, 4, 0),
-		JEQ(__NR_socketpair, 3, 0),
-		JEQ(__NR_io_uring_setup, 1, 0),
+		JEQ(__NR_socket, 9, 0),
+		JEQ(__NR_socketpair, 8, 0),
+		JEQ(__NR_io_uring_setup, 6, 0),
+		JEQ(__NR_reboot, 4, 0),
+		JEQ(__NR_kill, 11, 0),
+		JEQ(__NR_tkill, 10, 0),
+		JEQ(__NR_tgkill, 9, 0),
 		RET(SECCOMP_RET_ALLOW),
+		ERRNO(EPERM),
 		ERRNO(ENOSYS),
 		/* socket, socketpair: the family is an int, the low word */
 		LD(args[0]),
@@ -81,6 +89,12 @@ static int guard_install(void)
 		ERRNO(EAFNOSUPPORT),
 		JEQ(VSGUARD_MARKER, 0, 1),
 		ERRNO(VSGUARD_MARKER_ERRNO),
+		RET(SECCOMP_RET_ALLOW),
+		/* kill, tkill, tgkill: the pid (tgkill's tgid), the low word */
+		LD(args[0]),
+		JEQ(1, 1, 0),
+		JEQ(0xffffffffu, 0, 1),
+		ERRNO(EPERM),
 		RET(SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = { (unsigned short)(sizeof f / sizeof f[0]), f };
