@@ -52,7 +52,9 @@
  *   timeout SECS      change the timeout of the lines that follow
  *   wait STATUS       wait for the command to exit; STATUS is an exit
  *                     code, "signal SIG" or "any"
- *   termios-save      remember the terminal's termios
+ *   termios-save      remember the terminal's termios as they were when
+ *                     the command started (taken before the fork: the
+ *                     command may change them before this line is read)
  *   termios-check     fail unless the termios equals the remembered one
  *   termios-changed   fail if it still equals the remembered one (proves
  *                     that the command did change it, e.g. to raw mode)
@@ -97,7 +99,7 @@ static unsigned char tally_set[256];
 static int tally_on;
 static unsigned long long tally_n;
 
-static struct termios saved_tio;
+static struct termios saved_tio, start_tio;
 static int have_saved;
 
 /* ---- dying ---- */
@@ -536,7 +538,7 @@ static void do_termios(int what)
 	if (tcgetattr(slave, &t) < 0)
 		fail(0, "unable to read the terminal's termios: %s", strerror(errno));
 	if (what == 0) {
-		saved_tio = t;
+		saved_tio = start_tio;
 		have_saved = 1;
 		return;
 	}
@@ -666,6 +668,11 @@ static void pty_open(int rows, int cols)
 
 static void spawn(char **argv)
 {
+	memset(&start_tio, 0, sizeof start_tio);
+	if (tcgetattr(slave, &start_tio) < 0) {
+		perror("tpty: unable to read the terminal's termios");
+		exit(1);
+	}
 	child = fork();
 	if (child < 0) {
 		perror("tpty: unable to fork");
