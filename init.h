@@ -76,9 +76,9 @@ static void stages_send(int fd)
 /* vsock_agent.NAME=VALUE, /init's names (initramfs/README.md); key is
  * the agent's own (--key auto), cmd the busybox image's demo's */
 static const char init_names[] = "mode\0cid\0port\0listen\0allow\0args\0legacy\0auth\0deny\0only\0root\0"
-                                 "rootfstype\0rootflags\0rootwait\0init\0timeout\0after\0controller\0modules\0";
+                                 "rootfstype\0rootflags\0rootwait\0init\0timeout\0after\0controller\0modules\0hostname\0";
 enum { P_MODE, P_CID, P_PORT, P_LISTEN, P_ALLOW, P_ARGS, P_LEGACY, P_AUTH, P_DENY, P_ONLY, P_ROOT, P_FSTYPE, P_FLAGS,
-       P_ROOTWAIT, P_INIT, P_TIMEOUT, P_AFTER, P_CONTROLLER, P_MODULES, P_N };
+       P_ROOTWAIT, P_INIT, P_TIMEOUT, P_AFTER, P_CONTROLLER, P_MODULES, P_HOSTNAME, P_N };
 static char *par[P_N + 1]; /* [P_N]: an unknown name's */
 static char *init_av[48]; /* the agent proper's command line */
 static int init_ac;
@@ -427,6 +427,8 @@ static void __attribute__((noreturn)) init_main(void)
 			i++;
 		par[i] = v;
 	}
+	o = par[P_HOSTNAME] ? par[P_HOSTNAME] : "vsock-guest";
+	sethostname(o, strlen(o));
 	init_modules();
 	/* the agent's command line, as /init makes it (values hold no
 	 * blanks); over the loopback every peer is this guest, CID 1 */
