@@ -20,7 +20,9 @@
  *                      blocking descriptor, poll with a timeout); never
  *                      twice in a row, so that a retry loop always makes
  *                      progress.  The others are cut short: half of them
- *                      to one byte, half to a length in [1, n-1]
+ *                      to one byte, half to a length in [1, n-1]; never
+ *                      a call on a pipe of PIPE_BUF bytes or fewer, which
+ *                      the kernel moves whole
  *   VS_FAULT_STATS=F   at exit, append "faults: pid P stream N short N
  *                      eintr N other N" to F (calls on sockets and pipes;
  *                      cut short; failed with EINTR; on other descriptors)
@@ -64,13 +66,14 @@ static uint64_t fault_next(void)
 	return fault_rng * 0x2545F4914F6CDD1DULL;
 }
 
+/* 1 for a socket, 2 for a pipe, 0 for anything else */
 static int fault_stream(int fd)
 {
 	struct stat st;
 	if (syscall(SYS_newfstatat, fd, "", &st, AT_EMPTY_PATH) < 0)
 		return 0;
 	if (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode))
-		return 1;
+		return S_ISFIFO(st.st_mode) ? 2 : 1;
 	n_other++;
 	return 0;
 }
@@ -86,7 +89,8 @@ static int fault_blocking(int fd)
 static int fault_pick(int fd, size_t n, int flags, size_t *k)
 {
 	uint64_t r;
-	if (fault_rate <= 0 || n == 0 || !fault_stream(fd))
+	int kind;
+	if (fault_rate <= 0 || n == 0 || !(kind = fault_stream(fd)))
 		return 0;
 	n_stream++;
 	r = fault_next();
@@ -100,7 +104,9 @@ static int fault_pick(int fd, size_t n, int flags, size_t *k)
 		return -1;
 	}
 	fault_last_eintr = 0;
-	if (n < 2)
+	/* the kernel moves up to PIPE_BUF bytes through a pipe whole (and a
+	 * packet pipe's reads are whole packets): no short count there */
+	if (n < 2 || (kind == 2 && n <= PIPE_BUF))
 		return 0;
 	r >>= 8;
 	*k = r % 2 ? 1 : 1 + (size_t)((r >> 1) % (n - 1));
