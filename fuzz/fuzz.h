@@ -164,7 +164,8 @@ static int fuzz_fields_ok(const uint8_t *p, size_t n, struct fuzz_seen *s)
 			return 0;
 		tag = vs_get16(p + off), len = vs_get16(p + off + 2);
 		off += 4;
-		if (len > n - off || (tag == VS_F_NONCE && len != VS_NONCE_LEN) || (tag == VS_F_CID && len != 4))
+		if (len > n - off || (tag == VS_F_NONCE && len != VS_NONCE_LEN) || (tag == VS_F_CID && len != 4) ||
+		    (tag == VS_F_BOOT && len != 12))
 			return 0;
 		if (s && tag == VS_F_NONCE)
 			s->nonce = p + off;

@@ -104,12 +104,18 @@ done
 if [ "$rc" = 2 ] && one_line "$CL/err" && grep -q "try --help" "$CL/err"; then t_ok "cli: agent usage error in one line"; else t_fail "cli: agent usage error" "rc=$rc $(cat "$CL/err")"; fi
 "$VSH" --help > "$CL/help"; expect_eq "cli: --help goes to stdout, status 0" "$?$(grep -c '^usage: vsock-shell' "$CL/help")" 01
 
-# -w is a limit, not a hint: it never overshoots by a backoff step
+# -w is a limit, not a hint: it never overshoots by a backoff step. The
+# bound allows for what the machine's load adds to a run that fails at
+# once (measured just before: the VM stage runs beside other stages)
 t0=$(date +%s.%N)
-"$VSH" -w 2 "unix:$CL/nobody-here.sock" -- true 2>/dev/null
+"$VSH" "unix:$CL/nobody-here.sock" -- true 2>/dev/null
 t1=$(date +%s.%N)
-ms=$(echo "$t0 $t1" | awk '{ printf "%d", ($2 - $1) * 1000 }')
-if [ "$ms" -ge 1900 ] && [ "$ms" -le 2600 ]; then t_ok "cli: -w 2 gives up after 2 s (${ms} ms)"; else t_fail "cli: -w 2" "${ms} ms"; fi
+"$VSH" -w 2 "unix:$CL/nobody-here.sock" -- true 2>/dev/null
+t2=$(date +%s.%N)
+base=$(echo "$t0 $t1" | awk '{ printf "%d", ($2 - $1) * 1000 }')
+ms=$(echo "$t1 $t2" | awk '{ printf "%d", ($2 - $1) * 1000 }')
+if [ "$ms" -ge 1900 ] && [ "$ms" -le $((2600 + 2 * base)) ]; then t_ok "cli: -w 2 gives up after 2 s (${ms} ms; a run that fails at once: ${base} ms)"
+else t_fail "cli: -w 2" "${ms} ms (a run that fails at once: ${base} ms)"; fi
 # -v says what it does
 "$VSH" -v "$ADDR" -- true 2>"$CL/v"
 case $(cat "$CL/v") in *"connecting to $ADDR"*"connected to $ADDR"*"agent: vsock-agent"*) t_ok "cli: -v tells the connection's steps";; *) t_fail "cli: -v" "$(cat "$CL/v")";; esac
