@@ -488,13 +488,7 @@ static int key_from_cmdline(void)
 	static char b[4096];
 	const char *p;
 	size_t n;
-	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
-	ssize_t r = fd < 0 ? -1 : read(fd, b, sizeof b - 1);
-	if (fd >= 0)
-		close(fd);
-	if (r <= 0)
-		return -1;
-	b[r] = 0;
+	file_read("/proc/cmdline", b, sizeof b);
 	/* by hand: musl's strstr is a kilobyte of two-way matcher */
 	for (p = b; *p; p++) {
 		if ((p != b && p[-1] != ' ') || strncmp(p, "vsock_agent.key=", 16))
