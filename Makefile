@@ -20,7 +20,7 @@ AGENT_CFLAGS = -Oz $(WARN) -D_GNU_SOURCE -fno-pie -flto -fno-ident -ffunction-se
 AGENT_LDFLAGS = -static -no-pie -s -Wl,--gc-sections -Wl,--build-id=none -Wl,-z,noseparate-code -Wl,-z,norelro
 
 HOST_SRC = $(wildcard host/*.c)
-HOST_HDR = $(wildcard host/*.h) protocol.h sha256.h transfer.h auth.h
+HOST_HDR = $(wildcard host/*.h) protocol.h chan.h sha256.h transfer.h auth.h
 # The controller is static against musl too: it starts in a third of the
 # time a dynamic glibc one takes (0.36 against 1.0-1.3 ms here, a quarter
 # of a session's round trip), which is what a command's latency is made
@@ -42,7 +42,7 @@ FUZZ_TARGETS ?=
 
 all: vsock-agent vsock-shell
 
-vsock-agent: agent.c protocol.h sha256.h transfer.h auth.h
+vsock-agent: agent.c protocol.h chan.h sha256.h transfer.h auth.h
 	$(MUSLCC) $(AGENT_CFLAGS) -o $@ agent.c $(AGENT_LDFLAGS)
 	objcopy -R .comment $@
 
@@ -50,11 +50,11 @@ vsock-shell: $(HOST_SRC) $(HOST_HDR)
 	$(HOST_CC) $(HOST_CFLAGS) $(WARN) -D_GNU_SOURCE -Ihost -I. -o $@ $(HOST_SRC) $(HOST_LDFLAGS) $(LDFLAGS)
 
 # Test helpers for the dev machine (dynamic, plain cc).
-build/host/%: tests/%.c protocol.h transfer.h sha256.h
+build/host/%: tests/%.c protocol.h chan.h transfer.h sha256.h
 	@mkdir -p build/host
 	$(CC) $(CFLAGS) -I. -o $@ $< -lutil
 
-build/test_frame: tests/test_frame.c protocol.h sha256.h auth.h transfer.h
+build/test_frame: tests/test_frame.c protocol.h chan.h sha256.h auth.h transfer.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) -I. -o $@ tests/test_frame.c
 
@@ -69,7 +69,7 @@ build/faults/faults.so: tests/faults.c
 build/faults/vsockerr.so: tests/vsockerr.c
 	@mkdir -p build/faults
 	$(CC) $(CFLAGS) -shared -fPIC -o $@ tests/vsockerr.c
-build/faults/vsock-agent: agent.c protocol.h sha256.h transfer.h auth.h
+build/faults/vsock-agent: agent.c protocol.h chan.h sha256.h transfer.h auth.h
 	@mkdir -p build/faults
 	$(CC) $(CFLAGS) -o $@ agent.c
 # and the controller, dynamic against glibc, that the shim can be preloaded into
@@ -84,7 +84,7 @@ $(GUEST)/vsock-agent: vsock-agent
 $(GUEST)/vsock-shell: $(HOST_SRC) $(HOST_HDR)
 	@mkdir -p $(GUEST)
 	$(MUSLCC) -Os $(WARN) -D_GNU_SOURCE -Ihost -I. -static -s -o $@ $(HOST_SRC)
-$(GUEST)/%: tests/%.c protocol.h transfer.h sha256.h
+$(GUEST)/%: tests/%.c protocol.h chan.h transfer.h sha256.h
 	@mkdir -p $(GUEST)
 	$(MUSLCC) -Os $(WARN) -D_GNU_SOURCE -I. -static -s -o $@ $<
 

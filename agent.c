@@ -14,6 +14,7 @@
 #include "protocol.h"
 #include "sha256.h"
 #include "auth.h"
+#include "chan.h"
 #include "transfer.h"
 
 #include <errno.h>
@@ -40,7 +41,6 @@
 #include <unistd.h>
 
 #define AGENT_VERSION "0.2"
-#define BUFCAP (2 * (VS_HDR + VS_FRAME_MAX))
 #define LEGACY_IDLE_MS 250
 /* Limits, each a total deadline; $VSOCK_AGENT_TIMEOUT (seconds) sets
  * them all (tests). */
@@ -715,50 +715,18 @@ static int legacy_persistent(int fd, uint8_t *b, size_t n)
 
 /* ---- framed sessions ---- */
 
-static uint8_t rbuf[BUFCAP];   /* frames from the host */
-static size_t roff, rlen;
-static struct vs_q wq;         /* frames to the host */
+static uint8_t sess_in[VS_CHAN_BUF], sess_out[VS_CHAN_BUF]; /* the connection's buffers */
 
 struct sess {
-	int sock;
+	struct vs_chan ch;        /* the connection; its held payload: STDIN not yet written */
 	int in_w, out_r, err_r;   /* command's stdin, stdout, stderr (or -1) */
 	int pty;                  /* pty master, or -1 */
 	int pty_slave;            /* held so the master never sees EIO early */
 	pid_t pid;                /* session leader; also its sid and pgid */
 	int exited, status;
 	int killed;               /* the host sent a signal: it ends everything */
-	const uint8_t *sin;       /* STDIN bytes not yet written */
-	size_t sinlen;
-	int sin_eof;              /* STDIN_EOF arrived: close after sin */
+	int sin_eof;              /* STDIN_EOF arrived: close after the held STDIN */
 };
-
-/* The last word is said: half-close, and read what the host still sends
- * (stdin the command never read) until it closes, for a bounded time.
- * Closing with unread data would reset the connection, and a reset may
- * take the EXIT frame with it before the host has read it. */
-static void sock_drain_close(int fd)
-{
-	static uint8_t junk[16384];
-	long deadline = vs_deadline(2000);
-	shutdown(fd, SHUT_WR);
-	vs_nonblock(fd, 1);
-	while (vs_wait_by(fd, POLLIN, deadline) == 0) {
-		ssize_t r = read(fd, junk, sizeof junk);
-		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
-			break;
-	}
-	close(fd);
-}
-
-/* Blocking flush of everything queued (used at the end of a session). */
-static int wflush(int fd)
-{
-	int r;
-	vs_nonblock(fd, 0);
-	r = vs_writeall(fd, wq.b + wq.off, wq.len - wq.off);
-	wq.off = wq.len = 0;
-	return r;
-}
 
 
 /* Parent and session id of a process, from /proc/PID/stat ("pid (comm)
@@ -1149,11 +1117,11 @@ static int sess_spawn(struct sess *s, struct vs_exec *e)
 static void pump_out(struct sess *s, int *fd, uint16_t type)
 {
 	ssize_t r;
-	if (vs_q_room(&wq) < VS_HDR + VS_FRAME_MAX)
+	if (!vs_chan_fits(&s->ch, VS_FRAME_MAX))
 		return;
-	r = read(*fd, vs_q_data(&wq), VS_FRAME_MAX);
+	r = read(*fd, vs_chan_data(&s->ch), VS_FRAME_MAX);
 	if (r > 0) {
-		vs_q_commit(&wq, type, (size_t)r);
+		vs_chan_commit(&s->ch, type, (size_t)r);
 		return;
 	}
 	if (r < 0 && (errno == EINTR || (errno == EAGAIN && (!s->exited || *fd != s->pty))))
@@ -1188,36 +1156,32 @@ static void stdin_eof(struct sess *s)
  * command has taken the chunk before it (STDIN_EOF too, to stay after
  * it), but SIGNAL, WINSIZE and PING are handled at once even behind stdin
  * that the command does not read: Ctrl-C must reach such a command.  A
- * frame handled out of turn is cut out of the buffer, so that every byte
- * between roff and rlen is always a frame not yet seen or not yet done:
- * nothing the host sends can pass for a marker. */
+ * frame handled out of turn is cut out of the buffer (vs_chan_drop), so
+ * that nothing the host sends can pass for a marker. */
 static void sess_frames(struct sess *s)
 {
-	size_t off = roff;
-	int blocked = s->sinlen != 0;
+	struct vs_chan *c = &s->ch;
+	size_t off = c->ioff;
+	int blocked = c->npend != 0;
 	for (;;) {
 		struct vs_hdr h;
-		uint8_t *f = rbuf + off;
-		const uint8_t *p = f + VS_HDR;
-		size_t sz;
-		int r = vs_hdr_parse(f, rlen - off, &h);
+		const uint8_t *p;
+		int r = vs_chan_peek(c, off, &h, &p);
 		if (r < 0) {
-			send_error(s->sock, VS_E_PROTO, "malformed frame header (type %u, length %u)", vs_get16(f + 4),
-			           vs_get32(f));
+			send_error(c->fd, VS_E_PROTO, "malformed frame header (type %u, length %u)",
+			           vs_get16(c->in + off + 4), vs_get32(c->in + off));
 			sess_abort(s, "malformed frame");
 		}
-		if (r == 0 || rlen - off < VS_HDR + h.len)
+		if (r == 0)
 			return;
-		sz = VS_HDR + h.len;
 		if (blocked && (h.type == VS_STDIN || h.type == VS_STDIN_EOF)) {
-			off += sz; /* its turn comes when stdin drains */
+			off += VS_HDR + h.len; /* its turn comes when stdin drains */
 			continue;
 		}
 		switch (h.type) {
 		case VS_STDIN:
 			if (s->in_w >= 0 && !s->sin_eof) {
-				s->sin = p;
-				s->sinlen = h.len;
+				vs_chan_hold(c, p, h.len);
 				blocked = h.len != 0;
 			}
 			break;
@@ -1245,60 +1209,32 @@ static void sess_frames(struct sess *s)
 			}
 			break;
 		case VS_PING:
-			if (vs_q_put(&wq, VS_PONG, p, h.len < 8 ? h.len : 8) < 0)
+			if (vs_chan_put(c, VS_PONG, p, h.len < 8 ? h.len : 8) < 0)
 				return;
 			break;
 		default:
-			send_error(s->sock, VS_E_UNKNOWN, "unexpected message type %u in an exec session", h.type);
+			send_error(c->fd, VS_E_UNKNOWN, "unexpected message type %u in an exec session", h.type);
 			sess_abort(s, "unexpected message");
 		}
-		if (off == roff) {
-			roff += sz;
-			off += sz;
-		} else {
-			/* behind waiting stdin: s->sin points before off */
-			memmove(f, f + sz, rlen - off - sz);
-			rlen -= sz;
-		}
+		off = vs_chan_drop(c, off, VS_HDR + h.len);
 	}
-}
-
-/* Room to read more from the host.  The buffer is compacted only while
- * no stdin chunk points into it. */
-static size_t sess_rroom(struct sess *s)
-{
-	if (!s->sinlen) {
-		if (roff == rlen)
-			roff = rlen = 0;
-		if (roff && BUFCAP - rlen < VS_HDR + VS_FRAME_MAX) {
-			memmove(rbuf, rbuf + roff, rlen - roff);
-			rlen -= roff;
-			roff = 0;
-		}
-	}
-	return BUFCAP - rlen;
 }
 
 static void sess_read_sock(struct sess *s)
 {
-	ssize_t r = read(s->sock, rbuf + rlen, BUFCAP - rlen);
-	if (r > 0)
-		rlen += (size_t)r;
-	else if (r == 0)
+	ssize_t r = vs_chan_read(&s->ch);
+	if (r == 0)
 		sess_abort(s, "host closed the connection");
-	else if (errno != EAGAIN && errno != EINTR)
+	else if (r < 0 && errno != EAGAIN && errno != EINTR)
 		sess_abort(s, "connection failed");
 }
 
 static void sess_write_stdin(struct sess *s)
 {
-	ssize_t r = write(s->in_w, s->sin, s->sinlen);
-	if (r > 0) {
-		s->sin += r;
-		s->sinlen -= (size_t)r;
-	} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+	ssize_t r = vs_chan_pass(&s->ch, s->in_w);
+	if (r < 0 && errno != EAGAIN && errno != EINTR) {
 		/* the command closed its stdin: drop what it will never read */
-		s->sinlen = 0;
+		s->ch.npend = 0;
 		if (s->pty < 0)
 			close_fd(&s->in_w);
 	}
@@ -1310,15 +1246,15 @@ static void sess_exit_frame(struct sess *s)
 	int st = s->status;
 	vs_put32(b, WIFSIGNALED(st) ? VS_SIGNALED : VS_EXITED);
 	vs_put32(b + 4, (uint32_t)(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st)));
-	vs_q_put(&wq, VS_EXIT, b, sizeof b);
+	vs_chan_put(&s->ch, VS_EXIT, b, sizeof b);
 }
 
 static void sess_run(int sock, struct vs_exec *e)
 {
 	struct sess s;
-	int probed = 0;
+	struct vs_chan *c = &s.ch;
 	memset(&s, 0, sizeof s);
-	s.sock = sock;
+	vs_chan_init(c, sock, sess_in, sizeof sess_in, sess_out, sizeof sess_out);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigchld_pipe();
 	if (sess_spawn(&s, e) < 0) {
@@ -1336,29 +1272,28 @@ static void sess_run(int sock, struct vs_exec *e)
 	for (;;) {
 		struct pollfd p[5];
 		int n = 0, isock, iout = -1, ierr = -1, iin = -1;
-		size_t room;
+		short ev;
 		int done = s.exited && s.out_r < 0 && s.err_r < 0;
 		if (done) {
 			int hup = s.pty_slave >= 0;
 			close_fd(&s.pty_slave);
 			sess_exit_frame(&s);
-			if (wflush(sock) < 0)
+			if (vs_chan_drain(c) < 0)
 				sess_abort(&s, "connection failed");
 			sess_end(&s, hup);
 			info("session %d: done", (int)s.pid);
-			sock_drain_close(sock);
+			vs_chan_close(c, 2000);
 			exit(0);
 		}
 		isock = n;
-		room = sess_rroom(&s);
-		p[n++] = (struct pollfd){ sock, (short)((room ? POLLIN : probed ? 0 : POLLRDHUP) |
-		                                        (wq.len > wq.off ? POLLOUT : 0)), 0 };
+		ev = vs_chan_events(c);
+		p[n++] = (struct pollfd){ sock, ev, 0 };
 		p[n++] = (struct pollfd){ sigpipe_fd[0], POLLIN, 0 };
-		if (s.out_r >= 0 && vs_q_room(&wq) >= VS_HDR + VS_FRAME_MAX)
+		if (s.out_r >= 0 && vs_chan_fits(c, VS_FRAME_MAX))
 			iout = n, p[n++] = (struct pollfd){ s.out_r, POLLIN, 0 };
-		if (s.err_r >= 0 && vs_q_room(&wq) >= VS_HDR + VS_FRAME_MAX)
+		if (s.err_r >= 0 && vs_chan_fits(c, VS_FRAME_MAX))
 			ierr = n, p[n++] = (struct pollfd){ s.err_r, POLLIN, 0 };
-		if (s.in_w >= 0 && s.sinlen)
+		if (s.in_w >= 0 && c->npend)
 			iin = n, p[n++] = (struct pollfd){ s.in_w, POLLOUT, 0 };
 		/* once the command has exited, drain its pty without waiting */
 		if (poll(p, (nfds_t)n, s.exited && s.pty >= 0 ? 0 : -1) < 0 && errno != EINTR)
@@ -1368,24 +1303,17 @@ static void sess_run(int sock, struct vs_exec *e)
 			reap(&s);
 		}
 		if (p[isock].revents & (POLLIN | POLLHUP | POLLERR)) {
-			if (room)
+			if (ev & POLLIN)
 				sess_read_sock(&s);
 			else if (p[isock].revents & (POLLHUP | POLLERR))
 				sess_abort(&s, "host closed the connection"); /* no room to read its EOF */
 		}
-		if (!room && (p[isock].revents & POLLRDHUP) && !probed) {
-			/* The host stopped sending while its stdin fills our buffer.
-			 * vsock reports a closed peer with unread data pending only
-			 * this way (no POLLHUP), and a half-close looks the same:
-			 * an empty STDOUT tells them apart, as writing to a peer
-			 * that is gone fails with EPIPE. */
-			vs_q_put(&wq, VS_STDOUT, NULL, 0);
-			probed = 1;
-		}
-		if (room)
-			probed = 0;
+		/* the host stopped sending while its stdin fills our input: an
+		 * empty STDOUT tells a half-close from a host gone */
+		if (vs_chan_probe(c, p[isock].revents))
+			vs_chan_put(c, VS_STDOUT, NULL, 0);
 		if (p[isock].revents & POLLOUT) {
-			ssize_t r = vs_q_write(&wq, sock);
+			ssize_t r = vs_chan_flush(c);
 			if (r < 0 && errno != EAGAIN && errno != EINTR)
 				sess_abort(&s, "connection failed");
 		}
@@ -1396,7 +1324,7 @@ static void sess_run(int sock, struct vs_exec *e)
 		if (s.err_r >= 0 && ierr >= 0 && p[ierr].revents)
 			pump_out(&s, &s.err_r, VS_STDERR);
 		sess_frames(&s);
-		if (s.sin_eof && !s.sinlen && s.in_w >= 0) {
+		if (s.sin_eof && !c->npend && s.in_w >= 0) {
 			stdin_eof(&s);
 			s.sin_eof = 2; /* done */
 		}

@@ -182,15 +182,6 @@ struct vs_sockaddr_vm {
 	unsigned char svm_zero[4];
 };
 
-/* Outgoing frames of a session: appended at len, written out from off.
- * Two frames' worth: whoever fills it reads its source only while a whole
- * frame fits, which is the backpressure. */
-#define VS_QCAP (2 * (VS_HDR + VS_FRAME_MAX))
-struct vs_q {
-	uint8_t b[VS_QCAP];
-	size_t off, len;
-};
-
 enum vs_addr_kind { VS_ADDR_VSOCK = 1, VS_ADDR_UNIX, VS_ADDR_HYBRID };
 
 struct vs_addr {
@@ -221,12 +212,6 @@ void vs_wrstr(struct vs_wr *w, const char *s);
 void vs_wrmem(struct vs_wr *w, const void *s, size_t n);
 
 int vs_exec_decode(const uint8_t *p, size_t n, struct vs_exec *e);
-
-size_t vs_q_room(struct vs_q *q);
-int vs_q_put(struct vs_q *q, uint16_t type, const void *p, size_t n);
-uint8_t *vs_q_data(struct vs_q *q);
-void vs_q_commit(struct vs_q *q, uint16_t type, size_t n);
-ssize_t vs_q_write(struct vs_q *q, int fd);
 
 struct iovec;
 #define VS_NEVER (-1L)     /* a deadline that never comes */
@@ -397,50 +382,6 @@ int vs_exec_decode(const uint8_t *p, size_t n, struct vs_exec *e)
 	if (!(e->flags & VS_EXEC_LOGIN) && e->argc == 0)
 		return -1;
 	return 0;
-}
-
-/* Free room, compacting when what is left to write sits far in. */
-size_t vs_q_room(struct vs_q *q)
-{
-	if (q->off == q->len)
-		q->off = q->len = 0;
-	if (q->off && VS_QCAP - q->len < VS_HDR + VS_FRAME_MAX) {
-		memmove(q->b, q->b + q->off, q->len - q->off);
-		q->len -= q->off;
-		q->off = 0;
-	}
-	return VS_QCAP - q->len;
-}
-
-/* Queue a whole frame; -1 when it does not fit now. */
-int vs_q_put(struct vs_q *q, uint16_t type, const void *p, size_t n)
-{
-	if (vs_q_room(q) < VS_HDR + n)
-		return -1;
-	vs_hdr_put(q->b + q->len, type, (uint32_t)n);
-	if (n)
-		memcpy(q->b + q->len + VS_HDR, p, n);
-	q->len += VS_HDR + n;
-	return 0;
-}
-
-/* Where a frame's payload goes when it is read straight in: after
- * vs_q_room said a whole frame fits; vs_q_commit adds its header. */
-uint8_t *vs_q_data(struct vs_q *q) { return q->b + q->len + VS_HDR; }
-
-void vs_q_commit(struct vs_q *q, uint16_t type, size_t n)
-{
-	vs_hdr_put(q->b + q->len, type, (uint32_t)n);
-	q->len += VS_HDR + n;
-}
-
-/* One write of what is queued; the result of write(). */
-ssize_t vs_q_write(struct vs_q *q, int fd)
-{
-	ssize_t r = write(fd, q->b + q->off, q->len - q->off);
-	if (r > 0)
-		q->off += (size_t)r;
-	return r;
 }
 
 long vs_now_ms(void)

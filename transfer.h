@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include "protocol.h"
+#include "chan.h"
 #include "sha256.h"
 
 #define XF_RECURSIVE 0x1u
@@ -64,6 +65,7 @@ struct xf_meta {
 
 struct xf {
 	int sock;
+	struct vs_chan ch;      /* sock's frames in (xf_in); ours go out by writev */
 	uint32_t flags;
 	int alg;
 	const char *expect;     /* receiver: the one top entry's name, as asked for
@@ -285,14 +287,14 @@ void xf_hash_hole(struct xf_hash *h, uint64_t len)
 
 #define XF_BATCH (4 * VS_FRAME_MAX)
 static uint8_t xf_buf[XF_BATCH];                   /* outgoing DATA: one read, 4 frames */
-/* Incoming frames are read in bulk, several per read(): one syscall per
- * 64 KiB chunk instead of two (header, then payload).  xf_p points at the
- * payload of the last frame read, valid until the next xf_read.  Sixteen
- * frames' room: the partial frame at the end is moved to the front once
- * per megabyte, not once per quarter (a copy of an eighth of the data). */
+/* Incoming frames are read in bulk, several per read(), into the
+ * channel's input (x->ch): one syscall per 64 KiB chunk instead of two
+ * (header, then payload).  xf_p points at the payload of the last frame
+ * read, valid until the next xf_read.  Sixteen frames' room: the partial
+ * frame at the end is moved to the front once per megabyte, not once per
+ * quarter (a copy of an eighth of the data). */
 #define XF_INFRAMES 16
 static uint8_t xf_in[XF_INFRAMES * (VS_HDR + VS_FRAME_MAX)];
-static size_t xf_ioff, xf_ilen;
 static const uint8_t *xf_p;
 static uint8_t xf_ent[VS_FRAME_MAX];               /* the current STAT */
 static uint8_t xf_zero[VS_FRAME_MAX]; /* not const: .bss, not 64 KiB of .rodata */
@@ -375,12 +377,11 @@ static void xf_send_error(struct xf *x)
 }
 
 /* The length of the next frame if it is a complete DATA frame already in
- * the buffer, else 0. */
-static size_t xf_next_data(void)
+ * the buffer (its payload at *p), else 0. */
+static size_t xf_next_data(struct xf *x, const uint8_t **p)
 {
 	struct vs_hdr h;
-	if (vs_hdr_parse(xf_in + xf_ioff, xf_ilen - xf_ioff, &h) != 1 || h.type != VS_DATA ||
-	    xf_ilen - xf_ioff < VS_HDR + h.len)
+	if (vs_chan_peek(&x->ch, x->ch.ioff, &h, p) != 1 || h.type != VS_DATA)
 		return 0;
 	return h.len;
 }
@@ -388,40 +389,17 @@ static size_t xf_next_data(void)
 /* Read one frame; its payload is at xf_p.  ERROR frames become x->err. */
 static int xf_read(struct xf *x, struct vs_hdr *h)
 {
-	int r, n;
-	for (;;) {
-		ssize_t k;
-		r = vs_hdr_parse(xf_in + xf_ioff, xf_ilen - xf_ioff, h);
-		if (r < 0) {
-			x->lost = 1;
-			return xf_fail(x, VS_E_PROTO, "protocol error: malformed frame during the transfer", NULL);
-		}
-		if (r == 1 && xf_ilen - xf_ioff >= VS_HDR + h->len)
-			break;
-		if (xf_ioff == xf_ilen) {
-			xf_ioff = xf_ilen = 0;
-		} else if (xf_ioff && sizeof xf_in - xf_ioff < VS_HDR + VS_FRAME_MAX) {
-			memmove(xf_in, xf_in + xf_ioff, xf_ilen - xf_ioff);
-			xf_ilen -= xf_ioff;
-			xf_ioff = 0;
-		}
-		k = read(x->sock, xf_in + xf_ilen, sizeof xf_in - xf_ilen);
-		if (k > 0) {
-			xf_ilen += (size_t)k;
-			continue;
-		}
-		if (k < 0 && errno == EINTR)
-			continue;
+	int n = vs_chan_recv(&x->ch, h, &xf_p);
+	if (n < 0) {
 		x->lost = 1;
-		if (k == 0 && xf_ioff == xf_ilen)
+		if (errno == EPROTO)
+			return xf_fail(x, VS_E_PROTO, "protocol error: malformed frame during the transfer", NULL);
+		if (!errno && x->ch.ioff == x->ch.ilen)
 			return xf_fail(x, VS_E_IO, "connection closed by the peer during the transfer", NULL);
-		if (k == 0)
+		if (!errno)
 			return xf_fail(x, VS_E_PROTO, "connection closed inside a frame during the transfer", NULL);
 		return xf_fail(x, VS_E_IO, "connection lost: ", vs_strerror(errno), NULL);
 	}
-	xf_p = xf_in + xf_ioff + VS_HDR;
-	xf_ioff += VS_HDR + h->len;
-	n = (int)h->len;
 	if (h->type == VS_ERROR) {
 		vs_error_text(xf_p, (size_t)n, VS_E_IO, &x->code, x->err, sizeof x->err);
 		x->remote_err = 1;
@@ -480,8 +458,8 @@ int xf_request_parse(const uint8_t *p, size_t n, uint32_t *flags, int *alg, cons
  * in the input buffer (bytes after its DONE) is not this one's. */
 void xf_init(struct xf *x, int sock, uint32_t flags, int alg)
 {
-	xf_ioff = xf_ilen = 0;
 	memset(x, 0, sizeof *x);
+	vs_chan_init(&x->ch, sock, xf_in, sizeof xf_in, NULL, 0);
 	x->sock = sock;
 	x->flags = flags;
 	x->alg = alg;
@@ -1267,15 +1245,15 @@ static int xf_content(struct xf *x, int fd, int own, const struct xf_entry *e, c
 		} else {
 			/* with the DATA frames already buffered behind this one,
 			 * in one writev */
+			const uint8_t *dp;
 			size_t more;
 			iov[ni++] = (struct iovec){ (void *)xf_p, (size_t)n };
 			xf_hash_update(&hs, xf_p, (size_t)n);
-			while (ni < XF_INFRAMES && (more = xf_next_data()) > 0 &&
+			while (ni < XF_INFRAMES && (more = xf_next_data(x, &dp)) > 0 &&
 			       (e->size == XF_UNKNOWN || more <= e->size - got - k)) {
-				const uint8_t *dp = xf_in + xf_ioff + VS_HDR;
 				xf_hash_update(&hs, dp, more);
 				iov[ni++] = (struct iovec){ (void *)dp, more };
-				xf_ioff += VS_HDR + more;
+				vs_chan_drop(&x->ch, x->ch.ioff, VS_HDR + more);
 				k += more;
 			}
 		}
