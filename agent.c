@@ -8,6 +8,11 @@
  *
  * One session per connection, each in its own process; each command in its
  * own session (setsid), which ends as a terminal hangup ends one.
+ *
+ * It must stay under 64 KiB: where a libc call brings fallbacks for
+ * kernels nobody runs it on, or code it never uses, the agent makes the
+ * call itself (open as openat(AT_FDCWD), pipe_make, sig_set, nap, the
+ * /dev/ptmx of posix_openpt); each place says what it saves.
  */
 #define VS_IMPLEMENTATION
 #define VS_SHORT_STRERROR /* protocol.h: the errors the agent meets, not musl's table */
@@ -99,6 +104,13 @@ static long limit_ms(long dflt)
 		ms = v > 0 ? v * 1000 : 0;
 	}
 	return ms ? ms : dflt;
+}
+
+/* Sleep ms as usleep does, a signal ending it early, by poll (musl's
+ * usleep and nanosleep are 250 bytes more). */
+static void nap(int ms)
+{
+	poll(NULL, 0, ms);
 }
 
 /* Who the peer is, and whether the kernel vouches for it: a vsock port
@@ -250,6 +262,13 @@ static void send_error(int fd, uint32_t code, const char *f, ...)
 	vs_send_error(fd, code, b);
 }
 
+/* pipe2 as the kernel has it: libc's adds a fallback for kernels before
+ * 2.6.27, 230 bytes of the budget. */
+static int pipe_make(int p[2], int flags)
+{
+	return (int)syscall(SYS_pipe2, p, flags);
+}
+
 /* ---- signals: each becomes a byte on a pipe ---- */
 
 static void on_signal(int sig)
@@ -271,20 +290,27 @@ static void sigpipe_close(void)
 	sigpipe_fd[0] = sigpipe_fd[1] = -1;
 }
 
+/* One signal's disposition (signal() is one more wrapper of sigaction);
+ * an exec clears the flags. */
+static void sig_set(int sig, void (*h)(int))
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = h;
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigaction(sig, &sa, NULL);
+}
+
 /* This process's own pipe (a forked child must not share its parent's),
  * and the signals that write to it. */
 static void sigpipe_open(const int *sigs, int n)
 {
-	struct sigaction sa;
 	int i;
 	sigpipe_close();
-	if (pipe2(sigpipe_fd, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (pipe_make(sigpipe_fd, O_CLOEXEC | O_NONBLOCK) < 0)
 		die_sys("unable to create signal pipe");
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
 	for (i = 0; i < n; i++)
-		sigaction(sigs[i], &sa, NULL);
+		sig_set(sigs[i], on_signal);
 }
 
 static void sigchld_pipe(void)
@@ -316,8 +342,8 @@ static void sigpipe_drain(void)
 static void signals_reset(void)
 {
 	sigset_t none;
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
+	sig_set(SIGPIPE, SIG_DFL);
+	sig_set(SIGCHLD, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
@@ -329,9 +355,9 @@ static void signals_init(void)
 	int s;
 	for (s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
+			sig_set(s, SIG_DFL);
 	signals_reset();
-	signal(SIGPIPE, SIG_IGN);
+	sig_set(SIGPIPE, SIG_IGN);
 }
 
 /* ---- connections ---- */
@@ -358,7 +384,7 @@ static int dial(const struct vs_addr *a, int retry)
 		if (!said++)
 			warnx("waiting for the host at %s", vs_addr_str(a, as, sizeof as));
 		children_reap(-1);
-		usleep((delay + (unsigned)getpid() % (delay / 4 + 1)) * 1000);
+		nap((int)(delay + (unsigned)getpid() % (delay / 4 + 1)));
 		if (delay < 3200)
 			delay *= 2;
 	}
@@ -436,7 +462,7 @@ static int key_from_cmdline(void)
 	static char b[4096];
 	const char *p;
 	size_t n;
-	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, "/proc/cmdline", O_RDONLY | O_CLOEXEC);
 	ssize_t r = fd < 0 ? -1 : read(fd, b, sizeof b - 1);
 	if (fd >= 0)
 		close(fd);
@@ -526,7 +552,7 @@ static int own_cid(int fd, uint32_t *cid)
 	if (a.svm_cid != VS_CID_ANY)
 		return 1;
 	l = sizeof p;
-	d = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
+	d = openat(AT_FDCWD, "/dev/vsock", O_RDONLY | O_CLOEXEC);
 	if (d < 0 || getpeername(fd, (struct sockaddr *)&p, &l) < 0 ||
 	    ioctl(d, 0x7b9 /* IOCTL_VM_SOCKETS_GET_LOCAL_CID */, &g) < 0) {
 		if (d >= 0)
@@ -543,7 +569,7 @@ static int own_cid(int fd, uint32_t *cid)
 static void read_line(const char *path, char *dst, size_t cap)
 {
 	uint8_t b[128];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	ssize_t r = fd < 0 ? -1 : read(fd, b, sizeof b);
 	if (fd >= 0)
 		close(fd);
@@ -618,7 +644,7 @@ static int legacy_run(const char *cmd)
 		return 1;
 	}
 	if (pid == 0) {
-		int nul = open("/dev/null", O_RDONLY);
+		int nul = openat(AT_FDCWD, "/dev/null", O_RDONLY);
 		if (nul > 0) {
 			dup2(nul, 0);
 			close(nul);
@@ -739,7 +765,7 @@ static long proc_stat(const char *pid, long *ppid)
 	int fd;
 	ssize_t r;
 	fmt(path, sizeof path, "/proc/%s/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	r = read(fd, st, sizeof st - 1);
@@ -761,7 +787,7 @@ static void proc_each(void (*fn)(const char *name, long pid, void *arg), void *a
 {
 	struct vs_dir d;
 	const char *name;
-	int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	vs_dir_init(&d, fd);
@@ -826,7 +852,7 @@ static void reap_all(int ms)
 {
 	int i;
 	for (i = 0; i < ms / 10 && reap_some(NULL); i++)
-		usleep(10000);
+		nap(10);
 }
 
 /* A session ends as a terminal hangup ends one: on a pty, SIGHUP (and
@@ -905,7 +931,7 @@ static int passwd_lookup(uid_t uid, char *user, char *home, char *shell, size_t 
 	static char b[4097];
 	size_t have = 0;
 	int skipping = 0, found = -1;
-	int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, "/etc/passwd", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	while (found < 0) {
@@ -1005,7 +1031,7 @@ static void child_exec(struct vs_exec *e, int in, int out, int err, const char *
 	const char *shell = env_get(env, "SHELL"), *home = env_get(env, "HOME"), *base;
 	setsid();
 	if (slave) {
-		int t = open(slave, O_RDWR);
+		int t = openat(AT_FDCWD, slave, O_RDWR);
 		if (t < 0)
 			_exit(126);
 		ioctl(t, TIOCSCTTY, 0);
@@ -1055,16 +1081,18 @@ static void child_exec(struct vs_exec *e, int in, int out, int err, const char *
 }
 
 /* devpts may not be mounted in an early initramfs: mount a private
- * instance and use its ptmx. */
+ * instance and use its ptmx.  /dev/ptmx is what posix_openpt opens; musl
+ * keeps it with ptsname, whose snprintf links stdio's exit code (500
+ * bytes of the budget). */
 static int pty_open_master(void)
 {
-	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int m = openat(AT_FDCWD, "/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (m >= 0)
 		return m;
 	mkdir("/dev/pts", 0755);
 	if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0 && errno != EBUSY)
 		return -1;
-	return open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	return openat(AT_FDCWD, "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 }
 
 static int sess_spawn(struct sess *s, struct vs_exec *e)
@@ -1083,10 +1111,10 @@ static int sess_spawn(struct sess *s, struct vs_exec *e)
 		fmt(slave, sizeof slave, "/dev/pts/%u", ptn);
 		if (ws.ws_row && ws.ws_col)
 			ioctl(s->pty, TIOCSWINSZ, &ws);
-		s->pty_slave = open(slave, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		s->pty_slave = openat(AT_FDCWD, slave, O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (s->pty_slave < 0)
 			return -1;
-	} else if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0) {
+	} else if (pipe_make(pin, O_CLOEXEC) < 0 || pipe_make(pout, O_CLOEXEC) < 0 || pipe_make(perr, O_CLOEXEC) < 0) {
 		return -1;
 	}
 	s->pid = fork();
@@ -1580,10 +1608,10 @@ static void dialback(uint64_t token, int note)
 static void child_detach(void)
 {
 	sigpipe_close();
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
+	sig_set(SIGCHLD, SIG_DFL);
+	sig_set(SIGTERM, SIG_DFL);
+	sig_set(SIGINT, SIG_DFL);
+	sig_set(SIGHUP, SIG_DFL);
 }
 
 /* The next standby dial-back, when the host asked for them (the hub). */
@@ -1696,7 +1724,7 @@ static int serve_control(int fd, const struct peer *pe)
 	sigpipe_open(sigs, 1);
 	close_fd(&note[0]);
 	close_fd(&note[1]);
-	if ((host_flags & VS_HF_STANDBY) && pipe2(note, O_CLOEXEC | O_NONBLOCK) < 0)
+	if ((host_flags & VS_HF_STANDBY) && pipe_make(note, O_CLOEXEC | O_NONBLOCK) < 0)
 		note[0] = -1;
 	for (;;) {
 		struct pollfd p[3] = { { fd, POLLIN, 0 }, { sigpipe_fd[0], POLLIN, 0 }, { note[0], POLLIN, 0 } };
@@ -1827,7 +1855,7 @@ static void daemonize(void)
 	setsid();
 	if (chdir("/") < 0)
 		die_sys("unable to change directory to /");
-	nul = open("/dev/null", O_RDWR);
+	nul = openat(AT_FDCWD, "/dev/null", O_RDWR);
 	if (nul >= 0) {
 		dup2(nul, 0);
 		dup2(nul, 1);
@@ -1870,7 +1898,7 @@ static void spare_run(int lfd, int taken, pid_t listener)
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
-				usleep(100000);
+				nap(100);
 			else if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
 				warn_sys("unable to accept");
 			continue;
@@ -1913,7 +1941,7 @@ static __attribute__((noreturn)) void listen_loop(const struct vs_addr *a, int b
 	info("listening on %s", vs_addr_str(a, as, sizeof as));
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigpipe_open(sigs, 4);
-	if (pipe2(taken, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (pipe_make(taken, O_CLOEXEC | O_NONBLOCK) < 0)
 		die_sys("unable to create a pipe");
 	for (;;) {
 		struct pollfd p[2] = { { taken[0], POLLIN, 0 }, { sigpipe_fd[0], POLLIN, 0 } };
@@ -1926,7 +1954,7 @@ static __attribute__((noreturn)) void listen_loop(const struct vs_addr *a, int b
 			}
 			if (pid < 0) {
 				warn_sys("unable to fork for a connection");
-				usleep(100000);
+				nap(100);
 			} else {
 				spare = pid;
 				kid_add(pid, 0);
@@ -1984,7 +2012,7 @@ static uint32_t ops_parse(const char *list)
 {
 	uint32_t v = 0;
 	while (*list) {
-		size_t k = strcspn(list, ",");
+		size_t k = (size_t)(strchrnul(list, ',') - list);
 		int i;
 		for (i = 0; i < 5; i++)
 			if (strlen(op_names[i]) == k && !strncmp(list, op_names[i], k))
@@ -2127,7 +2155,7 @@ int main(int argc, char **argv)
 	key_setup(keysrc);
 	/* packets (O_DIRECT): a message cut short is dropped whole, never
 	 * read as part of the next one */
-	if (pipe2(sid_fd, O_CLOEXEC | O_NONBLOCK | O_DIRECT) < 0)
+	if (pipe_make(sid_fd, O_CLOEXEC | O_NONBLOCK | O_DIRECT) < 0)
 		die_sys("unable to create a pipe");
 	{
 		/* audit lines to the kernel log when stderr is the console (there
@@ -2139,10 +2167,10 @@ int main(int argc, char **argv)
 		unsigned a, c;
 		int con = -1;
 		if (!au || strcmp(au, "stderr")) {
-			con = open("/dev/console", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+			con = openat(AT_FDCWD, "/dev/console", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 			if ((background && !opt_verbose) || (con >= 0 && ioctl(2, TIOCGDEV, &a) == 0 &&
 			                                     ioctl(con, TIOCGDEV, &c) == 0 && a == c))
-				kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+				kmsg_fd = openat(AT_FDCWD, "/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
 		}
 		if (con >= 0)
 			close(con);
@@ -2170,7 +2198,7 @@ int main(int argc, char **argv)
 		}
 		if (rc == RC_REFUSED || (rc == RC_GONE && opt_reconnect)) {
 			info("dialing %s again", pe.desc);
-			usleep((500 + (unsigned)getpid() % 500) * 1000);
+			nap((int)(500 + (unsigned)getpid() % 500));
 			continue;
 		}
 		return rc;

@@ -15,7 +15,8 @@
  * followed, so symlinks travel verbatim.  The host also binds names to
  * its request (struct xf.expect).
  *
- * No malloc and no printf here: the agent must stay small.
+ * No malloc and no printf here: the agent must stay small (and open() is
+ * openat(AT_FDCWD), as in auth.h).
  */
 #ifndef VS_TRANSFER_H
 #define VS_TRANSFER_H
@@ -940,7 +941,7 @@ static int xf_root(struct xf *x)
 	}
 	if (stat(d, &st) == 0 && S_ISDIR(st.st_mode)) {
 		x->into_dir = 1;
-		fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		fd = openat(AT_FDCWD, d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			return xf_fail_sys(x, NULL, dest);
 	} else {
@@ -954,10 +955,10 @@ static int xf_root(struct xf *x)
 		base = strrchr(d, '/');
 		if (base) {
 			*base++ = 0;
-			fd = open(*d ? d : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			fd = openat(AT_FDCWD, *d ? d : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		} else {
 			base = d;
-			fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			fd = openat(AT_FDCWD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		}
 		if (fd < 0)
 			return xf_fail_sys(x, NULL, *d && base != d ? d : ".");
@@ -1128,14 +1129,17 @@ static void xf_utimens(int dfd, const char *name, const struct timespec ts[2], i
 
 /* Metadata through the descriptor of what we created: a name is never
  * looked up again, so it cannot lead anywhere else.  mode is what the
- * caller decided (m's, less x->drop; or the replaced file's). */
+ * caller decided (m's, less x->drop; or the replaced file's).  fchown as
+ * fchownat on the descriptor itself, fchmod as the system call: libc's
+ * wrappers carry a /proc fallback for O_PATH descriptors (480 bytes of
+ * the agent's budget), and ours are files and directories opened whole. */
 static void xf_meta_fd(struct xf *x, int fd, const struct xf_meta *m, uint32_t mode)
 {
 	struct timespec ts[2];
 	xf_times(m, ts);
-	if ((x->flags & XF_PRESERVE) && geteuid() == 0)
-		(void)!fchown(fd, m->uid, m->gid); /* before the mode: chown clears setuid */
-	(void)!fchmod(fd, mode);
+	if ((x->flags & XF_PRESERVE) && geteuid() == 0) /* before the mode: chown clears setuid */
+		(void)!fchownat(fd, "", m->uid, m->gid, AT_EMPTY_PATH);
+	(void)!syscall(SYS_fchmod, fd, mode);
 	if (x->flags & XF_PRESERVE)
 		xf_utimens(fd, NULL, ts, 0);
 }
@@ -1400,7 +1404,7 @@ static int xf_recv_hardlink(struct xf *x, int dfd, const char *name, const struc
 static const char *xf_child(struct xf *x, const struct xf_entry *e)
 {
 	const char *slash = strrchr(e->path, '/');
-	size_t pl = slash ? (size_t)(slash - e->path) : 0, k = strcspn(e->path, "/");
+	size_t pl = slash ? (size_t)(slash - e->path) : 0, k = (size_t)(strchrnul(e->path, '/') - e->path);
 	if (x->expect && (k != strlen(x->expect) || strncmp(e->path, x->expect, k))) {
 		xf_fail(x, VS_E_PROTO, "refusing '", e->path, "' from the guest: asked for '", x->expect, "'", NULL);
 		return NULL;
