@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -593,33 +594,43 @@ static void facts_fill(struct vs_hello *h)
 	read_line("/proc/sys/kernel/random/boot_id", h->boot_id, sizeof h->boot_id);
 }
 
-/* One line per session: who, how proven, what; to stderr, or to the
- * kernel log when stderr is the console (main).  What: each of the
- * host's arguments (or its path) quoted and escaped,
- * so that neither a byte of it nor where one ends can deceive the
- * reader; cut at AUDIT_MAX, where "..." marks the cut.  No arguments:
- * the login shell. */
-#define AUDIT_MAX 480
-static void audit(const struct peer *pe, const char *how, const char *op, const char *const *argv, unsigned argc)
+/* What a session runs, as audit lines and ps show it: each of the host's
+ * arguments (or its path) quoted and escaped, so that neither a byte of
+ * it nor where one ends can deceive the reader; appended at b[n], cut at
+ * max (b holds max + 16), where "..." marks the cut.  No arguments: the
+ * login shell. */
+static size_t args_show(char *b, size_t n, size_t max, const char *const *argv, unsigned argc)
 {
-	char b[AUDIT_MAX + 16];
-	size_t n = fmt(b, sizeof b, "<6>vsock-agent: %s from %s (auth %s):%s", op, pe->desc, how,
-	               argc ? "" : " the login shell");
+	if (!argc)
+		n += fmt(b + n, max + 16 - n, " the login shell");
 	for (; argc; argc--, argv++) {
 		size_t len = strlen(*argv);
 		b[n++] = ' ';
-		if (n > AUDIT_MAX) { /* arguments left, and no room */
+		if (n > max) { /* arguments left, and no room */
 			memcpy(b + n, "...", 3);
 			n += 3;
 			break;
 		}
 		b[n++] = '\'';
-		len -= vs_esc(b + n, AUDIT_MAX + 5 - n, *argv, len, '\'');
+		len -= vs_esc(b + n, max + 5 - n, *argv, len, '\'');
 		n += strlen(b + n);
 		if (len) /* cut inside it, and marked */
 			break;
 		b[n++] = '\'';
 	}
+	return n;
+}
+
+/* One line per session: who, how proven, what (args_show, cut at
+ * AUDIT_MAX; nothing for argv NULL); to stderr, or to the kernel log when
+ * stderr is the console (main). */
+#define AUDIT_MAX 480
+static void audit(const struct peer *pe, const char *how, const char *op, const char *const *argv, unsigned argc)
+{
+	char b[AUDIT_MAX + 16];
+	size_t n = fmt(b, sizeof b, "<6>vsock-agent: %s from %s (auth %s)%s", op, pe->desc, how, argv ? ":" : "");
+	if (argv)
+		n = args_show(b, n, AUDIT_MAX, argv, argc);
 	b[n++] = '\n';
 	if (kmsg_fd < 0 || write(kmsg_fd, b, n) < 0)
 		vs_writeall(2, b + 3, n - 3);
@@ -737,6 +748,143 @@ static int legacy_persistent(int fd, uint8_t *b, size_t n)
 		if (len)
 			legacy_run(cmd);
 	}
+}
+
+/* ---- the session table ---- */
+
+/* Every exec and shell session has an id (VS_SESSION_ID random bytes)
+ * and a slot in a table that all of this agent's processes share (one
+ * mapping, made before the first fork): what SESSIONS lists and KILL
+ * finds.  A session process fills its slot and frees it as it ends; the
+ * parent frees the slot of one that died without (children_reap).  gen
+ * changes with every claim, so that a reader can tell a slot it copied
+ * whole.  A full table leaves a session unlisted, nothing more. */
+#define SLOTS 256
+struct slot {
+	int used;                 /* 0 free, 1 being filled, 2 listed */
+	unsigned gen;
+	pid_t pid;                /* the session process; 0 once it freed the slot */
+	pid_t cmd;                /* its command: the leader of the command's session */
+	int sig;                  /* a KILL's signal, for the session process to send */
+	uint32_t flags;           /* the request's EXEC flags */
+	uint8_t id[VS_SESSION_ID];
+	uint64_t start;           /* seconds since the epoch */
+	char who[64], what[128];  /* the peer and its proof; the command (args_show) */
+};
+static struct slot *stab;    /* SLOTS of them, or NULL */
+static struct slot *myslot;  /* this session process's, or NULL */
+
+static void stab_open(void)
+{
+	void *m = mmap(NULL, SLOTS * sizeof *stab, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	stab = m == MAP_FAILED ? NULL : m;
+}
+
+/* A slot for this session process, with its id, who asked and what. */
+static void slot_take(const struct peer *pe, const char *how, const struct vs_exec *e, unsigned argc)
+{
+	uint8_t n[VS_NONCE_LEN];
+	int i;
+	for (i = 0; stab && i < SLOTS; i++) {
+		struct slot *sl = &stab[i];
+		int z = 0;
+		if (!__atomic_compare_exchange_n(&sl->used, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			continue;
+		__atomic_add_fetch(&sl->gen, 1, __ATOMIC_RELEASE);
+		sl->pid = getpid();
+		sl->cmd = sl->sig = 0;
+		sl->flags = e->flags;
+		vs_nonce(n);
+		memcpy(sl->id, n, sizeof sl->id);
+		sl->start = (uint64_t)time(NULL);
+		fmt(sl->who, sizeof sl->who, "%s (auth %s)", pe->desc, how);
+		args_show(sl->what, 0, sizeof sl->what - 16, e->argv, argc);
+		myslot = sl;
+		return;
+	}
+}
+
+/* The command runs: the slot is listed. */
+static void slot_show(pid_t cmd)
+{
+	if (!myslot)
+		return;
+	myslot->cmd = cmd;
+	__atomic_store_n(&myslot->used, 2, __ATOMIC_RELEASE);
+}
+
+static void slot_free(struct slot *sl)
+{
+	if (!sl)
+		return;
+	sl->pid = 0;
+	__atomic_store_n(&sl->used, 0, __ATOMIC_RELEASE);
+}
+
+/* The parent's part: a session process is gone, and its slot if it
+ * had not freed it. */
+static void slot_forget(pid_t pid)
+{
+	int i;
+	for (i = 0; stab && i < SLOTS; i++)
+		if (__atomic_load_n(&stab[i].used, __ATOMIC_ACQUIRE) && stab[i].pid == pid)
+			slot_free(&stab[i]);
+}
+
+/* A listed slot copied whole into c, strings ended; 0 if it is not one. */
+static int slot_copy(const struct slot *sl, struct slot *c)
+{
+	unsigned g = __atomic_load_n(&sl->gen, __ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&sl->used, __ATOMIC_ACQUIRE) != 2)
+		return 0;
+	memcpy(c, sl, sizeof *c);
+	c->who[sizeof c->who - 1] = c->what[sizeof c->what - 1] = 0;
+	return __atomic_load_n(&sl->used, __ATOMIC_ACQUIRE) == 2 && __atomic_load_n(&sl->gen, __ATOMIC_ACQUIRE) == g;
+}
+
+/* SESSIONS: every listed session, each a u16 length and its fields
+ * (PROTOCOL.md 6.9), as many as the frame holds. */
+static void sessions_send(int fd, uint8_t *b)
+{
+	struct vs_wr w = { b, 0, VS_FRAME_MAX, 0 };
+	struct slot c;
+	size_t done = 0;
+	int i;
+	for (i = 0; stab && i < SLOTS; i++) {
+		size_t at = w.n;
+		if (!slot_copy(&stab[i], &c))
+			continue;
+		vs_wr16(&w, 0);
+		vs_wrmem(&w, c.id, sizeof c.id);
+		vs_wr32(&w, (uint32_t)c.cmd);
+		vs_wr64(&w, c.start);
+		vs_wr32(&w, c.flags);
+		vs_wrstr(&w, c.who);
+		vs_wrstr(&w, c.what + 1); /* args_show begins with a blank */
+		if (w.err)
+			break;
+		vs_put16(b + at, (uint16_t)(w.n - at - 2));
+		done = w.n;
+	}
+	vs_send(fd, VS_SESSIONS, b, done);
+}
+
+/* KILL: the session gets sig from its own process, as a SIGNAL from its
+ * host would give it (a kill on purpose: all of it dies at its end),
+ * woken by a SIGCHLD (it reaps, and finds nothing to reap).  -1: no
+ * session has that id. */
+static int slot_kill(const uint8_t *id, int sig)
+{
+	struct slot c;
+	int i;
+	for (i = 0; stab && i < SLOTS; i++) {
+		if (!slot_copy(&stab[i], &c) || memcmp(c.id, id, sizeof c.id) || c.pid <= 0)
+			continue;
+		__atomic_store_n(&stab[i].sig, sig, __ATOMIC_RELEASE);
+		kill(c.pid, SIGCHLD);
+		return 0;
+	}
+	return -1;
 }
 
 /* ---- framed sessions ---- */
@@ -889,6 +1037,7 @@ static void sess_abort(struct sess *s, const char *why)
 		session_kill(s->pid, SIGKILL);
 		reap_all(2000);
 	}
+	slot_free(myslot);
 	exit(0);
 }
 
@@ -1180,6 +1329,22 @@ static void stdin_eof(struct sess *s)
 	}
 }
 
+/* A signal from the host (SIGNAL), or from a KILL: to the foreground
+ * group of the terminal, or to the command's group.  Either ends the
+ * session on purpose (sess_end).  SIGKILL is the host killing it on
+ * purpose (--timeout): all of it, what left the group too. */
+static void sess_signal(struct sess *s, uint32_t sig)
+{
+	pid_t g = s->pty >= 0 ? tcgetpgrp(s->pty) : s->pid;
+	if (sig == 0 || sig >= NSIG)
+		return;
+	if (sig == SIGKILL)
+		session_kill(s->pid, SIGKILL);
+	else
+		kill(-(g > 0 ? g : s->pid), (int)sig);
+	s->killed = 1;
+}
+
 /* Handle the frames buffered from the host.  STDIN data waits until the
  * command has taken the chunk before it (STDIN_EOF too, to stay after
  * it), but SIGNAL, WINSIZE and PING are handled at once even behind stdin
@@ -1217,18 +1382,8 @@ static void sess_frames(struct sess *s)
 			s->sin_eof = 1;
 			break;
 		case VS_SIGNAL:
-			if (h.len == 4) {
-				uint32_t sig = vs_get32(p);
-				pid_t g = s->pty >= 0 ? tcgetpgrp(s->pty) : s->pid;
-				/* SIGKILL is the host killing the session on purpose
-				 * (--timeout): all of it, what left the group too */
-				if (sig == SIGKILL)
-					session_kill(s->pid, SIGKILL);
-				else if (sig > 0 && sig < NSIG)
-					kill(-(g > 0 ? g : s->pid), (int)sig);
-				if (sig > 0 && sig < NSIG)
-					s->killed = 1;
-			}
+			if (h.len == 4)
+				sess_signal(s, vs_get32(p));
 			break;
 		case VS_WINSIZE:
 			if (h.len == 8 && s->pty >= 0) {
@@ -1296,6 +1451,7 @@ static void sess_run(int sock, struct vs_exec *e)
 			/* no parent that listens (a request on the control connection) */
 		}
 	}
+	slot_show(s.pid);
 	vs_nonblock(sock, 1);
 	for (;;) {
 		struct pollfd p[5];
@@ -1310,6 +1466,7 @@ static void sess_run(int sock, struct vs_exec *e)
 				sess_abort(&s, "connection failed");
 			sess_end(&s, hup);
 			info("session %d: done", (int)s.pid);
+			slot_free(myslot);
 			vs_chan_close(c, 2000);
 			exit(0);
 		}
@@ -1329,6 +1486,8 @@ static void sess_run(int sock, struct vs_exec *e)
 		if (p[1].revents) {
 			sigpipe_drain();
 			reap(&s);
+			if (myslot)
+				sess_signal(&s, (uint32_t)__atomic_exchange_n(&myslot->sig, 0, __ATOMIC_ACQ_REL));
 		}
 		if (p[isock].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (ev & POLLIN)
@@ -1496,6 +1655,39 @@ static int op_allowed(int fd, uint32_t op)
 	return 0;
 }
 
+/* SESSIONS (audited as ps) or KILL (as kill, with the id and signal):
+ * the answer is the list, or OK once the session's process has the
+ * signal to send.  The exit status. */
+static int sessions_serve(int fd, const struct peer *pe, const char *how, uint16_t type, int n)
+{
+	char id[2 * VS_SESSION_ID + 1], sig[12];
+	const char *av[2] = { id, sig };
+	uint32_t s;
+	if (type == VS_SESSIONS) {
+		audit(pe, how, "ps", NULL, 0);
+		sessions_send(fd, fbuf);
+		return 0;
+	}
+	if (n != VS_SESSION_ID + 4) {
+		send_error(fd, VS_E_PROTO, "malformed KILL request");
+		return 1;
+	}
+	s = vs_get32(fbuf + VS_SESSION_ID);
+	xf_hex(fbuf, VS_SESSION_ID, id);
+	fmt(sig, sizeof sig, "%u", s);
+	audit(pe, how, "kill", av, 2);
+	if (s == 0 || s >= NSIG) {
+		send_error(fd, VS_E_PROTO, "no signal %u", s);
+		return 1;
+	}
+	if (slot_kill(fbuf, (int)s) < 0) {
+		send_error(fd, VS_E_NOENT, "no session %s on this agent", id);
+		return 1;
+	}
+	vs_send(fd, VS_OK, NULL, 0);
+	return 0;
+}
+
 /* One request on a session connection.  Returns only if the frame was
  * not a session request (the caller decides). */
 static void serve_request(int fd, const struct peer *pe, const char *how, struct vs_hdr *h, int n)
@@ -1513,10 +1705,17 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		if (!op_allowed(fd, e.flags & VS_EXEC_PTY ? VS_CAP_PTY : VS_CAP_EXEC))
 			exit(1);
 		/* what runs: the login shell, one string for the shell, or argv */
-		audit(pe, how, e.flags & VS_EXEC_PTY ? "shell" : "exec", e.argv,
-		      e.flags & VS_EXEC_LOGIN ? 0 : e.flags & VS_EXEC_SHELL ? 1 : e.argc);
+		n = e.flags & VS_EXEC_LOGIN ? 0 : e.flags & VS_EXEC_SHELL ? 1 : (int)e.argc;
+		audit(pe, how, e.flags & VS_EXEC_PTY ? "shell" : "exec", e.argv, (unsigned)n);
+		slot_take(pe, how, &e, (unsigned)n);
 		sess_run(fd, &e);
 		exit(0);
+	case VS_SESSIONS:
+	case VS_KILL:
+		/* whoever may run commands here may see and end them */
+		if (!op_allowed(fd, ops & VS_CAP_SESSIONS ? VS_CAP_SESSIONS : VS_CAP_EXEC))
+			exit(1);
+		exit(sessions_serve(fd, pe, how, h->type, n));
 	case VS_PUT:
 	case VS_GET:
 		if (!op_allowed(fd, h->type == VS_PUT ? VS_CAP_PUT : VS_CAP_GET))
@@ -1679,6 +1878,7 @@ static void children_reap(int ctl)
 		sid = sid_take(p);
 		if (WIFSIGNALED(st) && sid > 1)
 			session_kill(sid, SIGKILL);
+		slot_forget(p);
 		for (i = 0; i < MAXKIDS; i++) {
 			if (kids[i].pid != p)
 				continue;
@@ -2151,6 +2351,8 @@ int main(int argc, char **argv)
 	if (!listening && listen_only)
 		usage_error(listen_only, "is for listen mode (--listen)");
 	ops = only & ~deny;
+	/* sessions are listed and killed wherever commands may run */
+	ops = ops & (VS_CAP_EXEC | VS_CAP_PTY) ? ops | VS_CAP_SESSIONS : ops & ~VS_CAP_SESSIONS;
 	fmt(ops_why, sizeof ops_why, "%s%s%s", deny_s, *deny_s && *only_s ? ", " : "", only_s);
 	key_setup(keysrc);
 	/* packets (O_DIRECT): a message cut short is dropped whole, never
@@ -2175,6 +2377,7 @@ int main(int argc, char **argv)
 		if (con >= 0)
 			close(con);
 	}
+	stab_open();
 	if (listening)
 		listen_loop(&la, background);
 	for (;;) {

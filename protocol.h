@@ -62,6 +62,8 @@ enum vs_type {
 	VS_END = 37,       /* u32 hash, u32 0, u64 length, digest */
 	VS_OK = 38,        /* empty: the receiver accepted an entry */
 	VS_DONE = 39,      /* empty: the sender has no more entries */
+	VS_SESSIONS = 40,  /* host: empty (list them); agent: the sessions, each a u16 length and fields */
+	VS_KILL = 41,      /* u8 id[8], u32 signal: signal a session of the agent */
 };
 
 /* capability bits in HELLO: what this agent serves */
@@ -70,7 +72,9 @@ enum vs_type {
 #define VS_CAP_PUT 0x4u      /* uploads */
 #define VS_CAP_GET 0x8u      /* downloads */
 #define VS_CAP_DIALBACK 0x10u
-#define VS_CAP_ALL 0x1fu
+#define VS_CAP_SESSIONS 0x20u /* lists its sessions and kills one (SESSIONS, KILL) */
+#define VS_CAP_ALL 0x3fu
+#define VS_SESSION_ID 8       /* bytes of a session id; shown as 16 hex digits */
 
 /* HELLO flags */
 #define VS_HF_KEY 0x1u       /* host: holds a key; agent: send AUTH now */
