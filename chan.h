@@ -90,14 +90,15 @@ void vs_chan_init(struct vs_chan *c, int fd, uint8_t *in, size_t icap, uint8_t *
 /* ---- input ---- */
 
 /* Room to read more from the peer.  The frames not yet taken move to the
- * front once too little room is left behind them for a whole frame, and
- * only while no held payload points into the buffer. */
+ * front only once the one at ioff might not fit whole where it is (a
+ * large input then moves its partial frame once per its size, not once
+ * per frame), and only while no held payload points into the buffer. */
 size_t vs_chan_room(struct vs_chan *c)
 {
 	if (!c->npend) {
 		if (c->ioff == c->ilen)
 			c->ioff = c->ilen = 0;
-		if (c->ioff && c->icap - c->ilen < VS_HDR + VS_FRAME_MAX) {
+		if (c->ioff && c->icap - c->ioff < VS_HDR + VS_FRAME_MAX) {
 			memmove(c->in, c->in + c->ioff, c->ilen - c->ioff);
 			c->ilen -= c->ioff;
 			c->ioff = 0;
