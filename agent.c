@@ -8,6 +8,11 @@
  *
  * One session per connection, each in its own process; each command in its
  * own session (setsid), which ends as a terminal hangup ends one.
+ *
+ * It must stay under 64 KiB: where a libc call brings fallbacks for
+ * kernels nobody runs it on, or code it never uses, the agent makes the
+ * call itself (open as openat(AT_FDCWD), pipe_make, sig_set, nap, the
+ * /dev/ptmx of posix_openpt); each place says what it saves.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -56,6 +61,7 @@ static int vs_fcntl(int fd, int cmd, ...)
 #include "protocol.h"
 #include "sha256.h"
 #include "auth.h"
+#include "chan.h"
 #include "transfer.h"
 
 #include <errno.h>
@@ -70,6 +76,7 @@ static int vs_fcntl(int fd, int cmd, ...)
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -87,7 +94,6 @@ static int vs_fcntl(int fd, int cmd, ...)
 #define fork _Fork
 
 #define AGENT_VERSION "0.2"
-#define BUFCAP (2 * (VS_HDR + VS_FRAME_MAX))
 #define LEGACY_IDLE_MS 250
 /* Limits, each a total deadline; $VSOCK_AGENT_TIMEOUT (seconds) sets
  * them all (tests). */
@@ -147,6 +153,13 @@ static long limit_ms(long dflt)
 		ms = v > 0 ? v * 1000 : 0;
 	}
 	return ms ? ms : dflt;
+}
+
+/* Sleep ms as usleep does, a signal ending it early, by poll (musl's
+ * usleep and nanosleep are 250 bytes more). */
+static void nap(int ms)
+{
+	poll(NULL, 0, ms);
 }
 
 /* Who the peer is, and whether the kernel vouches for it: a vsock port
@@ -298,6 +311,13 @@ static void send_error(int fd, uint32_t code, const char *f, ...)
 	vs_send_error(fd, code, b);
 }
 
+/* pipe2 as the kernel has it: libc's adds a fallback for kernels before
+ * 2.6.27, 230 bytes of the budget. */
+static int pipe_make(int p[2], int flags)
+{
+	return (int)syscall(SYS_pipe2, p, flags);
+}
+
 /* ---- signals: each becomes a byte on a pipe ---- */
 
 static void on_signal(int sig)
@@ -319,20 +339,27 @@ static void sigpipe_close(void)
 	sigpipe_fd[0] = sigpipe_fd[1] = -1;
 }
 
+/* One signal's disposition (signal() is one more wrapper of sigaction);
+ * an exec clears the flags. */
+static void sig_set(int sig, void (*h)(int))
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = h;
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigaction(sig, &sa, NULL);
+}
+
 /* This process's own pipe (a forked child must not share its parent's),
  * and the signals that write to it. */
 static void sigpipe_open(const int *sigs, int n)
 {
-	struct sigaction sa;
 	int i;
 	sigpipe_close();
-	if (pipe2(sigpipe_fd, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (pipe_make(sigpipe_fd, O_CLOEXEC | O_NONBLOCK) < 0)
 		die_sys("unable to create signal pipe");
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
 	for (i = 0; i < n; i++)
-		sigaction(sigs[i], &sa, NULL);
+		sig_set(sigs[i], on_signal);
 }
 
 static void sigchld_pipe(void)
@@ -364,8 +391,8 @@ static void sigpipe_drain(void)
 static void signals_reset(void)
 {
 	sigset_t none;
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
+	sig_set(SIGPIPE, SIG_DFL);
+	sig_set(SIGCHLD, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
@@ -377,9 +404,9 @@ static void signals_init(void)
 	int s;
 	for (s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
+			sig_set(s, SIG_DFL);
 	signals_reset();
-	signal(SIGPIPE, SIG_IGN);
+	sig_set(SIGPIPE, SIG_IGN);
 }
 
 /* ---- PID 1 ---- */
@@ -410,7 +437,7 @@ static int dial(const struct vs_addr *a, int retry)
 		if (!said++)
 			warnx("waiting for the host at %s", vs_addr_str(a, as, sizeof as));
 		children_reap(-1);
-		usleep((delay + (unsigned)getpid() % (delay / 4 + 1)) * 1000);
+		nap((int)(delay + (unsigned)getpid() % (delay / 4 + 1)));
 		if (delay < 3200)
 			delay *= 2;
 	}
@@ -572,7 +599,7 @@ static int own_cid(int fd, uint32_t *cid)
 	if (a.svm_cid != VS_CID_ANY)
 		return 1;
 	l = sizeof p;
-	d = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
+	d = openat(AT_FDCWD, "/dev/vsock", O_RDONLY | O_CLOEXEC);
 	if (d < 0 || getpeername(fd, (struct sockaddr *)&p, &l) < 0 ||
 	    ioctl(d, 0x7b9 /* IOCTL_VM_SOCKETS_GET_LOCAL_CID */, &g) < 0) {
 		if (d >= 0)
@@ -589,7 +616,7 @@ static int own_cid(int fd, uint32_t *cid)
 static void read_line(const char *path, char *dst, size_t cap)
 {
 	uint8_t b[128];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	ssize_t r = fd < 0 ? -1 : read(fd, b, sizeof b);
 	if (fd >= 0)
 		close(fd);
@@ -616,33 +643,43 @@ static void facts_fill(struct vs_hello *h)
 	h->uptime = (uint64_t)vs_now_ms();
 }
 
-/* One line per session: who, how proven, what; to stderr, or to the
- * kernel log when stderr is the console (main).  What: each of the
- * host's arguments (or its path) quoted and escaped,
- * so that neither a byte of it nor where one ends can deceive the
- * reader; cut at AUDIT_MAX, where "..." marks the cut.  No arguments:
- * the login shell. */
-#define AUDIT_MAX 480
-static void audit(const struct peer *pe, const char *how, const char *op, const char *const *argv, unsigned argc)
+/* What a session runs, as audit lines and ps show it: each of the host's
+ * arguments (or its path) quoted and escaped, so that neither a byte of
+ * it nor where one ends can deceive the reader; appended at b[n], cut at
+ * max (b holds max + 16), where "..." marks the cut.  No arguments: the
+ * login shell. */
+static size_t args_show(char *b, size_t n, size_t max, const char *const *argv, unsigned argc)
 {
-	char b[AUDIT_MAX + 16];
-	size_t n = fmt(b, sizeof b, "<6>vsock-agent: %s from %s (auth %s):%s", op, pe->desc, how,
-	               argc ? "" : " the login shell");
+	if (!argc)
+		n += fmt(b + n, max + 16 - n, " the login shell");
 	for (; argc; argc--, argv++) {
 		size_t len = strlen(*argv);
 		b[n++] = ' ';
-		if (n > AUDIT_MAX) { /* arguments left, and no room */
+		if (n > max) { /* arguments left, and no room */
 			memcpy(b + n, "...", 3);
 			n += 3;
 			break;
 		}
 		b[n++] = '\'';
-		len -= vs_esc(b + n, AUDIT_MAX + 5 - n, *argv, len, '\'');
+		len -= vs_esc(b + n, max + 5 - n, *argv, len, '\'');
 		n += strlen(b + n);
 		if (len) /* cut inside it, and marked */
 			break;
 		b[n++] = '\'';
 	}
+	return n;
+}
+
+/* One line per session: who, how proven, what (args_show, cut at
+ * AUDIT_MAX; nothing for argv NULL); to stderr, or to the kernel log when
+ * stderr is the console (main). */
+#define AUDIT_MAX 480
+static void audit(const struct peer *pe, const char *how, const char *op, const char *const *argv, unsigned argc)
+{
+	char b[AUDIT_MAX + 16];
+	size_t n = fmt(b, sizeof b, "<6>vsock-agent: %s from %s (auth %s)%s", op, pe->desc, how, argv ? ":" : "");
+	if (argv)
+		n = args_show(b, n, AUDIT_MAX, argv, argc);
 	b[n++] = '\n';
 	if (kmsg_fd < 0 || write(kmsg_fd, b, n) < 0)
 		vs_writeall(2, b + 3, n - 3);
@@ -667,7 +704,7 @@ static int legacy_run(const char *cmd)
 		return 1;
 	}
 	if (pid == 0) {
-		int nul = open("/dev/null", O_RDONLY);
+		int nul = openat(AT_FDCWD, "/dev/null", O_RDONLY);
 		if (nul > 0) {
 			dup2(nul, 0);
 			close(nul);
@@ -762,52 +799,157 @@ static int legacy_persistent(int fd, uint8_t *b, size_t n)
 	}
 }
 
+/* ---- the session table ---- */
+
+/* Every exec and shell session has an id (VS_SESSION_ID random bytes)
+ * and a slot in a table that all of this agent's processes share (one
+ * mapping, made before the first fork): what SESSIONS lists and KILL
+ * finds.  A session process fills its slot and frees it as it ends; the
+ * parent frees the slot of one that died without (children_reap).  gen
+ * changes with every claim, so that a reader can tell a slot it copied
+ * whole.  A full table leaves a session unlisted, nothing more. */
+#define SLOTS 256
+struct slot {
+	int used;                 /* 0 free, 1 being filled, 2 listed */
+	unsigned gen;
+	pid_t pid;                /* the session process; 0 once it freed the slot */
+	pid_t cmd;                /* its command: the leader of the command's session */
+	int sig;                  /* a KILL's signal, for the session process to send */
+	uint32_t flags;           /* the request's EXEC flags */
+	uint8_t id[VS_SESSION_ID];
+	uint64_t start;           /* seconds since the epoch */
+	char who[64], what[128];  /* the peer and its proof; the command (args_show) */
+};
+static struct slot *stab;    /* SLOTS of them, or NULL */
+static struct slot *myslot;  /* this session process's, or NULL */
+
+static void stab_open(void)
+{
+	void *m = mmap(NULL, SLOTS * sizeof *stab, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	stab = m == MAP_FAILED ? NULL : m;
+}
+
+/* A slot for this session process, with its id, who asked and what. */
+static void slot_take(const struct peer *pe, const char *how, const struct vs_exec *e, unsigned argc)
+{
+	uint8_t n[VS_NONCE_LEN];
+	int i;
+	for (i = 0; stab && i < SLOTS; i++) {
+		struct slot *sl = &stab[i];
+		int z = 0;
+		if (!__atomic_compare_exchange_n(&sl->used, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			continue;
+		__atomic_add_fetch(&sl->gen, 1, __ATOMIC_RELEASE);
+		sl->pid = getpid();
+		sl->cmd = sl->sig = 0;
+		sl->flags = e->flags;
+		vs_nonce(n);
+		memcpy(sl->id, n, sizeof sl->id);
+		sl->start = (uint64_t)time(NULL);
+		fmt(sl->who, sizeof sl->who, "%s (auth %s)", pe->desc, how);
+		args_show(sl->what, 0, sizeof sl->what - 16, e->argv, argc);
+		myslot = sl;
+		return;
+	}
+}
+
+/* The command runs: the slot is listed. */
+static void slot_show(pid_t cmd)
+{
+	if (!myslot)
+		return;
+	myslot->cmd = cmd;
+	__atomic_store_n(&myslot->used, 2, __ATOMIC_RELEASE);
+}
+
+static void slot_free(struct slot *sl)
+{
+	if (!sl)
+		return;
+	sl->pid = 0;
+	__atomic_store_n(&sl->used, 0, __ATOMIC_RELEASE);
+}
+
+/* The parent's part: a session process is gone, and its slot if it
+ * had not freed it. */
+static void slot_forget(pid_t pid)
+{
+	int i;
+	for (i = 0; stab && i < SLOTS; i++)
+		if (__atomic_load_n(&stab[i].used, __ATOMIC_ACQUIRE) && stab[i].pid == pid)
+			slot_free(&stab[i]);
+}
+
+/* A listed slot copied whole into c, strings ended; 0 if it is not one. */
+static int slot_copy(const struct slot *sl, struct slot *c)
+{
+	unsigned g = __atomic_load_n(&sl->gen, __ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&sl->used, __ATOMIC_ACQUIRE) != 2)
+		return 0;
+	memcpy(c, sl, sizeof *c);
+	c->who[sizeof c->who - 1] = c->what[sizeof c->what - 1] = 0;
+	return __atomic_load_n(&sl->used, __ATOMIC_ACQUIRE) == 2 && __atomic_load_n(&sl->gen, __ATOMIC_ACQUIRE) == g;
+}
+
+/* SESSIONS: every listed session, each a u16 length and its fields
+ * (PROTOCOL.md 6.9), as many as the frame holds. */
+static void sessions_send(int fd, uint8_t *b)
+{
+	struct vs_wr w = { b, 0, VS_FRAME_MAX, 0 };
+	struct slot c;
+	size_t done = 0;
+	int i;
+	for (i = 0; stab && i < SLOTS; i++) {
+		size_t at = w.n;
+		if (!slot_copy(&stab[i], &c))
+			continue;
+		vs_wr16(&w, 0);
+		vs_wrmem(&w, c.id, sizeof c.id);
+		vs_wr32(&w, (uint32_t)c.cmd);
+		vs_wr64(&w, c.start);
+		vs_wr32(&w, c.flags);
+		vs_wrstr(&w, c.who);
+		vs_wrstr(&w, c.what + 1); /* args_show begins with a blank */
+		if (w.err)
+			break;
+		vs_put16(b + at, (uint16_t)(w.n - at - 2));
+		done = w.n;
+	}
+	vs_send(fd, VS_SESSIONS, b, done);
+}
+
+/* KILL: the session gets sig from its own process, as a SIGNAL from its
+ * host would give it (a kill on purpose: all of it dies at its end),
+ * woken by a SIGCHLD (it reaps, and finds nothing to reap).  -1: no
+ * session has that id. */
+static int slot_kill(const uint8_t *id, int sig)
+{
+	struct slot c;
+	int i;
+	for (i = 0; stab && i < SLOTS; i++) {
+		if (!slot_copy(&stab[i], &c) || memcmp(c.id, id, sizeof c.id) || c.pid <= 0)
+			continue;
+		__atomic_store_n(&stab[i].sig, sig, __ATOMIC_RELEASE);
+		kill(c.pid, SIGCHLD);
+		return 0;
+	}
+	return -1;
+}
+
 /* ---- framed sessions ---- */
 
-static uint8_t rbuf[BUFCAP];   /* frames from the host */
-static size_t roff, rlen;
-static struct vs_q wq;         /* frames to the host */
+static uint8_t sess_in[VS_CHAN_BUF], sess_out[VS_CHAN_BUF]; /* the connection's buffers */
 
 struct sess {
-	int sock;
+	struct vs_chan ch;        /* the connection; its held payload: STDIN not yet written */
 	int in_w, out_r, err_r;   /* command's stdin, stdout, stderr (or -1) */
 	int pty;                  /* pty master, or -1 */
 	int pty_slave;            /* held so the master never sees EIO early */
 	pid_t pid;                /* session leader; also its sid and pgid */
 	int exited, status;
 	int killed;               /* the host sent a signal: it ends everything */
-	const uint8_t *sin;       /* STDIN bytes not yet written */
-	size_t sinlen;
-	int sin_eof;              /* STDIN_EOF arrived: close after sin */
+	int sin_eof;              /* STDIN_EOF arrived: close after the held STDIN */
 };
-
-/* The last word is said: half-close, and read what the host still sends
- * (stdin the command never read) until it closes, for a bounded time.
- * Closing with unread data would reset the connection, and a reset may
- * take the EXIT frame with it before the host has read it. */
-static void sock_drain_close(int fd)
-{
-	static uint8_t junk[16384];
-	long deadline = vs_deadline(2000);
-	shutdown(fd, SHUT_WR);
-	vs_nonblock(fd, 1);
-	while (vs_wait_by(fd, POLLIN, deadline) == 0) {
-		ssize_t r = read(fd, junk, sizeof junk);
-		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
-			break;
-	}
-	close(fd);
-}
-
-/* Blocking flush of everything queued (used at the end of a session). */
-static int wflush(int fd)
-{
-	int r;
-	vs_nonblock(fd, 0);
-	r = vs_writeall(fd, wq.b + wq.off, wq.len - wq.off);
-	wq.off = wq.len = 0;
-	return r;
-}
 
 
 /* Parent and session id of a process, from /proc/PID/stat ("pid (comm)
@@ -820,7 +962,7 @@ static long proc_stat(const char *pid, long *ppid)
 	int fd;
 	ssize_t r;
 	fmt(path, sizeof path, "/proc/%s/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	r = read(fd, st, sizeof st - 1);
@@ -842,7 +984,7 @@ static void proc_each(void (*fn)(const char *name, long pid, void *arg), void *a
 {
 	struct vs_dir d;
 	const char *name;
-	int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	vs_dir_init(&d, fd);
@@ -907,7 +1049,7 @@ static void reap_all(int ms)
 {
 	int i;
 	for (i = 0; i < ms / 10 && reap_some(NULL); i++)
-		usleep(10000);
+		nap(10);
 }
 
 /* A session ends as a terminal hangup ends one: on a pty, SIGHUP (and
@@ -944,6 +1086,7 @@ static void sess_abort(struct sess *s, const char *why)
 		session_kill(s->pid, SIGKILL);
 		reap_all(2000);
 	}
+	slot_free(myslot);
 	exit(0);
 }
 
@@ -986,7 +1129,7 @@ static int passwd_lookup(uid_t uid, char *user, char *home, char *shell, size_t 
 	static char b[4097];
 	size_t have = 0;
 	int skipping = 0, found = -1;
-	int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, "/etc/passwd", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	while (found < 0) {
@@ -1110,7 +1253,7 @@ static void child_exec(struct vs_exec *e, int in, int out, int err, const char *
 	const char *shell = env_get(env, "SHELL"), *home = env_get(env, "HOME"), *base;
 	setsid();
 	if (slave) {
-		int t = open(slave, O_RDWR);
+		int t = openat(AT_FDCWD, slave, O_RDWR);
 		if (t < 0)
 			_exit(126);
 		ioctl(t, TIOCSCTTY, 0);
@@ -1158,16 +1301,18 @@ static void child_exec(struct vs_exec *e, int in, int out, int err, const char *
 }
 
 /* devpts may not be mounted in an early initramfs: mount a private
- * instance and use its ptmx. */
+ * instance and use its ptmx.  /dev/ptmx is what posix_openpt opens; musl
+ * keeps it with ptsname, whose snprintf links stdio's exit code (500
+ * bytes of the budget). */
 static int pty_open_master(void)
 {
-	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int m = openat(AT_FDCWD, "/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (m >= 0)
 		return m;
 	mkdir("/dev/pts", 0755);
 	if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0 && errno != EBUSY)
 		return -1;
-	return open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	return openat(AT_FDCWD, "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 }
 
 static int sess_spawn(struct sess *s, struct vs_exec *e)
@@ -1186,10 +1331,10 @@ static int sess_spawn(struct sess *s, struct vs_exec *e)
 		fmt(slave, sizeof slave, "/dev/pts/%u", ptn);
 		if (ws.ws_row && ws.ws_col)
 			ioctl(s->pty, TIOCSWINSZ, &ws);
-		s->pty_slave = open(slave, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		s->pty_slave = openat(AT_FDCWD, slave, O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (s->pty_slave < 0)
 			return -1;
-	} else if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0) {
+	} else if (pipe_make(pin, O_CLOEXEC) < 0 || pipe_make(pout, O_CLOEXEC) < 0 || pipe_make(perr, O_CLOEXEC) < 0) {
 		return -1;
 	}
 	s->pid = fork();
@@ -1220,11 +1365,11 @@ static int sess_spawn(struct sess *s, struct vs_exec *e)
 static void pump_out(struct sess *s, int *fd, uint16_t type)
 {
 	ssize_t r;
-	if (vs_q_room(&wq) < VS_HDR + VS_FRAME_MAX)
+	if (!vs_chan_fits(&s->ch, VS_FRAME_MAX))
 		return;
-	r = read(*fd, vs_q_data(&wq), VS_FRAME_MAX);
+	r = read(*fd, vs_chan_data(&s->ch), VS_FRAME_MAX);
 	if (r > 0) {
-		vs_q_commit(&wq, type, (size_t)r);
+		vs_chan_commit(&s->ch, type, (size_t)r);
 		return;
 	}
 	if (r < 0 && (errno == EINTR || (errno == EAGAIN && (!s->exited || *fd != s->pty))))
@@ -1255,40 +1400,52 @@ static void stdin_eof(struct sess *s)
 	}
 }
 
+/* A signal from the host (SIGNAL), or from a KILL: to the foreground
+ * group of the terminal, or to the command's group.  Either ends the
+ * session on purpose (sess_end).  SIGKILL is the host killing it on
+ * purpose (--timeout): all of it, what left the group too. */
+static void sess_signal(struct sess *s, uint32_t sig)
+{
+	pid_t g = s->pty >= 0 ? tcgetpgrp(s->pty) : s->pid;
+	if (sig == 0 || sig >= NSIG)
+		return;
+	if (sig == SIGKILL)
+		session_kill(s->pid, SIGKILL);
+	else
+		kill(-(g > 0 ? g : s->pid), (int)sig);
+	s->killed = 1;
+}
+
 /* Handle the frames buffered from the host.  STDIN data waits until the
  * command has taken the chunk before it (STDIN_EOF too, to stay after
  * it), but SIGNAL, WINSIZE and PING are handled at once even behind stdin
  * that the command does not read: Ctrl-C must reach such a command.  A
- * frame handled out of turn is cut out of the buffer, so that every byte
- * between roff and rlen is always a frame not yet seen or not yet done:
- * nothing the host sends can pass for a marker. */
+ * frame handled out of turn is cut out of the buffer (vs_chan_drop), so
+ * that nothing the host sends can pass for a marker. */
 static void sess_frames(struct sess *s)
 {
-	size_t off = roff;
-	int blocked = s->sinlen != 0;
+	struct vs_chan *c = &s->ch;
+	size_t off = c->ioff;
+	int blocked = c->npend != 0;
 	for (;;) {
 		struct vs_hdr h;
-		uint8_t *f = rbuf + off;
-		const uint8_t *p = f + VS_HDR;
-		size_t sz;
-		int r = vs_hdr_parse(f, rlen - off, &h);
+		const uint8_t *p;
+		int r = vs_chan_peek(c, off, &h, &p);
 		if (r < 0) {
-			send_error(s->sock, VS_E_PROTO, "malformed frame header (type %u, length %u)", vs_get16(f + 4),
-			           vs_get32(f));
+			send_error(c->fd, VS_E_PROTO, "malformed frame header (type %u, length %u)",
+			           vs_get16(c->in + off + 4), vs_get32(c->in + off));
 			sess_abort(s, "malformed frame");
 		}
-		if (r == 0 || rlen - off < VS_HDR + h.len)
+		if (r == 0)
 			return;
-		sz = VS_HDR + h.len;
 		if (blocked && (h.type == VS_STDIN || h.type == VS_STDIN_EOF)) {
-			off += sz; /* its turn comes when stdin drains */
+			off += VS_HDR + h.len; /* its turn comes when stdin drains */
 			continue;
 		}
 		switch (h.type) {
 		case VS_STDIN:
 			if (s->in_w >= 0 && !s->sin_eof) {
-				s->sin = p;
-				s->sinlen = h.len;
+				vs_chan_hold(c, p, h.len);
 				blocked = h.len != 0;
 			}
 			break;
@@ -1296,18 +1453,8 @@ static void sess_frames(struct sess *s)
 			s->sin_eof = 1;
 			break;
 		case VS_SIGNAL:
-			if (h.len == 4) {
-				uint32_t sig = vs_get32(p);
-				pid_t g = s->pty >= 0 ? tcgetpgrp(s->pty) : s->pid;
-				/* SIGKILL is the host killing the session on purpose
-				 * (--timeout): all of it, what left the group too */
-				if (sig == SIGKILL)
-					session_kill(s->pid, SIGKILL);
-				else if (sig > 0 && sig < NSIG)
-					kill(-(g > 0 ? g : s->pid), (int)sig);
-				if (sig > 0 && sig < NSIG)
-					s->killed = 1;
-			}
+			if (h.len == 4)
+				sess_signal(s, vs_get32(p));
 			break;
 		case VS_WINSIZE:
 			if (h.len == 8 && s->pty >= 0) {
@@ -1316,60 +1463,32 @@ static void sess_frames(struct sess *s)
 			}
 			break;
 		case VS_PING:
-			if (vs_q_put(&wq, VS_PONG, p, h.len < 8 ? h.len : 8) < 0)
+			if (vs_chan_put(c, VS_PONG, p, h.len < 8 ? h.len : 8) < 0)
 				return;
 			break;
 		default:
-			send_error(s->sock, VS_E_UNKNOWN, "unexpected message type %u in an exec session", h.type);
+			send_error(c->fd, VS_E_UNKNOWN, "unexpected message type %u in an exec session", h.type);
 			sess_abort(s, "unexpected message");
 		}
-		if (off == roff) {
-			roff += sz;
-			off += sz;
-		} else {
-			/* behind waiting stdin: s->sin points before off */
-			memmove(f, f + sz, rlen - off - sz);
-			rlen -= sz;
-		}
+		off = vs_chan_drop(c, off, VS_HDR + h.len);
 	}
-}
-
-/* Room to read more from the host.  The buffer is compacted only while
- * no stdin chunk points into it. */
-static size_t sess_rroom(struct sess *s)
-{
-	if (!s->sinlen) {
-		if (roff == rlen)
-			roff = rlen = 0;
-		if (roff && BUFCAP - rlen < VS_HDR + VS_FRAME_MAX) {
-			memmove(rbuf, rbuf + roff, rlen - roff);
-			rlen -= roff;
-			roff = 0;
-		}
-	}
-	return BUFCAP - rlen;
 }
 
 static void sess_read_sock(struct sess *s)
 {
-	ssize_t r = read(s->sock, rbuf + rlen, BUFCAP - rlen);
-	if (r > 0)
-		rlen += (size_t)r;
-	else if (r == 0)
+	ssize_t r = vs_chan_read(&s->ch);
+	if (r == 0)
 		sess_abort(s, "host closed the connection");
-	else if (errno != EAGAIN && errno != EINTR)
+	else if (r < 0 && errno != EAGAIN && errno != EINTR)
 		sess_abort(s, "connection failed");
 }
 
 static void sess_write_stdin(struct sess *s)
 {
-	ssize_t r = write(s->in_w, s->sin, s->sinlen);
-	if (r > 0) {
-		s->sin += r;
-		s->sinlen -= (size_t)r;
-	} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+	ssize_t r = vs_chan_pass(&s->ch, s->in_w);
+	if (r < 0 && errno != EAGAIN && errno != EINTR) {
 		/* the command closed its stdin: drop what it will never read */
-		s->sinlen = 0;
+		s->ch.npend = 0;
 		if (s->pty < 0)
 			close_fd(&s->in_w);
 	}
@@ -1381,15 +1500,15 @@ static void sess_exit_frame(struct sess *s)
 	int st = s->status;
 	vs_put32(b, WIFSIGNALED(st) ? VS_SIGNALED : VS_EXITED);
 	vs_put32(b + 4, (uint32_t)(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st)));
-	vs_q_put(&wq, VS_EXIT, b, sizeof b);
+	vs_chan_put(&s->ch, VS_EXIT, b, sizeof b);
 }
 
 static void sess_run(int sock, struct vs_exec *e)
 {
 	struct sess s;
-	int probed = 0;
+	struct vs_chan *c = &s.ch;
 	memset(&s, 0, sizeof s);
-	s.sock = sock;
+	vs_chan_init(c, sock, sess_in, sizeof sess_in, sess_out, sizeof sess_out);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigchld_pipe();
 	if (sess_spawn(&s, e) < 0) {
@@ -1403,33 +1522,34 @@ static void sess_run(int sock, struct vs_exec *e)
 			/* no parent that listens (a request on the control connection) */
 		}
 	}
+	slot_show(s.pid);
 	vs_nonblock(sock, 1);
 	for (;;) {
 		struct pollfd p[5];
 		int n = 0, isock, iout = -1, ierr = -1, iin = -1;
-		size_t room;
+		short ev;
 		int done = s.exited && s.out_r < 0 && s.err_r < 0;
 		if (done) {
 			int hup = s.pty_slave >= 0;
 			close_fd(&s.pty_slave);
 			sess_exit_frame(&s);
-			if (wflush(sock) < 0)
+			if (vs_chan_drain(c) < 0)
 				sess_abort(&s, "connection failed");
 			sess_end(&s, hup);
 			info("session %d: done", (int)s.pid);
-			sock_drain_close(sock);
+			slot_free(myslot);
+			vs_chan_close(c, 2000);
 			exit(0);
 		}
 		isock = n;
-		room = sess_rroom(&s);
-		p[n++] = (struct pollfd){ sock, (short)((room ? POLLIN : probed ? 0 : POLLRDHUP) |
-		                                        (wq.len > wq.off ? POLLOUT : 0)), 0 };
+		ev = vs_chan_events(c);
+		p[n++] = (struct pollfd){ sock, ev, 0 };
 		p[n++] = (struct pollfd){ sigpipe_fd[0], POLLIN, 0 };
-		if (s.out_r >= 0 && vs_q_room(&wq) >= VS_HDR + VS_FRAME_MAX)
+		if (s.out_r >= 0 && vs_chan_fits(c, VS_FRAME_MAX))
 			iout = n, p[n++] = (struct pollfd){ s.out_r, POLLIN, 0 };
-		if (s.err_r >= 0 && vs_q_room(&wq) >= VS_HDR + VS_FRAME_MAX)
+		if (s.err_r >= 0 && vs_chan_fits(c, VS_FRAME_MAX))
 			ierr = n, p[n++] = (struct pollfd){ s.err_r, POLLIN, 0 };
-		if (s.in_w >= 0 && s.sinlen)
+		if (s.in_w >= 0 && c->npend)
 			iin = n, p[n++] = (struct pollfd){ s.in_w, POLLOUT, 0 };
 		/* once the command has exited, drain its pty without waiting */
 		if (poll(p, (nfds_t)n, s.exited && s.pty >= 0 ? 0 : -1) < 0 && errno != EINTR)
@@ -1437,26 +1557,21 @@ static void sess_run(int sock, struct vs_exec *e)
 		if (p[1].revents) {
 			sigpipe_drain();
 			reap(&s);
+			if (myslot)
+				sess_signal(&s, (uint32_t)__atomic_exchange_n(&myslot->sig, 0, __ATOMIC_ACQ_REL));
 		}
 		if (p[isock].revents & (POLLIN | POLLHUP | POLLERR)) {
-			if (room)
+			if (ev & POLLIN)
 				sess_read_sock(&s);
 			else if (p[isock].revents & (POLLHUP | POLLERR))
 				sess_abort(&s, "host closed the connection"); /* no room to read its EOF */
 		}
-		if (!room && (p[isock].revents & POLLRDHUP) && !probed) {
-			/* The host stopped sending while its stdin fills our buffer.
-			 * vsock reports a closed peer with unread data pending only
-			 * this way (no POLLHUP), and a half-close looks the same:
-			 * an empty STDOUT tells them apart, as writing to a peer
-			 * that is gone fails with EPIPE. */
-			vs_q_put(&wq, VS_STDOUT, NULL, 0);
-			probed = 1;
-		}
-		if (room)
-			probed = 0;
+		/* the host stopped sending while its stdin fills our input: an
+		 * empty STDOUT tells a half-close from a host gone */
+		if (vs_chan_probe(c, p[isock].revents))
+			vs_chan_put(c, VS_STDOUT, NULL, 0);
 		if (p[isock].revents & POLLOUT) {
-			ssize_t r = vs_q_write(&wq, sock);
+			ssize_t r = vs_chan_flush(c);
 			if (r < 0 && errno != EAGAIN && errno != EINTR)
 				sess_abort(&s, "connection failed");
 		}
@@ -1467,7 +1582,7 @@ static void sess_run(int sock, struct vs_exec *e)
 		if (s.err_r >= 0 && ierr >= 0 && p[ierr].revents)
 			pump_out(&s, &s.err_r, VS_STDERR);
 		sess_frames(&s);
-		if (s.sin_eof && !s.sinlen && s.in_w >= 0) {
+		if (s.sin_eof && !c->npend && s.in_w >= 0) {
 			stdin_eof(&s);
 			s.sin_eof = 2; /* done */
 		}
@@ -1611,6 +1726,39 @@ static int op_allowed(int fd, uint32_t op)
 	return 0;
 }
 
+/* SESSIONS (audited as ps) or KILL (as kill, with the id and signal):
+ * the answer is the list, or OK once the session's process has the
+ * signal to send.  The exit status. */
+static int sessions_serve(int fd, const struct peer *pe, const char *how, uint16_t type, int n)
+{
+	char id[2 * VS_SESSION_ID + 1], sig[12];
+	const char *av[2] = { id, sig };
+	uint32_t s;
+	if (type == VS_SESSIONS) {
+		audit(pe, how, "ps", NULL, 0);
+		sessions_send(fd, fbuf);
+		return 0;
+	}
+	if (n != VS_SESSION_ID + 4) {
+		send_error(fd, VS_E_PROTO, "malformed KILL request");
+		return 1;
+	}
+	s = vs_get32(fbuf + VS_SESSION_ID);
+	xf_hex(fbuf, VS_SESSION_ID, id);
+	fmt(sig, sizeof sig, "%u", s);
+	audit(pe, how, "kill", av, 2);
+	if (s == 0 || s >= NSIG) {
+		send_error(fd, VS_E_PROTO, "no signal %u", s);
+		return 1;
+	}
+	if (slot_kill(fbuf, (int)s) < 0) {
+		send_error(fd, VS_E_NOENT, "no session %s on this agent", id);
+		return 1;
+	}
+	vs_send(fd, VS_OK, NULL, 0);
+	return 0;
+}
+
 /* One request on a session connection.  Returns only if the frame was
  * not a session request (the caller decides). */
 static void serve_request(int fd, const struct peer *pe, const char *how, struct vs_hdr *h, int n)
@@ -1628,10 +1776,17 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		if (!op_allowed(fd, e.flags & VS_EXEC_PTY ? VS_CAP_PTY : VS_CAP_EXEC))
 			exit(1);
 		/* what runs: the login shell, one string for the shell, or argv */
-		audit(pe, how, e.flags & VS_EXEC_PTY ? "shell" : "exec", e.argv,
-		      e.flags & VS_EXEC_LOGIN ? 0 : e.flags & VS_EXEC_SHELL ? 1 : e.argc);
+		n = e.flags & VS_EXEC_LOGIN ? 0 : e.flags & VS_EXEC_SHELL ? 1 : (int)e.argc;
+		audit(pe, how, e.flags & VS_EXEC_PTY ? "shell" : "exec", e.argv, (unsigned)n);
+		slot_take(pe, how, &e, (unsigned)n);
 		sess_run(fd, &e);
 		exit(0);
+	case VS_SESSIONS:
+	case VS_KILL:
+		/* whoever may run commands here may see and end them */
+		if (!op_allowed(fd, ops & VS_CAP_SESSIONS ? VS_CAP_SESSIONS : VS_CAP_EXEC))
+			exit(1);
+		exit(sessions_serve(fd, pe, how, h->type, n));
 	case VS_PUT:
 	case VS_GET:
 		if (!op_allowed(fd, h->type == VS_PUT ? VS_CAP_PUT : VS_CAP_GET))
@@ -1744,10 +1899,10 @@ static void dialback(uint64_t token, int note)
 static void child_detach(void)
 {
 	sigpipe_close();
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
+	sig_set(SIGCHLD, SIG_DFL);
+	sig_set(SIGTERM, SIG_DFL);
+	sig_set(SIGINT, SIG_DFL);
+	sig_set(SIGHUP, SIG_DFL);
 }
 
 /* The next standby dial-back, when the host asked for them (the hub). */
@@ -1815,6 +1970,7 @@ static void children_reap(int ctl)
 		sid = sid_take(p);
 		if (WIFSIGNALED(st) && sid > 1)
 			session_kill(sid, SIGKILL);
+		slot_forget(p);
 		for (i = 0; i < MAXKIDS; i++) {
 			if (kids[i].pid != p)
 				continue;
@@ -1863,7 +2019,7 @@ static int serve_control(int fd, const struct peer *pe)
 	sigpipe_open(sigs, 1);
 	close_fd(&note[0]);
 	close_fd(&note[1]);
-	if ((host_flags & VS_HF_STANDBY) && pipe2(note, O_CLOEXEC | O_NONBLOCK) < 0)
+	if ((host_flags & VS_HF_STANDBY) && pipe_make(note, O_CLOEXEC | O_NONBLOCK) < 0)
 		note[0] = -1;
 	for (;;) {
 		struct pollfd p[3] = { { fd, POLLIN, 0 }, { sigpipe_fd[0], POLLIN, 0 }, { note[0], POLLIN, 0 } };
@@ -2007,7 +2163,7 @@ static void daemonize(void)
 	close(p[1]);
 	if (chdir("/") < 0)
 		die_sys("unable to change directory to /");
-	nul = open("/dev/null", O_RDWR);
+	nul = openat(AT_FDCWD, "/dev/null", O_RDWR);
 	if (nul >= 0) {
 		dup2(nul, 0);
 		dup2(nul, 1);
@@ -2050,7 +2206,7 @@ static void spare_run(int lfd, int taken, pid_t listener)
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
-				usleep(100000);
+				nap(100);
 			else if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
 				warn_sys("unable to accept");
 			continue;
@@ -2093,7 +2249,7 @@ static __attribute__((noreturn)) void listen_loop(const struct vs_addr *a, int b
 	info("listening on %s", vs_addr_str(a, as, sizeof as));
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigpipe_open(sigs, 4);
-	if (pipe2(taken, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (pipe_make(taken, O_CLOEXEC | O_NONBLOCK) < 0)
 		die_sys("unable to create a pipe");
 	for (;;) {
 		struct pollfd p[2] = { { taken[0], POLLIN, 0 }, { sigpipe_fd[0], POLLIN, 0 } };
@@ -2106,7 +2262,7 @@ static __attribute__((noreturn)) void listen_loop(const struct vs_addr *a, int b
 			}
 			if (pid < 0) {
 				warn_sys("unable to fork for a connection");
-				usleep(100000);
+				nap(100);
 			} else {
 				spare = pid;
 				kid_add(pid, 0);
@@ -2164,7 +2320,7 @@ static uint32_t ops_parse(const char *list)
 {
 	uint32_t v = 0;
 	while (*list) {
-		size_t k = strcspn(list, ",");
+		size_t k = (size_t)(strchrnul(list, ',') - list);
 		int i;
 		for (i = 0; i < 6; i++)
 			if (strlen(op_names[i]) == k && !strncmp(list, op_names[i], k))
@@ -2310,11 +2466,13 @@ int main(int argc, char **argv)
 	if (!listening && listen_only)
 		usage_error(listen_only, "is for listen mode (--listen)");
 	ops = only & ~deny;
+	/* sessions are listed and killed wherever commands may run */
+	ops = ops & (VS_CAP_EXEC | VS_CAP_PTY) ? ops | VS_CAP_SESSIONS : ops & ~VS_CAP_SESSIONS;
 	fmt(ops_why, sizeof ops_why, "%s%s%s", deny_s, *deny_s && *only_s ? ", " : "", only_s);
 	key_setup(keysrc);
 	/* packets (O_DIRECT): a message cut short is dropped whole, never
 	 * read as part of the next one */
-	if (pipe2(sid_fd, O_CLOEXEC | O_NONBLOCK | O_DIRECT) < 0)
+	if (pipe_make(sid_fd, O_CLOEXEC | O_NONBLOCK | O_DIRECT) < 0)
 		die_sys("unable to create a pipe");
 	{
 		/* audit lines to the kernel log when stderr is the console (there
@@ -2326,14 +2484,15 @@ int main(int argc, char **argv)
 		unsigned a, c;
 		int con = -1;
 		if (!au || strcmp(au, "stderr")) {
-			con = open("/dev/console", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+			con = openat(AT_FDCWD, "/dev/console", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 			if ((background && !opt_verbose) || (con >= 0 && ioctl(2, TIOCGDEV, &a) == 0 &&
 			                                     ioctl(con, TIOCGDEV, &c) == 0 && a == c))
-				kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+				kmsg_fd = openat(AT_FDCWD, "/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
 		}
 		if (con >= 0)
 			close(con);
 	}
+	stab_open();
 	if (listening)
 		listen_loop(&la, background);
 	for (;;) {
@@ -2357,7 +2516,7 @@ int main(int argc, char **argv)
 		}
 		if (rc == RC_REFUSED || (rc == RC_GONE && opt_reconnect)) {
 			info("dialing %s again", pe.desc);
-			usleep((500 + (unsigned)getpid() % 500) * 1000);
+			nap((int)(500 + (unsigned)getpid() % 500));
 			continue;
 		}
 		return rc;

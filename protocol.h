@@ -64,6 +64,8 @@ enum vs_type {
 	VS_OK = 38,        /* empty: the receiver accepted an entry */
 	VS_DONE = 39,      /* empty: the sender has no more entries */
 	VS_POWER = 40,     /* u32 how (VS_POWER_*): power the guest off, or reboot it */
+	VS_SESSIONS = 41,  /* host: empty (list them); agent: the sessions, each a u16 length and fields */
+	VS_KILL = 42,      /* u8 id[8], u32 signal: signal a session of the agent */
 };
 
 /* capability bits in HELLO: what this agent serves */
@@ -73,7 +75,9 @@ enum vs_type {
 #define VS_CAP_GET 0x8u      /* downloads */
 #define VS_CAP_DIALBACK 0x10u
 #define VS_CAP_POWER 0x20u   /* power requests */
-#define VS_CAP_ALL 0x3fu
+#define VS_CAP_SESSIONS 0x40u /* lists its sessions and kills one (SESSIONS, KILL) */
+#define VS_CAP_ALL 0x7fu
+#define VS_SESSION_ID 8       /* bytes of a session id; shown as 16 hex digits */
 
 /* HELLO flags */
 #define VS_HF_KEY 0x1u       /* host: holds a key; agent: send AUTH now */
@@ -205,15 +209,6 @@ struct vs_sockaddr_vm {
 	unsigned char svm_zero[4];
 };
 
-/* Outgoing frames of a session: appended at len, written out from off.
- * Two frames' worth: whoever fills it reads its source only while a whole
- * frame fits, which is the backpressure. */
-#define VS_QCAP (2 * (VS_HDR + VS_FRAME_MAX))
-struct vs_q {
-	uint8_t b[VS_QCAP];
-	size_t off, len;
-};
-
 enum vs_addr_kind { VS_ADDR_VSOCK = 1, VS_ADDR_UNIX, VS_ADDR_HYBRID };
 
 struct vs_addr {
@@ -244,12 +239,6 @@ void vs_wrstr(struct vs_wr *w, const char *s);
 void vs_wrmem(struct vs_wr *w, const void *s, size_t n);
 
 int vs_exec_decode(const uint8_t *p, size_t n, struct vs_exec *e);
-
-size_t vs_q_room(struct vs_q *q);
-int vs_q_put(struct vs_q *q, uint16_t type, const void *p, size_t n);
-uint8_t *vs_q_data(struct vs_q *q);
-void vs_q_commit(struct vs_q *q, uint16_t type, size_t n);
-ssize_t vs_q_write(struct vs_q *q, int fd);
 
 struct iovec;
 #define VS_NEVER (-1L)     /* a deadline that never comes */
@@ -420,50 +409,6 @@ int vs_exec_decode(const uint8_t *p, size_t n, struct vs_exec *e)
 	if (!(e->flags & VS_EXEC_LOGIN) && e->argc == 0)
 		return -1;
 	return 0;
-}
-
-/* Free room, compacting when what is left to write sits far in. */
-size_t vs_q_room(struct vs_q *q)
-{
-	if (q->off == q->len)
-		q->off = q->len = 0;
-	if (q->off && VS_QCAP - q->len < VS_HDR + VS_FRAME_MAX) {
-		memmove(q->b, q->b + q->off, q->len - q->off);
-		q->len -= q->off;
-		q->off = 0;
-	}
-	return VS_QCAP - q->len;
-}
-
-/* Queue a whole frame; -1 when it does not fit now. */
-int vs_q_put(struct vs_q *q, uint16_t type, const void *p, size_t n)
-{
-	if (vs_q_room(q) < VS_HDR + n)
-		return -1;
-	vs_hdr_put(q->b + q->len, type, (uint32_t)n);
-	if (n)
-		memcpy(q->b + q->len + VS_HDR, p, n);
-	q->len += VS_HDR + n;
-	return 0;
-}
-
-/* Where a frame's payload goes when it is read straight in: after
- * vs_q_room said a whole frame fits; vs_q_commit adds its header. */
-uint8_t *vs_q_data(struct vs_q *q) { return q->b + q->len + VS_HDR; }
-
-void vs_q_commit(struct vs_q *q, uint16_t type, size_t n)
-{
-	vs_hdr_put(q->b + q->len, type, (uint32_t)n);
-	q->len += VS_HDR + n;
-}
-
-/* One write of what is queued; the result of write(). */
-ssize_t vs_q_write(struct vs_q *q, int fd)
-{
-	ssize_t r = write(fd, q->b + q->off, q->len - q->off);
-	if (r > 0)
-		q->off += (size_t)r;
-	return r;
 }
 
 long vs_now_ms(void)
@@ -973,17 +918,25 @@ int vs_error_text(const uint8_t *p, size_t n, uint32_t dflt, uint32_t *code, cha
 	return 0;
 }
 
+/* stpcpy, by hand: libc's is 180 bytes of the agent's budget */
+static char *vs_cat(char *p, const char *s)
+{
+	while ((*p = *s++))
+		p++;
+	return p;
+}
+
 const char *vs_addr_str(const struct vs_addr *a, char *buf, size_t n)
 {
 	const char *pre = a->kind == VS_ADDR_UNIX ? "unix:" : a->kind == VS_ADDR_HYBRID ? "hybrid:" : "vsock:";
 	char *p = buf;
 	if (strlen(pre) + strlen(a->path) + 24 > n)
 		return "?";
-	p += strlen(strcpy(p, pre));
+	p = vs_cat(p, pre);
 	if (a->kind != VS_ADDR_VSOCK)
-		p += strlen(strcpy(p, a->path));
+		p = vs_cat(p, a->path);
 	else if (a->cid == VS_CID_ANY)
-		p += strlen(strcpy(p, "any"));
+		p = vs_cat(p, "any");
 	else
 		p = vs_utoa(p, a->cid);
 	if (a->kind != VS_ADDR_UNIX) {

@@ -15,7 +15,8 @@
  * followed, so symlinks travel verbatim.  The host also binds names to
  * its request (struct xf.expect).
  *
- * No malloc and no printf here: the agent must stay small.
+ * No malloc and no printf here: the agent must stay small (and open() is
+ * openat(AT_FDCWD), as in auth.h).
  */
 #ifndef VS_TRANSFER_H
 #define VS_TRANSFER_H
@@ -23,6 +24,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include "protocol.h"
+#include "chan.h"
 #include "sha256.h"
 
 #define XF_RECURSIVE 0x1u
@@ -65,6 +67,7 @@ struct xf_meta {
 
 struct xf {
 	int sock;
+	struct vs_chan ch;      /* sock's frames in (xf_in); ours go out by writev */
 	uint32_t flags;
 	int alg;
 	const char *expect;     /* receiver: the one top entry's name, as asked for
@@ -287,14 +290,14 @@ void xf_hash_hole(struct xf_hash *h, uint64_t len)
 
 #define XF_BATCH (4 * VS_FRAME_MAX)
 static uint8_t xf_buf[XF_BATCH];                   /* outgoing DATA: one read, 4 frames */
-/* Incoming frames are read in bulk, several per read(): one syscall per
- * 64 KiB chunk instead of two (header, then payload).  xf_p points at the
- * payload of the last frame read, valid until the next xf_read.  Sixteen
- * frames' room: the partial frame at the end is moved to the front once
- * per megabyte, not once per quarter (a copy of an eighth of the data). */
+/* Incoming frames are read in bulk, several per read(), into the
+ * channel's input (x->ch): one syscall per 64 KiB chunk instead of two
+ * (header, then payload).  xf_p points at the payload of the last frame
+ * read, valid until the next xf_read.  Sixteen frames' room: the partial
+ * frame at the end is moved to the front once per megabyte, not once per
+ * quarter (a copy of an eighth of the data). */
 #define XF_INFRAMES 16
 static uint8_t xf_in[XF_INFRAMES * (VS_HDR + VS_FRAME_MAX)];
-static size_t xf_ioff, xf_ilen;
 static const uint8_t *xf_p;
 static uint8_t xf_ent[VS_FRAME_MAX];               /* the current STAT */
 static uint8_t xf_zero[VS_FRAME_MAX]; /* not const: .bss, not 64 KiB of .rodata */
@@ -377,12 +380,11 @@ static void xf_send_error(struct xf *x)
 }
 
 /* The length of the next frame if it is a complete DATA frame already in
- * the buffer, else 0. */
-static size_t xf_next_data(void)
+ * the buffer (its payload at *p), else 0. */
+static size_t xf_next_data(struct xf *x, const uint8_t **p)
 {
 	struct vs_hdr h;
-	if (vs_hdr_parse(xf_in + xf_ioff, xf_ilen - xf_ioff, &h) != 1 || h.type != VS_DATA ||
-	    xf_ilen - xf_ioff < VS_HDR + h.len)
+	if (vs_chan_peek(&x->ch, x->ch.ioff, &h, p) != 1 || h.type != VS_DATA)
 		return 0;
 	return h.len;
 }
@@ -390,40 +392,17 @@ static size_t xf_next_data(void)
 /* Read one frame; its payload is at xf_p.  ERROR frames become x->err. */
 static int xf_read(struct xf *x, struct vs_hdr *h)
 {
-	int r, n;
-	for (;;) {
-		ssize_t k;
-		r = vs_hdr_parse(xf_in + xf_ioff, xf_ilen - xf_ioff, h);
-		if (r < 0) {
-			x->lost = 1;
-			return xf_fail(x, VS_E_PROTO, "protocol error: malformed frame during the transfer", NULL);
-		}
-		if (r == 1 && xf_ilen - xf_ioff >= VS_HDR + h->len)
-			break;
-		if (xf_ioff == xf_ilen) {
-			xf_ioff = xf_ilen = 0;
-		} else if (xf_ioff && sizeof xf_in - xf_ioff < VS_HDR + VS_FRAME_MAX) {
-			memmove(xf_in, xf_in + xf_ioff, xf_ilen - xf_ioff);
-			xf_ilen -= xf_ioff;
-			xf_ioff = 0;
-		}
-		k = read(x->sock, xf_in + xf_ilen, sizeof xf_in - xf_ilen);
-		if (k > 0) {
-			xf_ilen += (size_t)k;
-			continue;
-		}
-		if (k < 0 && errno == EINTR)
-			continue;
+	int n = vs_chan_recv(&x->ch, h, &xf_p);
+	if (n < 0) {
 		x->lost = 1;
-		if (k == 0 && xf_ioff == xf_ilen)
+		if (errno == EPROTO)
+			return xf_fail(x, VS_E_PROTO, "protocol error: malformed frame during the transfer", NULL);
+		if (!errno && x->ch.ioff == x->ch.ilen)
 			return xf_fail(x, VS_E_IO, "connection closed by the peer during the transfer", NULL);
-		if (k == 0)
+		if (!errno)
 			return xf_fail(x, VS_E_PROTO, "connection closed inside a frame during the transfer", NULL);
 		return xf_fail(x, VS_E_IO, "connection lost: ", vs_strerror(errno), NULL);
 	}
-	xf_p = xf_in + xf_ioff + VS_HDR;
-	xf_ioff += VS_HDR + h->len;
-	n = (int)h->len;
 	if (h->type == VS_ERROR) {
 		vs_error_text(xf_p, (size_t)n, VS_E_IO, &x->code, x->err, sizeof x->err);
 		x->remote_err = 1;
@@ -482,8 +461,8 @@ int xf_request_parse(const uint8_t *p, size_t n, uint32_t *flags, int *alg, cons
  * in the input buffer (bytes after its DONE) is not this one's. */
 void xf_init(struct xf *x, int sock, uint32_t flags, int alg)
 {
-	xf_ioff = xf_ilen = 0;
 	memset(x, 0, sizeof *x);
+	vs_chan_init(&x->ch, sock, xf_in, sizeof xf_in, NULL, 0);
 	x->sock = sock;
 	x->flags = flags;
 	x->alg = alg;
@@ -978,7 +957,7 @@ static int xf_root(struct xf *x)
 	}
 	if (stat(d, &st) == 0 && S_ISDIR(st.st_mode)) {
 		x->into_dir = 1;
-		fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		fd = openat(AT_FDCWD, d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			return xf_fail_sys(x, NULL, dest);
 	} else {
@@ -992,10 +971,10 @@ static int xf_root(struct xf *x)
 		base = strrchr(d, '/');
 		if (base) {
 			*base++ = 0;
-			fd = open(*d ? d : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			fd = openat(AT_FDCWD, *d ? d : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		} else {
 			base = d;
-			fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			fd = openat(AT_FDCWD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		}
 		if (fd < 0)
 			return xf_fail_sys(x, NULL, *d && base != d ? d : ".");
@@ -1166,14 +1145,17 @@ static void xf_utimens(int dfd, const char *name, const struct timespec ts[2], i
 
 /* Metadata through the descriptor of what we created: a name is never
  * looked up again, so it cannot lead anywhere else.  mode is what the
- * caller decided (m's, less x->drop; or the replaced file's). */
+ * caller decided (m's, less x->drop; or the replaced file's).  fchown as
+ * fchownat on the descriptor itself, fchmod as the system call: libc's
+ * wrappers carry a /proc fallback for O_PATH descriptors (480 bytes of
+ * the agent's budget), and ours are files and directories opened whole. */
 static void xf_meta_fd(struct xf *x, int fd, const struct xf_meta *m, uint32_t mode)
 {
 	struct timespec ts[2];
 	xf_times(m, ts);
-	if ((x->flags & XF_PRESERVE) && geteuid() == 0)
-		(void)!fchown(fd, m->uid, m->gid); /* before the mode: chown clears setuid */
-	(void)!fchmod(fd, mode);
+	if ((x->flags & XF_PRESERVE) && geteuid() == 0) /* before the mode: chown clears setuid */
+		(void)!fchownat(fd, "", m->uid, m->gid, AT_EMPTY_PATH);
+	(void)!syscall(SYS_fchmod, fd, mode);
 	if (x->flags & XF_PRESERVE)
 		xf_utimens(fd, NULL, ts, 0);
 }
@@ -1283,15 +1265,15 @@ static int xf_content(struct xf *x, int fd, int own, const struct xf_entry *e, c
 		} else {
 			/* with the DATA frames already buffered behind this one,
 			 * in one writev */
+			const uint8_t *dp;
 			size_t more;
 			iov[ni++] = (struct iovec){ (void *)xf_p, (size_t)n };
 			xf_hash_update(&hs, xf_p, (size_t)n);
-			while (ni < XF_INFRAMES && (more = xf_next_data()) > 0 &&
+			while (ni < XF_INFRAMES && (more = xf_next_data(x, &dp)) > 0 &&
 			       (e->size == XF_UNKNOWN || more <= e->size - got - k)) {
-				const uint8_t *dp = xf_in + xf_ioff + VS_HDR;
 				xf_hash_update(&hs, dp, more);
 				iov[ni++] = (struct iovec){ (void *)dp, more };
-				xf_ioff += VS_HDR + more;
+				vs_chan_drop(&x->ch, x->ch.ioff, VS_HDR + more);
 				k += more;
 			}
 		}
@@ -1438,7 +1420,7 @@ static int xf_recv_hardlink(struct xf *x, int dfd, const char *name, const struc
 static const char *xf_child(struct xf *x, const struct xf_entry *e)
 {
 	const char *slash = strrchr(e->path, '/');
-	size_t pl = slash ? (size_t)(slash - e->path) : 0, k = strcspn(e->path, "/");
+	size_t pl = slash ? (size_t)(slash - e->path) : 0, k = (size_t)(strchrnul(e->path, '/') - e->path);
 	if (x->expect && (k != strlen(x->expect) || strncmp(e->path, x->expect, k))) {
 		xf_fail(x, VS_E_PROTO, "refusing '", e->path, "' from the guest: asked for '", x->expect, "'", NULL);
 		return NULL;

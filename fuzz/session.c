@@ -1,13 +1,14 @@
 /*
  * session - the agent's frame loop in an exec session (agent.c:
- * sess_frames over its receive buffer, with sess_rroom's compaction),
- * which runs on every byte a host sends once a command is running.
+ * sess_frames over its channel's input, with vs_chan_room's compaction,
+ * chan.h), which runs on every byte a host sends once a command is
+ * running.
  *
  * Input: byte 0 picks the terminal (bit 0: the session is on a pty),
  * bytes 1..8 seed a schedule of how much arrives per read and how much of
  * a STDIN chunk the command takes per write, the rest is what the host
  * sends.  The loop is sess_run's, without the poll: the bytes are read
- * into rbuf as room allows, sess_frames runs, the queued frames (PONGs)
+ * into the input as room allows, sess_frames runs, the queued frames (PONGs)
  * are taken, the command takes some of its stdin, and again, until the
  * agent aborts or everything is done.  The session's command is a child
  * of ours in a session of its own that ignores every signal it can
@@ -15,7 +16,7 @@
  * pid when the fuzzer exits or dies); SIGNAL frames may reach its group
  * and nothing else (fuzz/agent.h checks every kill before it is sent).
  *
- * The part of rbuf past what was received is poisoned for
+ * The part of the input past what was received is poisoned for
  * AddressSanitizer, so a read past the received bytes is a crash even
  * inside the static buffer.  The result is compared with a
  * model of the stream (PROTOCOL.md 6.3): a malformed header must end in
@@ -174,18 +175,18 @@ static uint8_t got_in[LOG_MAX], got_pong[LOG_MAX];
 static size_t ngot_in, ngot_pong;
 
 /* Take what the agent queued for the host: only PONGs, here. */
-static void take_queue(void)
+static void take_queue(struct vs_chan *c)
 {
-	size_t off = wq.off;
-	while (off < wq.len) {
+	size_t off = c->ooff;
+	while (off < c->olen) {
 		struct vs_hdr h;
 		const uint8_t *q;
-		CHECK(fuzz_frame_at(wq.b, wq.len, &off, &h, &q) == 1);
+		CHECK(fuzz_frame_at(c->out, c->olen, &off, &h, &q) == 1);
 		CHECK(h.type == VS_PONG && h.len <= 8 && ngot_pong + h.len <= sizeof got_pong);
 		memcpy(got_pong + ngot_pong, q, h.len);
 		ngot_pong += h.len;
 	}
-	wq.off = wq.len = 0;
+	c->ooff = c->olen = 0;
 }
 
 /* What the agent wrote on its socket: nothing, or one ERROR. */
@@ -200,23 +201,24 @@ static int take_error(void)
 	return (int)vs_get32(b + VS_HDR);
 }
 
-/* rbuf past what was received stays poisoned: all of it at first, then
- * only what changes (poisoning 128 KiB each round would cost more than
- * the rest of the round). */
-static size_t unpoisoned = BUFCAP; /* rbuf[0..unpoisoned) is readable */
+/* The input past what was received stays poisoned: all of it at first,
+ * then only what changes (poisoning 128 KiB each round would cost more
+ * than the rest of the round). */
+static size_t unpoisoned = sizeof sess_in; /* sess_in[0..unpoisoned) is readable */
 
 static void rbuf_poison_to(size_t n)
 {
 	if (n < unpoisoned)
-		ASAN_POISON_MEMORY_REGION(rbuf + n, unpoisoned - n);
+		ASAN_POISON_MEMORY_REGION(sess_in + n, unpoisoned - n);
 	else if (n > unpoisoned)
-		ASAN_UNPOISON_MEMORY_REGION(rbuf + unpoisoned, n - unpoisoned);
+		ASAN_UNPOISON_MEMORY_REGION(sess_in + unpoisoned, n - unpoisoned);
 	unpoisoned = n;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sess s;
+	struct vs_chan *c = &s.ch;
 	const uint8_t *p;
 	size_t n, pos = 0, rounds = 0;
 	int pty, ended = 0, st;
@@ -235,54 +237,52 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		child_spawn();
 	}
 	memset(&s, 0, sizeof s);
-	s.sock = sv[0];
+	vs_chan_init(c, sv[0], sess_in, sizeof sess_in, sess_out, sizeof sess_out);
 	s.pid = child;
 	s.out_r = s.err_r = s.pty_slave = -1;
 	s.pty = pty ? dup(master) : -1;
 	s.in_w = pty ? s.pty : 1000; /* never written: the command's stdin is modelled */
-	roff = rlen = 0;
-	wq.off = wq.len = 0;
 	fuzz_nsig = 0;
 	ngot_in = ngot_pong = 0;
 
 	rbuf_poison_to(0);
 	for (;;) {
-		size_t room, k, before_off = roff, before_len = rlen, before_sin = s.sinlen;
+		size_t room, k, before_off = c->ioff, before_len = c->ilen, before_sin = c->npend;
 		CHECK(++rounds < 100000); /* a stall is a hang in sess_run */
-		room = sess_rroom(&s);
-		rbuf_poison_to(rlen);
-		CHECK(roff <= rlen && rlen <= BUFCAP && room == BUFCAP - rlen);
+		room = vs_chan_room(c);
+		rbuf_poison_to(c->ilen);
+		CHECK(c->ioff <= c->ilen && c->ilen <= c->icap && room == c->icap - c->ilen);
 		k = n - pos < room ? n - pos : room;
 		if (k) {
 			k = next(k);
-			rbuf_poison_to(rlen + k);
-			memcpy(rbuf + rlen, p + pos, k);
-			rlen += k, pos += k;
+			rbuf_poison_to(c->ilen + k);
+			memcpy(c->in + c->ilen, p + pos, k);
+			c->ilen += k, pos += k;
 		}
 		FUZZ_CALL(ended, sess_frames(&s));
 		if (ended)
 			break;
-		rbuf_poison_to(rlen); /* a frame cut out of the middle */
-		CHECK(roff <= rlen && rlen <= BUFCAP);
-		take_queue();
+		rbuf_poison_to(c->ilen); /* a frame cut out of the middle */
+		CHECK(c->ioff <= c->ilen && c->ilen <= c->icap);
+		take_queue(c);
 		/* the command reads some of its stdin */
-		if (s.sinlen) {
-			size_t t = next(s.sinlen);
+		if (c->npend) {
+			size_t t = next(c->npend);
 			CHECK(ngot_in + t <= sizeof got_in);
-			memcpy(got_in + ngot_in, s.sin, t);
+			memcpy(got_in + ngot_in, c->pend, t);
 			ngot_in += t;
-			s.sin += t;
-			s.sinlen -= t;
+			c->pend += t;
+			c->npend -= t;
 		}
-		if (s.sin_eof == 1 && !s.sinlen) {
+		if (s.sin_eof == 1 && !c->npend) {
 			s.sin_eof = 2; /* sess_run: stdin_eof, the pipe closed */
 			if (!pty)
 				s.in_w = -1;
 		}
-		if (pos == n && !s.sinlen && !before_sin && roff == before_off && rlen == before_len)
+		if (pos == n && !c->npend && !before_sin && c->ioff == before_off && c->ilen == before_len)
 			break; /* nothing more will happen */
 	}
-	take_queue();
+	take_queue(c);
 
 	if (ended) {
 		/* sess_abort: an ERROR first, then the end; and only for what

@@ -7,6 +7,7 @@
  * under a session sends nothing more, and nothing resets a vsock
  * connection that nobody writes to. */
 #include "vsh.h"
+#include "chan.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,13 +18,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BUFCAP (2 * (VS_HDR + VS_FRAME_MAX))
 #define CTL_RESERVE 256 /* room kept for WINSIZE, SIGNAL, STDIN_EOF */
 #define KILL_GRACE_MS 2000 /* --timeout: how long the agent's EXIT may take */
 
-static uint8_t rbuf[BUFCAP];
-static size_t roff, rlen;
-static struct vs_q wq;  /* frames to the agent */
+static uint8_t conn_in[VS_CHAN_BUF], conn_out[VS_CHAN_BUF];
+static struct vs_chan conn; /* the connection to the agent */
 static int sigfd[2] = { -1, -1 };
 
 /* Liveness: after `every` ms without a byte from the agent we PING it;
@@ -90,13 +89,13 @@ static void alive_expired(void)
 		    "stopped or froze?)",
 		    (now - alive.last_rx) / 1000);
 	vs_put64(b, (uint64_t)now);
-	if (vs_q_put(&wq, VS_PING, b, 8) < 0) {
+	if (vs_chan_put(&conn, VS_PING, b, 8) < 0) {
 		alive.last_rx = now; /* no room: input is queued, try later */
 		return;
 	}
 	alive.out = 1;
 	alive.sent_at = 0;
-	alive.ahead = wq.len - wq.off;
+	alive.ahead = conn.olen - conn.ooff;
 }
 
 static void on_signal(int sig)
@@ -135,7 +134,7 @@ static void send_winsize(void)
 	vs_put16(b + 2, c);
 	vs_put16(b + 4, x);
 	vs_put16(b + 6, y);
-	vs_q_put(&wq, VS_WINSIZE, b, 8);
+	vs_chan_put(&conn, VS_WINSIZE, b, 8);
 }
 
 extern char **environ;
@@ -386,13 +385,11 @@ static int frames(void)
 	for (;;) {
 		struct vs_hdr h;
 		const uint8_t *p;
-		int r = vs_hdr_parse(rbuf + roff, rlen - roff, &h);
+		int r = vs_chan_take(&conn, &h, &p);
 		if (r < 0)
 			die("protocol error: malformed frame header from the agent");
-		if (r == 0 || rlen - roff < VS_HDR + h.len)
+		if (r == 0)
 			return -1;
-		p = rbuf + roff + VS_HDR;
-		roff += VS_HDR + h.len;
 		switch (h.type) {
 		case VS_STDOUT:
 			out_write(1, p, h.len);
@@ -413,23 +410,14 @@ static int frames(void)
 }
 
 /* -1 once the agent has closed the connection */
-static int sock_read(int sock)
+static int sock_read(void)
 {
-	ssize_t r;
-	if (roff == rlen)
-		roff = rlen = 0;
-	if (roff && BUFCAP - rlen < VS_HDR + VS_FRAME_MAX) {
-		memmove(rbuf, rbuf + roff, rlen - roff);
-		rlen -= roff;
-		roff = 0;
-	}
-	r = read(sock, rbuf + rlen, BUFCAP - rlen);
-	if (r > 0) {
-		rlen += (size_t)r;
+	ssize_t r = vs_chan_read(&conn);
+	if (r > 0)
 		alive_heard();
-	} else if (r == 0)
+	if (r == 0)
 		return -1;
-	else if (errno != EAGAIN && errno != EINTR)
+	if (r < 0 && errno != EAGAIN && errno != EINTR)
 		die_sys("connection to the agent failed");
 	return 0;
 }
@@ -440,20 +428,20 @@ static int sock_read(int sock)
 static int stdin_read(int fd, struct esc *e)
 {
 	static uint8_t tmp[VS_FRAME_MAX];
-	ssize_t r = e->ch < 0 ? read(fd, vs_q_data(&wq), VS_FRAME_MAX) : read(fd, tmp, VS_FRAME_MAX - 1);
+	ssize_t r = e->ch < 0 ? read(fd, vs_chan_data(&conn), VS_FRAME_MAX) : read(fd, tmp, VS_FRAME_MAX - 1);
 	size_t k;
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (r <= 0) {
-		vs_q_put(&wq, VS_STDIN_EOF, NULL, 0);
+		vs_chan_put(&conn, VS_STDIN_EOF, NULL, 0);
 		alive.input += VS_HDR;
 		return -1;
 	}
 	/* the filter holds back a '~' or gives one back: at most one byte
 	 * more than it read, hence the read of one less */
-	k = e->ch < 0 ? (size_t)r : escape_filter(e, tmp, (size_t)r, vs_q_data(&wq));
+	k = e->ch < 0 ? (size_t)r : escape_filter(e, tmp, (size_t)r, vs_chan_data(&conn));
 	if (k) {
-		vs_q_commit(&wq, VS_STDIN, k);
+		vs_chan_commit(&conn, VS_STDIN, k);
 		alive.input += VS_HDR + k;
 	}
 	if (e->suspend) {
@@ -476,7 +464,7 @@ static void on_local_signal(int sig, int pty)
 		 * gives up on a command that ignores it */
 		uint8_t b[4];
 		vs_put32(b, (uint32_t)sig);
-		vs_q_put(&wq, VS_SIGNAL, b, 4);
+		vs_chan_put(&conn, VS_SIGNAL, b, 4);
 		return;
 	}
 	tty_restore();
@@ -511,7 +499,7 @@ static long timeout_kill(int *in)
 {
 	uint8_t b[4];
 	vs_put32(b, SIGKILL);
-	vs_q_put(&wq, VS_SIGNAL, b, 4); /* CTL_RESERVE keeps room for it */
+	vs_chan_put(&conn, VS_SIGNAL, b, 4); /* CTL_RESERVE keeps room for it */
 	*in = -1;
 	return vs_deadline(KILL_GRACE_MS);
 }
@@ -531,16 +519,17 @@ int exec_run(int sock, struct opts *o, struct agent *ag)
 	static uint8_t req[VS_FRAME_MAX];
 	struct esc e = { -1, 1, 0, SEQ_NONE, 0, 0 };
 	int pty = o->pty > 0;
-	int in = o->nostdin ? -1 : 0, wdead = 0, killed = 0;
+	int in = o->nostdin ? -1 : 0, killed = 0;
 	long deadline = o->timeout_secs ? vs_deadline(o->timeout_secs * 1000L) : VS_NEVER;
 	size_t n = exec_encode(o, pty, req, sizeof req);
 	agent_require(ag, pty ? VS_CAP_PTY : VS_CAP_EXEC, pty ? "sessions on a pty (shell)" : "commands without a pty (exec)");
 	if (vs_send(sock, VS_EXEC, req, n) < 0)
 		die_sys("unable to send the request");
+	vs_chan_init(&conn, sock, conn_in, sizeof conn_in, conn_out, sizeof conn_out);
 	if (in < 0)
-		vs_q_put(&wq, VS_STDIN_EOF, NULL, 0);
+		vs_chan_put(&conn, VS_STDIN_EOF, NULL, 0);
 	else if (fcntl(in, F_GETFL) < 0)
-		in = -1, vs_q_put(&wq, VS_STDIN_EOF, NULL, 0);
+		in = -1, vs_chan_put(&conn, VS_STDIN_EOF, NULL, 0);
 	if (pty && in >= 0 && isatty(in) && tty_raw(in) == 0)
 		e.ch = o->escape;
 	signals_catch(pty);
@@ -549,12 +538,10 @@ int exec_run(int sock, struct opts *o, struct agent *ag)
 	alive_init();
 	for (;;) {
 		struct pollfd p[3];
-		int np = 2, status, r;
-		if (wdead)
-			wq.off = wq.len = 0;
-		p[0] = (struct pollfd){ sock, (short)(POLLIN | (wq.len > wq.off ? POLLOUT : 0)), 0 };
+		int np = 2, status, r, wdead = !!(conn.st & VS_CH_DEAD);
+		p[0] = (struct pollfd){ sock, vs_chan_events(&conn), 0 };
 		p[1] = (struct pollfd){ sigfd[0], POLLIN, 0 };
-		if (in >= 0 && vs_q_room(&wq) >= VS_HDR + VS_FRAME_MAX + CTL_RESERVE)
+		if (in >= 0 && vs_chan_fits(&conn, VS_FRAME_MAX + CTL_RESERVE))
 			p[np++] = (struct pollfd){ in, POLLIN, 0 };
 		r = poll(p, (nfds_t)np, poll_timeout(deadline, wdead));
 		if (r < 0) {
@@ -580,21 +567,19 @@ int exec_run(int sock, struct opts *o, struct agent *ag)
 				on_local_signal(sigs[i], pty);
 		}
 		if (p[0].revents & POLLOUT) {
-			ssize_t w = vs_q_write(&wq, sock);
+			ssize_t w = vs_chan_flush(&conn);
 			if (w > 0)
 				alive_wrote((size_t)w);
-			if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+			if (w < 0 && (conn.st & VS_CH_DEAD)) {
 				/* the agent stopped reading: the command has ended and
 				 * its EXIT may be waiting for us to read; stop sending */
-				wq.off = wq.len = 0;
 				in = -1;
-				wdead = 1;
 			} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
 				die_sys("connection to the agent failed");
 			}
 		}
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			if (sock_read(sock) < 0) {
+			if (sock_read() < 0) {
 				if (killed) /* closed instead of an EXIT: ended all the same */
 					return timed_out(o);
 				die("connection to the agent lost before the exit status");

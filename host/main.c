@@ -19,14 +19,15 @@ enum {
 	O_HELP = 1, O_VERSION, O_PORT, O_LISTEN, O_WAIT, O_ALLOW, O_PTY, O_NOPTY, O_NOSTDIN, O_ENV, O_CWD,
 	O_ARGV, O_ESCAPE, O_LEGACY, O_UP, O_DOWN, O_RECURSIVE, O_PRESERVE, O_MKDIR, O_SHA256, O_SAFELINKS,
 	O_KEY, O_HUB, O_QUIET, O_VERBOSE, O_MASTER, O_JSON, O_VSOCK, O_UNIX, O_NAME, O_CONFIG, O_GROUP, O_KEYS,
-	O_TIMEOUT, O_LOGIN,
+	O_TIMEOUT, O_LOGIN, O_SIGNAL,
 };
 
 /* many guests through the hub: fan.c, verbs.c */
 enum { O_ALLGUESTS = 64, O_PAR, O_SNAPSHOT, O_STAGE };
 
-#define M_ALL (M_EXEC | M_CP | M_SERVE | M_LS | M_WAIT | M_RELEASE | M_EVENTS | M_KEYGEN | M_POWEROFF)
+#define M_ALL (M_EXEC | M_CP | M_SERVE | M_LS | M_WAIT | M_RELEASE | M_EVENTS | M_KEYGEN | M_POWEROFF | M_PS | M_KILL)
 #define M_CONN (M_EXEC | M_CP)
+#define M_SESS (M_PS | M_KILL) /* a session connection too */
 #define M_HUBC (M_LS | M_WAIT | M_RELEASE | M_EVENTS)
 
 struct optdef {
@@ -40,11 +41,11 @@ struct optdef {
 static const struct optdef optdefs[] = {
 	{ 'h', "help", 0, M_ALL, O_HELP },
 	{ 'V', "version", 0, M_ALL, O_VERSION },
-	{ 'p', "port", 1, M_CONN | M_POWEROFF, O_PORT },
-	{ 0, "listen", 2, M_CONN | M_POWEROFF, O_LISTEN },
+	{ 'p', "port", 1, M_CONN | M_SESS | M_POWEROFF, O_PORT },
+	{ 0, "listen", 2, M_CONN | M_SESS | M_POWEROFF, O_LISTEN },
 	{ 'l', NULL, 1, M_CONN, O_LOGIN },
-	{ 'w', "wait", 1, M_CONN | M_WAIT | M_POWEROFF, O_WAIT },
-	{ 0, "allow", 1, M_CONN | M_POWEROFF, O_ALLOW },
+	{ 'w', "wait", 1, M_CONN | M_SESS | M_WAIT | M_POWEROFF, O_WAIT },
+	{ 0, "allow", 1, M_CONN | M_SESS | M_POWEROFF, O_ALLOW },
 	{ 't', NULL, 0, M_EXEC, O_PTY },
 	{ 'T', NULL, 0, M_EXEC, O_NOPTY },
 	{ 'n', NULL, 0, M_EXEC, O_NOSTDIN },
@@ -61,12 +62,13 @@ static const struct optdef optdefs[] = {
 	{ 0, "mkdir", 0, M_CONN, O_MKDIR },
 	{ 0, "sha256", 0, M_CONN, O_SHA256 },
 	{ 0, "safe-links", 0, M_CONN, O_SAFELINKS },
-	{ 0, "key", 1, M_CONN | M_SERVE | M_POWEROFF, O_KEY },
-	{ 0, "hub", 1, M_CONN | M_HUBC | M_SERVE | M_POWEROFF, O_HUB },
+	{ 0, "key", 1, M_CONN | M_SESS | M_SERVE | M_POWEROFF, O_KEY },
+	{ 0, "hub", 1, M_CONN | M_SESS | M_HUBC | M_SERVE | M_POWEROFF, O_HUB },
 	{ 'q', "quiet", 0, M_ALL, O_QUIET },
 	{ 'v', "verbose", 0, M_ALL, O_VERBOSE },
 	{ 'M', NULL, 1, M_EXEC, O_MASTER },
-	{ 0, "json", 0, M_EXEC | M_LS | M_EVENTS, O_JSON },
+	{ 0, "json", 0, M_EXEC | M_LS | M_EVENTS | M_PS, O_JSON },
+	{ 's', NULL, 1, M_KILL, O_SIGNAL },
 	{ 0, "all", 0, M_EXEC | M_WAIT | M_RELEASE, O_ALLGUESTS },
 	{ 'P', NULL, 1, M_EXEC, O_PAR },
 	{ 0, "snapshot", 0, M_EVENTS, O_SNAPSHOT },
@@ -89,6 +91,7 @@ static const char usage_text[] =
     "       vsock-shell ls [--json] | events [--json] [--snapshot]\n"
     "       vsock-shell wait @NAME...|--all [-w SECS] [--stage STAGE] | release @NAME...|--all\n"
     "       vsock-shell poweroff|reboot [options] TARGET|--listen [ADDR]|@NAME\n"
+    "       vsock-shell ps [--json] TARGET | kill [-s SIG] TARGET ID\n"
     "       vsock-shell keygen FILE\n"
     "\n"
     "Run a command, or open a shell, in a VM through its vsock-agent;\n"
@@ -103,6 +106,8 @@ static const char usage_text[] =
     "with ssh.  Exit status: the remote one, 128+N for death by signal N, 1\n"
     "for a failed file transfer, 124 when --timeout ran out, 141 when our\n"
     "stdout closed early, 255 for connection, protocol or usage failure.\n"
+    "ps lists the agent's sessions by id (who started each, and what);\n"
+    "kill signals one, ending it and all it left running.\n"
     "Many guests at once (a fan-out, through the hub): each guest's lines\n"
     "tagged '@NAME: '; status 0 when every command succeeded, 5 when one\n"
     "failed, 4 when a guest could not be reached, 3 when a session was\n"
@@ -142,7 +147,10 @@ static const char usage_text[] =
     "                 failed, root); status 2 when it reports failed instead\n"
     "  -P N           a fan-out: N sessions at a time (default 32)\n"
     "  --json         a fan-out: a JSON object per guest (target, status,\n"
-    "                 duration, stdout and stderr: sizes, and up to 64 KiB)\n"
+    "                 duration, stdout and stderr: sizes, and up to 64 KiB);\n"
+    "                 ps: a JSON array\n"
+    "  -s SIG         kill: the signal, TERM (the default), KILL, HUP, ... or\n"
+    "                 a number\n"
     "  -q, --quiet    no progress bar;  -v, --verbose  say each step\n"
     "  -h, --help     this help;  -V, --version  the version\n"
     "\n"
@@ -190,6 +198,8 @@ static const char *mode_name(int m)
 	case M_EVENTS: return "events";
 	case M_KEYGEN: return "keygen";
 	case M_POWEROFF: return "poweroff";
+	case M_PS: return "ps";
+	case M_KILL: return "kill";
 	}
 	return NULL;
 }
@@ -198,7 +208,7 @@ static const char *mode_name(int m)
  * mode, with o->reboot. */
 static int verb_mode(const char *w)
 {
-	static const int modes[] = { M_CP, M_SERVE, M_LS, M_WAIT, M_RELEASE, M_EVENTS, M_KEYGEN, M_POWEROFF };
+	static const int modes[] = { M_CP, M_SERVE, M_LS, M_WAIT, M_RELEASE, M_EVENTS, M_KEYGEN, M_POWEROFF, M_PS, M_KILL };
 	size_t k;
 	if (!strcmp(w, "reboot"))
 		return M_POWEROFF;
@@ -414,6 +424,11 @@ static void apply(struct opts *o, const struct optdef *d, const char *val, int a
 			usage_error(o, "--stage takes initramfs, modules, waiting, released, switch_root, failed or root, not '%s'",
 			            val);
 		break;
+	case O_SIGNAL:
+		o->signal = signal_parse(val);
+		if (o->signal < 0)
+			usage_error(o, "-s takes a signal name (TERM, SIGKILL) or number, not '%s'", val);
+		break;
 	}
 }
 
@@ -493,6 +508,17 @@ static int positional(struct opts *o, char *w, int dashdash)
 		}
 		return 0;
 	}
+	if (o->mode & M_SESS) {
+		if (!o->have_target && !o->listen) {
+			o->target = w;
+			o->have_target = 1;
+			return 0;
+		}
+		if (o->mode == M_KILL && !o->sess_id) {
+			o->sess_id = w;
+			return 0;
+		}
+	}
 	if ((o->mode == M_WAIT || o->mode == M_RELEASE || o->mode == M_KEYGEN || o->mode == M_POWEROFF) && !o->have_target &&
 	    !(o->mode == M_POWEROFF && o->listen)) {
 		o->target = w;
@@ -546,7 +572,7 @@ static void finish(struct opts *o)
 		o->at = o->target + 1;
 		if (!*o->at)
 			usage_error(o, "'@' needs a guest name or CID");
-	} else if (o->have_target && o->mode & (M_CONN | M_POWEROFF)) {
+	} else if (o->have_target && o->mode & (M_CONN | M_SESS | M_POWEROFF)) {
 		if (verb_mode(o->target))
 			usage_error(o, "'%s' is a verb: it comes first (vsock-shell %s [options] ...)", o->target, o->target);
 		/* a port missing from the target is -p's, or the default */
@@ -666,6 +692,8 @@ int main(int argc, char **argv)
 	case M_EVENTS: return hub_events(&o);
 	case M_KEYGEN: return keygen_main(&o);
 	case M_POWEROFF: return power_run(&o);
+	case M_PS: return ps_main(&o);
+	case M_KILL: return kill_main(&o);
 	}
 	if (fan_wanted(&o))
 		return fan_run(&o, exec_main);

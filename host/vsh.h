@@ -20,8 +20,10 @@ struct xfer {
 };
 
 /* modes: the verb on the command line */
-enum { M_EXEC = 1, M_CP = 2, M_SERVE = 4, M_LS = 8, M_WAIT = 16, M_RELEASE = 32, M_EVENTS = 64, M_KEYGEN = 128,
-       M_POWEROFF = 256 };
+enum {
+	M_EXEC = 1, M_CP = 2, M_SERVE = 4, M_LS = 8, M_WAIT = 16, M_RELEASE = 32, M_EVENTS = 64, M_KEYGEN = 128,
+	M_POWEROFF = 256, M_PS = 512, M_KILL = 1024,
+};
 
 #define VSH_HUB_DEFAULT "/run/vsock-shell/hub.sock"
 
@@ -60,6 +62,9 @@ struct opts {
 	int all, par, snapshot;
 	uint32_t stage;         /* wait --stage: a VS_ST_*, or 0 */
 	int reboot;             /* reboot, not poweroff */
+	/* kill: the session, and -s (0: TERM) */
+	const char *sess_id;
+	int signal;
 	/* serve */
 	const char *serve_vsock, *config, *group, *keydir;
 	const char *unixes[1024], *names[1024];
@@ -164,6 +169,11 @@ int hub_release(struct opts *o);
 int hub_events(struct opts *o);
 int hub_open(struct opts *o, struct agent *ag, const char *op, const char *what);
 int keygen(struct opts *o);
+
+/* sess.c: ps and kill */
+int signal_parse(const char *s);
+int ps_main(struct opts *o);
+int kill_main(struct opts *o);
 
 /* fan.c: one command on many guests */
 int fan_wanted(const struct opts *o);

@@ -91,7 +91,7 @@ for o in re.findall(r"!strcmp\(a, \"(-[-a-zA-Z]+)\"\)", agent):
 
 # environment variables each program reads
 # (the shared headers are both programs')
-shared = [f for f in ("protocol.h", "transfer.h", "auth.h", "sha256.h") if os.path.exists(os.path.join(root, f))]
+shared = [f for f in ("protocol.h", "chan.h", "transfer.h", "auth.h", "sha256.h") if os.path.exists(os.path.join(root, f))]
 for prog, files in (("vsock-shell", ["host/" + f for f in sorted(os.listdir(os.path.join(root, "host")))
                                      if f.endswith((".c", ".h"))] + shared),
                     ("vsock-agent", ["agent.c"] + shared)):

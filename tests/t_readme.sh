@@ -73,7 +73,7 @@ awk -v dir="$RD/b" '
 
 rd_counts=$(cut -f2 "$RD/b/index" | grep -v '^The hub: many guests' | uniq -c | sed 's/^ *\([0-9]*\) \(.*\)/\2: \1;/' | tr '\n' ' ')
 expect_eq "readme: the blocks per section (the hub's are t_fleet.sh's)" "$rd_counts" \
-	"Quick start: 3; Building: 1; vsock-agent: the guest side: 1; vsock-shell: the host side: 1; Recipes / Provisioning from the initrd: 3; Recipes / Many guests that listen: 1; Recipes / Emergency shell: 1; Recipes / Legacy vsock_guest_exec setups: 1; Recipes / Firecracker and cloud-hypervisor: 1; Recipes / Ansible: 1; File transfer: 2; File transfer / Provisioning example: 2; Testing: 1; "
+	"Quick start: 3; Building: 1; vsock-agent: the guest side: 1; vsock-shell: the host side: 1; vsock-shell: the host side / Sessions: 1; Recipes / Provisioning from the initrd: 3; Recipes / Many guests that listen: 1; Recipes / Emergency shell: 1; Recipes / Legacy vsock_guest_exec setups: 1; Recipes / Firecracker and cloud-hypervisor: 1; Recipes / Ansible: 1; File transfer: 2; File transfer / Provisioning example: 2; Testing: 1; "
 
 # each block to the case that handles it, by section and first line
 rd_other="" rd_known=""
@@ -87,6 +87,7 @@ while IFS=$TAB read -r rd_n rd_sect; do
 	'Building|make install '*) k=build_install ;;
 	'vsock-agent: the guest side|vsock-agent [options] '*) k=agent_synopsis ;;
 	'vsock-shell: the host side|vsock-shell [options] TARGET '*) k=shell_synopsis ;;
+	'vsock-shell: the host side / Sessions|$ vsock-shell ps '*) k=sessions ;;
 	'Recipes / Provisioning from the initrd|vsock_agent.mode='*) k=prov_cmdline ;;
 	'Recipes / Provisioning from the initrd|vsock-shell --listen -w '*) k=prov_listen ;;
 	'Recipes / Provisioning from the initrd|vsock-shell --listen -u '*) k=prov_upload ;;
@@ -108,7 +109,7 @@ while IFS=$TAB read -r rd_n rd_sect; do
 done < "$RD/b/index"
 expect_eq "readme: every block is one this test runs or checks" \
 	"$rd_other|$(echo $rd_known | tr ' ' '\n' | sort | tr '\n' ' ')" \
-	"|agent_synopsis ansible build_install emergency fc legacy listen_many pex_hub pex_listen prov_cmdline prov_listen prov_upload qs_demo qs_transcript qs_unix shell_synopsis testing xfer_cp xfer_seed "
+	"|agent_synopsis ansible build_install emergency fc legacy listen_many pex_hub pex_listen prov_cmdline prov_listen prov_upload qs_demo qs_transcript qs_unix sessions shell_synopsis testing xfer_cp xfer_seed "
 
 # --- helpers ------------------------------------------------------------
 # rd_prep KEY: the block's working directory RW and its root RR
@@ -227,6 +228,30 @@ if [ -n "${RB_emergency:-}" ]; then
 		rd_em_pid=$!
 	fi
 fi
+# --- Sessions: its transcript's commands run against web1 through the
+# hub, beside a command of its own; the header is ps's, the session's
+# line is found, and kill (with the id ps gave) ends that command (143)
+if [ -n "${RB_sessions:-}" ]; then
+	rd_prep sessions
+	grep '^\$ vsock-shell ' "$RB_sessions" | sed 's/^\$ //; s/  *#.*//' > "$RW/lines"
+	rd_bg rs_pid env VSOCK_SHELL_HUB="$RD_HUB" "$VSH" -w 10 @web1 -- sleep 30
+	rs_ps=""
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		rs_ps=$(VSOCK_SHELL_HUB=$RD_HUB rd_t "$VSH" ps @web1 2>&1)
+		case $rs_ps in *"'sleep' '30'"* | *"sleep 30"*) break ;; esac
+		sleep 0.5
+	done
+	rs_id=$(echo "$rs_ps" | grep -F 'sleep' | cut -d' ' -f1)
+	expect_eq "readme: Sessions: ps's header is the transcript's" "$(echo "$rs_ps" | head -n 1 | tr -s ' ')" \
+		"$(sed -n 2p "$RB_sessions" | tr -s ' ')"
+	rs_k=$(sed -n 2p "$RW/lines" | sed "s/3f9a0c27d1e84b65/$rs_id/")
+	rd_script "$RW/lines" "$RW/b.sh" && (cd "$RW" && VSOCK_SHELL_HUB=$RD_HUB PATH="$RD/bin:$PATH" timeout 10 sh -c "$rs_k")
+	rs_krc=$?
+	rd_exit "$rs_pid"
+	expect_eq "readme: Sessions: '$rs_k' (the id ps listed) ends the command: SIGTERM, 143" \
+		"$(sed -n 1p "$RW/lines")|${rs_id:+id}|$rs_krc|$RD_RC" "vsock-shell ps @web1|id|0|143"
+fi
+
 # --- blocks that cannot run here: checked against what they name -------
 rd_mk=$RD_SRC/Makefile
 rd_agent_help=$("$AGENT" --help 2>&1)

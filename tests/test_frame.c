@@ -3,7 +3,8 @@
  * frame headers, the bounded reader and writer, the EXEC decoder on good,
  * truncated and oversized requests, the address syntax, vs_recv over a
  * socketpair (clean, torn and oversized frames, byte-at-a-time delivery),
- * and the SHA-256 test vectors.
+ * the channel of chan.h (its input, queue, half-close and readiness), and
+ * the SHA-256 test vectors.
  *
  *   cc -I. -o build/test_frame tests/test_frame.c && build/test_frame
  *   cc -g -fsanitize=address,undefined -fno-sanitize-recover=all -I. \
@@ -20,6 +21,7 @@
 #define VS_IMPLEMENTATION
 #define VS_SHORT_STRERROR /* the agent's table, tested here */
 #include "protocol.h"
+#include "chan.h"
 #include "sha256.h"
 #include "auth.h"
 #include "transfer.h"
@@ -660,6 +662,235 @@ static void test_recv(void)
 	close(sv[1]);
 }
 
+/* ---- the channel (chan.h) ---- */
+
+/* a frame of type t with n bytes of c into b; its size */
+static size_t frame_mk(uint8_t *b, uint16_t t, size_t n, int c)
+{
+	vs_hdr_put(b, t, (uint32_t)n);
+	memset(b + VS_HDR, c, n);
+	return VS_HDR + n;
+}
+
+/* Frames in a byte at a time; taken in order; one held for a slow sink
+ * while the frames behind it wait or are handled out of turn and cut
+ * out; the input compacted only once nothing is held. */
+static void test_chan_input(void)
+{
+	static uint8_t b[3 * (VS_HDR + 1000)];
+	uint8_t in[4096], got[1000]; /* a small input: it compacts at every chance */
+	struct vs_chan c;
+	struct vs_hdr h;
+	const uint8_t *p, *held;
+	size_t n = 0, i, at;
+	int sv[2], sink[2], ok = 1;
+
+	pair(sv);
+	vs_nonblock(sv[0], 1);
+	vs_chan_init(&c, sv[0], in, sizeof in, NULL, 0);
+	n += frame_mk(b + n, VS_STDIN, 1000, 'a');
+	n += frame_mk(b + n, VS_STDIN, 10, 'b');
+	n += frame_mk(b + n, VS_SIGNAL, 4, 's');
+	for (i = 0; i < n; i++) {
+		vs_writeall(sv[1], b + i, 1);
+		ok &= vs_chan_room(&c) > 0 && vs_chan_read(&c) == 1;
+		ok &= vs_chan_peek(&c, c.ioff, &h, &p) == (i >= VS_HDR + 999);
+	}
+	check(ok && c.ilen == n && c.ioff == 0, "chan: read a byte at a time, a frame is whole with its last byte only");
+	errno = 0;
+	check(vs_chan_read(&c) == -1 && errno == EAGAIN && !(c.st & VS_CH_EOF), "chan: nothing to read is EAGAIN, not EOF");
+
+	/* as the agent does: the first STDIN held for a command that is slow
+	 * to read; the STDIN behind it waits its turn; the SIGNAL behind that
+	 * is handled at once and cut out */
+	check(vs_chan_take(&c, &h, &p) == 1 && h.type == VS_STDIN && h.len == 1000 && p[0] == 'a',
+	      "chan: the first frame taken");
+	vs_chan_hold(&c, p, h.len);
+	held = p;
+	at = c.ioff;
+	check(vs_chan_peek(&c, at, &h, &p) == 1 && h.type == VS_STDIN && h.len == 10 && c.ioff == at,
+	      "chan: the frame behind it peeked, not taken");
+	at += VS_HDR + h.len;
+	check(vs_chan_peek(&c, at, &h, &p) == 1 && h.type == VS_SIGNAL && p[0] == 's', "chan: and the one behind that");
+	check(vs_chan_drop(&c, at, VS_HDR + 4) == at && c.ilen == at && c.ioff == VS_HDR + 1000,
+	      "chan: a frame handled out of turn is cut out; the one before it stays");
+	check(vs_chan_peek(&c, at, &h, &p) == 0, "chan: nothing past the cut");
+	check(vs_chan_room(&c) == sizeof in - c.ilen && c.ioff == VS_HDR + 1000 && held == in + VS_HDR && held[999] == 'a',
+	      "chan: no compaction under a held payload");
+	if (pipe(sink) < 0)
+		exit(2);
+	check(vs_chan_pass(&c, sink[1]) == 1000 && c.npend == 0 && read(sink[0], got, sizeof got) == 1000 &&
+	      got[0] == 'a' && got[999] == 'a', "chan: the held payload passed on to the sink");
+	check(vs_chan_room(&c) == sizeof in - (VS_HDR + 10) && c.ioff == 0 && vs_chan_take(&c, &h, &p) == 1 &&
+	      h.len == 10 && p[0] == 'b' && p[9] == 'b', "chan: released, the input compacts; the waiting frame is whole");
+	check(vs_chan_room(&c) == sizeof in && c.ilen == 0, "chan: all taken, the input is empty");
+	close(sv[1]);
+	check(vs_chan_read(&c) == 0 && (c.st & VS_CH_EOF), "chan: the peer's close is EOF");
+	close(sv[0]);
+	close(sink[0]);
+	close(sink[1]);
+}
+
+/* vs_chan_recv: the blocking reader the file transfer uses. */
+static int chan_recv_after(const uint8_t *b, size_t n, int *e, size_t *partial)
+{
+	static uint8_t in[VS_CHAN_BUF];
+	struct vs_chan c;
+	struct vs_hdr h;
+	const uint8_t *p;
+	int sv[2], k = 0;
+	pair(sv);
+	vs_writeall(sv[1], b, n);
+	close(sv[1]);
+	vs_chan_init(&c, sv[0], in, sizeof in, NULL, 0);
+	while (vs_chan_recv(&c, &h, &p) >= 0)
+		k++;
+	*e = errno;
+	*partial = c.ilen - c.ioff;
+	close(sv[0]);
+	return k;
+}
+
+static void test_chan_recv(void)
+{
+	static uint8_t b[3 * (VS_HDR + VS_FRAME_MAX)];
+	size_t n = 0, part;
+	int e, k;
+	n += frame_mk(b + n, VS_DATA, VS_FRAME_MAX, 'x');
+	n += frame_mk(b + n, VS_DATA, 0, 0);
+	n += frame_mk(b + n, VS_DATA, VS_FRAME_MAX, 'y');
+	k = chan_recv_after(b, n, &e, &part);
+	check(k == 3 && e == 0 && part == 0, "chan: recv: three frames (two of the largest), then EOF between frames (errno 0)");
+	k = chan_recv_after(b, n - 1, &e, &part);
+	check(k == 2 && e == 0 && part == VS_HDR + VS_FRAME_MAX - 1, "chan: recv: EOF inside a frame leaves it partial");
+	frame_mk(b, VS_DATA, 4, 'z');
+	vs_put16(b + 6, 1);
+	k = chan_recv_after(b, VS_HDR + 4, &e, &part);
+	check(k == 0 && e == EPROTO, "chan: recv: a malformed header is EPROTO");
+}
+
+/* The queue: whole frames only, read straight in or copied; written out
+ * in pieces; dropped, with what follows, once the peer reads no more. */
+static void test_chan_queue(void)
+{
+	static uint8_t out[VS_CHAN_BUF], got[VS_CHAN_BUF];
+	uint8_t in[64];
+	struct vs_chan c;
+	size_t n = 0;
+	ssize_t r;
+	int sv[2], ok;
+
+	pair(sv);
+	vs_nonblock(sv[0], 1);
+	vs_chan_init(&c, sv[0], in, sizeof in, out, sizeof out);
+	check(vs_chan_events(&c) == POLLIN, "chan: nothing queued: POLLIN only");
+	check(vs_chan_fits(&c, VS_FRAME_MAX), "chan: an empty queue takes a whole frame");
+	memset(vs_chan_data(&c), 'o', VS_FRAME_MAX);
+	vs_chan_commit(&c, VS_STDOUT, VS_FRAME_MAX);
+	check(vs_chan_fits(&c, VS_FRAME_MAX) && vs_chan_put(&c, VS_STDERR, "e", 1) == 0 &&
+	      !vs_chan_fits(&c, VS_FRAME_MAX) && vs_chan_fits(&c, VS_FRAME_MAX - 9),
+	      "chan: two frames' worth: a whole frame and a small one leave room for less than a frame");
+	check(vs_chan_put(&c, VS_STDOUT, got, VS_FRAME_MAX) == -1 && c.olen == 2 * VS_HDR + VS_FRAME_MAX + 1,
+	      "chan: a frame that does not fit is refused whole");
+	check(vs_chan_events(&c) == (POLLIN | POLLOUT), "chan: frames queued: POLLOUT");
+	/* out through a socket, in pieces as it takes them */
+	ok = 1;
+	while (c.olen > c.ooff && ok) {
+		r = vs_chan_flush(&c);
+		if (r < 0 && errno == EAGAIN) {
+			ssize_t k = read(sv[1], got + n, sizeof got - n);
+			ok = k > 0;
+			n += k > 0 ? (size_t)k : 0;
+		} else {
+			ok = r > 0;
+		}
+	}
+	while ((r = recv(sv[1], got + n, sizeof got - n, MSG_DONTWAIT)) > 0)
+		n += (size_t)r;
+	check(ok && n == 2 * VS_HDR + VS_FRAME_MAX + 1 && vs_get32(got) == VS_FRAME_MAX && got[VS_HDR] == 'o' &&
+	      vs_get16(got + VS_HDR + VS_FRAME_MAX + 4) == VS_STDERR && got[n - 1] == 'e',
+	      "chan: flushed in pieces, the peer gets the frames whole and in order");
+	check(vs_chan_fits(&c, VS_FRAME_MAX) && !(vs_chan_events(&c) & POLLOUT), "chan: flushed, the queue is empty");
+	/* the peer goes: EPIPE, and the channel is dead */
+	vs_chan_put(&c, VS_STDOUT, "x", 1);
+	close(sv[1]);
+	r = vs_chan_flush(&c);
+	check(r < 0 && (errno == EPIPE || errno == ECONNRESET) && (c.st & VS_CH_DEAD) && c.olen == c.ooff,
+	      "chan: a peer that reads no more makes the channel dead, the queue dropped");
+	check(vs_chan_put(&c, VS_STDOUT, "y", 1) == 0 && c.olen == 0 && !(vs_chan_events(&c) & POLLOUT),
+	      "chan: what is put on a dead channel is dropped, and nothing asks for POLLOUT");
+	close(sv[0]);
+}
+
+/* Readiness: POLLIN only while the input has room; a full input asks
+ * for POLLRDHUP once, and the kernel answers it when the peer closes. */
+static void test_chan_ready(void)
+{
+	uint8_t in[64], b[VS_HDR + 100];
+	struct vs_chan c, d;
+	struct vs_hdr h;
+	const uint8_t *p;
+	struct pollfd pf;
+	int sv[2], sw[2];
+	pair(sv);
+	pair(sw);
+	vs_nonblock(sv[0], 1);
+	vs_chan_init(&c, sv[0], in, sizeof in, NULL, 0);
+	frame_mk(b, VS_STDIN, 100, 'i');
+	vs_writeall(sv[1], b, sizeof b);
+	check(vs_chan_read(&c) == (ssize_t)sizeof in && vs_chan_room(&c) == 0 && vs_chan_peek(&c, 0, &h, &p) == 0,
+	      "chan: an input full of a frame it cannot hold whole");
+	check(vs_chan_events(&c) == POLLRDHUP, "chan: full: no POLLIN, POLLRDHUP instead");
+	shutdown(sv[1], SHUT_WR);
+	pf = (struct pollfd){ sv[0], vs_chan_events(&c), 0 };
+	check(poll(&pf, 1, 1000) == 1 && (pf.revents & POLLRDHUP), "chan: the peer's half-close answers POLLRDHUP");
+	check(vs_chan_probe(&c, pf.revents) == 1 && vs_chan_probe(&c, pf.revents) == 0 && vs_chan_events(&c) == 0,
+	      "chan: the caller probes once, and is not asked again while full");
+	c.ioff = c.ilen; /* taken: room again */
+	check(vs_chan_events(&c) == POLLIN && !(c.st & VS_CH_PROBED), "chan: room again: POLLIN, the probe forgotten");
+	/* two channels in one process: nothing shared */
+	vs_nonblock(sw[0], 1);
+	vs_chan_init(&d, sw[0], b, sizeof b, NULL, 0);
+	frame_mk(in, VS_PING, 8, 'p');
+	vs_writeall(sw[1], in, VS_HDR + 8);
+	check(vs_chan_read(&d) == VS_HDR + 8 && vs_chan_read(&c) == sizeof b - sizeof in && vs_chan_read(&c) == 0 &&
+	      (c.st & VS_CH_EOF) && !(d.st & VS_CH_EOF) && d.ilen == VS_HDR + 8 && c.ilen == sizeof b - sizeof in &&
+	      d.in[VS_HDR] == 'p' && c.in[0] == 'i', "chan: two channels in one process keep their own state");
+	close(sv[0]);
+	close(sv[1]);
+	close(sw[0]);
+	close(sw[1]);
+}
+
+/* The last word: queued frames written, our side half-closed, and what
+ * the peer still sends read until it closes, so that our close resets
+ * nothing (a Unix socket closed with unread data gives its peer
+ * ECONNRESET, as TCP would): the peer reads the last frame, then EOF. */
+static void test_chan_close(void)
+{
+	static uint8_t in[VS_CHAN_BUF], out[VS_CHAN_BUF], junk[20000];
+	uint8_t b[64];
+	struct vs_chan c;
+	ssize_t r;
+	size_t n = 0;
+	int sv[2], lost;
+	pair(sv);
+	vs_chan_init(&c, sv[0], in, sizeof in, out, sizeof out);
+	vs_put32(b, 7);
+	vs_chan_put(&c, VS_EXIT, b, 8);
+	vs_writeall(sv[1], junk, sizeof junk); /* stdin nobody read */
+	check(vs_chan_drain(&c) == 0 && c.olen == 0, "chan: drain writes all that is queued");
+	shutdown(sv[1], SHUT_WR);
+	vs_chan_close(&c, 2000);
+	while ((r = read(sv[1], b + n, sizeof b - n)) > 0)
+		n += (size_t)r;
+	lost = r < 0;
+	check(!lost && n == VS_HDR + 8 && vs_get16(b + 4) == VS_EXIT && (c.st & VS_CH_SHUT) && c.fd == -1,
+	      "chan: closed with the peer's data unread: the peer reads the last frame, then EOF, no reset (%s)",
+	      lost ? strerror(errno) : "clean");
+	close(sv[1]);
+}
+
 /* ---- SHA-256 ---- */
 
 static const char *sha_hex(const void *p, size_t n)
@@ -1283,6 +1514,11 @@ int main(void)
 	test_exec();
 	test_addr();
 	test_recv();
+	test_chan_input();
+	test_chan_recv();
+	test_chan_queue();
+	test_chan_ready();
+	test_chan_close();
 	test_xf_fresh();
 	test_xf_silent_error();
 	test_sha();
