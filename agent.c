@@ -20,6 +20,96 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <string.h>
+#include <sys/mman.h>
+/* musl's string search reads a word at a time, 1 KB in all for strings
+ * of a few dozen bytes: a byte at a time here, as the agent's strings
+ * are short (paths, arguments, a passwd line). */
+static size_t vs_strlen(const char *s)
+{
+	const char *p = s;
+	while (*p)
+		p++;
+	return (size_t)(p - s);
+}
+static char *vs_strchrnul(const char *s, int c)
+{
+	while (*s && *s != (char)c)
+		s++;
+	return (char *)s;
+}
+static char *vs_strchr(const char *s, int c)
+{
+	s = vs_strchrnul(s, c);
+	return *s == (char)c ? (char *)s : NULL;
+}
+static char *vs_strrchr(const char *s, int c)
+{
+	const char *r = NULL;
+	do
+		if (*s == (char)c)
+			r = s;
+	while (*s++);
+	return (char *)r;
+}
+static void *vs_memchr(const void *p, int c, size_t n)
+{
+	const unsigned char *s = p;
+	for (; n; n--, s++)
+		if (*s == (unsigned char)c)
+			return (void *)s;
+	return NULL;
+}
+static int vs_strncmp(const char *a, const char *b, size_t n)
+{
+	for (; n && *a && *a == *b; n--, a++, b++)
+		;
+	return n ? (unsigned char)*a - (unsigned char)*b : 0;
+}
+static size_t vs_strnlen(const char *s, size_t n)
+{
+	size_t k = 0;
+	while (k < n && s[k])
+		k++;
+	return k;
+}
+static char *vs_getenv(const char *name)
+{
+	extern char **environ;
+	size_t l = vs_strlen(name);
+	char **e;
+	for (e = environ; e && *e; e++)
+		if (!vs_strncmp(*e, name, l) && (*e)[l] == '=')
+			return *e + l + 1;
+	return NULL;
+}
+/* openat and socket as their system calls: musl's add fallbacks for
+ * kernels before O_CLOEXEC and SOCK_CLOEXEC (2.6.23, 2.6.27) */
+static int vs_openat(int d, const char *p, int f, unsigned mode)
+{
+	return (int)syscall(SYS_openat, d, p, f | O_LARGEFILE, mode);
+}
+static int vs_socket(int dom, int type, int proto)
+{
+	return (int)syscall(SYS_socket, dom, type, proto);
+}
+/* mmap as its system call: musl's waits on a lock that threads share */
+static void *vs_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off)
+{
+	return (void *)syscall(SYS_mmap, a, n, prot, flags, fd, off);
+}
+#define strlen vs_strlen
+#define strchrnul vs_strchrnul
+#define strchr vs_strchr
+#define strrchr vs_strrchr
+#define memchr vs_memchr
+#define strncmp vs_strncmp
+#define mmap vs_mmap
+#define openat(d, p, f, ...) vs_openat(d, p, f, __VA_OPT__(__VA_ARGS__ +) 0)
+#define socket vs_socket
+#define strnlen vs_strnlen
+#define getenv vs_getenv
+#define readlink(p, b, n) readlinkat(AT_FDCWD, p, b, n)
 /* Parts of musl by their system calls, for 2 KB of the 64 KiB:
  * clock_gettime() looks up the vDSO first (1 KB, for a few calls a
  * second at most); the stat family copies the kernel's struct stat into
@@ -1803,7 +1893,7 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 			exit(1);
 		path = vs_get32(fbuf) == VS_POWER_REBOOT ? "reboot" : "poweroff";
 		audit(pe, how, "power", &path, 1);
-		signal(SIGTERM, SIG_IGN); /* our init ends everything so: the answer first */
+		sig_set(SIGTERM, SIG_IGN); /* our init ends everything so: the answer first */
 		sync();
 		/* SIGINT is Ctrl-Alt-Del: a reboot for systemd, busybox and our
 		 * init alike; power-off is systemd's SIGRTMIN+4 (38) and
@@ -2144,7 +2234,7 @@ static void daemonize(void)
 	int nul, p[2];
 	char c;
 	pid_t pid;
-	if (pipe2(p, O_CLOEXEC) < 0)
+	if (pipe_make(p, O_CLOEXEC) < 0)
 		die_sys("unable to create a pipe");
 	if ((pid = fork()) < 0)
 		die_sys("unable to fork");

@@ -86,7 +86,7 @@ static int init_ac;
 /* A file into b[cap], NUL-terminated. */
 static void file_read(const char *path, char *b, size_t cap)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	ssize_t r = fd < 0 ? 0 : vs_readall(fd, b, cap - 1);
 	if (fd >= 0)
 		close(fd);
@@ -206,7 +206,7 @@ static void init_module(const char *path)
 	if (!access(f, F_OK))
 		return;
 	fmt(f, sizeof f, "/lib/modules/%s/kernel/%s%s.ko", uts.release, dirs[k], path);
-	if ((fd = open(f, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((fd = openat(AT_FDCWD, f, O_RDONLY | O_CLOEXEC)) < 0)
 		return;
 	if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
 		warn_sys("unable to load %s", name);
@@ -262,7 +262,7 @@ static int init_root(void)
 			stage(VS_ST_FAILED, "root %s did not appear within %lds", r, w / 10);
 			return 0;
 		}
-		usleep(100000);
+		nap(100);
 	}
 	if (!mount(r, "/sysroot", tmp ? r : par[P_FSTYPE] ? par[P_FSTYPE] : "ext4", 0,
 	           par[P_FLAGS] ? par[P_FLAGS] : tmp ? "mode=0755" : NULL))
@@ -309,7 +309,7 @@ static void init_switch(void)
 			if (mount(m, p, NULL, MS_MOVE, NULL))
 				umount2(m, MNT_DETACH);
 		}
-		fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		fd = openat(AT_FDCWD, "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (!fstat(fd, &st))
 			init_rm(fd, st.st_dev);
 		close(fd);
@@ -410,7 +410,7 @@ static void __attribute__((noreturn)) init_main(void)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	init_mounts();
 	/* the cpio has no device nodes: the kernel found no console to give us */
-	if ((i = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC)) >= 0) {
+	if ((i = openat(AT_FDCWD, "/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC)) >= 0) {
 		dup2(i, 0), dup2(i, 1), dup2(i, 2);
 		close(i);
 	}
