@@ -205,6 +205,7 @@ static int opt_persistent, opt_verbose, opt_retry, opt_reconnect, listening;
 static uint32_t opt_allow = VS_CID_HOST;
 static int opt_allow_any;
 static int opt_auth = AUTH_AUTO;
+static long opt_linger = 21600;      /* --linger: seconds a detached session waits for a client */
 static struct vs_key key;            /* n == 0: no key */
 static uint32_t ops = VS_CAP_ALL | OP_LEGACY;
 static char ops_why[80];             /* the switch that removed what is missing */
@@ -430,7 +431,25 @@ static void sigpipe_close(void)
 }
 
 /* One signal's disposition (signal() is one more wrapper of sigaction);
- * an exec clears the flags. */
+ * an exec clears the flags.  On x86-64 by rt_sigaction(2) itself, with
+ * our own return trampoline: musl's sigaction is 640 bytes of what
+ * threads and abort() need. */
+#ifdef __x86_64__
+__attribute__((naked)) static void sig_return(void)
+{
+	__asm__ volatile("mov $15, %eax\n\tsyscall"); /* rt_sigreturn */
+}
+static void sig_set(int sig, void (*h)(int))
+{
+	struct {
+		void (*h)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		unsigned long mask;
+	} k = { h, SA_RESTART | SA_NOCLDSTOP | 0x04000000 /* SA_RESTORER */, sig_return, 0 };
+	syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask);
+}
+#else
 static void sig_set(int sig, void (*h)(int))
 {
 	struct sigaction sa;
@@ -439,6 +458,7 @@ static void sig_set(int sig, void (*h)(int))
 	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
 	sigaction(sig, &sa, NULL);
 }
+#endif
 
 /* This process's own pipe (a forked child must not share its parent's),
  * and the signals that write to it. */
@@ -908,8 +928,18 @@ struct slot {
 	uint32_t flags;           /* the request's EXEC flags */
 	uint8_t id[VS_SESSION_ID];
 	uint64_t start;           /* seconds since the epoch */
+	/* what ps shows: SS_* state, the wait status, the output kept */
+	uint32_t state, status, kept;
+	/* an ATTACH on another connection (slot_attach): its process, the
+	 * connection's descriptor there, the stream it has; the session's
+	 * answer: 1 it took it, or -errno */
+	pid_t att;
+	int attfd, res;
+	uint64_t have;
 	char who[64], what[128];  /* the peer and its proof; the command (args_show) */
 };
+#define SS_ALONE 0x1u  /* no client attached */
+#define SS_EXITED 0x2u /* the command has exited; status holds how */
 static struct slot *stab;    /* SLOTS of them, or NULL */
 static struct slot *myslot;  /* this session process's, or NULL */
 
@@ -1000,6 +1030,9 @@ static void sessions_send(int fd, uint8_t *b)
 		vs_wr32(&w, c.flags);
 		vs_wrstr(&w, c.who);
 		vs_wrstr(&w, c.what + 1); /* args_show begins with a blank */
+		vs_wr32(&w, c.state);
+		vs_wr32(&w, c.status);
+		vs_wr32(&w, c.kept);
 		if (w.err)
 			break;
 		vs_put16(b + at, (uint16_t)(w.n - at - 2));
@@ -1026,9 +1059,57 @@ static int slot_kill(const uint8_t *id, int sig)
 	return -1;
 }
 
+/* ATTACH: the session's process takes this connection (fd) from ours by
+ * pidfd_getfd(2), answers on it (RESUME, or an ERROR) and carries on
+ * there; we wait for that, at most 5 s.  The exit status. */
+static int slot_attach(int fd, const uint8_t *id, uint64_t have)
+{
+	struct slot c;
+	int i, k, r = 0;
+	for (i = 0; stab && i < SLOTS; i++) {
+		struct slot *sl = &stab[i];
+		pid_t z = 0;
+		if (!slot_copy(sl, &c) || memcmp(c.id, id, sizeof c.id) || c.pid <= 0 || !(c.flags & VS_EXEC_DETACH))
+			continue;
+		/* one attach at a time: the one before may still be finishing */
+		for (k = 0; !__atomic_compare_exchange_n(&sl->att, &z, getpid(), 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED); k++) {
+			if (k == 500)
+				goto busy;
+			z = 0;
+			nap(10);
+		}
+		sl->attfd = fd;
+		sl->have = have;
+		sl->res = 0;
+		prctl(PR_SET_PTRACER, c.pid); /* Yama: it may take our descriptor */
+		kill(c.pid, SIGCHLD);
+		for (k = 0; k < 500 && !(r = __atomic_load_n(&sl->res, __ATOMIC_ACQUIRE)); k++)
+			nap(10);
+		__atomic_store_n(&sl->att, 0, __ATOMIC_RELEASE);
+		if (r > 0)
+			return 0;
+		errno = r ? -r : ETIMEDOUT;
+		send_error(fd, VS_E_IO, "unable to hand the connection to the session: %s", vs_strerror(errno));
+		return 1;
+	}
+	send_error(fd, VS_E_NOENT, "no session of that id to attach to here");
+	return 1;
+busy:
+	send_error(fd, VS_E_BUSY, "another client is attaching to that session");
+	return 1;
+}
+
 /* ---- framed sessions ---- */
 
-static uint8_t sess_in[VS_CHAN_BUF], sess_out[VS_CHAN_BUF]; /* the connection's buffers */
+/* The connection's buffers.  A session that outlives its connection
+ * keeps what it sent until the host acknowledges it, up to KEEP_MAX,
+ * and reads its command's output only while there is room: a stopped
+ * or absent client stops the command, and the agent's memory is bounded.
+ * CTL_ROOM stays free for ACK and PONG, which both ends must always be
+ * able to send. */
+#define KEEP_MAX (1u << 20)
+#define CTL_ROOM 64
+static uint8_t sess_in[VS_CHAN_BUF], sess_out[KEEP_MAX];
 
 struct sess {
 	struct vs_chan ch;        /* the connection; its held payload: STDIN not yet written */
@@ -1039,6 +1120,9 @@ struct sess {
 	int exited, status;
 	int killed;               /* the host sent a signal: it ends everything */
 	int sin_eof;              /* STDIN_EOF arrived: close after the held STDIN */
+	int exit_q;               /* its EXIT is queued */
+	long lone;                /* detached: when --linger ends it; 0 attached */
+	uint64_t acked;           /* the last ACK we sent */
 };
 
 
@@ -1159,6 +1243,60 @@ static void sess_end(struct sess *s, int hup)
 		session_kill(s->pid, SIGHUP);
 		session_kill(s->pid, SIGCONT);
 	}
+}
+
+static void sess_abort(struct sess *s, const char *why);
+
+/* The connection is gone without the host ending the session: one that
+ * outlives it (keep) waits for a client, up to --linger (the command
+ * runs on, its output kept up to the queue's size); any other dies. */
+static void sess_lost(struct sess *s, const char *why)
+{
+	struct vs_chan *c = &s->ch;
+	if (!c->keep || s->killed)
+		sess_abort(s, why);
+	info("session %d: %s; detached", (int)s->pid, why);
+	vs_chan_got(c, 1);
+	close(c->fd);
+	c->fd = -1;
+	s->lone = vs_deadline(opt_linger * 1000L);
+}
+
+/* An ATTACH for this session came on another connection (slot_attach):
+ * take that connection, answer RESUME there with how much of each
+ * stream this end has, and go on on it; a client still attached loses
+ * the session to it.  An offset we no longer keep is refused. */
+static void sess_attach(struct sess *s)
+{
+	struct vs_chan *c = &s->ch;
+	struct slot *sl = myslot;
+	uint64_t have = sl->have;
+	uint8_t b[20];
+	int pfd = (int)syscall(SYS_pidfd_open, sl->att, 0), fd, r = 1;
+	fd = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, sl->attfd, 0);
+	if (fd < 0)
+		r = -errno;
+	if (pfd >= 0)
+		close(pfd);
+	if (have == VS_HAVE_ANY)
+		have = c->kpos;
+	if (fd >= 0 && (have < c->kpos || have - c->kpos > c->ooff - c->koff)) {
+		send_error(fd, VS_E_NOENT, "the session no longer keeps its output from where this client is");
+		close(fd);
+	} else if (fd >= 0) {
+		if (c->fd >= 0)
+			sess_lost(s, "another client attached");
+		vs_put64(b, s->acked = vs_chan_got(c, 0));
+		vs_put64(b + 8, have);
+		vs_put32(b + 16, sl->flags);
+		vs_nonblock(fd, 0);
+		vs_send(fd, VS_RESUME, b, 20);
+		vs_chan_rewind(c, fd, have);
+		vs_nonblock(fd, 1);
+		s->lone = 0;
+		info("session %d: attached", (int)s->pid);
+	}
+	__atomic_store_n(&sl->res, r, __ATOMIC_RELEASE);
 }
 
 /* The host is gone or broke the protocol: the command's session dies. */
@@ -1455,7 +1593,7 @@ static int sess_spawn(struct sess *s, struct vs_exec *e)
 static void pump_out(struct sess *s, int *fd, uint16_t type)
 {
 	ssize_t r;
-	if (!vs_chan_fits(&s->ch, VS_FRAME_MAX))
+	if (!vs_chan_fits(&s->ch, VS_FRAME_MAX + CTL_ROOM))
 		return;
 	r = read(*fd, vs_chan_data(&s->ch), VS_FRAME_MAX);
 	if (r > 0) {
@@ -1556,6 +1694,10 @@ static void sess_frames(struct sess *s)
 			if (vs_chan_put(c, VS_PONG, p, h.len < 8 ? h.len : 8) < 0)
 				return;
 			break;
+		case VS_ACK:
+			if (h.len == 8)
+				vs_chan_ack(c, vs_get64(p));
+			break;
 		default:
 			send_error(c->fd, VS_E_UNKNOWN, "unexpected message type %u in an exec session", h.type);
 			sess_abort(s, "unexpected message");
@@ -1564,13 +1706,23 @@ static void sess_frames(struct sess *s)
 	}
 }
 
+/* Read from the host; a session that outlives its connection says
+ * every ACK_EVERY bytes how much of the host's stream it holds. */
+#define ACK_EVERY 32768
 static void sess_read_sock(struct sess *s)
 {
 	ssize_t r = vs_chan_read(&s->ch);
+	uint64_t got;
+	uint8_t b[8];
 	if (r == 0)
-		sess_abort(s, "host closed the connection");
+		sess_lost(s, "host closed the connection");
 	else if (r < 0 && errno != EAGAIN && errno != EINTR)
-		sess_abort(s, "connection failed");
+		sess_lost(s, "connection failed");
+	else if (s->ch.keep && (got = vs_chan_got(&s->ch, 0)) - s->acked >= ACK_EVERY) {
+		vs_put64(b, got);
+		if (vs_chan_put(&s->ch, VS_ACK, b, 8) == 0)
+			s->acked = got;
+	}
 }
 
 static void sess_write_stdin(struct sess *s)
@@ -1598,7 +1750,7 @@ static void sess_run(int sock, struct vs_exec *e)
 	struct sess s;
 	struct vs_chan *c = &s.ch;
 	memset(&s, 0, sizeof s);
-	vs_chan_init(c, sock, sess_in, sizeof sess_in, sess_out, sizeof sess_out);
+	vs_chan_init(c, sock, sess_in, sizeof sess_in, sess_out, VS_CHAN_BUF);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sigchld_pipe();
 	if (sess_spawn(&s, e) < 0) {
@@ -1612,58 +1764,84 @@ static void sess_run(int sock, struct vs_exec *e)
 			/* no parent that listens (a request on the control connection) */
 		}
 	}
+	if (myslot && opt_linger && (e->flags & VS_EXEC_DETACH)) {
+		/* the session outlives its connection: its id first */
+		uint8_t b[VS_SESSION_ID + 4];
+		memcpy(b, myslot->id, VS_SESSION_ID);
+		vs_put32(b + VS_SESSION_ID, (uint32_t)opt_linger);
+		c->keep = 1;
+		c->ocap = sizeof sess_out;
+		vs_chan_put(c, VS_SESSION, b, sizeof b);
+	} else if (myslot) {
+		myslot->flags &= ~VS_EXEC_DETACH;
+	}
 	slot_show(s.pid);
 	vs_nonblock(sock, 1);
 	for (;;) {
 		struct pollfd p[5];
 		int n = 0, isock, iout = -1, ierr = -1, iin = -1;
 		short ev;
-		int done = s.exited && s.out_r < 0 && s.err_r < 0;
-		if (done) {
+		if (s.exited && s.out_r < 0 && s.err_r < 0 && !s.exit_q) {
 			int hup = s.pty_slave >= 0;
 			close_fd(&s.pty_slave);
 			sess_exit_frame(&s);
-			if (vs_chan_drain(c) < 0)
+			s.exit_q = 1;
+			if (!c->keep && vs_chan_drain(c) < 0)
 				sess_abort(&s, "connection failed");
 			sess_end(&s, hup);
+		}
+		/* done once the EXIT is out, or, kept, acknowledged */
+		if (s.exit_q && (!c->keep || c->koff == c->olen)) {
 			info("session %d: done", (int)s.pid);
 			slot_free(myslot);
-			vs_chan_close(c, 2000);
+			if (c->fd >= 0)
+				vs_chan_close(c, 2000);
 			exit(0);
+		}
+		if (myslot) {
+			myslot->state = (c->fd < 0 ? SS_ALONE : 0) | (s.exit_q ? SS_EXITED : 0);
+			myslot->status = (uint32_t)s.status;
+			myslot->kept = (uint32_t)(c->olen - c->koff);
 		}
 		isock = n;
 		ev = vs_chan_events(c);
-		p[n++] = (struct pollfd){ sock, ev, 0 };
+		p[n++] = (struct pollfd){ c->fd, ev, 0 }; /* detached: -1, left out */
 		p[n++] = (struct pollfd){ sigpipe_fd[0], POLLIN, 0 };
-		if (s.out_r >= 0 && vs_chan_fits(c, VS_FRAME_MAX))
+		if (s.out_r >= 0 && vs_chan_fits(c, VS_FRAME_MAX + CTL_ROOM))
 			iout = n, p[n++] = (struct pollfd){ s.out_r, POLLIN, 0 };
-		if (s.err_r >= 0 && vs_chan_fits(c, VS_FRAME_MAX))
+		if (s.err_r >= 0 && vs_chan_fits(c, VS_FRAME_MAX + CTL_ROOM))
 			ierr = n, p[n++] = (struct pollfd){ s.err_r, POLLIN, 0 };
 		if (s.in_w >= 0 && c->npend)
 			iin = n, p[n++] = (struct pollfd){ s.in_w, POLLOUT, 0 };
-		/* once the command has exited, drain its pty without waiting */
-		if (poll(p, (nfds_t)n, s.exited && s.pty >= 0 ? 0 : -1) < 0 && errno != EINTR)
+		/* once the command has exited, drain its pty without waiting;
+		 * detached, wait no longer than --linger */
+		if (poll(p, (nfds_t)n, s.exited && s.pty >= 0 ? 0 : s.lone ? vs_ms_left(s.lone) : -1) < 0 && errno != EINTR)
 			die_sys("unable to poll");
+		if (s.lone && vs_now_ms() >= s.lone)
+			sess_abort(&s, "no client attached within --linger");
 		if (p[1].revents) {
 			sigpipe_drain();
 			reap(&s);
-			if (myslot)
+			if (myslot) {
 				sess_signal(&s, (uint32_t)__atomic_exchange_n(&myslot->sig, 0, __ATOMIC_ACQ_REL));
+				if (__atomic_load_n(&myslot->att, __ATOMIC_ACQUIRE) && !myslot->res)
+					sess_attach(&s);
+			}
 		}
 		if (p[isock].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (ev & POLLIN)
 				sess_read_sock(&s);
 			else if (p[isock].revents & (POLLHUP | POLLERR))
-				sess_abort(&s, "host closed the connection"); /* no room to read its EOF */
+				sess_lost(&s, "host closed the connection"); /* no room to read its EOF */
 		}
 		/* the host stopped sending while its stdin fills our input: an
 		 * empty STDOUT tells a half-close from a host gone */
-		if (vs_chan_probe(c, p[isock].revents))
+		if (c->fd >= 0 && vs_chan_probe(c, p[isock].revents))
 			vs_chan_put(c, VS_STDOUT, NULL, 0);
-		if (p[isock].revents & POLLOUT) {
+		if (c->fd >= 0 && (p[isock].revents & POLLOUT)) {
 			ssize_t r = vs_chan_flush(c);
 			if (r < 0 && errno != EAGAIN && errno != EINTR)
-				sess_abort(&s, "connection failed");
+				sess_lost(&s, "connection failed");
 		}
 		if (iin >= 0 && p[iin].revents)
 			sess_write_stdin(&s);
@@ -1877,6 +2055,21 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		if (!op_allowed(fd, ops & VS_CAP_SESSIONS ? VS_CAP_SESSIONS : VS_CAP_EXEC))
 			exit(1);
 		exit(sessions_serve(fd, pe, how, h->type, n));
+	case VS_ATTACH:
+		/* whoever may run commands here may carry one on */
+		if (!op_allowed(fd, ops & VS_CAP_RESUME ? VS_CAP_RESUME : VS_CAP_EXEC))
+			exit(1);
+		if (n != VS_SESSION_ID + 8) {
+			send_error(fd, VS_E_PROTO, "malformed ATTACH request");
+			exit(1);
+		}
+		{
+			char id[2 * VS_SESSION_ID + 1];
+			const char *av = id;
+			xf_hex(fbuf, VS_SESSION_ID, id);
+			audit(pe, how, "attach", &av, 1);
+		}
+		exit(slot_attach(fd, fbuf, vs_get64(fbuf + VS_SESSION_ID)));
 	case VS_PUT:
 	case VS_GET:
 		if (!op_allowed(fd, h->type == VS_PUT ? VS_CAP_PUT : VS_CAP_GET))
@@ -2392,6 +2585,7 @@ static void usage(int code)
 	    "  --reconnect       dial again if the host leaves without releasing us\n"
 	    "  --auth auto|key|none   --key FILE|fw_cfg|credential|cmdline|auto|none\n"
 	    "  --deny LIST, --only LIST   of exec,shell,put,get,power,legacy\n"
+	    "  --linger SECS     a session without its client waits (21600; 0: dies)\n"
 	    "  -d  background;  -v  verbose;  -V  version;  --init  be PID 1 (first)\n"
 	    "Exit: 0 released; 1 failure; 2 usage; 3 the host left without releasing us.\n"
 	    "See vsock-agent(8).\n";
@@ -2427,7 +2621,7 @@ static uint32_t ops_parse(const char *list)
 
 /* The options, one table: the long name, its short one, whether it takes
  * a value (1: from "--name=V" or the next word; 2: only "--name=V"). */
-enum { A_LISTEN = 1, A_PORT, A_ALLOW, A_RETRY, A_RECONNECT, A_AUTH, A_KEY, A_DENY, A_ONLY, A_BG, A_VERBOSE };
+enum { A_LISTEN = 1, A_PORT, A_ALLOW, A_RETRY, A_RECONNECT, A_AUTH, A_KEY, A_DENY, A_ONLY, A_BG, A_VERBOSE, A_LINGER };
 static const struct aopt {
 	const char *l;
 	char s, arg, id;
@@ -2435,7 +2629,7 @@ static const struct aopt {
 	{ "--listen", 'l', 2, A_LISTEN }, { "--port", 'p', 1, A_PORT },   { "--allow", 0, 1, A_ALLOW },
 	{ "--retry", 'r', 0, A_RETRY },   { "--reconnect", 0, 0, A_RECONNECT }, { "--auth", 0, 1, A_AUTH },
 	{ "--key", 0, 1, A_KEY },         { "--deny", 0, 1, A_DENY },     { "--only", 0, 1, A_ONLY },
-	{ NULL, 'd', 0, A_BG },           { "--verbose", 'v', 0, A_VERBOSE },
+	{ NULL, 'd', 0, A_BG },           { "--verbose", 'v', 0, A_VERBOSE }, { "--linger", 0, 1, A_LINGER },
 };
 
 /* The option argv[*i] is, with its value in *val; 0 for none. */
@@ -2464,7 +2658,7 @@ static int aopt_find(int argc, char **argv, int *i, const char **val)
 int main(int argc, char **argv)
 {
 	struct vs_addr la = { VS_ADDR_VSOCK, VS_CID_ANY, VS_PORT_LISTEN, "" };
-	const char *keysrc = "auto", *dial_only = NULL, *listen_only = NULL, *v;
+	const char *keysrc = "auto", *dial_only = NULL, *listen_only = NULL, *v, *q;
 	int background = 0, have_addr = 0, i, id, fd, rc;
 	uint32_t deny = 0, only = VS_CAP_ALL | OP_LEGACY, d;
 	char deny_s[40] = "", only_s[40] = "";
@@ -2538,6 +2732,11 @@ int main(int argc, char **argv)
 		case A_VERBOSE:
 			opt_verbose = 1;
 			break;
+		case A_LINGER:
+			q = v;
+			if ((opt_linger = num_scan(&q)) < 0 || *q || opt_linger > 31536000)
+				usage_error("--linger takes seconds (at most a year), not", v);
+			break;
 		default:
 			if (!strcmp(a, "persistent"))
 				opt_persistent = 1;
@@ -2557,7 +2756,9 @@ int main(int argc, char **argv)
 		usage_error(listen_only, "is for listen mode (--listen)");
 	ops = only & ~deny;
 	/* sessions are listed and killed wherever commands may run */
-	ops = ops & (VS_CAP_EXEC | VS_CAP_PTY) ? ops | VS_CAP_SESSIONS : ops & ~VS_CAP_SESSIONS;
+	ops = ops & (VS_CAP_EXEC | VS_CAP_PTY) ? ops | VS_CAP_SESSIONS : ops & ~(VS_CAP_SESSIONS | VS_CAP_RESUME);
+	if (!opt_linger)
+		ops &= ~VS_CAP_RESUME;
 	fmt(ops_why, sizeof ops_why, "%s%s%s", deny_s, *deny_s && *only_s ? ", " : "", only_s);
 	key_setup(keysrc);
 	/* packets (O_DIRECT): a message cut short is dropped whole, never

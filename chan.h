@@ -12,6 +12,12 @@
  *     the queue can take a whole frame of it (vs_chan_fits), so a peer
  *     that reads slowly stops the source instead of growing our memory.
  *
+ * A resumable stream (keep) outlives its connection: each side counts the
+ * bytes of the other's stream it received whole (vs_chan_got) and says so
+ * (ACK); what it sent stays kept until the peer acknowledged it
+ * (vs_chan_ack), and a new connection sends again from where the peer
+ * says it is (vs_chan_rewind): nothing lost, nothing repeated.
+ *
  * The caller owns the storage: a channel and its two buffers may be
  * static, on a stack, or one of many in a table.  Nothing here is static
  * and nothing is allocated, so a process holds as many channels as it
@@ -42,6 +48,10 @@ struct vs_chan {
 	size_t icap, ioff, ilen;
 	uint8_t *out;           /* to the peer: [ooff, olen) not yet written */
 	size_t ocap, ooff, olen;
+	int keep;               /* resumable: [koff, ooff) is kept until acknowledged */
+	size_t koff;
+	uint64_t kpos;          /* the stream's byte at out[koff] */
+	uint64_t rx;            /* bytes read from the peer, on every connection */
 	const uint8_t *pend;    /* a taken payload still being handed on
 	                         * (npend bytes left): no compaction under it */
 	size_t npend;
@@ -65,6 +75,10 @@ void vs_chan_commit(struct vs_chan *c, uint16_t type, size_t n);
 ssize_t vs_chan_flush(struct vs_chan *c);
 int vs_chan_drain(struct vs_chan *c);
 void vs_chan_close(struct vs_chan *c, long ms);
+/* resumable streams */
+uint64_t vs_chan_got(struct vs_chan *c, int cut);
+void vs_chan_ack(struct vs_chan *c, uint64_t pos);
+int vs_chan_rewind(struct vs_chan *c, int fd, uint64_t pos);
 /* readiness */
 short vs_chan_events(struct vs_chan *c);
 int vs_chan_probe(struct vs_chan *c, short revents);
@@ -118,7 +132,7 @@ ssize_t vs_chan_read(struct vs_chan *c)
 	}
 	r = read(c->fd, c->in + c->ilen, c->icap - c->ilen);
 	if (r > 0)
-		c->ilen += (size_t)r;
+		c->ilen += (size_t)r, c->rx += (uint64_t)r;
 	else if (r == 0)
 		c->st |= VS_CH_EOF;
 	return r;
@@ -208,16 +222,18 @@ ssize_t vs_chan_pass(struct vs_chan *c, int fd)
 
 /* ---- output ---- */
 
-/* Free room in the queue, compacting when what is left to write sits
- * far in. */
+/* Free room in the queue, compacting when what is left to write (and
+ * to keep) sits far in. */
 static size_t vs_chan_qroom(struct vs_chan *c)
 {
-	if (c->ooff == c->olen)
-		c->ooff = c->olen = 0;
-	if (c->ooff && c->ocap - c->olen < VS_HDR + VS_FRAME_MAX) {
-		memmove(c->out, c->out + c->ooff, c->olen - c->ooff);
-		c->olen -= c->ooff;
-		c->ooff = 0;
+	size_t k = c->keep ? c->koff : c->ooff;
+	if (k == c->olen)
+		c->koff = c->ooff = c->olen = 0;
+	if (k && c->olen && c->ocap - c->olen < VS_HDR + VS_FRAME_MAX) {
+		memmove(c->out, c->out + k, c->olen - k);
+		c->olen -= k;
+		c->ooff -= k;
+		c->koff = 0;
 	}
 	return c->ocap - c->olen;
 }
@@ -229,10 +245,11 @@ int vs_chan_fits(struct vs_chan *c, size_t n)
 }
 
 /* Queue a whole frame; -1 when it does not fit now.  A peer that reads no
- * more (VS_CH_DEAD) gets nothing, and that is no failure. */
+ * more (VS_CH_DEAD) gets nothing, and that is no failure; a resumable
+ * stream keeps it for the next connection. */
 int vs_chan_put(struct vs_chan *c, uint16_t type, const void *p, size_t n)
 {
-	if (c->st & VS_CH_DEAD)
+	if ((c->st & VS_CH_DEAD) && !c->keep)
 		return 0;
 	if (!vs_chan_fits(c, n))
 		return -1;
@@ -266,7 +283,8 @@ ssize_t vs_chan_flush(struct vs_chan *c)
 		c->ooff += (size_t)r;
 	if (r < 0 && (errno == EPIPE || errno == ECONNRESET)) {
 		c->st |= VS_CH_DEAD;
-		c->ooff = c->olen = 0;
+		if (!c->keep)
+			c->ooff = c->olen = 0;
 	}
 	return r;
 }
@@ -299,6 +317,48 @@ void vs_chan_close(struct vs_chan *c, long ms)
 	}
 	close(c->fd);
 	c->fd = -1;
+}
+
+/* ---- resumable streams ---- */
+
+/* Bytes of the peer's stream received whole: all that was read, less a
+ * frame cut short at the end; cut: the connection is gone, and so is
+ * that part of a frame (the peer sends it again). */
+uint64_t vs_chan_got(struct vs_chan *c, int cut)
+{
+	size_t at = c->ioff, tail;
+	struct vs_hdr h;
+	const uint8_t *p;
+	while (vs_chan_peek(c, at, &h, &p) > 0)
+		at += VS_HDR + h.len;
+	tail = c->ilen - at;
+	if (cut)
+		c->ilen = at, c->rx -= tail;
+	return c->rx - (cut ? 0 : tail);
+}
+
+/* The peer has our stream up to byte pos: what was kept before it goes. */
+void vs_chan_ack(struct vs_chan *c, uint64_t pos)
+{
+	if (pos > c->kpos && pos - c->kpos <= c->ooff - c->koff) {
+		c->koff += (size_t)(pos - c->kpos);
+		c->kpos = pos;
+	}
+}
+
+/* A new connection fd, whose peer has our stream up to byte pos: what
+ * follows is sent again from there.  -1 when that is not what we kept
+ * (the channel is left as it was). */
+int vs_chan_rewind(struct vs_chan *c, int fd, uint64_t pos)
+{
+	if (pos < c->kpos || pos - c->kpos > c->ooff - c->koff)
+		return -1;
+	c->koff += (size_t)(pos - c->kpos);
+	c->kpos = pos;
+	c->ooff = c->koff;
+	c->fd = fd;
+	c->st = 0;
+	return 0;
 }
 
 /* ---- readiness ---- */

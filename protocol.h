@@ -66,6 +66,10 @@ enum vs_type {
 	VS_POWER = 40,     /* u32 how (VS_POWER_*): power the guest off, or reboot it */
 	VS_SESSIONS = 41,  /* host: empty (list them); agent: the sessions, each a u16 length and fields */
 	VS_KILL = 42,      /* u8 id[8], u32 signal: signal a session of the agent */
+	VS_SESSION = 43,   /* agent: u8 id[8], u32 linger: this session outlives its connection */
+	VS_ATTACH = 44,    /* host: u8 id[8], u64 have: carry on that session here */
+	VS_RESUME = 45,    /* agent: u64 got, u64 from: where both streams go on */
+	VS_ACK = 46,       /* u64: bytes of the peer's stream received whole */
 };
 
 /* capability bits in HELLO: what this agent serves */
@@ -76,8 +80,10 @@ enum vs_type {
 #define VS_CAP_DIALBACK 0x10u
 #define VS_CAP_POWER 0x20u   /* power requests */
 #define VS_CAP_SESSIONS 0x40u /* lists its sessions and kills one (SESSIONS, KILL) */
-#define VS_CAP_ALL 0x7fu
+#define VS_CAP_RESUME 0x80u  /* sessions outlive their connection (SESSION, ATTACH) */
+#define VS_CAP_ALL 0xffu
 #define VS_SESSION_ID 8       /* bytes of a session id; shown as 16 hex digits */
+#define VS_HAVE_ANY (~(uint64_t)0) /* ATTACH: from where the last client stopped */
 
 /* HELLO flags */
 #define VS_HF_KEY 0x1u       /* host: holds a key; agent: send AUTH now */
@@ -120,6 +126,7 @@ enum vs_stage {
 #define VS_EXEC_SHELL 0x1u  /* argv[0] is a string for the user's shell -c */
 #define VS_EXEC_PTY 0x2u    /* run on a pseudo-terminal */
 #define VS_EXEC_LOGIN 0x4u  /* no argv: the login shell */
+#define VS_EXEC_DETACH 0x8u /* outlive the connection: the host acknowledges (ACK) and may ATTACH */
 
 /* EXIT how */
 #define VS_EXITED 0u
@@ -244,6 +251,7 @@ struct iovec;
 #define VS_NEVER (-1L)     /* a deadline that never comes */
 long vs_now_ms(void);
 long vs_deadline(long ms);
+int vs_ms_left(long deadline);
 int vs_wait_by(int fd, short ev, long deadline);
 ssize_t vs_readall(int fd, void *buf, size_t n);
 ssize_t vs_readall_by(int fd, void *buf, size_t n, long deadline);
@@ -424,6 +432,13 @@ long vs_deadline(long ms)
 	return ms < 0 ? VS_NEVER : vs_now_ms() + ms;
 }
 
+/* poll's timeout for a deadline: -1 for none, 0 once it has passed */
+int vs_ms_left(long deadline)
+{
+	long left = deadline - vs_now_ms();
+	return deadline == VS_NEVER ? -1 : left <= 0 ? 0 : left > 0x7fffffffL ? 0x7fffffff : (int)left;
+}
+
 /* Wait until fd is ready or the deadline has passed (ETIMEDOUT).  A
  * deadline is the whole budget of an operation, not of one read: a peer
  * sending a byte now and then cannot stretch it. */
@@ -431,13 +446,12 @@ int vs_wait_by(int fd, short ev, long deadline)
 {
 	struct pollfd p = { fd, ev, 0 };
 	for (;;) {
-		long left = deadline == VS_NEVER ? -1 : deadline - vs_now_ms();
-		int r;
-		if (deadline != VS_NEVER && left <= 0) {
+		int left = vs_ms_left(deadline), r;
+		if (!left) {
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		r = poll(&p, 1, left > 0x7fffffffL ? 0x7fffffff : (int)left);
+		r = poll(&p, 1, left);
 		if (r > 0)
 			return 0;
 		if (r < 0 && errno != EINTR)

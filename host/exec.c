@@ -8,11 +8,13 @@
  * connection that nobody writes to. */
 #include "vsh.h"
 #include "chan.h"
+#include "transfer.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,9 +23,29 @@
 #define CTL_RESERVE 256 /* room kept for WINSIZE, SIGNAL, STDIN_EOF */
 #define KILL_GRACE_MS 2000 /* --timeout: how long the agent's EXIT may take */
 
-static uint8_t conn_in[VS_CHAN_BUF], conn_out[VS_CHAN_BUF];
+/* A session that outlives its connection keeps the stdin it sent until
+ * the agent acknowledges it, up to KEEP_MAX (stdin is read only while
+ * there is room), and acknowledges the agent's stream every ACK_EVERY
+ * bytes, and at its EXIT, which the agent keeps until then. */
+#define KEEP_MAX (1u << 20)
+#define ACK_EVERY 65536
+#define ACK_IDLE_MS 200
+#define RESUME_WAIT_S 60
+
+static uint8_t conn_in[VS_CHAN_BUF], conn_out[KEEP_MAX];
 static struct vs_chan conn; /* the connection to the agent */
 static int sigfd[2] = { -1, -1 };
+
+static struct {
+	int asked;              /* we asked for it (VS_EXEC_DETACH) */
+	int on;                 /* the agent said SESSION: it can be resumed */
+	int over;               /* ended here on purpose, or detached: no hangup at exit */
+	char hex[2 * VS_SESSION_ID + 1];
+	uint8_t id[VS_SESSION_ID];
+	uint64_t acked;         /* the last ACK we sent */
+	struct opts *o;
+	struct agent *ag;
+} rs;
 
 /* Liveness: after `every` ms without a byte from the agent we PING it;
  * once that PING has left our queue, `every` ms more without a byte and
@@ -80,14 +102,17 @@ static void alive_wrote(size_t n)
 
 /* poll timed out with nothing from the agent: PING it, or give up on it
  * when a PING went unanswered for as long again. */
+static void lost(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void alive_expired(void)
 {
 	uint8_t b[8];
 	long now = now_ms();
-	if (alive.out)
-		die("the agent has sent nothing for %ld s, nor answered a PING: connection lost (the guest rebooted, "
-		    "stopped or froze?)",
-		    (now - alive.last_rx) / 1000);
+	if (alive.out) {
+		lost("the agent has sent nothing for %ld s, nor answered a PING: connection lost (the guest rebooted, "
+		     "stopped or froze?)",
+		     (now - alive.last_rx) / 1000);
+		return;
+	}
 	vs_put64(b, (uint64_t)now);
 	if (vs_chan_put(&conn, VS_PING, b, 8) < 0) {
 		alive.last_rx = now; /* no room: input is queued, try later */
@@ -161,7 +186,7 @@ static size_t exec_encode(struct opts *o, int pty, uint8_t *b, size_t cap)
 {
 	struct vs_wr w = { b, 0, cap, 0 };
 	uint16_t rows = 0, cols = 0;
-	uint32_t flags = pty ? VS_EXEC_PTY : 0;
+	uint32_t flags = (pty ? VS_EXEC_PTY : 0) | (rs.asked ? VS_EXEC_DETACH : 0);
 	const char *term = getenv("TERM");
 	char termvar[128];
 	const char *loc[32];
@@ -222,6 +247,7 @@ struct esc {
 	int seq;         /* inside an escape sequence: SEQ_* */
 	int seq_bol;     /* bol as it was before the sequence */
 	int suspend;     /* ~^Z: suspend once this input is queued */
+	int detach;      /* ~&: detach once this input is queued */
 };
 
 /* The final bytes of the CSI sequences a terminal sends as answers:
@@ -283,11 +309,12 @@ static void escape_help(int ch)
 	int m = snprintf(help, sizeof help,
 	                 "\r\nSupported escape sequences:\r\n"
 	                 " %s.  - terminate the session\r\n"
+	                 " %s&  - detach: the session runs on (vsock-shell attach)\r\n"
 	                 " %s^Z - suspend vsock-shell\r\n"
 	                 " %s?  - this message\r\n"
 	                 " %s%s  - send the escape character\r\n"
 	                 "(Escapes are recognised only after a newline.)\r\n",
-	                 x, x, x, x, x);
+	                 x, x, x, x, x, x);
 	vs_writeall(2, help, (size_t)m);
 }
 
@@ -321,6 +348,10 @@ static size_t escape_filter(struct esc *e, const uint8_t *in, size_t n, uint8_t 
 			}
 			if (c == 'Z' - 64) {
 				e->suspend = 1;
+				continue;
+			}
+			if (c == '&') {
+				e->detach = 1;
 				continue;
 			}
 			out[k++] = (uint8_t)e->ch; /* not an escape: both go on */
@@ -390,6 +421,9 @@ static int frames(void)
 			die("protocol error: malformed frame header from the agent");
 		if (r == 0)
 			return -1;
+		/* the agent's first frame is SESSION, or it keeps nothing */
+		if (!rs.on && h.type != VS_SESSION)
+			conn.keep = 0;
 		switch (h.type) {
 		case VS_STDOUT:
 			out_write(1, p, h.len);
@@ -402,6 +436,19 @@ static int frames(void)
 		case VS_ERROR:
 			agent_error(p, h.len);
 		case VS_PONG:
+			break;
+		case VS_SESSION:
+			if (h.len >= VS_SESSION_ID && rs.asked) {
+				memcpy(rs.id, p, VS_SESSION_ID);
+				xf_hex(rs.id, VS_SESSION_ID, rs.hex);
+				if (!rs.on)
+					vinfo("session %s: it outlives its connection", rs.hex);
+				rs.on = 1;
+			}
+			break;
+		case VS_ACK:
+			if (h.len == 8)
+				vs_chan_ack(&conn, vs_get64(p));
 			break;
 		default:
 			die("protocol error: unexpected message type %u from the agent", h.type);
@@ -418,8 +465,24 @@ static int sock_read(void)
 	if (r == 0)
 		return -1;
 	if (r < 0 && errno != EAGAIN && errno != EINTR)
-		die_sys("connection to the agent failed");
+		lost("connection to the agent failed: %s", strerror(errno));
 	return 0;
+}
+
+/* Tell the agent how much of its stream we hold: every ACK_EVERY bytes,
+ * or now (its EXIT, which it keeps until we have it). */
+static void ack_send(int now)
+{
+	uint8_t b[8];
+	uint64_t got;
+	if (!rs.on)
+		return;
+	got = vs_chan_got(&conn, 0);
+	if (!now && got - rs.acked < ACK_EVERY)
+		return;
+	vs_put64(b, got);
+	if (vs_chan_put(&conn, VS_ACK, b, 8) == 0)
+		rs.acked = got;
 }
 
 /* Read local stdin into a STDIN frame; EOF becomes STDIN_EOF.  Only a
@@ -488,6 +551,10 @@ static int ms_until(long deadline)
 static int poll_timeout(long deadline, int wdead)
 {
 	int d = ms_until(deadline), a = wdead ? -1 : alive_timeout();
+	/* and what we hold of the agent's stream, said after ACK_IDLE_MS of
+	 * quiet: a client killed then has left little to send again */
+	if (rs.on && rs.acked != vs_chan_got(&conn, 0) && (a < 0 || a > ACK_IDLE_MS))
+		a = ACK_IDLE_MS;
 	return d < 0 ? a : a < 0 || d < a ? d : a;
 }
 
@@ -512,34 +579,228 @@ static int timed_out(const struct opts *o)
 	return EX_TIMEOUT;
 }
 
+/* ---- sessions that outlive their connection ---- */
+
+/* ATTACH on a fresh connection fd: carry the session on there from byte
+ * `have` of the agent's stream (VS_HAVE_ANY: where its last client
+ * stopped).  The agent answers RESUME: how much of our stream it holds,
+ * where its own goes on from, and the session's EXEC flags.  Dies (or,
+ * while resuming, jumps back: vsh_catch) when it does not. */
+static uint32_t attach_on(int fd, uint64_t have)
+{
+	uint8_t b[VS_FRAME_MAX];
+	struct vs_hdr h;
+	uint64_t got, from;
+	int n;
+	memcpy(b, rs.id, VS_SESSION_ID);
+	vs_put64(b + VS_SESSION_ID, have);
+	if (vs_send(fd, VS_ATTACH, b, VS_SESSION_ID + 8) < 0)
+		die_sys("unable to send the request");
+	n = vs_recv_by(fd, &h, b, sizeof b, vs_deadline(vsh_timeout_ms()));
+	if (n < 0)
+		die("connection to the agent lost before it answered ATTACH");
+	if (h.type == VS_ERROR) {
+		vsh_catch = NULL; /* the agent's word is final */
+		tty_restore();
+		agent_error(b, (size_t)n);
+	}
+	if (h.type != VS_RESUME || n < 20)
+		die("protocol error: unexpected message type %u in answer to ATTACH", h.type);
+	got = vs_get64(b);
+	from = vs_get64(b + 8);
+	if (have == VS_HAVE_ANY) /* a new client: our stream starts where the agent is */
+		conn.kpos = got;
+	if ((have != VS_HAVE_ANY && from != have) || vs_chan_rewind(&conn, fd, got) < 0)
+		die("protocol error: the agent resumes at bytes %llu and %llu, which we do not have",
+		    (unsigned long long)from, (unsigned long long)got);
+	conn.rx = from;
+	conn.ioff = conn.ilen = 0;
+	rs.acked = from;
+	rs.on = 1;
+	vs_nonblock(fd, 1);
+	return vs_get32(b + 16);
+}
+
+/* The connection broke under a session that outlives it: connect again
+ * (directly, through the hub once the guest is back, or waiting for the
+ * agent to dial) and ATTACH, until --resume-wait has passed; each attempt
+ * as any session is made and authenticated.  Quiet without -v. */
+static void resume(const char *why)
+{
+	static jmp_buf jb;
+	struct opts *o = rs.o;
+	int secs = o->resume_wait ? o->resume_wait : RESUME_WAIT_S;
+	long deadline = vs_deadline(secs * 1000L);
+	volatile long pause = 100;
+	if (conn.fd >= 0)
+		close(conn.fd);
+	conn.fd = -1;
+	vs_chan_got(&conn, 1); /* a frame cut short comes again */
+	vinfo("%s; resuming session %s", why, rs.hex);
+	for (;;) {
+		long left = deadline - vs_now_ms();
+		if (left <= 0) {
+			vsh_catch = NULL;
+			die("%s; session %s was not resumed within %d s, and runs on: vsock-shell attach %s %s", why,
+			    rs.hex, secs, o->at ? o->target : o->listen ? "--listen" : o->target, rs.hex);
+		}
+		if (setjmp(jb) == 0) {
+			int fd;
+			vsh_catch = &jb;
+			o->wait_secs = (int)(left / 1000) + 1;
+			fd = agent_session(o, rs.ag, "attach", rs.hex);
+			attach_on(fd, vs_chan_got(&conn, 0));
+			vsh_catch = NULL;
+			vinfo("resumed session %s", rs.hex);
+			alive_init();
+			return;
+		}
+		vsh_catch = NULL;
+		/* a control connection may be gone too: wait for a new one */
+		agent_close(rs.ag, 0);
+		poll(NULL, 0, (int)pause);
+		pause = pause < 2000 ? pause * 2 : 2000;
+	}
+}
+
+/* The connection is gone before the EXIT: resumed, when the session
+ * outlives it; otherwise the end. */
+static void lost(const char *fmt, ...)
+{
+	char m[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof m, fmt, ap);
+	va_end(ap);
+	if (!rs.on)
+		die("%s", m);
+	resume(m);
+}
+
+/* Our exit ends the session, except when the connection broke (we are
+ * killed: it runs on) or it is detached: a SIGHUP, as the agent gives a
+ * session whose host went away, that the agent keeps nothing for. */
+static void hangup(void)
+{
+	uint8_t b[4];
+	long deadline = vs_deadline(1000);
+	if (!rs.asked || rs.over || conn.fd < 0)
+		return;
+	vs_put32(b, SIGHUP);
+	vs_chan_put(&conn, VS_SIGNAL, b, 4);
+	while (conn.olen > conn.ooff && vs_wait_by(conn.fd, POLLOUT, deadline) == 0)
+		if (vs_chan_flush(&conn) < 0 && errno != EAGAIN && errno != EINTR)
+			break;
+}
+
+/* ~&, or --detach: the session runs on; how to come back to it. */
+static int detached(const struct opts *o)
+{
+	rs.over = 1;
+	tty_restore();
+	if (o->detach) {
+		printf("%s\n", rs.hex);
+		return 0;
+	}
+	warnx("detached from session %s, which runs on: vsock-shell attach %s %s", rs.hex,
+	      o->at ? o->target : o->listen ? "--listen" : o->target, rs.hex);
+	return 0;
+}
+
+static int exec_loop(struct opts *o, int pty, int in, struct esc *e);
+
 /* o->pty is decided by now (exec_main: -t, -T, or a terminal and no
  * command). */
 int exec_run(int sock, struct opts *o, struct agent *ag)
 {
 	static uint8_t req[VS_FRAME_MAX];
-	struct esc e = { -1, 1, 0, SEQ_NONE, 0, 0 };
+	struct esc e = { -1, 1, 0, SEQ_NONE, 0, 0, 0 };
 	int pty = o->pty > 0;
-	int in = o->nostdin ? -1 : 0, killed = 0;
-	long deadline = o->timeout_secs ? vs_deadline(o->timeout_secs * 1000L) : VS_NEVER;
-	size_t n = exec_encode(o, pty, req, sizeof req);
+	int in = o->nostdin || o->detach ? -1 : 0;
+	size_t n;
 	agent_require(ag, pty ? VS_CAP_PTY : VS_CAP_EXEC, pty ? "sessions on a pty (shell)" : "commands without a pty (exec)");
+	rs.o = o, rs.ag = ag;
+	rs.asked = !o->no_detach && (ag->hi.caps & VS_CAP_RESUME);
+	if (o->detach && !rs.asked)
+		die("the agent keeps no session without its client (its --linger 0, or an agent before 0.3)");
+	n = exec_encode(o, pty, req, sizeof req);
 	if (vs_send(sock, VS_EXEC, req, n) < 0)
 		die_sys("unable to send the request");
-	vs_chan_init(&conn, sock, conn_in, sizeof conn_in, conn_out, sizeof conn_out);
+	vs_chan_init(&conn, sock, conn_in, sizeof conn_in, conn_out, rs.asked ? sizeof conn_out : VS_CHAN_BUF);
+	conn.keep = rs.asked;
+	atexit(hangup);
 	if (in < 0)
 		vs_chan_put(&conn, VS_STDIN_EOF, NULL, 0);
 	else if (fcntl(in, F_GETFL) < 0)
 		in = -1, vs_chan_put(&conn, VS_STDIN_EOF, NULL, 0);
+	if (o->detach) {
+		/* the SESSION frame comes first */
+		struct vs_hdr h;
+		const uint8_t *p;
+		vs_chan_drain(&conn);
+		while (!rs.on) {
+			if (vs_chan_recv(&conn, &h, &p) < 0)
+				die("connection to the agent lost before the session's id");
+			if (h.type == VS_ERROR)
+				agent_error(p, h.len);
+			if (h.type == VS_SESSION && h.len >= VS_SESSION_ID) {
+				memcpy(rs.id, p, VS_SESSION_ID);
+				xf_hex(rs.id, VS_SESSION_ID, rs.hex);
+				rs.on = 1;
+			}
+		}
+		return detached(o);
+	}
 	if (pty && in >= 0 && isatty(in) && tty_raw(in) == 0)
 		e.ch = o->escape;
+	return exec_loop(o, pty, in, &e);
+}
+
+/* attach TARGET ID: the session carried on here from where its last
+ * client stopped (a pty one on our terminal, when we have one), to its
+ * end and status. */
+int attach_main(struct opts *o)
+{
+	struct agent ag = AGENT_INIT;
+	struct esc e = { -1, 1, 0, SEQ_NONE, 0, 0, 0 };
+	int fd, pty, in = o->nostdin ? -1 : 0, rc;
+	uint32_t flags;
+	if (!o->have_target && !o->listen)
+		usage_error(o, "no TARGET given");
+	if (!o->sess_id || id_parse(o->sess_id, rs.id) < 0)
+		usage_error(o, "attach takes the session's id, 16 hex digits as ps shows them");
+	xf_hex(rs.id, VS_SESSION_ID, rs.hex);
+	fd = agent_session(o, &ag, "attach", rs.hex);
+	agent_require(&ag, VS_CAP_RESUME, "sessions that outlive their connection (its --linger 0, or an agent before 0.3)");
+	rs.o = o, rs.ag = &ag;
+	rs.asked = 1;
+	vs_chan_init(&conn, fd, conn_in, sizeof conn_in, conn_out, sizeof conn_out);
+	conn.keep = 1;
+	flags = attach_on(fd, VS_HAVE_ANY);
+	atexit(hangup);
+	pty = (flags & VS_EXEC_PTY) && o->pty != 0 && in >= 0 && isatty(in);
+	if (in >= 0 && fcntl(in, F_GETFL) < 0)
+		in = -1;
+	if (pty && tty_raw(in) == 0)
+		e.ch = o->escape;
+	rc = exec_loop(o, pty, in, &e);
+	close(conn.fd);
+	agent_close(&ag, rc == 0);
+	return rc;
+}
+
+static int exec_loop(struct opts *o, int pty, int in, struct esc *e)
+{
+	int killed = 0;
+	long deadline = o->timeout_secs ? vs_deadline(o->timeout_secs * 1000L) : VS_NEVER;
 	signals_catch(pty);
 	signal(SIGPIPE, SIG_IGN);
-	vs_nonblock(sock, 1);
+	vs_nonblock(conn.fd, 1);
 	alive_init();
 	for (;;) {
 		struct pollfd p[3];
 		int np = 2, status, r, wdead = !!(conn.st & VS_CH_DEAD);
-		p[0] = (struct pollfd){ sock, vs_chan_events(&conn), 0 };
+		p[0] = (struct pollfd){ conn.fd, vs_chan_events(&conn), 0 };
 		p[1] = (struct pollfd){ sigfd[0], POLLIN, 0 };
 		if (in >= 0 && vs_chan_fits(&conn, VS_FRAME_MAX + CTL_RESERVE))
 			p[np++] = (struct pollfd){ in, POLLIN, 0 };
@@ -560,6 +821,8 @@ int exec_run(int sock, struct opts *o, struct agent *ag)
 			alive_expired();
 			continue;
 		}
+		if (r == 0)
+			ack_send(1);
 		if (p[1].revents) {
 			char sigs[16];
 			ssize_t k = read(sigfd[0], sigs, sizeof sigs), i;
@@ -570,29 +833,45 @@ int exec_run(int sock, struct opts *o, struct agent *ag)
 			ssize_t w = vs_chan_flush(&conn);
 			if (w > 0)
 				alive_wrote((size_t)w);
-			if (w < 0 && (conn.st & VS_CH_DEAD)) {
+			if (w < 0 && (conn.st & VS_CH_DEAD) && rs.on) {
+				lost("connection to the agent failed: %s", strerror(errno));
+				continue;
+			} else if (w < 0 && (conn.st & VS_CH_DEAD)) {
 				/* the agent stopped reading: the command has ended and
 				 * its EXIT may be waiting for us to read; stop sending */
 				in = -1;
 			} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-				die_sys("connection to the agent failed");
+				lost("connection to the agent failed: %s", strerror(errno));
+				continue;
 			}
 		}
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (sock_read() < 0) {
 				if (killed) /* closed instead of an EXIT: ended all the same */
 					return timed_out(o);
-				die("connection to the agent lost before the exit status");
+				lost("connection to the agent lost before the exit status");
+				continue;
 			}
 			status = frames();
-			if (status >= 0 && killed)
-				return timed_out(o);
 			if (status >= 0) {
+				/* the agent keeps the EXIT until we say we have it */
+				ack_send(1);
+				vs_chan_drain(&conn);
+				rs.over = 1;
+				if (killed)
+					return timed_out(o);
 				tty_restore();
 				return status;
 			}
+			ack_send(0);
 		}
-		if (np > 2 && p[2].revents && stdin_read(in, &e) < 0)
+		if (np > 2 && p[2].revents && stdin_read(in, e) < 0)
 			in = -1;
+		if (e->detach) {
+			e->detach = 0;
+			if (rs.on)
+				return detached(o);
+			warnx("this session ends with its connection (--no-detach, or the agent's --linger 0): not detached");
+		}
 	}
 }

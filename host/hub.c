@@ -1141,7 +1141,7 @@ static void client_events(struct conn *c, const uint8_t *p, size_t n)
  * of the client's making. */
 static int op_known(const char *op)
 {
-	static const char *const ops[] = { "exec", "shell", "put", "get", "power", "ps", "kill" };
+	static const char *const ops[] = { "exec", "shell", "put", "get", "power", "ps", "kill", "attach" };
 	size_t i;
 	for (i = 0; i < sizeof ops / sizeof *ops; i++)
 		if (!strcmp(op, ops[i]))

@@ -19,15 +19,15 @@ enum {
 	O_HELP = 1, O_VERSION, O_PORT, O_LISTEN, O_WAIT, O_ALLOW, O_PTY, O_NOPTY, O_NOSTDIN, O_ENV, O_CWD,
 	O_ARGV, O_ESCAPE, O_LEGACY, O_UP, O_DOWN, O_RECURSIVE, O_PRESERVE, O_MKDIR, O_SHA256, O_SAFELINKS,
 	O_KEY, O_HUB, O_QUIET, O_VERBOSE, O_MASTER, O_JSON, O_VSOCK, O_UNIX, O_NAME, O_CONFIG, O_GROUP, O_KEYS,
-	O_TIMEOUT, O_LOGIN, O_SIGNAL,
+	O_TIMEOUT, O_LOGIN, O_SIGNAL, O_DETACH, O_NODETACH, O_RESUMEWAIT,
 };
 
 /* many guests through the hub: fan.c, verbs.c */
 enum { O_ALLGUESTS = 64, O_PAR, O_SNAPSHOT, O_STAGE };
 
-#define M_ALL (M_EXEC | M_CP | M_SERVE | M_LS | M_WAIT | M_RELEASE | M_EVENTS | M_KEYGEN | M_POWEROFF | M_PS | M_KILL)
+#define M_ALL (M_EXEC | M_CP | M_SERVE | M_LS | M_WAIT | M_RELEASE | M_EVENTS | M_KEYGEN | M_POWEROFF | M_PS | M_KILL | M_ATTACH)
 #define M_CONN (M_EXEC | M_CP)
-#define M_SESS (M_PS | M_KILL) /* a session connection too */
+#define M_SESS (M_PS | M_KILL | M_ATTACH) /* a session connection too */
 #define M_HUBC (M_LS | M_WAIT | M_RELEASE | M_EVENTS)
 
 struct optdef {
@@ -46,14 +46,17 @@ static const struct optdef optdefs[] = {
 	{ 'l', NULL, 1, M_CONN, O_LOGIN },
 	{ 'w', "wait", 1, M_CONN | M_SESS | M_WAIT | M_POWEROFF, O_WAIT },
 	{ 0, "allow", 1, M_CONN | M_SESS | M_POWEROFF, O_ALLOW },
-	{ 't', NULL, 0, M_EXEC, O_PTY },
-	{ 'T', NULL, 0, M_EXEC, O_NOPTY },
-	{ 'n', NULL, 0, M_EXEC, O_NOSTDIN },
+	{ 't', NULL, 0, M_EXEC | M_ATTACH, O_PTY },
+	{ 'T', NULL, 0, M_EXEC | M_ATTACH, O_NOPTY },
+	{ 'n', NULL, 0, M_EXEC | M_ATTACH, O_NOSTDIN },
 	{ 'e', NULL, 1, M_EXEC, O_ENV },
 	{ 0, "cwd", 1, M_EXEC, O_CWD },
 	{ 0, "argv", 0, M_EXEC, O_ARGV },
 	{ 0, "timeout", 1, M_EXEC, O_TIMEOUT },
-	{ 'E', NULL, 1, M_EXEC, O_ESCAPE },
+	{ 'E', NULL, 1, M_EXEC | M_ATTACH, O_ESCAPE },
+	{ 0, "detach", 0, M_EXEC, O_DETACH },
+	{ 0, "no-detach", 0, M_EXEC, O_NODETACH },
+	{ 0, "resume-wait", 1, M_EXEC | M_ATTACH, O_RESUMEWAIT },
 	{ 0, "legacy", 2, M_EXEC, O_LEGACY },
 	{ 'u', NULL, 1, M_EXEC, O_UP },
 	{ 'd', NULL, 1, M_EXEC, O_DOWN },
@@ -91,7 +94,7 @@ static const char usage_text[] =
     "       vsock-shell ls [--json] | events [--json] [--snapshot]\n"
     "       vsock-shell wait @NAME...|--all [-w SECS] [--stage STAGE] | release @NAME...|--all\n"
     "       vsock-shell poweroff|reboot [options] TARGET|--listen [ADDR]|@NAME\n"
-    "       vsock-shell ps [--json] TARGET | kill [-s SIG] TARGET ID\n"
+    "       vsock-shell ps [--json] TARGET | kill [-s SIG] TARGET ID | attach TARGET ID\n"
     "       vsock-shell keygen FILE\n"
     "\n"
     "Run a command, or open a shell, in a VM through its vsock-agent;\n"
@@ -106,8 +109,11 @@ static const char usage_text[] =
     "with ssh.  Exit status: the remote one, 128+N for death by signal N, 1\n"
     "for a failed file transfer, 124 when --timeout ran out, 141 when our\n"
     "stdout closed early, 255 for connection, protocol or usage failure.\n"
-    "ps lists the agent's sessions by id (who started each, and what);\n"
-    "kill signals one, ending it and all it left running.\n"
+    "A command outlives its connection: when that breaks, vsock-shell\n"
+    "resumes the session, output and status as they would have been.\n"
+    "ps lists the agent's sessions by id (who started each, what, and its\n"
+    "state); kill signals one, ending it and all it left running; attach\n"
+    "carries one on here, from where its last client stopped.\n"
     "Many guests at once (a fan-out, through the hub): each guest's lines\n"
     "tagged '@NAME: '; status 0 when every command succeeded, 5 when one\n"
     "failed, 4 when a guest could not be reached, 3 when a session was\n"
@@ -129,7 +135,13 @@ static const char usage_text[] =
     "  --cwd DIR      remote working directory (default: remote $HOME)\n"
     "  --argv         run COMMAND ARG... directly, without a shell\n"
     "  -E CHAR        escape character on a pty (default ~; ^X; 'none' disables);\n"
-    "                 ~. ends the session, ~^Z suspends, ~? lists the escapes\n"
+    "                 ~. ends the session, ~& detaches from it, ~^Z suspends,\n"
+    "                 ~? lists the escapes\n"
+    "  --detach       start COMMAND, print its session's id, and exit: the\n"
+    "                 command runs on (stdin: /dev/null); see attach\n"
+    "  --no-detach    the command dies with this connection (as before 0.3)\n"
+    "  --resume-wait SECS  reconnect for this long when the connection breaks\n"
+    "                 (default 60), then exit 255 with the attach command\n"
     "  --legacy [disposable|persistent]  speak vsock_guest_exec's protocol\n"
     "                 (disposable is the default): disposable sends COMMAND\n"
     "                 raw; persistent sends COMMAND, or each line of stdin,\n"
@@ -200,6 +212,7 @@ static const char *mode_name(int m)
 	case M_POWEROFF: return "poweroff";
 	case M_PS: return "ps";
 	case M_KILL: return "kill";
+	case M_ATTACH: return "attach";
 	}
 	return NULL;
 }
@@ -208,7 +221,7 @@ static const char *mode_name(int m)
  * mode, with o->reboot. */
 static int verb_mode(const char *w)
 {
-	static const int modes[] = { M_CP, M_SERVE, M_LS, M_WAIT, M_RELEASE, M_EVENTS, M_KEYGEN, M_POWEROFF, M_PS, M_KILL };
+	static const int modes[] = { M_CP, M_SERVE, M_LS, M_WAIT, M_RELEASE, M_EVENTS, M_KEYGEN, M_POWEROFF, M_PS, M_KILL, M_ATTACH };
 	size_t k;
 	if (!strcmp(w, "reboot"))
 		return M_POWEROFF;
@@ -341,6 +354,9 @@ static void apply(struct opts *o, const struct optdef *d, const char *val, int a
 		break;
 	case O_WAIT: o->wait_secs = (int)parse_num(o, a, val, 86400L * 365); break;
 	case O_TIMEOUT: o->timeout_secs = (int)parse_num(o, a, val, 86400L * 365); break;
+	case O_RESUMEWAIT: o->resume_wait = (int)parse_num(o, a, val, 86400L * 365); break;
+	case O_DETACH: o->detach = 1; break;
+	case O_NODETACH: o->no_detach = 1; break;
 	case O_ALLOW:
 		if (vs_cid_parse(val, &o->allow_cid) < 0)
 			usage_error(o, "unable to parse CID '%s'", val);
@@ -514,7 +530,7 @@ static int positional(struct opts *o, char *w, int dashdash)
 			o->have_target = 1;
 			return 0;
 		}
-		if (o->mode == M_KILL && !o->sess_id) {
+		if ((o->mode == M_KILL || o->mode == M_ATTACH) && !o->sess_id) {
 			o->sess_id = w;
 			return 0;
 		}
@@ -694,6 +710,7 @@ int main(int argc, char **argv)
 	case M_POWEROFF: return power_run(&o);
 	case M_PS: return ps_main(&o);
 	case M_KILL: return kill_main(&o);
+	case M_ATTACH: return attach_main(&o);
 	}
 	if (fan_wanted(&o))
 		return fan_run(&o, exec_main);

@@ -41,7 +41,7 @@ int signal_parse(const char *s)
 
 /* A session id as ps shows it (16 hex digits) into VS_SESSION_ID bytes;
  * -1 when it is not one. */
-static int id_parse(const char *s, uint8_t *id)
+int id_parse(const char *s, uint8_t *id)
 {
 	size_t i;
 	if (strlen(s) != 2 * VS_SESSION_ID)
@@ -86,7 +86,25 @@ struct sinfo {
 	uint32_t pid, flags;
 	uint64_t start;
 	const char *who, *what;
+	uint32_t state, status, kept; /* SS_* of the agent, its wait status, bytes kept */
 };
+
+#define SS_ALONE 0x1u  /* no client attached */
+#define SS_EXITED 0x2u /* the command has exited */
+
+/* The state as ps shows it: running, detached, or how it ended, as
+ * vsock-shell's own exit status would say it. */
+static const char *state_show(const struct sinfo *s, char *b, size_t cap)
+{
+	unsigned st = s->status;
+	if (!(s->state & SS_EXITED))
+		return s->state & SS_ALONE ? "detached" : "running";
+	if ((st & 0x7f) == 0)
+		snprintf(b, cap, "exit %u", (st >> 8) & 0xff);
+	else
+		snprintf(b, cap, "signal %u", st & 0x7f);
+	return b;
+}
 
 /* One entry of SESSIONS (a u16 length, then the fields); fields beyond
  * those a later agent may add are skipped.  -1 when malformed. */
@@ -106,6 +124,11 @@ static int entry_get(struct vs_rd *r, struct sinfo *s)
 	s->flags = vs_rd32(&e);
 	s->who = vs_rdstr(&e);
 	s->what = vs_rdstr(&e);
+	if (e.n) { /* an agent before 0.3 says none of these */
+		s->state = vs_rd32(&e);
+		s->status = vs_rd32(&e);
+		s->kept = vs_rd32(&e);
+	}
 	xf_hex(id, sizeof id, s->id);
 	return e.err ? -1 : 0;
 }
@@ -119,6 +142,12 @@ static void ps_json(const struct sinfo *s, int n)
 		json_str(stdout, "id", s[i].id, strlen(s[i].id), 1);
 		printf("\"pid\":%u,\"started\":%llu,\"pty\":%s,", s[i].pid, (unsigned long long)s[i].start,
 		       s[i].flags & VS_EXEC_PTY ? "true" : "false");
+		printf("\"state\":\"%s\",", s[i].state & SS_EXITED ? "exited" : s[i].state & SS_ALONE ? "detached" : "running");
+		if (s[i].state & SS_EXITED)
+			printf("\"status\":%u,", (s[i].status & 0x7f) ? 128 + (s[i].status & 0x7f) : (s[i].status >> 8) & 0xff);
+		else
+			printf("\"status\":null,");
+		printf("\"kept\":%u,", s[i].kept);
 		json_str(stdout, "who", s[i].who, strlen(s[i].who), 1);
 		json_str(stdout, "command", s[i].what, strlen(s[i].what), 0);
 		fputc('}', stdout);
@@ -130,21 +159,23 @@ static void ps_json(const struct sinfo *s, int n)
 static void ps_text(const struct sinfo *s, int n)
 {
 	static char who[256][4 * 64], what[4 * 128];
-	char when[32], pid[16];
+	char when[32], pid[16], st[32], kept[16];
 	int i, wwho = 3;
 	for (i = 0; i < n; i++) {
 		vs_esc(who[i], sizeof who[i], s[i].who, strlen(s[i].who), 0);
 		if ((int)strlen(who[i]) > wwho)
 			wwho = (int)strlen(who[i]);
 	}
-	printf("%-16s %-7s %-19s %-3s %-*s %s\n", "ID", "PID", "STARTED", "TTY", wwho, "WHO", "COMMAND");
+	printf("%-16s %-7s %-19s %-3s %-9s %-7s %-*s %s\n", "ID", "PID", "STARTED", "TTY", "STATE", "KEPT", wwho, "WHO",
+	       "COMMAND");
 	for (i = 0; i < n; i++) {
 		time_t t = (time_t)s[i].start;
 		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", localtime(&t));
 		snprintf(pid, sizeof pid, "%u", s[i].pid);
 		vs_esc(what, sizeof what, s[i].what, strlen(s[i].what), 0);
-		printf("%-16s %-7s %-19s %-3s %-*s %s\n", s[i].id, pid, when, s[i].flags & VS_EXEC_PTY ? "pty" : "-", wwho,
-		       who[i], what);
+		snprintf(kept, sizeof kept, "%u", s[i].kept);
+		printf("%-16s %-7s %-19s %-3s %-9s %-7s %-*s %s\n", s[i].id, pid, when, s[i].flags & VS_EXEC_PTY ? "pty" : "-",
+		       state_show(&s[i], st, sizeof st), kept, wwho, who[i], what);
 	}
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 
 int vsh_verbose;
+jmp_buf *vsh_catch;
 
 /* Every message goes out escaped (vs_esc): a guest's text, a name it
  * chose, a hostile key path, all reach the terminal as visible escapes,
@@ -32,7 +33,9 @@ static void vmsg(const char *fmt, va_list ap, int err, int dying)
 	n = strlen(b);
 	/* dying: give the terminal back first; otherwise a raw-mode
 	 * terminal needs the carriage return spelled out */
-	if (dying)
+	if (dying && vsh_catch && !vsh_verbose)
+		return;
+	if (dying && !vsh_catch)
 		tty_restore();
 	else if (tty_is_raw())
 		b[n++] = '\r';
@@ -46,6 +49,8 @@ void die(const char *fmt, ...)
 	va_start(ap, fmt);
 	vmsg(fmt, ap, 0, 1);
 	va_end(ap);
+	if (vsh_catch)
+		longjmp(*vsh_catch, 1);
 	exit(EX_CONN);
 }
 
@@ -56,6 +61,8 @@ void die_sys(const char *fmt, ...)
 	va_start(ap, fmt);
 	vmsg(fmt, ap, e, 1);
 	va_end(ap);
+	if (vsh_catch)
+		longjmp(*vsh_catch, 1);
 	exit(EX_CONN);
 }
 

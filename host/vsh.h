@@ -22,7 +22,7 @@ struct xfer {
 /* modes: the verb on the command line */
 enum {
 	M_EXEC = 1, M_CP = 2, M_SERVE = 4, M_LS = 8, M_WAIT = 16, M_RELEASE = 32, M_EVENTS = 64, M_KEYGEN = 128,
-	M_POWEROFF = 256, M_PS = 512, M_KILL = 1024,
+	M_POWEROFF = 256, M_PS = 512, M_KILL = 1024, M_ATTACH = 2048,
 };
 
 #define VSH_HUB_DEFAULT "/run/vsock-shell/hub.sock"
@@ -62,9 +62,12 @@ struct opts {
 	int all, par, snapshot;
 	uint32_t stage;         /* wait --stage: a VS_ST_*, or 0 */
 	int reboot;             /* reboot, not poweroff */
-	/* kill: the session, and -s (0: TERM) */
+	/* kill, attach: the session; kill's -s (0: TERM) */
 	const char *sess_id;
 	int signal;
+	/* sessions that outlive their connection: --detach, --no-detach,
+	 * --resume-wait (seconds; 0: the default) */
+	int detach, no_detach, resume_wait;
 	/* serve */
 	const char *serve_vsock, *config, *group, *keydir;
 	const char *unixes[1024], *names[1024];
@@ -78,6 +81,10 @@ void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warn_sys(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vinfo(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern int vsh_verbose;
+/* set: die() and die_sys() jump here instead of exiting, and say why only
+ * with -v (a resume's attempts: exec.c) */
+#include <setjmp.h>
+extern jmp_buf *vsh_catch;
 void *xmalloc(size_t n);
 const char *addr_str(const struct vs_addr *a);
 long vsh_timeout_ms(void);
@@ -174,6 +181,8 @@ int keygen(struct opts *o);
 int signal_parse(const char *s);
 int ps_main(struct opts *o);
 int kill_main(struct opts *o);
+int attach_main(struct opts *o);
+int id_parse(const char *s, uint8_t *id);
 
 /* fan.c: one command on many guests */
 int fan_wanted(const struct opts *o);
