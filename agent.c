@@ -967,7 +967,7 @@ static void slot_take(const struct peer *pe, const char *how, const struct vs_ex
 		memcpy(sl->id, n, sizeof sl->id);
 		sl->start = (uint64_t)time(NULL);
 		fmt(sl->who, sizeof sl->who, "%s (auth %s)", pe->desc, how);
-		args_show(sl->what, 0, sizeof sl->what - 16, e->argv, argc);
+		sl->what[args_show(sl->what, 0, sizeof sl->what - 16, e->argv, argc)] = 0;
 		myslot = sl;
 		return;
 	}
@@ -1106,9 +1106,10 @@ busy:
  * and reads its command's output only while there is room: a stopped
  * or absent client stops the command, and the agent's memory is bounded.
  * CTL_ROOM stays free for ACK and PONG, which both ends must always be
- * able to send. */
+ * able to send: kept, it holds the ACKs the host has not acknowledged
+ * yet, which it does every 64 KiB of our stream (PROTOCOL.md 6.10). */
 #define KEEP_MAX (1u << 20)
-#define CTL_ROOM 64
+#define CTL_ROOM(c) ((c)->keep ? 81920 : 64)
 static uint8_t sess_in[VS_CHAN_BUF], sess_out[KEEP_MAX];
 
 struct sess {
@@ -1121,6 +1122,7 @@ struct sess {
 	int killed;               /* the host sent a signal: it ends everything */
 	int sin_eof;              /* STDIN_EOF arrived: close after the held STDIN */
 	int exit_q;               /* its EXIT is queued */
+	uint64_t exit_at;         /* kept: where the EXIT ends in our stream */
 	long lone;                /* detached: when --linger ends it; 0 attached */
 	uint64_t acked;           /* the last ACK we sent */
 };
@@ -1593,7 +1595,7 @@ static int sess_spawn(struct sess *s, struct vs_exec *e)
 static void pump_out(struct sess *s, int *fd, uint16_t type)
 {
 	ssize_t r;
-	if (!vs_chan_fits(&s->ch, VS_FRAME_MAX + CTL_ROOM))
+	if (!vs_chan_fits(&s->ch, VS_FRAME_MAX + CTL_ROOM(&s->ch)))
 		return;
 	r = read(*fd, vs_chan_data(&s->ch), VS_FRAME_MAX);
 	if (r > 0) {
@@ -1749,6 +1751,7 @@ static void sess_run(int sock, struct vs_exec *e)
 {
 	struct sess s;
 	struct vs_chan *c = &s.ch;
+	pid_t agent = getppid();
 	memset(&s, 0, sizeof s);
 	vs_chan_init(c, sock, sess_in, sizeof sess_in, sess_out, VS_CHAN_BUF);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -1786,12 +1789,13 @@ static void sess_run(int sock, struct vs_exec *e)
 			close_fd(&s.pty_slave);
 			sess_exit_frame(&s);
 			s.exit_q = 1;
+			s.exit_at = c->kpos + (c->olen - c->koff);
 			if (!c->keep && vs_chan_drain(c) < 0)
 				sess_abort(&s, "connection failed");
 			sess_end(&s, hup);
 		}
 		/* done once the EXIT is out, or, kept, acknowledged */
-		if (s.exit_q && (!c->keep || c->koff == c->olen)) {
+		if (s.exit_q && (!c->keep || c->kpos >= s.exit_at)) {
 			info("session %d: done", (int)s.pid);
 			slot_free(myslot);
 			if (c->fd >= 0)
@@ -1804,21 +1808,24 @@ static void sess_run(int sock, struct vs_exec *e)
 			myslot->kept = (uint32_t)(c->olen - c->koff);
 		}
 		isock = n;
-		ev = vs_chan_events(c);
+		ev = (short)(vs_chan_events(c) & ~(c->st & VS_CH_DEAD ? POLLOUT : 0));
 		p[n++] = (struct pollfd){ c->fd, ev, 0 }; /* detached: -1, left out */
 		p[n++] = (struct pollfd){ sigpipe_fd[0], POLLIN, 0 };
-		if (s.out_r >= 0 && vs_chan_fits(c, VS_FRAME_MAX + CTL_ROOM))
+		if (s.out_r >= 0 && vs_chan_fits(c, VS_FRAME_MAX + CTL_ROOM(c)))
 			iout = n, p[n++] = (struct pollfd){ s.out_r, POLLIN, 0 };
-		if (s.err_r >= 0 && vs_chan_fits(c, VS_FRAME_MAX + CTL_ROOM))
+		if (s.err_r >= 0 && vs_chan_fits(c, VS_FRAME_MAX + CTL_ROOM(c)))
 			ierr = n, p[n++] = (struct pollfd){ s.err_r, POLLIN, 0 };
 		if (s.in_w >= 0 && c->npend)
 			iin = n, p[n++] = (struct pollfd){ s.in_w, POLLOUT, 0 };
 		/* once the command has exited, drain its pty without waiting;
 		 * detached, wait no longer than --linger */
-		if (poll(p, (nfds_t)n, s.exited && s.pty >= 0 ? 0 : s.lone ? vs_ms_left(s.lone) : -1) < 0 && errno != EINTR)
+		if (poll(p, (nfds_t)n, s.exited && s.pty >= 0 ? 0 : s.lone ? 1000 : -1) < 0 && errno != EINTR)
 			die_sys("unable to poll");
+		/* detached, it lives no longer than --linger, nor the agent */
 		if (s.lone && vs_now_ms() >= s.lone)
 			sess_abort(&s, "no client attached within --linger");
+		if (s.lone && getppid() != agent)
+			sess_abort(&s, "the agent stopped");
 		if (p[1].revents) {
 			sigpipe_drain();
 			reap(&s);
@@ -1840,7 +1847,9 @@ static void sess_run(int sock, struct vs_exec *e)
 			vs_chan_put(c, VS_STDOUT, NULL, 0);
 		if (c->fd >= 0 && (p[isock].revents & POLLOUT)) {
 			ssize_t r = vs_chan_flush(c);
-			if (r < 0 && errno != EAGAIN && errno != EINTR)
+			/* the host reads no more: what it sent (its last ACK) is
+			 * read first, and its EOF ends the connection then */
+			if (r < 0 && errno != EAGAIN && errno != EINTR && !(c->st & VS_CH_DEAD))
 				sess_lost(&s, "connection failed");
 		}
 		if (iin >= 0 && p[iin].revents)

@@ -229,7 +229,8 @@ static size_t vs_chan_qroom(struct vs_chan *c)
 	size_t k = c->keep ? c->koff : c->ooff;
 	if (k == c->olen)
 		c->koff = c->ooff = c->olen = 0;
-	if (k && c->olen && c->ocap - c->olen < VS_HDR + VS_FRAME_MAX) {
+	/* kept, a frame and the room for what is not acknowledged yet */
+	if (k && c->olen && c->ocap - c->olen < (c->keep ? c->ocap / 4 : VS_HDR + VS_FRAME_MAX)) {
 		memmove(c->out, c->out + k, c->olen - k);
 		c->olen -= k;
 		c->ooff -= k;

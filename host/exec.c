@@ -20,7 +20,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CTL_RESERVE 256 /* room kept for WINSIZE, SIGNAL, STDIN_EOF */
+/* room kept for WINSIZE, SIGNAL, STDIN_EOF, PING and ACK; a session
+ * that outlives its connection keeps its ACKs until the agent
+ * acknowledges them, which it does every 32 KiB of our stream */
+#define CTL_RESERVE (conn.keep ? 81920 : 256)
 #define KILL_GRACE_MS 2000 /* --timeout: how long the agent's EXIT may take */
 
 /* A session that outlives its connection keeps the stdin it sent until
@@ -43,6 +46,7 @@ static struct {
 	char hex[2 * VS_SESSION_ID + 1];
 	uint8_t id[VS_SESSION_ID];
 	uint64_t acked;         /* the last ACK we sent */
+	const char *why;        /* resuming: why the connection was lost */
 	struct opts *o;
 	struct agent *ag;
 } rs;
@@ -600,9 +604,18 @@ static uint32_t attach_on(int fd, uint64_t have)
 	if (n < 0)
 		die("connection to the agent lost before it answered ATTACH");
 	if (h.type == VS_ERROR) {
-		vsh_catch = NULL; /* the agent's word is final */
-		tty_restore();
-		agent_error(b, (size_t)n);
+		char text[512];
+		uint32_t code = 0;
+		vs_error_text(b, (size_t)n, 0, &code, text, sizeof text);
+		/* no such session, or not for us: final; else (a session process
+		 * stopped, say) the next attempt may do */
+		if (!vsh_catch || code == VS_E_NOENT || code == VS_E_DENIED || code == VS_E_AUTH) {
+			vsh_catch = NULL;
+			if (rs.why)
+				die("%s; session %s not resumed: agent: %s", rs.why, rs.hex, text);
+			die("agent: %s", text);
+		}
+		die("agent: %s", text);
 	}
 	if (h.type != VS_RESUME || n < 20)
 		die("protocol error: unexpected message type %u in answer to ATTACH", h.type);
@@ -637,6 +650,7 @@ static void resume(const char *why)
 	conn.fd = -1;
 	vs_chan_got(&conn, 1); /* a frame cut short comes again */
 	vinfo("%s; resuming session %s", why, rs.hex);
+	rs.why = why;
 	for (;;) {
 		long left = deadline - vs_now_ms();
 		if (left <= 0) {
@@ -652,6 +666,7 @@ static void resume(const char *why)
 			attach_on(fd, vs_chan_got(&conn, 0));
 			vsh_catch = NULL;
 			vinfo("resumed session %s", rs.hex);
+			rs.why = NULL;
 			alive_init();
 			return;
 		}
@@ -667,7 +682,7 @@ static void resume(const char *why)
  * outlives it; otherwise the end. */
 static void lost(const char *fmt, ...)
 {
-	char m[400];
+	static char m[400];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(m, sizeof m, fmt, ap);
@@ -854,9 +869,17 @@ static int exec_loop(struct opts *o, int pty, int in, struct esc *e)
 			}
 			status = frames();
 			if (status >= 0) {
-				/* the agent keeps the EXIT until we say we have it */
+				/* the agent keeps the EXIT until we say we have it; then
+				 * it closes, and so do we, with nothing left unread
+				 * (which would reset the connection, our ACK with it) */
 				ack_send(1);
 				vs_chan_drain(&conn);
+				if (rs.on) {
+					shutdown(conn.fd, SHUT_WR);
+					while (vs_wait_by(conn.fd, POLLIN, vs_deadline(1000)) == 0 &&
+					       read(conn.fd, conn_in, sizeof conn_in) > 0)
+						;
+				}
 				rs.over = 1;
 				if (killed)
 					return timed_out(o);

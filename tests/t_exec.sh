@@ -90,9 +90,10 @@ kill "$bp" 2>/dev/null; wait "$bp" 2>/dev/null
 # our reader died: the controller must end too (its output pipe broke)
 
 
-# A host that disconnects mid-command: the command's whole session dies.
+# A host that disconnects mid-command, with --no-detach (a session that
+# outlives its connection is t_sess's): the command's whole session dies.
 rm -f "$TMP/pid1" "$TMP/pid2"
-"$VSH" "$X" -- "sleep 100 & echo \$! > $TMP/pid2; echo \$\$ > $TMP/pid1; wait" &
+"$VSH" --no-detach "$X" -- "sleep 100 & echo \$! > $TMP/pid2; echo \$\$ > $TMP/pid1; wait" &
 cp=$!
 wait_for 5 test -s "$TMP/pid2"
 kill -9 "$cp"; wait "$cp" 2>/dev/null
@@ -110,7 +111,7 @@ expect_eq "exec: no session processes left under the agent" "$(children_of | wc 
 # The host goes while stdin waits for a command that does not read it:
 # the agent must still see the hangup (not spin) and end the session.
 rm -f "$TMP/pid5"
-"$TGEN" 50000000 1 | "$VSH" "$X" -- "echo \$\$ > $TMP/pid5; exec sleep 100" &
+"$TGEN" 50000000 1 | "$VSH" --no-detach "$X" -- "echo \$\$ > $TMP/pid5; exec sleep 100" &
 cp=$!
 wait_for 5 test -s "$TMP/pid5"
 sleep 0.5
@@ -205,7 +206,7 @@ expect_eq "exec: ...on a pty too" "$r" "0 1 2 3 "
 # session process is stopped (SIGSTOP): its connection stays open, and
 # nothing comes back.
 rm -f "$TMP/pid6"
-VSOCK_SHELL_ALIVE=1 "$VSH" -n "$X" -- "echo \$PPID > $TMP/pid6; exec sleep 100" 2>"$TMP/alive.err" &
+VSOCK_SHELL_ALIVE=1 "$VSH" --no-detach -n "$X" -- "echo \$PPID > $TMP/pid6; exec sleep 100" 2>"$TMP/alive.err" &
 cp=$!
 wait_for 5 test -s "$TMP/pid6"
 p6=$(cat "$TMP/pid6" 2>/dev/null)

@@ -286,10 +286,11 @@ wait 0
 EOF
 unset PTY_TERM
 
-# The host vanishes (SIGKILL: no goodbye): the remote session must die,
-# even a command that ignores the hangup of its terminal.
+# The host vanishes (SIGKILL: no goodbye) under --no-detach: the remote
+# session must die, even a command that ignores the hangup of its
+# terminal.  (Without it the session outlives its connection: t_sess.)
 rm -f "$TMP/pty.pid"
-pty_t "pty: controller killed with -9: the session's command ran" - -- "$VSH" -e "$PTY_SH" "$P" <<EOF
+pty_t "pty: controller killed with -9: the session's command ran" - -- "$VSH" --no-detach -e "$PTY_SH" "$P" <<EOF
 line sh -c 'trap "" HUP; echo \$\$ > $TMP/pty.pid; echo st""arted; exec sleep 100'
 expect started
 sleep 100
