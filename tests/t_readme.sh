@@ -87,7 +87,7 @@ while IFS=$TAB read -r rd_n rd_sect; do
 	'Building|make install '*) k=build_install ;;
 	'vsock-agent: the guest side|vsock-agent [options] '*) k=agent_synopsis ;;
 	'vsock-shell: the host side|vsock-shell [options] TARGET '*) k=shell_synopsis ;;
-	'vsock-shell: the host side / Sessions|$ vsock-shell ps '*) k=sessions ;;
+	'vsock-shell: the host side / Sessions|$ vsock-shell --detach '*) k=sessions ;;
 	'Recipes / Provisioning from the initrd|vsock_agent.mode='*) k=prov_cmdline ;;
 	'Recipes / Provisioning from the initrd|vsock-shell --listen -w '*) k=prov_listen ;;
 	'Recipes / Provisioning from the initrd|vsock-shell --listen -u '*) k=prov_upload ;;
@@ -229,27 +229,35 @@ if [ -n "${RB_emergency:-}" ]; then
 	fi
 fi
 # --- Sessions: its transcript's commands run against web1 through the
-# hub, beside a command of its own; the header is ps's, the session's
-# line is found, and kill (with the id ps gave) ends that command (143)
+# hub: --detach with its command rewritten (make -j8 all: echo all built;
+# exit 3) prints an id; ps's header is the transcript's and lists it as
+# exit 3; attach with that id gives its output and status; kill, with
+# the id of a command of our own, ends it (143)
 if [ -n "${RB_sessions:-}" ]; then
 	rd_prep sessions
 	grep '^\$ vsock-shell ' "$RB_sessions" | sed 's/^\$ //; s/  *#.*//' > "$RW/lines"
 	rd_bg rs_pid env VSOCK_SHELL_HUB="$RD_HUB" "$VSH" -w 10 @web1 -- sleep 30
+	rs_l1=$(sed -n 1p "$RW/lines" | sed "s/make -j8 all/'echo all built; exit 3'/")
+	rs_id=$(cd "$RW" && VSOCK_SHELL_HUB=$RD_HUB PATH="$RD/bin:$PATH" timeout 10 sh -c "$rs_l1" 2>&1)
 	rs_ps=""
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		rs_ps=$(VSOCK_SHELL_HUB=$RD_HUB rd_t "$VSH" ps @web1 2>&1)
-		case $rs_ps in *"'sleep' '30'"* | *"sleep 30"*) break ;; esac
+		case $rs_ps in *"sleep 30"*) [ "$(echo "$rs_ps" | grep -F "$rs_id" | tr -s ' ' | cut -d' ' -f5)" = exit ] && break ;; esac
 		sleep 0.5
 	done
-	rs_id=$(echo "$rs_ps" | grep -F 'sleep' | cut -d' ' -f1)
-	expect_eq "readme: Sessions: ps's header is the transcript's" "$(echo "$rs_ps" | head -n 1 | tr -s ' ')" \
-		"$(sed -n 2p "$RB_sessions" | tr -s ' ')"
-	rs_k=$(sed -n 2p "$RW/lines" | sed "s/3f9a0c27d1e84b65/$rs_id/")
+	rs_kid=$(echo "$rs_ps" | grep -F "sleep 30" | cut -d' ' -f1)
+	expect_eq "readme: Sessions: '$rs_l1' prints an id; ps's header is the transcript's, and says exit 3" \
+		"$(echo "$rs_id" | grep -c '^[0-9a-f]\{16\}$')|$(echo "$rs_ps" | head -n 1 | tr -s ' ')|$(echo "$rs_ps" | grep -F "$rs_id" | tr -s ' ' | cut -d' ' -f5,6)" \
+		"1|$(sed -n 4p "$RB_sessions" | tr -s ' ')|exit 3"
+	rs_a=$(sed -n 3p "$RW/lines" | sed "s/3f9a0c27d1e84b65/$rs_id/")
+	rs_out=$(cd "$RW" && VSOCK_SHELL_HUB=$RD_HUB PATH="$RD/bin:$PATH" timeout 10 sh -c "$rs_a" 2>&1)
+	expect_eq "readme: Sessions: '$rs_a' gives its output and exit status" "$rs_out|$?" "all built|3"
+	rs_k=$(sed -n 4p "$RW/lines" | sed "s/b0e41d97aa5c2f18/$rs_kid/")
 	rd_script "$RW/lines" "$RW/b.sh" && (cd "$RW" && VSOCK_SHELL_HUB=$RD_HUB PATH="$RD/bin:$PATH" timeout 10 sh -c "$rs_k")
 	rs_krc=$?
 	rd_exit "$rs_pid"
 	expect_eq "readme: Sessions: '$rs_k' (the id ps listed) ends the command: SIGTERM, 143" \
-		"$(sed -n 1p "$RW/lines")|${rs_id:+id}|$rs_krc|$RD_RC" "vsock-shell ps @web1|id|0|143"
+		"$(sed -n 2p "$RW/lines")|${rs_kid:+id}|$rs_krc|$RD_RC" "vsock-shell ps @web1|id|0|143"
 fi
 
 # --- blocks that cannot run here: checked against what they name -------
