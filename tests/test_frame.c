@@ -822,6 +822,56 @@ static void test_chan_queue(void)
 	close(sv[0]);
 }
 
+/* A resumable stream: what was sent is kept until acknowledged, a new
+ * connection sends again from where the peer is, a frame cut short is
+ * not held and comes again. */
+static void test_chan_keep(void)
+{
+	static uint8_t out[4096], in[4096], got[4096];
+	struct vs_chan a, b;
+	struct vs_hdr h;
+	const uint8_t *p;
+	int s1[2], s2[2];
+	ssize_t n;
+
+	pair(s1);
+	vs_chan_init(&a, s1[0], NULL, 0, out, sizeof out);
+	vs_chan_init(&b, s1[1], in, sizeof in, NULL, 0);
+	a.keep = 1;
+	vs_chan_put(&a, VS_STDOUT, "one", 3);
+	vs_chan_put(&a, VS_STDOUT, "two", 3);
+	vs_chan_flush(&a);
+	check(a.ooff == 2 * (VS_HDR + 3) && a.koff == 0 && a.kpos == 0, "chan keep: flushed, and all of it still kept");
+	/* the peer gets the first frame and half of the second */
+	n = read(s1[1], got, VS_HDR + 3 + 5);
+	memcpy(in, got, (size_t)n);
+	b.ilen = (size_t)n, b.rx = (uint64_t)n;
+	check(vs_chan_got(&b, 0) == VS_HDR + 3, "chan keep: a frame cut short is not held");
+	vs_chan_ack(&a, vs_chan_got(&b, 0));
+	check(a.kpos == VS_HDR + 3 && a.koff == VS_HDR + 3, "chan keep: acknowledged, the first frame goes");
+	vs_chan_ack(&a, 1000);
+	check(a.kpos == VS_HDR + 3, "chan keep: an ACK past what was sent is ignored");
+	/* the connection breaks: the peer cuts the half frame */
+	check(vs_chan_got(&b, 1) == VS_HDR + 3 && b.ilen == VS_HDR + 3 && b.rx == VS_HDR + 3,
+	      "chan keep: cut, the half frame is dropped");
+	close(s1[0]);
+	close(s1[1]);
+	pair(s2);
+	check(vs_chan_rewind(&a, s2[0], 0) == -1 && vs_chan_rewind(&a, s2[0], 2 * (VS_HDR + 3) + 1) == -1,
+	      "chan keep: no rewind to what is no longer kept, nor past what was sent");
+	check(vs_chan_rewind(&a, s2[0], vs_chan_got(&b, 0)) == 0 && a.ooff == a.koff && a.st == 0,
+	      "chan keep: rewound to where the peer is, on the new connection");
+	vs_chan_flush(&a);
+	b.fd = s2[1];
+	vs_chan_take(&b, &h, &p);
+	vs_chan_room(&b);
+	vs_chan_read(&b);
+	check(vs_chan_take(&b, &h, &p) == 1 && h.len == 3 && !memcmp(p, "two", 3) && vs_chan_got(&b, 0) == 2 * (VS_HDR + 3),
+	      "chan keep: the second frame comes again, whole, and nothing before it twice");
+	close(s2[0]);
+	close(s2[1]);
+}
+
 /* Readiness: POLLIN only while the input has room; a full input asks
  * for POLLRDHUP once, and the kernel answers it when the peer closes. */
 static void test_chan_ready(void)
@@ -1519,6 +1569,7 @@ int main(void)
 	test_chan_queue();
 	test_chan_ready();
 	test_chan_close();
+	test_chan_keep();
 	test_xf_fresh();
 	test_xf_silent_error();
 	test_sha();
