@@ -671,8 +671,14 @@ static void resume(const char *why)
 			return;
 		}
 		vsh_catch = NULL;
-		/* a control connection may be gone too: wait for a new one */
-		agent_close(rs.ag, 0);
+		/* listen mode: a control connection that is gone too (the agent
+		 * dials a new one) is closed, to wait for the next; one that
+		 * still stands is kept: closing it would release the agent */
+		if (rs.ag->ctl >= 0) {
+			struct pollfd c = { rs.ag->ctl, POLLRDHUP, 0 };
+			if (poll(&c, 1, 0) > 0 && (c.revents & (POLLHUP | POLLERR | POLLRDHUP)))
+				agent_close(rs.ag, 0);
+		}
 		poll(NULL, 0, (int)pause);
 		pause = pause < 2000 ? pause * 2 : 2000;
 	}

@@ -191,3 +191,18 @@ PIDS="$PIDS $ap"
 r="$(cat "$TMP/r11.out")/$(grep -c 'resumed session' "$TMP/r11.err")"
 case $r in "ok $((6 * MB))/"[1-9]*) t_ok "resume: through the hub, connections cut: resumed on its own, byte-exact ($r)" ;; *) t_fail "resume: through the hub, connections cut" "$r: $(tail -3 "$TMP/r11.err")" ;; esac
 kill "$ap" "$hp" "$tp" 2>/dev/null; wait "$ap" "$hp" "$tp" 2>/dev/null
+
+# --- listen mode: the agent dials the controller through a relay that
+# cuts its connections (control and dial-backs alike): the controller
+# waits for its next control connection and dial-back, and resumes
+new_dial_addr; HL=$LADDR HD=$DADDR
+new_dial_addr; TL=$LADDR TD=$DADDR
+"$TCUT" "$TL" "$HD" 1003 2>"$TMP/tcut4.log" & tp=$!
+PIDS="$PIDS $tp"
+wait_for 5 addr_ready "$TL"
+"$AGENT" --retry --reconnect "$TD" 2>>"$TMP/agent.log" & ap=$!
+PIDS="$PIDS $ap"
+"$VSH" -v --listen "$HL" -- "$TGEN $((6 * MB)) 12; exit 7" 2>"$TMP/r12.err" | "$TGEN" -c $((6 * MB)) 12 > "$TMP/r12.out"
+r="$(cat "$TMP/r12.out")/$(grep -c 'resumed session' "$TMP/r12.err")"
+case $r in "ok $((6 * MB))/"[1-9]*) t_ok "resume: listen mode, connections cut: resumed on its own, byte-exact ($r)" ;; *) t_fail "resume: listen mode, connections cut" "$r: $(tail -3 "$TMP/r12.err")" ;; esac
+kill "$ap" "$tp" 2>/dev/null; wait "$ap" "$tp" 2>/dev/null
