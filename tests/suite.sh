@@ -154,6 +154,19 @@ children_of() {
 	done
 }
 alive() { kill -0 "$1" 2>/dev/null; }
+# hub_up DIR [AGENT-ADDR]: a hub on DIR/hub.sock whose guest g1 dials its
+# Unix listener DIR/g1.sock, and that guest's agent (--reconnect), dialing
+# AGENT-ADDR (default that listener); HPID and HAPID are theirs; returns
+# once g1 is up
+hub_up() {
+	rm -rf "$1"; mkdir -p "$1"
+	"$VSH" serve --vsock off --hub "$1/hub.sock" --unix g1="$1/g1.sock" 2>>"$TMP/hub.log" & HPID=$!
+	PIDS="$PIDS $HPID"
+	wait_for 5 test -S "$1/hub.sock"
+	"$AGENT" --reconnect "${2:-unix:$1/g1.sock}" 2>>"$TMP/agent.log" & HAPID=$!
+	PIDS="$PIDS $HAPID"
+	"$VSH" wait --hub "$1/hub.sock" @g1 -w 10
+}
 # session_left: how many processes are in session $SL_SID (from /proc:
 # zombies count, they are the agent's to reap)
 session_left() {

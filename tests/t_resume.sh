@@ -160,13 +160,8 @@ agent_stop
 # --- through the hub, to a dialing agent: the hub restarted under a
 # command streaming output, which finishes byte-exact with its status
 SD=$TMP/rshub
-rm -rf "$SD"; mkdir -p "$SD"
-"$VSH" serve --vsock off --hub "$SD/hub.sock" --unix g1="$SD/g1.sock" 2>>"$TMP/hub.log" & hp=$!
-PIDS="$PIDS $hp"
-wait_for 5 test -S "$SD/hub.sock"
-"$AGENT" --reconnect "unix:$SD/g1.sock" 2>>"$TMP/agent.log" & ap=$!
-PIDS="$PIDS $ap"
-"$VSH" wait --hub "$SD/hub.sock" @g1 -w 10
+hub_up "$SD"
+hp=$HPID ap=$HAPID
 "$VSH" --hub "$SD/hub.sock" @g1 -- "for i in 1 2 3 4 5 6; do $TGEN 1000000 \$i; sleep 0.4; done; exit 7" > "$TMP/r10.out" 2>"$TMP/r10.err" & c10=$!
 sleep 1
 kill "$hp"; wait "$hp" 2>/dev/null

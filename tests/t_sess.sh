@@ -98,13 +98,8 @@ agent_stop
 
 # through the hub, to a dialing agent: the same
 SD=$TMP/sesshub
-rm -rf "$SD"; mkdir -p "$SD"
-"$VSH" serve --vsock off --hub "$SD/hub.sock" --unix g1="$SD/g1.sock" 2>>"$TMP/hub.log" & shp=$!
-PIDS="$PIDS $shp"
-wait_for 5 test -S "$SD/hub.sock"
-"$AGENT" --reconnect "unix:$SD/g1.sock" 2>>"$TMP/agent.log" & sap=$!
-PIDS="$PIDS $sap"
-"$VSH" wait --hub "$SD/hub.sock" @g1 -w 10
+hub_up "$SD"
+shp=$HPID sap=$HAPID
 "$VSH" --hub "$SD/hub.sock" @g1 -- "exec sleep 23" > /dev/null 2>&1 & c6=$!
 hub_ps() { "$VSH" ps --hub "$SD/hub.sock" @g1 2>/dev/null | awk 'NR > 1 && /sleep 23/ { print $1 }'; }
 hub_ps_has() { [ -n "$(hub_ps)" ]; }
