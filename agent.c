@@ -196,7 +196,7 @@ static int vs_fcntl(int fd, int cmd, ...)
 #define RC_REFUSED 4         /* internal: the host failed the proof; dial again */
 
 /* what a session may do: capability bits, and legacy commands */
-#define OP_LEGACY 0x100u
+#define OP_LEGACY 0x10000u
 
 enum { AUTH_AUTO, AUTH_KEY, AUTH_NONE };
 
@@ -264,7 +264,7 @@ struct peer {
 /* ---- messages: one way to say things, one way to die ---- */
 
 /* A formatter for the few conversions the agent uses (%s %c %d %u %o %ld
- * %lu %zd %zu %%).  musl's printf pulls in floating point formatting,
+ * %lu %zd %zu %x %%).  musl's printf pulls in floating point formatting,
  * about a sixth of this binary's size budget. */
 static size_t fmt_num(char *b, size_t cap, size_t n, unsigned long v, int neg, unsigned base)
 {
@@ -272,7 +272,7 @@ static size_t fmt_num(char *b, size_t cap, size_t n, unsigned long v, int neg, u
 	int i = 0;
 	if (neg && n < cap)
 		b[n++] = '-';
-	do t[i++] = (char)('0' + v % base); while ((v /= base));
+	do t[i++] = "0123456789abcdef"[v % base]; while ((v /= base));
 	while (i && n < cap)
 		b[n++] = t[--i];
 	return n;
@@ -299,8 +299,9 @@ static size_t vfmt(char *b, size_t cap, const char *f, va_list ap)
 		} else if (*f == 'd') {
 			long v = lng ? va_arg(ap, long) : va_arg(ap, int);
 			n = fmt_num(b, cap, n, v < 0 ? 0UL - (unsigned long)v : (unsigned long)v, v < 0, 10);
-		} else if (*f == 'u' || *f == 'o') {
-			n = fmt_num(b, cap, n, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 0, *f == 'u' ? 10 : 8);
+		} else if (*f == 'u' || *f == 'o' || *f == 'x') {
+			n = fmt_num(b, cap, n, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 0,
+			            *f == 'u' ? 10 : *f == 'o' ? 8 : 16);
 		} else {
 			b[n++] = *f ? *f : '%';
 			if (!*f)
@@ -1684,13 +1685,13 @@ static void sess_run(int sock, struct vs_exec *e)
 static uint8_t fbuf[VS_FRAME_MAX];
 
 /* the operations --deny and --only name, in the order of their bits */
-static const char *const op_names[] = { "exec", "shell", "put", "get", "power", "legacy" };
-static const uint32_t op_bits[] = { VS_CAP_EXEC, VS_CAP_PTY, VS_CAP_PUT, VS_CAP_GET, VS_CAP_POWER, OP_LEGACY };
+static const char *const op_names[] = { "exec", "shell", "put", "get", "power", "forward", "legacy" };
+static const uint32_t op_bits[] = { VS_CAP_EXEC, VS_CAP_PTY, VS_CAP_PUT, VS_CAP_GET, VS_CAP_POWER, VS_CAP_FORWARD, OP_LEGACY };
 
 static const char *op_name(uint32_t op)
 {
 	int i;
-	for (i = 0; i < 5 && op_bits[i] != op; i++)
+	for (i = 0; i < 6 && op_bits[i] != op; i++)
 		;
 	return op_names[i];
 }
@@ -1849,6 +1850,135 @@ static int sessions_serve(int fd, const struct peer *pe, const char *how, uint16
 	return 0;
 }
 
+/* ---- forwarding ---- */
+
+/* The rendezvous of a -R listener and the sessions that claim what it
+ * accepted: an abstract Unix socket named by the listener's id.  Anyone
+ * in the guest may read the name (/proc/net/unix): the listener hands a
+ * connection only to a process of its own user (SO_PEERCRED). */
+static int fwd_rdv(const uint8_t *id, int bound)
+{
+	struct sockaddr_un u = { AF_UNIX, "" };
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memcpy(u.sun_path + 1, "vsock-agent-fwd-", 16);
+	xf_hex(id, VS_FWD_ID, u.sun_path + 17);
+	if (s < 0 || (bound ? bind(s, (struct sockaddr *)&u, 35) < 0 || listen(s, 8) < 0
+	                        : connect(s, (struct sockaddr *)&u, 35) < 0))
+		return -1;
+	return s;
+}
+
+/* A connection across the rendezvous (SCM_RIGHTS): fd sent when >= 0,
+ * else one received and returned (-1: none).  sendmsg and recvmsg as
+ * their system calls: musl's rewrite the header and the timestamps, 500
+ * bytes for one descriptor. */
+static int fd_pass(int s, int fd)
+{
+	char c = 0;
+	struct iovec io = { &c, 1 };
+	struct {
+		struct cmsghdr h;
+		int fd;
+	} u = { { .cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS }, fd };
+	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = &u, .msg_controllen = sizeof u };
+	if (fd >= 0)
+		return (int)syscall(SYS_sendmsg, s, &m, 0);
+	if (syscall(SYS_recvmsg, s, &m, MSG_CMSG_CLOEXEC) <= 0 || m.msg_controllen < sizeof u)
+		return -1;
+	return u.fd;
+}
+
+/* FWD (PROTOCOL.md 5.6): connect in the guest (-L, -W), listen there
+ * (-R), or take what such a listener accepted (family 0: a claim, by the
+ * listener's id); then relay.  The controller sends addresses as numbers,
+ * so the agent needs no resolver (musl's getaddrinfo is tens of KiB, and
+ * a guest without a network has nothing to ask) and no parser. */
+static void fwd_serve(int fd, const struct peer *pe, const char *how, int n)
+{
+	/* by family: where the address goes in a sockaddr, and its length */
+	static const uint8_t at[11] = { 8, 2, 4, [10] = 8 }, len[11] = { 8, 0, 4, [10] = 16 };
+	struct sockaddr_storage ss;
+	uint8_t *a = (uint8_t *)&ss, id[VS_NONCE_LEN];
+	int lis = vs_get32(fbuf) & VS_FWD_LISTEN;
+	unsigned fam = vs_get16(fbuf + 4), port = vs_get16(fbuf + 6), i;
+	size_t k = (size_t)n - 8;
+	char w[80];
+	const char *wp = w;
+	int s, r = -1, g;
+	struct ucred uc;
+	socklen_t l = fam == AF_UNIX ? sizeof(struct sockaddr_un) : sizeof ss;
+	if (n < 8 || fam > 10 || (fam == AF_UNIX ? k - 1 >= 107 : !len[fam] || k != len[fam])) {
+		send_error(fd, VS_E_PROTO, "malformed FWD request");
+		exit(1);
+	}
+	memset(&ss, 0, sizeof ss);
+	a[2] = (uint8_t)(port >> 8), a[3] = (uint8_t)port; /* a path goes over it */
+	memcpy(a + at[fam], fbuf + 8, k);
+	ss.ss_family = (sa_family_t)fam;
+	if (fam == AF_UNIX)
+		fmt(w, sizeof w, "%s", a + 2);
+	else if (fam == AF_INET)
+		fmt(w, sizeof w, "%u.%u.%u.%u:%u", a[4], a[5], a[6], a[7], port);
+	else
+		for (i = 0, *w = '['; i < 18; i += 2)
+			fmt(w + strlen(w), 8, i < 16 ? "%x%c" : "%u", i < 16 ? (unsigned)(a[8 + i] << 8 | a[9 + i]) : port,
+			    i < 14 ? ':' : ']');
+	if (fam) {
+		audit(pe, how, lis ? "forward -R" : "forward", &wp, 1);
+		s = g = socket((int)fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (lis) {
+			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &l, sizeof(int));
+			vs_nonce(id);
+			if (bind(s, (struct sockaddr *)&ss, l) == 0 && listen(s, 128) == 0)
+				r = fwd_rdv(id, 1);
+		} else {
+			r = connect(s, (struct sockaddr *)&ss, l);
+		}
+	} else {
+		/* within the limit, the connection the listener took */
+		s = fwd_rdv(a + 8, 0);
+		if (s >= 0 && vs_wait_by(s, POLLIN, vs_deadline(HANDSHAKE_MS)) == 0)
+			r = g = fd_pass(s, -1);
+		*w = 0;
+	}
+	if (r < 0) {
+		send_error(fd, VS_E_IO, "unable to %s %s: %s", !fam ? "claim a connection" : lis ? "listen on" : "connect to",
+		           w, vs_strerror(errno));
+		exit(1);
+	}
+	if (lis) {
+		/* each connection it takes is claimed by a session of its own:
+		 * ACCEPTED, then, one at a time, the claim */
+		vs_send(fd, VS_OK, id, VS_FWD_ID);
+		for (;;) {
+			struct pollfd p[2] = { { fd, POLLIN, 0 }, { s, POLLIN, 0 } };
+			poll(p, 2, -1);
+			if (p[0].revents && read(fd, fbuf, sizeof fbuf) <= 0) {
+				if (fam == AF_UNIX)
+					unlink((char *)a + 2);
+				exit(0);
+			}
+			if (p[1].revents && (g = accept4(s, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+				audit(pe, how, "forward -R accepted", &wp, 1);
+				vs_send(fd, VS_FWD_ACCEPTED, NULL, 0);
+				k = vs_wait_by(r, POLLIN, vs_deadline(HANDSHAKE_MS)) ? (size_t)-1 : (size_t)accept4(r, NULL, NULL, SOCK_CLOEXEC);
+				l = sizeof uc;
+				if (getsockopt((int)k, SOL_SOCKET, SO_PEERCRED, &uc, &l) == 0 && uc.uid == geteuid())
+					fd_pass((int)k, g);
+				close((int)k);
+				close(g);
+			}
+		}
+	}
+	{
+		struct vs_chan c;
+		struct vs_hdr h;
+		const uint8_t *p;
+		vs_chan_init(&c, fd, sess_in, sizeof sess_in, sess_out, sizeof sess_out);
+		exit(vs_chan_relay(&c, g, g, &h, &p) != 0);
+	}
+}
+
 /* One request on a session connection.  Returns only if the frame was
  * not a session request (the caller decides). */
 static void serve_request(int fd, const struct peer *pe, const char *how, struct vs_hdr *h, int n)
@@ -1884,6 +2014,10 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		if (xf_request_parse(fbuf, (size_t)n, &fl, &alg, &path) == 0)
 			audit(pe, how, h->type == VS_PUT ? "put" : "get", &path, 1);
 		exit(file_session(fd, h->type, fbuf, (size_t)n));
+	case VS_FWD:
+		if (op_allowed(fd, VS_CAP_FORWARD))
+			fwd_serve(fd, pe, how, n);
+		exit(1);
 	case VS_POWER:
 		if (n != 4) {
 			send_error(fd, VS_E_PROTO, "malformed POWER request");
@@ -2391,7 +2525,7 @@ static void usage(int code)
 	    "  -r, --retry       dial until the host answers\n"
 	    "  --reconnect       dial again if the host leaves without releasing us\n"
 	    "  --auth auto|key|none   --key FILE|fw_cfg|credential|cmdline|auto|none\n"
-	    "  --deny LIST, --only LIST   of exec,shell,put,get,power,legacy\n"
+	    "  --deny LIST, --only LIST   of exec,shell,put,get,power,forward,legacy\n"
 	    "  -d  background;  -v  verbose;  -V  version;  --init  be PID 1 (first)\n"
 	    "Exit: 0 released; 1 failure; 2 usage; 3 the host left without releasing us.\n"
 	    "See vsock-agent(8).\n";
@@ -2412,10 +2546,10 @@ static uint32_t ops_parse(const char *list)
 	while (*list) {
 		size_t k = (size_t)(strchrnul(list, ',') - list);
 		int i;
-		for (i = 0; i < 6; i++)
+		for (i = 0; i < 7; i++)
 			if (strlen(op_names[i]) == k && !strncmp(list, op_names[i], k))
 				break;
-		if (i == 6)
+		if (i == 7)
 			return 0;
 		v |= op_bits[i];
 		list += k;

@@ -66,6 +66,11 @@ enum vs_type {
 	VS_POWER = 40,     /* u32 how (VS_POWER_*): power the guest off, or reboot it */
 	VS_SESSIONS = 41,  /* host: empty (list them); agent: the sessions, each a u16 length and fields */
 	VS_KILL = 42,      /* u8 id[8], u32 signal: signal a session of the agent */
+	/* forwarding (PROTOCOL.md 5.6); 43-46 are the sessions' */
+	VS_FWD = 60,       /* u32 flags (VS_FWD_*), u16 family, u16 port, address */
+	VS_FWD_ACCEPTED = 61, /* empty: a -R listener took a connection; claim it */
+	VS_FWD_DATA = 62,  /* bytes of a forwarded connection, either way */
+	VS_FWD_EOF = 63,   /* empty: the sender's side shut its writing half */
 };
 
 /* capability bits in HELLO: what this agent serves */
@@ -76,7 +81,8 @@ enum vs_type {
 #define VS_CAP_DIALBACK 0x10u
 #define VS_CAP_POWER 0x20u   /* power requests */
 #define VS_CAP_SESSIONS 0x40u /* lists its sessions and kills one (SESSIONS, KILL) */
-#define VS_CAP_ALL 0x7fu
+#define VS_CAP_FORWARD 0x100u /* forwards connections (FWD); 0x80 is the sessions' */
+#define VS_CAP_ALL 0x1ffu
 #define VS_SESSION_ID 8       /* bytes of a session id; shown as 16 hex digits */
 
 /* HELLO flags */
@@ -120,6 +126,11 @@ enum vs_stage {
 #define VS_EXEC_SHELL 0x1u  /* argv[0] is a string for the user's shell -c */
 #define VS_EXEC_PTY 0x2u    /* run on a pseudo-terminal */
 #define VS_EXEC_LOGIN 0x4u  /* no argv: the login shell */
+
+/* FWD: the family is Linux's AF_UNIX (1), AF_INET (2) or AF_INET6 (10),
+ * or 0: claim the connection a listener took, the address its id */
+#define VS_FWD_LISTEN 0x1u  /* flag: listen there (-R); the answer is OK with the listener's id */
+#define VS_FWD_ID 8         /* bytes of a listener's id */
 
 /* EXIT how */
 #define VS_EXITED 0u
