@@ -1975,7 +1975,11 @@ static void fwd_serve(int fd, const struct peer *pe, const char *how, int n)
 		struct vs_hdr h;
 		const uint8_t *p;
 		vs_chan_init(&c, fd, sess_in, sizeof sess_in, sess_out, sizeof sess_out);
-		exit(vs_chan_relay(&c, g, g, &h, &p) != 0);
+		if (vs_chan_relay(&c, g, g, &h, &p) == 0)
+			exit(0);
+		/* a break reaches the local end as one: a reset */
+		setsockopt(g, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 }, sizeof(struct linger));
+		exit(1);
 	}
 }
 

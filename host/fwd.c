@@ -204,6 +204,8 @@ static void __attribute__((noreturn)) fwd_relay(int conn, int rfd, int wfd, cons
 		while (vs_chan_take(&c, &h, &p) > 0)
 			if (h.type == VS_ERROR)
 				agent_error(p, h.len);
+		/* the local end sees a break as one: a reset, not an EOF */
+		setsockopt(rfd, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 }, sizeof(struct linger));
 		errno = e;
 	}
 	if (r > 0 && h.type == VS_ERROR)
