@@ -173,6 +173,21 @@ expect_eq "fwd: dial mode (--listen): -R byte-exact" "$(sizes tcp:127.0.0.1:$RD)
 expect_eq "fwd: dial mode (--listen): -L byte-exact" "$(sizes tcp:127.0.0.1:$LDL)" "$ALL"
 fwd_down; kill "$dpid" 2>/dev/null
 
+# -L, -R and -W through the hub (@NAME): each connection a session the hub
+# hands over
+FH=$TMP/fwdhub; rm -rf "$FH"; mkdir -p "$FH"
+"$VSH" serve --vsock off --hub "$FH/hub.sock" --unix "g1=$FH/g1.sock" 2>>"$TMP/fwdhub.log" & hpid=$!; PIDS="$PIDS $hpid"
+wait_for 5 test -S "$FH/g1.sock"
+"$AGENT" --retry --reconnect "unix:$FH/g1.sock" 2>>"$TMP/agent.log" & gpid=$!; PIDS="$PIDS $gpid"
+VSOCK_SHELL_HUB=$FH/hub.sock "$VSH" wait @g1 -w 10
+nport; HL=$FP; nport; HR=$FP
+VSOCK_SHELL_HUB=$FH/hub.sock fwd_up fwdHub 2 -N -L "$HL:127.0.0.1:$E4P" -R "$HR:127.0.0.1:$E4P" @g1
+expect_eq "fwd: through the hub (@NAME): -L byte-exact" "$(sizes tcp:127.0.0.1:$HL)" "$ALL"
+expect_eq "fwd: through the hub (@NAME): -R byte-exact" "$(sizes tcp:127.0.0.1:$HR)" "$ALL"
+r=$("$TGEN" 100000 4 | VSOCK_SHELL_HUB=$FH/hub.sock "$VSH" -W "127.0.0.1:$E4P" @g1 | "$TGEN" -c 100000 4)
+expect_eq "fwd: through the hub (@NAME): -W byte-exact" "$r" "ok 100000"
+fwd_down; kill "$gpid" "$hpid" 2>/dev/null
+
 # --- -W -------------------------------------------------------------------
 r=$("$TGEN" 1048576 3 | "$VSH" -W "127.0.0.1:$E4P" "$X" | "$TGEN" -c 1048576 3)
 expect_eq "fwd: -W TCP: stdin and stdout joined to the target, 1 MiB byte-exact" "$r" "ok 1048576"
