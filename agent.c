@@ -1876,16 +1876,18 @@ static int fd_pass(int s, int fd)
 {
 	char c = 0;
 	struct iovec io = { &c, 1 };
-	struct {
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr h;
-		int fd;
-	} u = { { .cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS }, fd };
+	} u = { .h = { .cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS } };
 	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = &u, .msg_controllen = sizeof u };
+	memcpy(CMSG_DATA(&u.h), &fd, sizeof fd);
 	if (fd >= 0)
 		return (int)syscall(SYS_sendmsg, s, &m, 0);
-	if (syscall(SYS_recvmsg, s, &m, MSG_CMSG_CLOEXEC) <= 0 || m.msg_controllen < sizeof u)
+	if (syscall(SYS_recvmsg, s, &m, MSG_CMSG_CLOEXEC) <= 0 || m.msg_controllen < CMSG_LEN(sizeof(int)))
 		return -1;
-	return u.fd;
+	memcpy(&fd, CMSG_DATA(&u.h), sizeof fd);
+	return fd;
 }
 
 /* FWD (PROTOCOL.md 5.6): connect in the guest (-L, -W), listen there

@@ -199,6 +199,24 @@ r=$("$VSH" -W "127.0.0.1:$NP" "$X" < /dev/null 2>&1); rc=$?
 case "$rc/$r" in "255/"*"unable to connect to 127.0.0.1:$NP: Connection refused"*) t_ok "fwd: -W to a refused target: 255, and why" ;;
 *) t_fail "fwd: -W to a refused target: 255, and why" "$rc/$r" ;; esac
 
+# --- a web server in the guest, fetched from the host through -L: busybox
+# httpd and wget (in the test VM both sides are the guest, over vsock
+# loopback, as the rest of the suite)
+BB=$(command -v busybox 2>/dev/null)
+if [ -n "$BB" ] && "$BB" httpd --help >/dev/null 2>&1 && "$BB" wget --help >/dev/null 2>&1; then
+	mkdir -p "$TMP/www"; "$TGEN" 300000 8 > "$TMP/www/data.bin"; echo "hello from httpd" > "$TMP/www/index.html"
+	nport; WP=$FP; nport; LW=$FP
+	"$BB" httpd -f -p "127.0.0.1:$WP" -h "$TMP/www" 2>>"$TMP/httpd.log" & PIDS="$PIDS $!"
+	fwd_up fwdW 1 -N -L "$LW:localhost:$WP" "$X"
+	r=$("$BB" wget -q -O - "http://127.0.0.1:$LW/index.html" 2>&1)
+	expect_eq "fwd: busybox httpd in the guest, fetched through -L with wget" "$r" "hello from httpd"
+	r=$("$BB" wget -q -O - "http://127.0.0.1:$LW/data.bin" 2>/dev/null | "$TGEN" -c 300000 8)
+	expect_eq "fwd: ...a 300 KB file byte-exact" "$r" "ok 300000"
+	fwd_down
+else
+	t_skip "fwd: busybox httpd through -L" "no busybox with httpd and wget"
+fi
+
 # --- beside a command ------------------------------------------------------
 nport; LC=$FP
 "$VSH" -v -L "$LC:127.0.0.1:$E4P" "$X" -- "sleep 2; exit 7" 2>"$TMP/fwdC.log" & cpid=$!

@@ -10,6 +10,8 @@
  *   tfwd die ADDR N         accept forever; each connection gets N bytes,
  *                           then a reset (SO_LINGER 0): a target that dies
  *                           in the middle of a stream
+ *   tfwd send ADDR N        connect; N bytes to it (then shutdown SHUT_WR),
+ *                           and read it to its EOF (make bench)
  *   tfwd cat ADDR           connect; stdin to it (then shutdown SHUT_WR),
  *                           it to stdout, until its EOF; exit 0 when both
  *                           ended with an EOF, 2 when it broke (said why)
@@ -118,6 +120,24 @@ static int cat(const char *a)
 	return 0;
 }
 
+static int send_n(const char *a, long long n)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = addr(a, &ss);
+	int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, l) < 0)
+		fail("connect");
+	for (; n > 0; n -= (long long)sizeof buf)
+		if (writeall(fd, buf, n < (long long)sizeof buf ? (size_t)n : sizeof buf) < 0)
+			fail("write to the connection");
+	shutdown(fd, SHUT_WR);
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		;
+	if (n < 0)
+		fail("read from the connection");
+	return 0;
+}
+
 static void one(int c, const char *mode, char **argv)
 {
 	ssize_t r;
@@ -158,6 +178,8 @@ int main(int argc, char **argv)
 	int fd, one_ = 1;
 	if (argc == 3 && !strcmp(argv[1], "cat"))
 		return cat(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "send"))
+		return send_n(argv[2], atoll(argv[3]));
 	if (argc < 3 || (strcmp(argv[1], "half") && argc < 4)) {
 		fprintf(stderr, "usage: tfwd serve|half|die|cat ADDR [CMD|N]\n");
 		return 2;
