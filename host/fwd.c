@@ -374,16 +374,17 @@ int fwd_main(struct opts *o, struct agent *ag)
 	fwd_relay(s, 0, 1, fwds[0].to_s);
 }
 
-/* Forwarding beside a command, whose session is open: a process of its
- * own forwards until the command ends (the caller kills it then), or we
- * die. */
-pid_t fwd_spawn(struct opts *o, struct agent *ag)
+/* Forwarding beside a command, whose session (cmd) is open: a process of
+ * its own forwards until the command ends (the caller kills it then), or
+ * we die. */
+pid_t fwd_spawn(struct opts *o, struct agent *ag, int cmd)
 {
 	pid_t pid = fork();
 	if (pid < 0)
 		die_sys("unable to fork the forwarder");
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		close(cmd); /* the command's end is its controller's to see */
 		fwd_loop(o, ag);
 	}
 	return pid;

@@ -652,7 +652,7 @@ static int exec_main(struct opts *o)
 	for (i = 0; i < o->ncmd && n < sizeof what - 1; i++)
 		n += (size_t)snprintf(what + n, sizeof what - n, "%s%s", i ? " " : "", o->cmd[i]);
 	fd = agent_session(o, &ag, o->pty ? "shell" : "exec", what);
-	fwd = o->nfwd ? fwd_spawn(o, &ag) : 0;
+	fwd = o->nfwd ? fwd_spawn(o, &ag, fd) : 0;
 	rc = exec_run(fd, o, &ag);
 	if (fwd > 0)
 		kill(fwd, SIGTERM);

@@ -139,7 +139,7 @@ int exec_run(int fd, struct opts *o, struct agent *ag);
 /* fwd.c */
 void fwd_parse(struct opts *o, int kind, const char *spec);
 int fwd_main(struct opts *o, struct agent *ag);
-pid_t fwd_spawn(struct opts *o, struct agent *ag);
+pid_t fwd_spawn(struct opts *o, struct agent *ag, int cmd);
 
 /* legacy.c */
 int legacy_run(struct opts *o);
