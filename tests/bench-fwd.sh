@@ -9,8 +9,9 @@
 #   concurrency VS_BENCH_FWD_CONC (1000) forwarded connections at once,
 #               each echoing its own 10 KB, bounded in time: none may fail
 #   setup       VS_BENCH_N (200) connections through -L one after another
-#               (connect, EOF, the target's EOF) against as many direct
-#               exec sessions of `true` (target <= 1.2)
+#               (connect, the target's hello and EOF, ours) against as many
+#               direct exec sessions of `true` (target <= 1.2); the target
+#               forks and execs nothing, as the agent execs `true`
 #
 #   VS_BIN=DIR VS_TMP=DIR bash tests/bench-fwd.sh    (make bench: section fwd)
 set -uo pipefail
@@ -37,11 +38,12 @@ bytes=$((MB * 1048576))
 nport; SINK=$port; bg "$TFWD" serve "tcp:127.0.0.1:$SINK" 'cat > /dev/null'
 nport; SRC=$port; bg "$TFWD" serve "tcp:127.0.0.1:$SRC" "head -c $bytes /dev/zero"
 nport; ECHO=$port; bg "$TFWD" serve "tcp:127.0.0.1:$ECHO" cat
+nport; HELLO=$port; "$TFWD" half "tcp:127.0.0.1:$HELLO" >/dev/null 2>>"$T/fwd.log" & pids="$pids $!"
 # the raw pump's: the same over a Unix socket
 bg "$TFWD" serve "unix:$T/rsink.sock" 'cat > /dev/null'
 bg "$TFWD" serve "unix:$T/rsrc.sock" "head -c $bytes /dev/zero"
-nport; LS=$port; nport; LR=$port; nport; LE=$port
-bg "$VSH" -N -L "$LS:127.0.0.1:$SINK" -L "$LR:127.0.0.1:$SRC" -L "$LE:127.0.0.1:$ECHO" "$A"
+nport; LS=$port; nport; LR=$port; nport; LE=$port; nport; LH=$port
+bg "$VSH" -N -L "$LS:127.0.0.1:$SINK" -L "$LR:127.0.0.1:$SRC" -L "$LE:127.0.0.1:$ECHO" -L "$LH:127.0.0.1:$HELLO" "$A"
 sleep 1
 
 # --- throughput ---
@@ -82,7 +84,7 @@ else
 fi
 
 # --- setup ---
-fwd_set=$(ms_of sh -c "i=0; while [ \$i -lt $N ]; do $TFWD cat tcp:127.0.0.1:$LE < /dev/null || exit 1; i=\$((i + 1)); done")
+fwd_set=$(ms_of sh -c "i=0; while [ \$i -lt $N ]; do $TFWD cat tcp:127.0.0.1:$LH < /dev/null > /dev/null || exit 1; i=\$((i + 1)); done")
 exec_set=$(ms_of sh -c "i=0; while [ \$i -lt $N ]; do $VSH $A true || exit 1; i=\$((i + 1)); done")
 target fwd_setup "fwd: setup through -L: $(ratio "$fwd_set" "$N") ms per connection against $(ratio "$exec_set" "$N") ms per exec session, $(ratio "$fwd_set" "$exec_set")" \
 	"$(ratio "$fwd_set" "$exec_set")" '<=' 1.2
