@@ -1909,7 +1909,8 @@ static void fwd_serve(int fd, const struct peer *pe, const char *how, int n)
 	int s, r = -1, g;
 	struct ucred uc;
 	socklen_t l = fam == AF_UNIX ? sizeof(struct sockaddr_un) : sizeof ss;
-	if (n < 8 || fam > 10 || (fam == AF_UNIX ? k - 1 >= 107 : !len[fam] || k != len[fam])) {
+	/* a path: not an abstract name (the rendezvous sockets are) */
+	if (n < 8 || fam > 10 || (fam == AF_UNIX ? k - 1 >= 107 || !fbuf[8] : !len[fam] || k != len[fam])) {
 		send_error(fd, VS_E_PROTO, "malformed FWD request");
 		exit(1);
 	}
@@ -1929,7 +1930,7 @@ static void fwd_serve(int fd, const struct peer *pe, const char *how, int n)
 		audit(pe, how, lis ? "forward -R" : "forward", &wp, 1);
 		s = g = socket((int)fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (lis) {
-			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &l, sizeof(int));
+			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &l, sizeof(int)); /* l: nonzero, on */
 			vs_nonce(id);
 			if (bind(s, (struct sockaddr *)&ss, l) == 0 && listen(s, 128) == 0)
 				r = fwd_rdv(id, 1);
