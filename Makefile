@@ -32,7 +32,7 @@ HOST_HDR = $(wildcard host/*.h) protocol.h chan.h sha256.h transfer.h auth.h
 HOST_CC ?= $(MUSLCC)
 HOST_CFLAGS ?= -O2
 HOST_LDFLAGS ?= -static
-TEST_HELPERS = tpeer tgen tpty tpump tbench trelay tcut
+TEST_HELPERS = tpeer tgen tpty tpump tbench trelay tcut tfwd
 GUEST = build/guest
 # the vsock guard and its self-test; the fault-injection shim, the shim
 # that plays a vsock host's errors (vsockerr.so), and the glibc agent and

@@ -179,9 +179,23 @@ static int vs_fcntl(int fd, int cmd, ...)
 #include <unistd.h>
 
 /* fork(2) as the kernel has it: musl's fork() adds what a threaded
- * program needs (atfork handlers and their locks), 1.7 KB of the 64 KiB;
- * the agent has one thread, and neither malloc nor stdio. */
-#define fork _Fork
+ * program needs (atfork handlers and their locks), 1.7 KB of the 64 KiB,
+ * and its _Fork the thread list's lock and the new thread id, 250 bytes
+ * more; the agent has one thread, and neither malloc nor stdio, nor
+ * raise(3), the one caller of that id. */
+static pid_t vs_fork(void)
+{
+	return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+}
+#define fork vs_fork
+/* prctl and accept4 as their system calls: musl's prctl is variadic, and
+ * its accept4 falls back to accept and fcntl for kernels before 2.6.28
+ * (the faults stage's glibc agent keeps libc's accept4, where it injects
+ * EINTR) */
+#define prctl(o, a) syscall(SYS_prctl, o, a, 0, 0, 0)
+#ifndef __GLIBC__
+#define accept4(s, a, l, f) syscall(SYS_accept4, s, a, l, f)
+#endif
 
 #define AGENT_VERSION "0.2"
 #define LEGACY_IDLE_MS 250
@@ -196,7 +210,7 @@ static int vs_fcntl(int fd, int cmd, ...)
 #define RC_REFUSED 4         /* internal: the host failed the proof; dial again */
 
 /* what a session may do: capability bits, and legacy commands */
-#define OP_LEGACY 0x100u
+#define OP_LEGACY 0x10000u
 
 enum { AUTH_AUTO, AUTH_KEY, AUTH_NONE };
 
@@ -265,7 +279,7 @@ struct peer {
 /* ---- messages: one way to say things, one way to die ---- */
 
 /* A formatter for the few conversions the agent uses (%s %c %d %u %o %ld
- * %lu %zd %zu %%).  musl's printf pulls in floating point formatting,
+ * %lu %zd %zu %x %%).  musl's printf pulls in floating point formatting,
  * about a sixth of this binary's size budget. */
 static size_t fmt_num(char *b, size_t cap, size_t n, unsigned long v, int neg, unsigned base)
 {
@@ -273,7 +287,7 @@ static size_t fmt_num(char *b, size_t cap, size_t n, unsigned long v, int neg, u
 	int i = 0;
 	if (neg && n < cap)
 		b[n++] = '-';
-	do t[i++] = (char)('0' + v % base); while ((v /= base));
+	do t[i++] = "0123456789abcdef"[v % base]; while ((v /= base));
 	while (i && n < cap)
 		b[n++] = t[--i];
 	return n;
@@ -300,8 +314,9 @@ static size_t vfmt(char *b, size_t cap, const char *f, va_list ap)
 		} else if (*f == 'd') {
 			long v = lng ? va_arg(ap, long) : va_arg(ap, int);
 			n = fmt_num(b, cap, n, v < 0 ? 0UL - (unsigned long)v : (unsigned long)v, v < 0, 10);
-		} else if (*f == 'u' || *f == 'o') {
-			n = fmt_num(b, cap, n, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 0, *f == 'u' ? 10 : 8);
+		} else if (*f == 'u' || *f == 'o' || *f == 'x') {
+			n = fmt_num(b, cap, n, lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned), 0,
+			            *f == 'u' ? 10 : *f == 'o' ? 8 : 16);
 		} else {
 			b[n++] = *f ? *f : '%';
 			if (!*f)
@@ -930,12 +945,6 @@ struct slot {
 	uint64_t start;           /* seconds since the epoch */
 	/* what ps shows: SS_* state, the wait status, the output kept */
 	uint32_t state, status, kept;
-	/* an ATTACH on another connection (slot_attach): its process, the
-	 * connection's descriptor there, the stream it has; the session's
-	 * answer: 1 it took it, or -errno */
-	pid_t att;
-	int attfd, res;
-	uint64_t have;
 	char who[64], what[128];  /* the peer and its proof; the command (args_show) */
 };
 #define SS_ALONE 0x1u  /* no client attached */
@@ -1059,44 +1068,67 @@ static int slot_kill(const uint8_t *id, int sig)
 	return -1;
 }
 
-/* ATTACH: the session's process takes this connection (fd) from ours by
- * pidfd_getfd(2), answers on it (RESUME, or an ERROR) and carries on
- * there; we wait for that, at most 5 s.  The exit status. */
-static int slot_attach(int fd, const uint8_t *id, uint64_t have)
+/* The rendezvous where one process of the agent hands a connection to
+ * another: a -R listener to the sessions that claim what it accepted
+ * (kind 'f'), an ATTACH's connection to the session it carries on (kind
+ * 's'); an abstract Unix socket named by the listener's or session's id.
+ * Anyone in the guest may read the name (/proc/net/unix): a connection
+ * is handed only to, or taken only from, a process of the agent's own
+ * user (rdv_ours). */
+static int fwd_rdv(const uint8_t *id, int bound, char kind)
 {
-	struct slot c;
-	int i, k, r = 0;
-	for (i = 0; stab && i < SLOTS; i++) {
-		struct slot *sl = &stab[i];
-		pid_t z = 0;
-		if (!slot_copy(sl, &c) || memcmp(c.id, id, sizeof c.id) || c.pid <= 0 || !(c.flags & VS_EXEC_DETACH))
-			continue;
-		/* one attach at a time: the one before may still be finishing */
-		for (k = 0; !__atomic_compare_exchange_n(&sl->att, &z, getpid(), 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED); k++) {
-			if (k == 500)
-				goto busy;
-			z = 0;
-			nap(10);
-		}
-		sl->attfd = fd;
-		sl->have = have;
-		sl->res = 0;
-		prctl(PR_SET_PTRACER, c.pid); /* Yama: it may take our descriptor */
-		kill(c.pid, SIGCHLD);
-		for (k = 0; k < 500 && !(r = __atomic_load_n(&sl->res, __ATOMIC_ACQUIRE)); k++)
-			nap(10);
-		__atomic_store_n(&sl->att, 0, __ATOMIC_RELEASE);
-		if (r > 0)
-			return 0;
-		errno = r ? -r : ETIMEDOUT;
-		send_error(fd, VS_E_IO, "unable to hand the connection to the session: %s", vs_strerror(errno));
+	struct sockaddr_un u = { AF_UNIX, "" };
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memcpy(u.sun_path + 1, "vsock-agent-fwd-", 16);
+	u.sun_path[13] = kind;
+	xf_hex(id, VS_FWD_ID, u.sun_path + 17);
+	if (s < 0 || (bound ? bind(s, (struct sockaddr *)&u, 35) < 0 || listen(s, 8) < 0
+	                        : connect(s, (struct sockaddr *)&u, 35) < 0))
+		return -1;
+	return s;
+}
+
+/* A connection across the rendezvous (SCM_RIGHTS): fd sent when >= 0,
+ * else one received and returned (-1: none).  sendmsg and recvmsg as
+ * their system calls: musl's rewrite the header and the timestamps, 500
+ * bytes for one descriptor. */
+static int fd_pass(int s, int fd)
+{
+	char c = 0;
+	struct iovec io = { &c, 1 };
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr h;
+	} u = { .h = { .cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS } };
+	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = &u, .msg_controllen = sizeof u };
+	memcpy(CMSG_DATA(&u.h), &fd, sizeof fd);
+	if (fd >= 0)
+		return (int)syscall(SYS_sendmsg, s, &m, 0);
+	if (syscall(SYS_recvmsg, s, &m, MSG_CMSG_CLOEXEC) <= 0 || m.msg_controllen < CMSG_LEN(sizeof(int)))
+		return -1;
+	memcpy(&fd, CMSG_DATA(&u.h), sizeof fd);
+	return fd;
+}
+
+/* The peer on a rendezvous is the agent's own user. */
+static int rdv_ours(int k)
+{
+	struct ucred uc;
+	socklen_t l = sizeof uc;
+	return getsockopt(k, SOL_SOCKET, SO_PEERCRED, &uc, &l) == 0 && uc.uid == geteuid();
+}
+
+/* ATTACH: this connection (fd) goes to the session's process across its
+ * rendezvous, with how much of the session's stream the host has; that
+ * process answers on it (RESUME, or an ERROR).  The exit status. */
+static int slot_attach(int fd, const uint8_t *id, const uint8_t *have)
+{
+	int s = fwd_rdv(id, 0, 's');
+	if (s < 0 || fd_pass(s, fd) < 0 || vs_writeall(s, have, 8) < 0) {
+		send_error(fd, VS_E_NOENT, "no session of that id to attach to here");
 		return 1;
 	}
-	send_error(fd, VS_E_NOENT, "no session of that id to attach to here");
-	return 1;
-busy:
-	send_error(fd, VS_E_BUSY, "another client is attaching to that session");
-	return 1;
+	return 0;
 }
 
 /* ---- framed sessions ---- */
@@ -1125,6 +1157,7 @@ struct sess {
 	uint64_t exit_at;         /* kept: where the EXIT ends in our stream */
 	long lone;                /* detached: when --linger ends it; 0 attached */
 	uint64_t acked;           /* the last ACK we sent */
+	int rdv;                  /* kept: where an ATTACH hands us its connection, or -1 */
 };
 
 
@@ -1264,41 +1297,42 @@ static void sess_lost(struct sess *s, const char *why)
 	s->lone = vs_deadline(opt_linger * 1000L);
 }
 
-/* An ATTACH for this session came on another connection (slot_attach):
- * take that connection, answer RESUME there with how much of each
- * stream this end has, and go on on it; a client still attached loses
- * the session to it.  An offset we no longer keep is refused. */
+/* An ATTACH for this session came on another connection: take that
+ * connection from the rendezvous (slot_attach), answer RESUME there with
+ * how much of each stream this end has, and go on on it; a client still
+ * attached loses the session to it.  An offset we no longer keep is
+ * refused. */
 static void sess_attach(struct sess *s)
 {
 	struct vs_chan *c = &s->ch;
-	struct slot *sl = myslot;
-	uint64_t have = sl->have;
 	uint8_t b[20];
-	int pfd = (int)syscall(SYS_pidfd_open, sl->att, 0), fd, r = 1;
-	fd = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, sl->attfd, 0);
+	uint64_t have;
+	int k = accept4(s->rdv, NULL, NULL, SOCK_CLOEXEC), fd = -1;
+	if (k >= 0 && rdv_ours(k) && (fd = fd_pass(k, -1)) >= 0 &&
+	    vs_readall_by(k, b, 8, vs_deadline(HANDSHAKE_MS)) != 8)
+		close(fd), fd = -1;
+	close(k);
 	if (fd < 0)
-		r = -errno;
-	if (pfd >= 0)
-		close(pfd);
+		return;
+	have = vs_get64(b);
 	if (have == VS_HAVE_ANY)
 		have = c->kpos;
-	if (fd >= 0 && (have < c->kpos || have - c->kpos > c->ooff - c->koff)) {
-		send_error(fd, VS_E_NOENT, "the session no longer keeps its output from where this client is");
+	if (have < c->kpos || have - c->kpos > c->ooff - c->koff) {
+		send_error(fd, VS_E_NOENT, "that part of the session's output is gone");
 		close(fd);
-	} else if (fd >= 0) {
-		if (c->fd >= 0)
-			sess_lost(s, "another client attached");
-		vs_put64(b, s->acked = vs_chan_got(c, 0));
-		vs_put64(b + 8, have);
-		vs_put32(b + 16, sl->flags);
-		vs_nonblock(fd, 0);
-		vs_send(fd, VS_RESUME, b, 20);
-		vs_chan_rewind(c, fd, have);
-		vs_nonblock(fd, 1);
-		s->lone = 0;
-		info("session %d: attached", (int)s->pid);
+		return;
 	}
-	__atomic_store_n(&sl->res, r, __ATOMIC_RELEASE);
+	if (c->fd >= 0)
+		sess_lost(s, "another client attached");
+	vs_put64(b, s->acked = vs_chan_got(c, 0));
+	vs_put64(b + 8, have);
+	vs_put32(b + 16, myslot->flags);
+	vs_nonblock(fd, 0);
+	vs_send(fd, VS_RESUME, b, 20);
+	vs_chan_rewind(c, fd, have);
+	vs_nonblock(fd, 1);
+	s->lone = 0;
+	info("session %d: attached", (int)s->pid);
 }
 
 /* The host is gone or broke the protocol: the command's session dies. */
@@ -1767,7 +1801,8 @@ static void sess_run(int sock, struct vs_exec *e)
 			/* no parent that listens (a request on the control connection) */
 		}
 	}
-	if (myslot && opt_linger && (e->flags & VS_EXEC_DETACH)) {
+	s.rdv = -1;
+	if (myslot && opt_linger && (e->flags & VS_EXEC_DETACH) && (s.rdv = fwd_rdv(myslot->id, 1, 's')) >= 0) {
 		/* the session outlives its connection: its id first */
 		uint8_t b[VS_SESSION_ID + 4];
 		memcpy(b, myslot->id, VS_SESSION_ID);
@@ -1781,7 +1816,7 @@ static void sess_run(int sock, struct vs_exec *e)
 	slot_show(s.pid);
 	vs_nonblock(sock, 1);
 	for (;;) {
-		struct pollfd p[5];
+		struct pollfd p[6];
 		int n = 0, isock, iout = -1, ierr = -1, iin = -1;
 		short ev;
 		if (s.exited && s.out_r < 0 && s.err_r < 0 && !s.exit_q) {
@@ -1817,6 +1852,7 @@ static void sess_run(int sock, struct vs_exec *e)
 			ierr = n, p[n++] = (struct pollfd){ s.err_r, POLLIN, 0 };
 		if (s.in_w >= 0 && c->npend)
 			iin = n, p[n++] = (struct pollfd){ s.in_w, POLLOUT, 0 };
+		p[n++] = (struct pollfd){ s.rdv, POLLIN, 0 }; /* none: -1, left out */
 		/* once the command has exited, drain its pty without waiting;
 		 * detached, wait no longer than --linger */
 		if (poll(p, (nfds_t)n, s.exited && s.pty >= 0 ? 0 : s.lone ? 1000 : -1) < 0 && errno != EINTR)
@@ -1829,11 +1865,8 @@ static void sess_run(int sock, struct vs_exec *e)
 		if (p[1].revents) {
 			sigpipe_drain();
 			reap(&s);
-			if (myslot) {
+			if (myslot)
 				sess_signal(&s, (uint32_t)__atomic_exchange_n(&myslot->sig, 0, __ATOMIC_ACQ_REL));
-				if (__atomic_load_n(&myslot->att, __ATOMIC_ACQUIRE) && !myslot->res)
-					sess_attach(&s);
-			}
 		}
 		if (p[isock].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (ev & POLLIN)
@@ -1852,6 +1885,8 @@ static void sess_run(int sock, struct vs_exec *e)
 			if (r < 0 && errno != EAGAIN && errno != EINTR && !(c->st & VS_CH_DEAD))
 				sess_lost(&s, "connection failed");
 		}
+		if (p[n - 1].revents)
+			sess_attach(&s);
 		if (iin >= 0 && p[iin].revents)
 			sess_write_stdin(&s);
 		if (s.out_r >= 0 && ((s.exited && s.pty >= 0) || (iout >= 0 && p[iout].revents)))
@@ -1871,13 +1906,13 @@ static void sess_run(int sock, struct vs_exec *e)
 static uint8_t fbuf[VS_FRAME_MAX];
 
 /* the operations --deny and --only name, in the order of their bits */
-static const char *const op_names[] = { "exec", "shell", "put", "get", "power", "legacy" };
-static const uint32_t op_bits[] = { VS_CAP_EXEC, VS_CAP_PTY, VS_CAP_PUT, VS_CAP_GET, VS_CAP_POWER, OP_LEGACY };
+static const char *const op_names[] = { "exec", "shell", "put", "get", "power", "forward", "legacy" };
+static const uint32_t op_bits[] = { VS_CAP_EXEC, VS_CAP_PTY, VS_CAP_PUT, VS_CAP_GET, VS_CAP_POWER, VS_CAP_FORWARD, OP_LEGACY };
 
 static const char *op_name(uint32_t op)
 {
 	int i;
-	for (i = 0; i < 5 && op_bits[i] != op; i++)
+	for (i = 0; i < 6 && op_bits[i] != op; i++)
 		;
 	return op_names[i];
 }
@@ -2036,6 +2071,102 @@ static int sessions_serve(int fd, const struct peer *pe, const char *how, uint16
 	return 0;
 }
 
+/* ---- forwarding ---- */
+
+/* FWD (PROTOCOL.md 5.6): connect in the guest (-L, -W), listen there
+ * (-R), or take what such a listener accepted (family 0: a claim, by the
+ * listener's id); then relay.  The controller sends addresses as numbers,
+ * so the agent needs no resolver (musl's getaddrinfo is tens of KiB, and
+ * a guest without a network has nothing to ask) and no parser. */
+static void fwd_serve(int fd, const struct peer *pe, const char *how, int n)
+{
+	/* by family: where the address goes in a sockaddr, and its length */
+	static const uint8_t at[11] = { 8, 2, 4, [10] = 8 }, len[11] = { 8, 0, 4, [10] = 16 };
+	struct sockaddr_storage ss;
+	uint8_t *a = (uint8_t *)&ss, id[VS_NONCE_LEN];
+	int lis = vs_get32(fbuf) & VS_FWD_LISTEN;
+	unsigned fam = vs_get16(fbuf + 4), port = vs_get16(fbuf + 6), i;
+	size_t k = (size_t)n - 8;
+	char w[80];
+	const char *wp = w;
+	int s, r = -1, g;
+	socklen_t l = fam == AF_UNIX ? sizeof(struct sockaddr_un) : sizeof ss;
+	/* a path: not an abstract name (the rendezvous sockets are) */
+	if (n < 8 || fam > 10 || (fam == AF_UNIX ? k - 1 >= 107 || !fbuf[8] : !len[fam] || k != len[fam])) {
+		send_error(fd, VS_E_PROTO, "malformed FWD request");
+		exit(1);
+	}
+	memset(&ss, 0, sizeof ss);
+	a[2] = (uint8_t)(port >> 8), a[3] = (uint8_t)port; /* a path goes over it */
+	memcpy(a + at[fam], fbuf + 8, k);
+	ss.ss_family = (sa_family_t)fam;
+	if (fam == AF_UNIX)
+		fmt(w, sizeof w, "%s", a + 2);
+	else if (fam == AF_INET)
+		fmt(w, sizeof w, "%u.%u.%u.%u:%u", a[4], a[5], a[6], a[7], port);
+	else
+		for (i = 0, *w = '['; i < 18; i += 2)
+			fmt(w + strlen(w), 8, i < 16 ? "%x%c" : "%u", i < 16 ? (unsigned)(a[8 + i] << 8 | a[9 + i]) : port,
+			    i < 14 ? ':' : ']');
+	if (fam) {
+		audit(pe, how, lis ? "forward -R" : "forward", &wp, 1);
+		s = g = socket((int)fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (lis) {
+			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &l, sizeof(int)); /* l: nonzero, on */
+			vs_nonce(id);
+			if (bind(s, (struct sockaddr *)&ss, l) == 0 && listen(s, 128) == 0)
+				r = fwd_rdv(id, 1, 'f');
+		} else {
+			r = connect(s, (struct sockaddr *)&ss, l);
+		}
+	} else {
+		/* within the limit, the connection the listener took */
+		s = fwd_rdv(a + 8, 0, 'f');
+		if (s >= 0 && vs_wait_by(s, POLLIN, vs_deadline(HANDSHAKE_MS)) == 0)
+			r = g = fd_pass(s, -1);
+		*w = 0;
+	}
+	if (r < 0) {
+		send_error(fd, VS_E_IO, "unable to %s %s: %s", !fam ? "claim a connection" : lis ? "listen on" : "connect to",
+		           w, vs_strerror(errno));
+		exit(1);
+	}
+	if (lis) {
+		/* each connection it takes is claimed by a session of its own:
+		 * ACCEPTED, then, one at a time, the claim */
+		vs_send(fd, VS_OK, id, VS_FWD_ID);
+		for (;;) {
+			struct pollfd p[2] = { { fd, POLLIN, 0 }, { s, POLLIN, 0 } };
+			poll(p, 2, -1);
+			if (p[0].revents && read(fd, fbuf, sizeof fbuf) <= 0) {
+				if (fam == AF_UNIX)
+					unlink((char *)a + 2);
+				exit(0);
+			}
+			if (p[1].revents && (g = accept4(s, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+				audit(pe, how, "forward -R accepted", &wp, 1);
+				vs_send(fd, VS_FWD_ACCEPTED, NULL, 0);
+				k = vs_wait_by(r, POLLIN, vs_deadline(HANDSHAKE_MS)) ? (size_t)-1 : (size_t)accept4(r, NULL, NULL, SOCK_CLOEXEC);
+				if (rdv_ours((int)k))
+					fd_pass((int)k, g);
+				close((int)k);
+				close(g);
+			}
+		}
+	}
+	{
+		struct vs_chan c;
+		struct vs_hdr h;
+		const uint8_t *p;
+		vs_chan_init(&c, fd, sess_in, sizeof sess_in, sess_out, sizeof sess_out);
+		if (vs_chan_relay(&c, g, g, &h, &p) == 0)
+			exit(0);
+		/* a break reaches the local end as one: a reset */
+		setsockopt(g, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 }, sizeof(struct linger));
+		exit(1);
+	}
+}
+
 /* One request on a session connection.  Returns only if the frame was
  * not a session request (the caller decides). */
 static void serve_request(int fd, const struct peer *pe, const char *how, struct vs_hdr *h, int n)
@@ -2078,7 +2209,7 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 			xf_hex(fbuf, VS_SESSION_ID, id);
 			audit(pe, how, "attach", &av, 1);
 		}
-		exit(slot_attach(fd, fbuf, vs_get64(fbuf + VS_SESSION_ID)));
+		exit(slot_attach(fd, fbuf, fbuf + VS_SESSION_ID));
 	case VS_PUT:
 	case VS_GET:
 		if (!op_allowed(fd, h->type == VS_PUT ? VS_CAP_PUT : VS_CAP_GET))
@@ -2086,6 +2217,10 @@ static void serve_request(int fd, const struct peer *pe, const char *how, struct
 		if (xf_request_parse(fbuf, (size_t)n, &fl, &alg, &path) == 0)
 			audit(pe, how, h->type == VS_PUT ? "put" : "get", &path, 1);
 		exit(file_session(fd, h->type, fbuf, (size_t)n));
+	case VS_FWD:
+		if (op_allowed(fd, VS_CAP_FORWARD))
+			fwd_serve(fd, pe, how, n);
+		exit(1);
 	case VS_POWER:
 		if (n != 4) {
 			send_error(fd, VS_E_PROTO, "malformed POWER request");
@@ -2593,7 +2728,7 @@ static void usage(int code)
 	    "  -r, --retry       dial until the host answers\n"
 	    "  --reconnect       dial again if the host leaves without releasing us\n"
 	    "  --auth auto|key|none   --key FILE|fw_cfg|credential|cmdline|auto|none\n"
-	    "  --deny LIST, --only LIST   of exec,shell,put,get,power,legacy\n"
+	    "  --deny LIST, --only LIST   of exec,shell,put,get,power,forward,legacy\n"
 	    "  --linger SECS     a session without its client waits (21600; 0: dies)\n"
 	    "  -d  background;  -v  verbose;  -V  version;  --init  be PID 1 (first)\n"
 	    "Exit: 0 released; 1 failure; 2 usage; 3 the host left without releasing us.\n"
@@ -2615,10 +2750,10 @@ static uint32_t ops_parse(const char *list)
 	while (*list) {
 		size_t k = (size_t)(strchrnul(list, ',') - list);
 		int i;
-		for (i = 0; i < 6; i++)
+		for (i = 0; i < 7; i++)
 			if (strlen(op_names[i]) == k && !strncmp(list, op_names[i], k))
 				break;
-		if (i == 6)
+		if (i == 7)
 			return 0;
 		v |= op_bits[i];
 		list += k;
@@ -2744,7 +2879,7 @@ int main(int argc, char **argv)
 		case A_LINGER:
 			q = v;
 			if ((opt_linger = num_scan(&q)) < 0 || *q || opt_linger > 31536000)
-				usage_error("--linger takes seconds (at most a year), not", v);
+				usage_error("--linger takes seconds, not", v);
 			break;
 		default:
 			if (!strcmp(a, "persistent"))

@@ -82,6 +82,8 @@ int vs_chan_rewind(struct vs_chan *c, int fd, uint64_t pos);
 /* readiness */
 short vs_chan_events(struct vs_chan *c);
 int vs_chan_probe(struct vs_chan *c, short revents);
+/* forwarding */
+int vs_chan_relay(struct vs_chan *c, int rfd, int wfd, struct vs_hdr *h, const uint8_t **p);
 
 #ifdef VS_IMPLEMENTATION
 
@@ -388,6 +390,81 @@ int vs_chan_probe(struct vs_chan *c, short revents)
 		return 0;
 	c->st |= VS_CH_PROBED;
 	return 1;
+}
+
+/* ---- forwarding ---- */
+
+/* Relay a forwarded connection (PROTOCOL.md 5.6): what rfd gives goes to
+ * the peer as DATA frames, rfd's EOF as one EOF frame; the peer's DATA is
+ * written to wfd, its EOF becomes shutdown(wfd, SHUT_WR) (a close, for a
+ * pipe).  rfd and wfd are one socket, or stdin and stdout.  Each side is
+ * read only while the other can take a whole frame of it (vs_chan_fits,
+ * vs_chan_hold): memory stays at the channel's buffers however slow a
+ * reader is.  0 when both EOFs have passed and all is written; 1 with
+ * *h and *p when the peer sent another frame (an ERROR); -1 with errno
+ * for a failure on either side, 0 in errno when the peer closed without
+ * its EOF: either way the caller closes both at once, and the peer, or
+ * the local end, sees the connection break rather than end. */
+int vs_chan_relay(struct vs_chan *c, int rfd, int wfd, struct vs_hdr *h, const uint8_t **p)
+{
+	int sent = 0, got = 0; /* our EOF queued; the peer's passed on */
+	vs_nonblock(c->fd, 1);
+	vs_nonblock(rfd, 1);
+	vs_nonblock(wfd, 1);
+	for (;;) {
+		struct pollfd f[3] = { { -1, 0, 0 }, { -1, POLLIN, 0 }, { -1, POLLOUT, 0 } };
+		ssize_t r;
+		while (!c->npend && !got && (r = vs_chan_take(c, h, p)) != 0) {
+			if (r < 0) {
+				errno = EPROTO;
+				return -1;
+			}
+			if (h->type == VS_FWD_EOF) {
+				got = 1;
+				if (shutdown(wfd, SHUT_WR) < 0)
+					close(wfd);
+			} else if (h->type != VS_FWD_DATA) {
+				return 1;
+			} else {
+				vs_chan_hold(c, *p, h->len);
+			}
+		}
+		if (sent && got && c->ooff == c->olen)
+			return 0;
+		/* the peer closed, and what it sent before is passed on: without
+		 * its EOF, it broke off */
+		if (!got && !c->npend && c->st & VS_CH_EOF) {
+			errno = 0;
+			return -1;
+		}
+		/* each fd only while it can make progress: POLLHUP and POLLERR
+		 * come whatever was asked, and a source that cannot be read
+		 * into a whole frame now must not be read at all */
+		f[0].events = (short)((vs_chan_room(c) && !(c->st & VS_CH_EOF) ? POLLIN : 0) |
+		                      (c->olen > c->ooff ? POLLOUT : 0));
+		if (f[0].events)
+			f[0].fd = c->fd;
+		if (!sent && vs_chan_fits(c, VS_FRAME_MAX))
+			f[1].fd = rfd;
+		if (c->npend)
+			f[2].fd = wfd;
+		r = poll(f, 3, -1);
+		if (f[0].revents & POLLOUT)
+			r = vs_chan_flush(c);
+		if (r >= 0 && f[0].revents & (POLLIN | POLLHUP | POLLERR))
+			r = vs_chan_read(c);
+		if (r >= 0 && f[1].revents) {
+			r = read(rfd, vs_chan_data(c), VS_FRAME_MAX);
+			if (r > 0)
+				vs_chan_commit(c, VS_FWD_DATA, (size_t)r);
+			else if (r == 0)
+				sent = 1, vs_chan_put(c, VS_FWD_EOF, NULL, 0);
+		}
+		if (r >= 0 && f[2].revents)
+			r = vs_chan_pass(c, wfd);
+		if (r < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+	}
 }
 
 #endif /* VS_IMPLEMENTATION */

@@ -70,6 +70,11 @@ enum vs_type {
 	VS_ATTACH = 44,    /* host: u8 id[8], u64 have: carry on that session here */
 	VS_RESUME = 45,    /* agent: u64 got, u64 from: where both streams go on */
 	VS_ACK = 46,       /* u64: bytes of the peer's stream received whole */
+	/* forwarding (PROTOCOL.md 5.6); 43-46 are the sessions' */
+	VS_FWD = 60,       /* u32 flags (VS_FWD_*), u16 family, u16 port, address */
+	VS_FWD_ACCEPTED = 61, /* empty: a -R listener took a connection; claim it */
+	VS_FWD_DATA = 62,  /* bytes of a forwarded connection, either way */
+	VS_FWD_EOF = 63,   /* empty: the sender's side shut its writing half */
 };
 
 /* capability bits in HELLO: what this agent serves */
@@ -81,7 +86,8 @@ enum vs_type {
 #define VS_CAP_POWER 0x20u   /* power requests */
 #define VS_CAP_SESSIONS 0x40u /* lists its sessions and kills one (SESSIONS, KILL) */
 #define VS_CAP_RESUME 0x80u  /* sessions outlive their connection (SESSION, ATTACH) */
-#define VS_CAP_ALL 0xffu
+#define VS_CAP_FORWARD 0x100u /* forwards connections (FWD) */
+#define VS_CAP_ALL 0x1ffu
 #define VS_SESSION_ID 8       /* bytes of a session id; shown as 16 hex digits */
 #define VS_HAVE_ANY (~(uint64_t)0) /* ATTACH: from where the last client stopped */
 
@@ -127,6 +133,11 @@ enum vs_stage {
 #define VS_EXEC_PTY 0x2u    /* run on a pseudo-terminal */
 #define VS_EXEC_LOGIN 0x4u  /* no argv: the login shell */
 #define VS_EXEC_DETACH 0x8u /* outlive the connection: the host acknowledges (ACK) and may ATTACH */
+
+/* FWD: the family is Linux's AF_UNIX (1), AF_INET (2) or AF_INET6 (10),
+ * or 0: claim the connection a listener took, the address its id */
+#define VS_FWD_LISTEN 0x1u  /* flag: listen there (-R); the answer is OK with the listener's id */
+#define VS_FWD_ID 8         /* bytes of a listener's id */
 
 /* EXIT how */
 #define VS_EXITED 0u

@@ -1141,7 +1141,7 @@ static void client_events(struct conn *c, const uint8_t *p, size_t n)
  * of the client's making. */
 static int op_known(const char *op)
 {
-	static const char *const ops[] = { "exec", "shell", "put", "get", "power", "ps", "kill", "attach" };
+	static const char *const ops[] = { "exec", "shell", "put", "get", "power", "ps", "kill", "attach", "forward" };
 	size_t i;
 	for (i = 0; i < sizeof ops / sizeof *ops; i++)
 		if (!strcmp(op, ops[i]))
@@ -1195,7 +1195,7 @@ static void client_frame(struct conn *c, const struct vs_hdr *h, const uint8_t *
 	if (op && !op_known(op)) {
 		char name[40];
 		vs_text_copy(name, sizeof name, (const uint8_t *)op, strlen(op)); /* escaped by its writers */
-		client_error(c, VS_E_PROTO, "unknown operation '%s' (exec, shell, put, get or power)", name);
+		client_error(c, VS_E_PROTO, "unknown operation '%s' (exec, shell, put, get, power, ps, kill or forward)", name);
 		return;
 	}
 	conn_guest(c, guest_find(t));

@@ -19,7 +19,7 @@ enum {
 	O_HELP = 1, O_VERSION, O_PORT, O_LISTEN, O_WAIT, O_ALLOW, O_PTY, O_NOPTY, O_NOSTDIN, O_ENV, O_CWD,
 	O_ARGV, O_ESCAPE, O_LEGACY, O_UP, O_DOWN, O_RECURSIVE, O_PRESERVE, O_MKDIR, O_SHA256, O_SAFELINKS,
 	O_KEY, O_HUB, O_QUIET, O_VERBOSE, O_MASTER, O_JSON, O_VSOCK, O_UNIX, O_NAME, O_CONFIG, O_GROUP, O_KEYS,
-	O_TIMEOUT, O_LOGIN, O_SIGNAL, O_DETACH, O_NODETACH, O_RESUMEWAIT,
+	O_TIMEOUT, O_LOGIN, O_SIGNAL, O_DETACH, O_NODETACH, O_RESUMEWAIT, O_FWD_L, O_FWD_R, O_FWD_W, O_NOCMD,
 };
 
 /* many guests through the hub: fan.c, verbs.c */
@@ -57,6 +57,10 @@ static const struct optdef optdefs[] = {
 	{ 0, "detach", 0, M_EXEC, O_DETACH },
 	{ 0, "no-detach", 0, M_EXEC, O_NODETACH },
 	{ 0, "resume-wait", 1, M_EXEC | M_ATTACH, O_RESUMEWAIT },
+	{ 'L', NULL, 1, M_EXEC, O_FWD_L },
+	{ 'R', NULL, 1, M_EXEC, O_FWD_R },
+	{ 'W', NULL, 1, M_EXEC, O_FWD_W },
+	{ 'N', NULL, 0, M_EXEC, O_NOCMD },
 	{ 0, "legacy", 2, M_EXEC, O_LEGACY },
 	{ 'u', NULL, 1, M_EXEC, O_UP },
 	{ 'd', NULL, 1, M_EXEC, O_DOWN },
@@ -95,6 +99,7 @@ static const char usage_text[] =
     "       vsock-shell wait @NAME...|--all [-w SECS] [--stage STAGE] | release @NAME...|--all\n"
     "       vsock-shell poweroff|reboot [options] TARGET|--listen [ADDR]|@NAME\n"
     "       vsock-shell ps [--json] TARGET | kill [-s SIG] TARGET ID | attach TARGET ID\n"
+    "       vsock-shell [options] -N|-W ADDR TARGET  (forwarding only)\n"
     "       vsock-shell keygen FILE\n"
     "\n"
     "Run a command, or open a shell, in a VM through its vsock-agent;\n"
@@ -146,6 +151,16 @@ static const char usage_text[] =
     "                 (disposable is the default): disposable sends COMMAND\n"
     "                 raw; persistent sends COMMAND, or each line of stdin,\n"
     "                 length-prefixed; all is checked before connecting\n"
+    "  -L [BIND:]PORT:HOST:PORT | PATH:PATH  forward each connection to this\n"
+    "                 host's BIND:PORT (default loopback) or PATH to HOST:PORT\n"
+    "                 or PATH in the guest (repeatable, mixable, as ssh -L)\n"
+    "  -R [BIND:]PORT:HOST:PORT | PATH:PATH  the reverse: the agent listens in\n"
+    "                 the guest (loopback unless BIND), we connect here\n"
+    "  -W HOST:PORT | PATH  stdin and stdout joined to one connection in the\n"
+    "                 guest: ssh's ProxyCommand ('vsock-shell -W localhost:22 T')\n"
+    "  -N             no command: forward until killed (-v says each one);\n"
+    "                 addresses: numeric IPv4, [IPv6], localhost, or a path\n"
+    "                 (a word with a '/')\n"
     "  -u LOCAL:REMOTE    upload (repeatable); -d REMOTE:LOCAL  download;\n"
     "                 with -r, --recursive (trees), --preserve (modes as\n"
     "                 sent, setuid too; mtimes; owners as root), --mkdir\n"
@@ -393,6 +408,10 @@ static void apply(struct opts *o, const struct optdef *d, const char *val, int a
 		else if (val && strcmp(val, "disposable"))
 			usage_error(o, "--legacy takes disposable or persistent, not '%s'", val);
 		break;
+	case O_FWD_L: fwd_parse(o, 'L', val); break;
+	case O_FWD_R: fwd_parse(o, 'R', val); break;
+	case O_FWD_W: fwd_parse(o, 'W', val); break;
+	case O_NOCMD: o->nocmd = 1; break;
 	case O_UP: parse_xfer(o, 1, val); break;
 	case O_DOWN: parse_xfer(o, 0, val); break;
 	case O_RECURSIVE: o->recursive = 1; break;
@@ -621,8 +640,16 @@ static int exec_main(struct opts *o)
 		usage_error(o, "no TARGET given");
 	if (o->legacy && o->timeout_secs)
 		usage_error(o, "--timeout and --legacy together: the legacy protocols cannot stop a command");
+	if ((o->nfwd || o->nocmd) && o->legacy)
+		usage_error(o, "-L, -R, -W and -N need the framed protocol, not --legacy");
+	if (o->stdio_fwd && (o->nfwd > 1 || o->ncmd || o->nxfer))
+		usage_error(o, "-W joins stdin and stdout to one connection: no command, no -L, -R or transfers beside it");
+	if (o->nocmd && (o->ncmd || !o->nfwd))
+		usage_error(o, o->ncmd ? "-N runs no command, and one is given" : "-N without -L or -R: nothing to do");
 	if (o->legacy)
 		return legacy_run(o);
+	if (o->stdio_fwd || o->nocmd)
+		return fwd_main(o, &ag);
 	if (o->nxfer) {
 		rc = xfer_run(o, &ag);
 		if (rc || !o->ncmd) {
@@ -631,6 +658,7 @@ static int exec_main(struct opts *o)
 		}
 	}
 	char what[200] = "(login shell)";
+	pid_t fwd;
 	int i;
 	size_t n = 0;
 	/* without a command, on a terminal: the login shell on a pty */
@@ -640,7 +668,10 @@ static int exec_main(struct opts *o)
 	for (i = 0; i < o->ncmd && n < sizeof what - 1; i++)
 		n += (size_t)snprintf(what + n, sizeof what - n, "%s%s", i ? " " : "", o->cmd[i]);
 	fd = agent_session(o, &ag, o->pty ? "shell" : "exec", what);
+	fwd = o->nfwd ? fwd_spawn(o, &ag, fd) : 0;
 	rc = exec_run(fd, o, &ag);
+	if (fwd > 0)
+		kill(fwd, SIGTERM);
 	close(fd);
 	agent_close(&ag, rc == 0);
 	return rc;
@@ -712,6 +743,8 @@ int main(int argc, char **argv)
 	case M_KILL: return kill_main(&o);
 	case M_ATTACH: return attach_main(&o);
 	}
+	if (fan_wanted(&o) && (o.nfwd || o.nocmd))
+		usage_error(&o, "-L, -R, -W and -N are for one guest, not a fan-out");
 	if (fan_wanted(&o))
 		return fan_run(&o, exec_main);
 	return exec_main(&o);

@@ -3,6 +3,7 @@
 #define VSH_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include "protocol.h"
 #include "sha256.h"
@@ -68,6 +69,8 @@ struct opts {
 	/* sessions that outlive their connection: --detach, --no-detach,
 	 * --resume-wait (seconds; 0: the default) */
 	int detach, no_detach, resume_wait;
+	/* forwarding: -L, -R, -W (fwd.c keeps them), -N */
+	int nfwd, stdio_fwd, nocmd;
 	/* serve */
 	const char *serve_vsock, *config, *group, *keydir;
 	const char *unixes[1024], *names[1024];
@@ -139,6 +142,11 @@ int looks_like_addr(const char *w);
 
 /* exec.c */
 int exec_run(int fd, struct opts *o, struct agent *ag);
+
+/* fwd.c */
+void fwd_parse(struct opts *o, int kind, const char *spec);
+int fwd_main(struct opts *o, struct agent *ag);
+pid_t fwd_spawn(struct opts *o, struct agent *ag, int cmd);
 
 /* legacy.c */
 int legacy_run(struct opts *o);

@@ -23,7 +23,8 @@
 #   connection each time); 200 concurrent `true` through the master;
 #   keystroke echo on a pty (a remote `cat`, each key sent once the last
 #   one came back); 1 GiB by scp and by `ssh cat > file` against our
-#   upload (tmpfs);
+#   upload (tmpfs); one TCP stream through ssh -L against vsock-shell -L
+#   (VS_BENCH_FWD_MB, 256 MiB, to the same sink);
 #   the memory of a waiting sshd against the listening agent's, and of
 #   one idle session (sshd's processes against the agent's).
 #
@@ -273,5 +274,34 @@ else
 	wait "$master_pid" 2>/dev/null
 	master_pid=
 fi
+# -- forwarding: one stream through ssh -L and through vsock-shell -L ------
+# the same sink on the loopback, VS_BENCH_FWD_MB (256) MiB each, best of 2
+if [ -x "$VS_BIN/tfwd" ]; then
+	fmb=${VS_BENCH_FWD_MB:-256} fp=$((30000 + $$ % 5000))
+	fbytes=$((fmb * 1048576))
+	"$VS_BIN/tfwd" serve "tcp:127.0.0.1:$fp" 'cat > /dev/null' 2>/dev/null & fsink=$!
+	$SSH -N -L "$((fp + 1)):127.0.0.1:$fp" bench </dev/null 2>>"$S/ssh.log" & fssh=$!
+	"$VSH" -N -L "$((fp + 2)):127.0.0.1:$fp" "$A" 2>>"$T/agent.log" & fvsh=$!
+	sleep 2
+	fwd_best() {
+		local i b= t
+		for i in 1 2; do
+			t=$("$TGEN" -t "$VS_BIN/tfwd" send "tcp:127.0.0.1:$1" "$fbytes" 2>&1 >/dev/null | tail -n 1)
+			case $t in *[!0-9]* | "") echo fail; return ;; esac
+			[ -z "$b" ] || [ "$t" -lt "$b" ] && b=$t
+		done
+		echo "$b"
+	}
+	f_ssh=$(fwd_best $((fp + 1))) f_ours=$(fwd_best $((fp + 2)))
+	kill "$fssh" "$fvsh" "$fsink" 2>/dev/null
+	wait "$fssh" "$fvsh" "$fsink" 2>/dev/null
+	if [ "$f_ssh" = fail ] || [ "$f_ours" = fail ]; then
+		notok "ssh: -L, $fmb MiB: a stream failed (ssh $f_ssh, ours $f_ours)"
+	else
+		frate() { awk -v b="$fbytes" -v t="$1" 'BEGIN { printf "%.0f", (t > 0 ? b / 1e6 / (t / 1000) : 0) }'; }
+		ok "ssh: -L, one stream of $fmb MiB: vsock-shell -L $(frate "$f_ours") MB/s (baseline), ssh -L $(frate "$f_ssh") MB/s ($(ratio "$f_ssh" "$f_ours")x our time)"
+	fi
+fi
+
 agent_stop ssh
 finish

@@ -73,7 +73,7 @@ awk -v dir="$RD/b" '
 
 rd_counts=$(cut -f2 "$RD/b/index" | grep -v '^The hub: many guests' | uniq -c | sed 's/^ *\([0-9]*\) \(.*\)/\2: \1;/' | tr '\n' ' ')
 expect_eq "readme: the blocks per section (the hub's are t_fleet.sh's)" "$rd_counts" \
-	"Quick start: 3; Building: 1; vsock-agent: the guest side: 1; vsock-shell: the host side: 1; vsock-shell: the host side / Sessions: 1; Recipes / Provisioning from the initrd: 3; Recipes / Many guests that listen: 1; Recipes / Emergency shell: 1; Recipes / Legacy vsock_guest_exec setups: 1; Recipes / Firecracker and cloud-hypervisor: 1; Recipes / Ansible: 1; File transfer: 2; File transfer / Provisioning example: 2; Testing: 1; "
+	"Quick start: 3; Building: 1; vsock-agent: the guest side: 1; vsock-shell: the host side: 1; vsock-shell: the host side / Sessions: 1; Recipes / Provisioning from the initrd: 3; Recipes / Many guests that listen: 1; Recipes / Emergency shell: 1; Recipes / Legacy vsock_guest_exec setups: 1; Recipes / Firecracker and cloud-hypervisor: 1; Recipes / Ansible: 1; File transfer: 2; File transfer / Provisioning example: 2; Forwarding: 1; Testing: 1; "
 
 # each block to the case that handles it, by section and first line
 rd_other="" rd_known=""
@@ -100,6 +100,7 @@ while IFS=$TAB read -r rd_n rd_sect; do
 	'File transfer|vsock-shell cp [-r] '*) k=xfer_cp ;;
 	'File transfer / Provisioning example|vsock-shell wait '*) k=pex_hub ;;
 	'File transfer / Provisioning example|vsock-shell --listen -u '*) k=pex_listen ;;
+	'Forwarding|vsock-shell -N -v -L '*) k=fwd ;;
 	'Testing|make host-bins && tests/run host '*) k=testing ;;
 	*) rd_other="$rd_other [$rd_sect] $(head -n 1 "$rd_b")"; continue ;;
 	esac
@@ -109,7 +110,7 @@ while IFS=$TAB read -r rd_n rd_sect; do
 done < "$RD/b/index"
 expect_eq "readme: every block is one this test runs or checks" \
 	"$rd_other|$(echo $rd_known | tr ' ' '\n' | sort | tr '\n' ' ')" \
-	"|agent_synopsis ansible build_install emergency fc legacy listen_many pex_hub pex_listen prov_cmdline prov_listen prov_upload qs_demo qs_transcript qs_unix sessions shell_synopsis testing xfer_cp xfer_seed "
+	"|agent_synopsis ansible build_install emergency fc fwd legacy listen_many pex_hub pex_listen prov_cmdline prov_listen prov_upload qs_demo qs_transcript qs_unix sessions shell_synopsis testing xfer_cp xfer_seed "
 
 # --- helpers ------------------------------------------------------------
 # rd_prep KEY: the block's working directory RW and its root RR
@@ -258,6 +259,34 @@ if [ -n "${RB_sessions:-}" ]; then
 	rd_exit "$rs_pid"
 	expect_eq "readme: Sessions: '$rs_k' (the id ps listed) ends the command: SIGTERM, 143" \
 		"$(sed -n 2p "$RW/lines")|${rs_kid:+id}|$rs_krc|$RD_RC" "vsock-shell ps @web1|id|0|143"
+fi
+
+# --- Forwarding: -L through the hub to web1, whose side is this machine,
+# where a stand-in web server answers on its port 18000; curl as pasted.
+# The -W line needs an sshd in the guest: its -W and ProxyCommand are
+# checked against --help.
+if [ -n "${RB_fwd:-}" ]; then
+	rd_prep fwd
+	rd_bg rf_srv "$VS_BIN/tfwd" serve tcp:127.0.0.1:18000 \
+		"head -n 1 > /dev/null; printf 'HTTP/1.0 200 OK\\r\\n\\r\\nhello from the guest\\n'"
+	rf_l1=$(sed -n 1p "$RB_fwd" | sed 's/ *&.*//')
+	printf '%s\n' "$rf_l1" > "$RW/l1"
+	if rd_safe "$RW/l1"; then
+		# its words, so that the pid is vsock-shell's (a line of plain words)
+		(cd "$RW" && export VSOCK_SHELL_HUB="$RD_HUB" PATH="$RD/bin:$PATH" && exec $rf_l1) >/dev/null 2>"$RW/fwd.err" &
+		rf_pid=$!; PIDS="$PIDS $rf_pid"
+		wait_for 10 grep -q "forwarding 127.0.0.1:18080 to 127.0.0.1:18000 in the guest" "$RW/fwd.err"
+		rf_out=$(cd "$RW" && PATH="$RD/bin:$PATH" timeout 10 sh -c "$(sed -n 2p "$RB_fwd")")
+		expect_eq "readme: Forwarding: '$rf_l1', then curl: the guest's web server answers" "$rf_out" \
+			"hello from the guest"
+		kill "$rf_pid" "$rf_srv" 2>/dev/null
+	fi
+	rf_l3=$(sed -n 3p "$RB_fwd")
+	case "$rf_l3|$("$VSH" --help)" in
+	"vsock-shell -W localhost:22 @web1 "*"# ssh -o ProxyCommand='vsock-shell -W localhost:22 @web1' web1|"*"-W HOST:PORT | PATH"*"ProxyCommand"*)
+		t_ok "readme: Forwarding: -W as ssh's ProxyCommand (not run: no sshd in the guest), as --help has it" ;;
+	*) t_fail "readme: Forwarding: -W as ssh's ProxyCommand" "$rf_l3" ;;
+	esac
 fi
 
 # --- blocks that cannot run here: checked against what they name -------
