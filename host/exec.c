@@ -32,6 +32,14 @@
  * bytes, and at its EXIT, which the agent keeps until then. */
 #define KEEP_MAX (1u << 20)
 #define ACK_EVERY 65536
+/* Kept, stdin the agent has not acknowledged stays under STDIN_WINDOW:
+ * our ACKs travel behind it, and the agent, whose output waits for them,
+ * reads them only as fast as its command takes that stdin.  Ahead of an
+ * ACK there is then at most this, the agent's input (two frames) and
+ * what it has not acknowledged yet (32 KiB): well inside the room its
+ * output has (1 MiB less 80 KiB) for a command, such as cat, whose
+ * output is its input. */
+#define STDIN_WINDOW 65536
 #define ACK_IDLE_MS 200
 #define RESUME_WAIT_S 60
 
@@ -823,7 +831,8 @@ static int exec_loop(struct opts *o, int pty, int in, struct esc *e)
 		int np = 2, status, r, wdead = !!(conn.st & VS_CH_DEAD);
 		p[0] = (struct pollfd){ conn.fd, vs_chan_events(&conn), 0 };
 		p[1] = (struct pollfd){ sigfd[0], POLLIN, 0 };
-		if (in >= 0 && vs_chan_fits(&conn, VS_FRAME_MAX + CTL_RESERVE))
+		if (in >= 0 && vs_chan_fits(&conn, VS_FRAME_MAX + CTL_RESERVE) &&
+		    (!conn.keep || conn.olen - conn.koff < STDIN_WINDOW))
 			p[np++] = (struct pollfd){ in, POLLIN, 0 };
 		r = poll(p, (nfds_t)np, poll_timeout(deadline, wdead));
 		if (r < 0) {

@@ -163,7 +163,7 @@ SD=$TMP/rshub
 hub_up "$SD"
 hp=$HPID ap=$HAPID
 "$VSH" --hub "$SD/hub.sock" @g1 -- "for i in 1 2 3 4 5 6; do $TGEN 1000000 \$i; sleep 0.4; done; exit 7" > "$TMP/r10.out" 2>"$TMP/r10.err" & c10=$!
-sleep 1
+wait_for 10 bigger "$TMP/r10.out" 0
 kill "$hp"; wait "$hp" 2>/dev/null
 "$VSH" serve --vsock off --hub "$SD/hub.sock" --unix g1="$SD/g1.sock" 2>>"$TMP/hub.log" & hp=$!
 PIDS="$PIDS $hp"
