@@ -1881,8 +1881,10 @@ static void sess_run(int sock, struct vs_exec *e)
 		if (c->fd >= 0 && (p[isock].revents & POLLOUT)) {
 			ssize_t r = vs_chan_flush(c);
 			/* the host reads no more: what it sent (its last ACK) is
-			 * read first, and its EOF ends the connection then */
-			if (r < 0 && errno != EAGAIN && errno != EINTR && !(c->st & VS_CH_DEAD))
+			 * read first, and its EOF ends the connection then; with
+			 * no room to read (stdin the command does not take), the
+			 * connection ends now */
+			if (r < 0 && errno != EAGAIN && errno != EINTR && (!(c->st & VS_CH_DEAD) || !vs_chan_room(c)))
 				sess_lost(&s, "connection failed");
 		}
 		if (p[n - 1].revents)

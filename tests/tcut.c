@@ -5,7 +5,8 @@
  *   tcut LISTEN TARGET [BYTES]
  *
  * accepts at LISTEN (unix:PATH, or vsock inside a test guest) and relays
- * each connection to TARGET, both ways, byte for byte.  With BYTES, each
+ * each connection to TARGET, both ways, byte for byte (to a vsock TARGET
+ * from a reserved port, as the controller connects).  With BYTES, each
  * connection is cut (both sides closed) once BYTES have gone from TARGET
  * to the client: in the middle of a frame, as a reset would cut it, and
  * again on the next connection.  SIGTERM ends it and every connection.
@@ -35,6 +36,24 @@ static void pair_close(struct pair *p)
 	close(p->c);
 	close(p->t);
 	p->c = p->t = -1;
+}
+
+/* The target: over vsock from a reserved port, as the controller
+ * connects (the kernel's proof, for an agent that listens). */
+static int target(const struct vs_addr *a)
+{
+	static uint32_t next = 700;
+	int fd;
+	if (a->kind != VS_ADDR_VSOCK)
+		return vs_connect(a);
+	if ((fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	next = vs_bind_reserved(fd, next) + 1;
+	if (vs_connect_fd(fd, a) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* one read from `from` written whole to `to`; 0 at EOF or an error */
@@ -77,7 +96,7 @@ int main(int argc, char **argv)
 			int c = accept(lfd, NULL, NULL), t;
 			for (i = 0; i < PAIRS && pairs[i].c >= 0; i++)
 				;
-			t = c < 0 || i == PAIRS ? -1 : vs_connect(&ta);
+			t = c < 0 || i == PAIRS ? -1 : target(&ta);
 			if (t < 0) {
 				if (c >= 0)
 					close(c);
