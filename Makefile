@@ -12,9 +12,10 @@ WARN = -Wall -Wextra -Wshadow -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -D_GNU_SOURCE
 # -Oz -fno-pie -flto: 2 KiB of the 64 KiB budget (make size), and no slower
-# hash loops than -Os (sha256 and xxh64 measured side by side);
+# hash loops than -Os (sha256 and xxh64 measured side by side); one LTO
+# partition: no "serial compilation" warning, and 128 bytes less;
 # -fno-jump-tables: 0.2 KiB more (a switch as compares: no loop has one).
-AGENT_CFLAGS = -Oz $(WARN) -D_GNU_SOURCE -fno-pie -flto -fno-ident -ffunction-sections -fdata-sections -fno-jump-tables \
+AGENT_CFLAGS = -Oz $(WARN) -D_GNU_SOURCE -fno-pie -flto -flto-partition=one -fno-ident -ffunction-sections -fdata-sections -fno-jump-tables \
 	-fno-asynchronous-unwind-tables -fno-unwind-tables -fno-stack-protector
 # -z norelro: a static binary has next to no GOT to protect, and the RELRO
 # segment's page alignment costs 3 KiB of the 64 KiB budget.
