@@ -32,12 +32,13 @@ expect_eq "dial: stdin and stdout through a dial-back session" "$("$TGEN" -c 300
 # a controller that dies (SIGTERM, not done) does not release the agent:
 # provisioning must not boot on because the host went away
 new_dial_addr
-"$VSH" --listen "$LADDR" -w 20 -- 'sleep 60' 2>/dev/null &
+rm -f "$TMP/dterm"
+"$VSH" --listen "$LADDR" -w 20 -- 'echo started; sleep 60' > "$TMP/dterm" 2>/dev/null &
 hp=$!
 wait_for 5 addr_ready "$LADDR"
 "$AGENT" "$DADDR" 2>>"$TMP/agent.log" &
 ap=$!
-sleep 1
+wait_for 10 test -s "$TMP/dterm" # mid-session: its command runs (a kill in the handshake is another case)
 kill -TERM "$hp"; wait "$hp" 2>/dev/null
 wait_for 10 gone "$ap"; wait "$ap"; arc=$?
 expect_eq "dial: a controller killed mid-session leaves the agent unreleased (exits 3)" "$arc" 3
