@@ -2348,8 +2348,10 @@ static int serve_control(int fd, const struct peer *pe)
 			continue;
 		n = vs_recv_by(fd, &h, fbuf, sizeof fbuf, vs_deadline(FRAME_MS));
 		if (n < 0) {
-			/* a reset is a host gone too (it closed with our ENDED unread) */
-			if (errno == 0 || errno == ECONNRESET)
+			/* a reset is a host gone too (it closed with our ENDED unread),
+			 * and so is virtio-vsock's transport reset (a snapshot restored,
+			 * a migration), which leaves the socket unconnected: ENOTCONN */
+			if (errno == 0 || errno == ECONNRESET || errno == ENOTCONN)
 				return RC_GONE;
 			warn_sys("control: bad frame from host");
 			return 1;
