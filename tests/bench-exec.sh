@@ -242,23 +242,31 @@ bench_sess_throughput() {
 	target sess-throughput "sess: a detachable session (the default), the same  $(ms "$det")  $(mbs "$bytes" "$det"): $(ratio "$nod" "$det") of --no-detach's throughput" \
 		"$(ratio "$nod" "$det")" '>=' 0.95
 	# what each costs the agent's side (its session process, the shell,
-	# tgen: the same work but for the session's), one after the other;
-	# on a busy machine CPU, not the wall, is what a session takes from it
+	# tgen: the same work but for the session's): an agent for each,
+	# counted, the sessions taking turns; on a busy machine CPU, not the
+	# wall, is what a session takes from it
 	perf_usable || { skip "sess: the agent's CPU time (perf stat unusable here)"; return; }
-	agent_start sess-cpu "$VS_BIN" 1 || { notok "sess: unable to start the agent"; return; }
-	"$TBENCH" -r "$SRUNS" "$VSH" -n "unix:$T/sess-cpu.sock" -- "$TGEN $bytes" >/dev/null
-	agent_stop sess-cpu
-	det=$AGENT_CPU_US
-	agent_start sess-cpu "$VS_BIN" 1 || { notok "sess: unable to start the agent"; return; }
-	"$TBENCH" -r "$SRUNS" "$VSH" --no-detach -n "unix:$T/sess-cpu.sock" -- "$TGEN $bytes" >/dev/null
-	agent_stop sess-cpu
+	agent_start sess-d "$VS_BIN" 1 || { notok "sess: unable to start the agent"; return; }
+	local pd=$AGENT_PID wd=$AGENT_WAIT
+	if ! agent_start sess-n "$VS_BIN" 1; then
+		AGENT_PID=$pd AGENT_WAIT=$wd
+		agent_stop sess-d
+		notok "sess: unable to start the agent"
+		return
+	fi
+	"$TBENCH" -r "$SRUNS" "$VSH" -n "unix:$T/sess-d.sock" -- "$TGEN $bytes" :: \
+		"$VSH" --no-detach -n "unix:$T/sess-n.sock" -- "$TGEN $bytes" >/dev/null
+	agent_stop sess-n
 	nod=$AGENT_CPU_US
+	AGENT_PID=$pd AGENT_WAIT=$wd
+	agent_stop sess-d
+	det=$AGENT_CPU_US
 	[ -n "$det" ] && [ -n "$nod" ] &&
 		ok "sess: CPU on the agent's side per session (with tgen's): detachable $(ms $((det / SRUNS))), --no-detach $(ms $((nod / SRUNS))): $(ratio "$det" "$nod")x"
 }
 
 bench_sess_resume() {
-	local a bytes cut r fresh f i gaps='' g b at bad=0 n
+	local a bytes cut r fresh f i gaps="" g bad=0 n
 	bytes=$((RES_MB * 1048576))
 	# one cut, at five eighths: what the resumed connection then carries
 	# (the rest, and what the agent kept) stays under the cut
@@ -282,7 +290,7 @@ bench_sess_resume() {
 		"$VSH" -v -n "unix:$T/cut.sock" -- "$TGEN $bytes" 2>"$T/resume.err" |
 			"$TBENCH" -w "$T/gap" $((cut - 1048576)) "$cut" | "$TGEN" -c "$bytes" >"$T/resume.chk" 2>&1
 		n=$(grep -c 'resumed session' "$T/resume.err")
-		read -r b g at <"$T/gap" 2>/dev/null
+		read -r _ g _ <"$T/gap" 2>/dev/null
 		if [ "$(cat "$T/resume.chk")" = "ok $bytes" ] && [ "$n" = 1 ] && [ -n "${g:-}" ]; then
 			gaps="$gaps $g"
 		else
