@@ -2,7 +2,7 @@
 # bench-exec.sh - sessions, on this machine over unix: sockets, each figure
 # against a baseline measured in the same run (make bench runs it):
 #
-#   VS_BIN=DIR VS_TMP=DIR bash tests/bench-exec.sh [exec] [procs] [conc]
+#   VS_BIN=DIR VS_TMP=DIR bash tests/bench-exec.sh [exec] [procs] [conc] [sess]
 #
 # exec   round trip of `true` through vsock-shell against a listening agent,
 #        against the same command string run here by the same shell the
@@ -14,12 +14,25 @@
 # conc   VS_BENCH_CONC (and 200) sessions at once against as many one
 #        after another, and against the local command at once; every one
 #        must succeed
+# sess   sessions that outlive their connection: the throughput of a
+#        detachable session (the default) against a --no-detach one, each
+#        moving VS_BENCH_SESS_MB of output (tgen), median of
+#        VS_BENCH_SESS_RUNS, taking turns; then what a resume costs: a
+#        relay (tcut) in front of the agent cuts the connection once in
+#        the middle of a VS_BENCH_RESUME_MB stream, and the controller's
+#        longest pause at its stdout (from the last byte before the cut to
+#        the first resumed one, as tbench -w sees it, in the MiB before
+#        the cut, where the stream resumes) is set against a
+#        fresh session's round trip (`true`) through the same relay;
+#        median of VS_BENCH_SESS_RUNS, each output checked byte for byte
 #
 # Env: VS_BENCH_N      exec rounds (default 500)
 #      VS_BENCH_PROCS  idle processes (default 2000); VS_BENCH_PROCS_N rounds (200)
 #      VS_BENCH_OLD=DIR   procs also against the build in DIR (vsock-agent,
 #                      vsock-shell), e.g. /work/old/bin, side by side
 #      VS_BENCH_CONC   sessions at once (default 1000)
+#      VS_BENCH_SESS_MB   output per throughput run (default 1024);
+#      VS_BENCH_RESUME_MB per resume run (64); VS_BENCH_SESS_RUNS (5)
 #      VS_BENCH_STRICT=1  a missed target fails
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +42,10 @@ N=${VS_BENCH_N:-500}
 NPROCS=${VS_BENCH_PROCS:-2000}
 PN=${VS_BENCH_PROCS_N:-200}
 CONC=${VS_BENCH_CONC:-1000}
+SESS_MB=${VS_BENCH_SESS_MB:-1024}
+RES_MB=${VS_BENCH_RESUME_MB:-64}
+SRUNS=${VS_BENCH_SESS_RUNS:-5}
+TCUT=$VS_BIN/tcut
 SH=$(login_shell)
 raise_limits
 export TBENCH_LIMIT=${TBENCH_LIMIT:-240}
@@ -36,9 +53,10 @@ export TBENCH_LIMIT=${TBENCH_LIMIT:-240}
 # side once the client has its status is not charged to the next run
 export TBENCH_GAP_MS=${TBENCH_GAP_MS:-5}
 
-idle_pid=
+idle_pid='' cut_pid=''
 cleanup() {
 	[ -n "$idle_pid" ] && kill "$idle_pid" 2>/dev/null && wait "$idle_pid" 2>/dev/null
+	[ -n "$cut_pid" ] && kill "$cut_pid" 2>/dev/null
 	[ -n "${AGENT_PID:-}" ] && kill "$AGENT_PID" 2>/dev/null
 }
 trap cleanup EXIT
@@ -202,12 +220,113 @@ bench_conc() {
 	[ "$CONC" -ne 200 ] && conc_one 200
 }
 
-sections=${*:-exec procs conc}
+# MB/s of BYTES in US microseconds
+mbs() { awk -v b="$1" -v u="$2" 'BEGIN { printf "%.0f MB/s", (u > 0 ? b / u : 0) }'; }
+# the median of the numbers given
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : "") }'; }
+
+bench_sess_throughput() {
+	local a bytes r det nod f1 f2
+	bytes=$((SESS_MB * 1048576))
+	agent_start sess "$VS_BIN" || { notok "sess: unable to start the agent"; return; }
+	a=unix:$T/sess.sock
+	"$TBENCH" -r 2 "$VSH" -n "$a" -- true >/dev/null
+	r=$("$TBENCH" -r "$SRUNS" "$VSH" -n "$a" -- "$TGEN $bytes" :: "$VSH" --no-detach -n "$a" -- "$TGEN $bytes")
+	agent_stop sess
+	{ read -r det _ f1; read -r nod _ f2; } <<<"$r"
+	if [ -z "$nod" ] || [ $((f1 + f2)) -ne 0 ]; then
+		notok "sess: $SESS_MB MiB sessions failed ($(echo "$r" | tr '\n' ' '))"
+		return
+	fi
+	ok "sess: a --no-detach session, $SESS_MB MiB of output  $(ms "$nod")  $(mbs "$bytes" "$nod")  (baseline, median of $SRUNS)"
+	target sess-throughput "sess: a detachable session (the default), the same  $(ms "$det")  $(mbs "$bytes" "$det"): $(ratio "$nod" "$det") of --no-detach's throughput" \
+		"$(ratio "$nod" "$det")" '>=' 0.95
+	# what each costs the agent's side (its session process, the shell,
+	# tgen: the same work but for the session's): an agent for each,
+	# counted, the sessions taking turns; on a busy machine CPU, not the
+	# wall, is what a session takes from it
+	perf_usable || { skip "sess: the agent's CPU time (perf stat unusable here)"; return; }
+	agent_start sess-d "$VS_BIN" 1 || { notok "sess: unable to start the agent"; return; }
+	local pd=$AGENT_PID wd=$AGENT_WAIT
+	if ! agent_start sess-n "$VS_BIN" 1; then
+		AGENT_PID=$pd AGENT_WAIT=$wd
+		agent_stop sess-d
+		notok "sess: unable to start the agent"
+		return
+	fi
+	"$TBENCH" -r "$SRUNS" "$VSH" -n "unix:$T/sess-d.sock" -- "$TGEN $bytes" :: \
+		"$VSH" --no-detach -n "unix:$T/sess-n.sock" -- "$TGEN $bytes" >/dev/null
+	agent_stop sess-n
+	nod=$AGENT_CPU_US
+	AGENT_PID=$pd AGENT_WAIT=$wd
+	agent_stop sess-d
+	det=$AGENT_CPU_US
+	[ -n "$det" ] && [ -n "$nod" ] &&
+		ok "sess: CPU on the agent's side per session (with tgen's): detachable $(ms $((det / SRUNS))), --no-detach $(ms $((nod / SRUNS))): $(ratio "$det" "$nod")x"
+}
+
+bench_sess_resume() {
+	local a bytes cut r fresh f i gaps="" g bad=0 n
+	bytes=$((RES_MB * 1048576))
+	# one cut, at five eighths: what the resumed connection then carries
+	# (the rest, and what the agent kept) stays under the cut
+	cut=$((bytes / 8 * 5))
+	[ -x "$TCUT" ] || { notok "sess: no $TCUT (make host-bins)"; return; }
+	agent_start resume "$VS_BIN" || { notok "sess: unable to start the agent"; return; }
+	a=unix:$T/resume.sock
+	rm -f "$T/cut.sock"
+	"$TCUT" "unix:$T/cut.sock" "$a" "$cut" 2>"$T/cut.log" &
+	cut_pid=$!
+	if ! sock_wait "$T/cut.sock"; then
+		notok "sess: unable to start the relay (tcut)"
+		agent_stop resume
+		return
+	fi
+	r=$("$TBENCH" -r "$((SRUNS * 4))" "$VSH" -n "unix:$T/cut.sock" -- true)
+	read -r fresh _ f <<<"$r"
+	i=0
+	while [ $i -lt "$SRUNS" ]; do
+		rm -f "$T/gap"
+		"$VSH" -v -n "unix:$T/cut.sock" -- "$TGEN $bytes" 2>"$T/resume.err" |
+			"$TBENCH" -w "$T/gap" $((cut - 1048576)) "$cut" | "$TGEN" -c "$bytes" >"$T/resume.chk" 2>&1
+		n=$(grep -c 'resumed session' "$T/resume.err")
+		read -r _ g _ <"$T/gap" 2>/dev/null
+		if [ "$(cat "$T/resume.chk")" = "ok $bytes" ] && [ "$n" = 1 ] && [ -n "${g:-}" ]; then
+			gaps="$gaps $g"
+		else
+			bad=$((bad + 1))
+			[ $bad -eq 1 ] && notok "sess: a stream cut once and resumed: $(cat "$T/resume.chk"), $n resumes ($(tail -n 1 "$T/resume.err"))"
+		fi
+		i=$((i + 1))
+	done
+	kill "$cut_pid" 2>/dev/null
+	wait "$cut_pid" 2>/dev/null
+	cut_pid=
+	agent_stop resume
+	[ "$bad" -eq 0 ] || return
+	if [ -z "$fresh" ] || [ "$f" -ne 0 ]; then
+		notok "sess: fresh sessions through the relay failed ($r)"
+		return
+	fi
+	# shellcheck disable=SC2086
+	g=$(median $gaps)
+	ok "sess: a fresh session through the relay (tcut), round trip of true  $(ms "$fresh")  (baseline, median of $((SRUNS * 4)))"
+	# shellcheck disable=SC2086
+	ok "sess: a $RES_MB MiB stream cut once at $((cut / 1048576)) MiB, resumed: the pause at the controller's stdout, cut to first resumed byte  $(ms "$g")  (median of $SRUNS: $(for x in $gaps; do ms "$x" | tr -d ' ms'; echo -n ' '; done | sed 's/ $//') ms), $(ratio "$g" "$fresh")x a fresh session; output byte-exact, one resume each"
+}
+
+bench_sess() {
+	bench_sess_throughput
+	bench_sess_resume
+}
+
+sections=${*:-exec procs conc sess}
 for s in $sections; do
 	case $s in
 	exec) bench_exec ;;
 	procs) bench_procs ;;
 	conc) bench_conc ;;
+	sess) bench_sess ;;
 	*) notok "unknown section $s" ;;
 	esac
 done

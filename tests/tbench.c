@@ -32,6 +32,14 @@
  *          write N pseudo-random bytes to stdout, a 64-bit word at a time:
  *          a large source file quickly, also under TCG (tgen's stream is
  *          the one the tests check; this one only has to be incompressible)
+ *   tbench -w FILE [LO HI]
+ *          copy stdin to stdout; at its end write to FILE "BYTES GAP_US
+ *          AT": how much came, the longest pause between two reads (from
+ *          the end of one to the end of the next: a resumed stream's
+ *          break, seen at the reader) and where in the stream it ended;
+ *          with LO and HI, only pauses that end where the stream is
+ *          between byte LO and HI count (where a cut was made: elsewhere
+ *          the scheduler makes pauses as long as a resume's)
  *
  * Commands get stdin and stdout from /dev/null (stderr is left as it
  * is); one that exits non-zero or dies of a
@@ -43,6 +51,7 @@
 #include "protocol.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -308,6 +317,33 @@ static int gen(unsigned long long n, unsigned long long seed)
 	return 0;
 }
 
+static int gap(const char *file, long long lo, long long hi)
+{
+	static char b[65536];
+	long long last = now_us(), longest = 0, bytes = 0, at = 0;
+	FILE *f;
+	ssize_t r;
+	while ((r = read(0, b, sizeof b)) != 0) {
+		long long t = now_us();
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return perror("tbench: read"), 1;
+		}
+		/* the first read waits for the command to start: not a pause */
+		if (bytes > 0 && bytes >= lo && bytes <= hi && t - last > longest)
+			longest = t - last, at = bytes;
+		last = t;
+		bytes += r;
+		if (vs_writeall(1, b, (size_t)r) < 0)
+			return perror("tbench: write"), 1;
+	}
+	if (!(f = fopen(file, "w")))
+		return perror("tbench: open"), 1;
+	fprintf(f, "%lld %lld %lld\n", bytes, longest, at);
+	return fclose(f) != 0;
+}
+
 static int expect_byte(int m, const char *want, long long deadline_us)
 {
 	static char seen[256];
@@ -405,7 +441,7 @@ static int keys(int n, char **argv)
 static void usage(void)
 {
 	fprintf(stderr, "usage: tbench -r N CMD... [:: CMD...]... | -p N CMD... | -s N CMD...\n"
-	                "       tbench -k N CMD... | -i N SECS | -m PID... | -g N [SEED]\n");
+	                "       tbench -k N CMD... | -i N SECS | -m PID... | -g N [SEED] | -w FILE [LO HI]\n");
 	exit(2);
 }
 
@@ -421,6 +457,9 @@ int main(int argc, char **argv)
 		printf("%ld\n", kb);
 		return kb == 0;
 	}
+	if (argv[1][1] == 'w')
+		return argc == 3 ? gap(argv[2], 0, LLONG_MAX)
+		       : argc == 5 ? gap(argv[2], atoll(argv[3]), atoll(argv[4])) : (usage(), 2);
 	if (argv[1][1] == 'g')
 		return argc <= 4 ? gen(strtoull(argv[2], NULL, 10), argc == 4 ? strtoull(argv[3], NULL, 10) : 1) : (usage(), 2);
 	n = atoi(argv[2]);
