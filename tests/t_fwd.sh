@@ -50,16 +50,21 @@ expect_eq "fwd: -L Unix socket to Unix socket: 0, 1 and 1 MiB byte-exact" "$(siz
 check "fwd: -v says what is forwarded" grep -q "forwarding 127.0.0.1:$L4 to 127.0.0.1:$E4P in the guest" "$TMP/fwdL.log"
 check "fwd: the agent audits each forwarded connection with its target" \
 	grep -q "forward from .*'127.0.0.1:$E4P'" "$TMP/agent.log"
+# fwd_many ADDR TAG: 100 connections to ADDR at once, each its own data
+# echoed back; prints how many came back wrong
+fwd_many() {
+	fm_i=0 fm_pids=""
+	while [ $fm_i -lt 100 ]; do
+		{ "$TGEN" 20000 $fm_i | "$TFWD" cat "$1" | "$TGEN" -c 20000 $fm_i > "$TMP/$2$fm_i"; } & fm_pids="$fm_pids $!"
+		fm_i=$((fm_i + 1))
+	done
+	for fm_p in $fm_pids; do wait "$fm_p"; done
+	fm_bad=0 fm_i=0
+	while [ $fm_i -lt 100 ]; do [ "$(cat "$TMP/$2$fm_i")" = "ok 20000" ] || fm_bad=$((fm_bad + 1)); fm_i=$((fm_i + 1)); done
+	echo "$fm_bad"
+}
 # 100 at once, each its own data
-i=0; pids=""
-while [ $i -lt 100 ]; do
-	{ "$TGEN" 20000 $i | "$TFWD" cat "tcp:127.0.0.1:$L4" | "$TGEN" -c 20000 $i > "$TMP/fc$i"; } & pids="$pids $!"
-	i=$((i + 1))
-done
-for p in $pids; do wait "$p"; done
-bad=0; i=0
-while [ $i -lt 100 ]; do [ "$(cat "$TMP/fc$i")" = "ok 20000" ] || bad=$((bad + 1)); i=$((i + 1)); done
-expect_eq "fwd: -L: 100 connections at once, none failed" "$bad" 0
+expect_eq "fwd: -L: 100 connections at once, none failed" "$(fwd_many "tcp:127.0.0.1:$L4" fc)" 0
 fwd_down
 if [ -n "$have6" ]; then
 	fwd_up fwdL6 1 -N -L "[::1]:$L6:[::1]:$E6P" "$X"
@@ -90,15 +95,19 @@ check "fwd: ...and the controller logs why" grep -q "agent: unable to connect to
 fwd_down
 
 # the target dies in the middle of a stream (a reset): the break reaches
-# us as one, not as a clean end, and not never
+# us as one, not as a clean end, and not never.  fwd_breaks ADDR NAME:
+# some bytes come through ADDR, then the connection breaks (tfwd: 2)
+fwd_breaks() {
+	fb_n=$( (sleep 3 | timeout 10 "$TFWD" cat "$1"; echo "rc $?" >&2) 2>"$TMP/die.err" | wc -c)
+	fb_rc=$(sed -n 's/^rc //p' "$TMP/die.err")
+	case "$fb_rc/$fb_n" in 2/0) t_fail "$2" "nothing came before" ;;
+	2/*) t_ok "$2 ($fb_n bytes came)" ;;
+	*) t_fail "$2" "rc $fb_rc, $fb_n bytes: $(cat "$TMP/die.err")" ;; esac
+}
 nport; DP=$FP; serve die "tcp:127.0.0.1:$DP" die 3000000
 nport; LD=$FP
 fwd_up fwdD 1 -N -L "$LD:127.0.0.1:$DP" "$X"
-n=$( (sleep 3 | timeout 10 "$TFWD" cat "tcp:127.0.0.1:$LD"; echo "rc $?" >&2) 2>"$TMP/die.err" | wc -c)
-rc=$(sed -n 's/^rc //p' "$TMP/die.err")
-case "$rc/$n" in 2/0) t_fail "fwd: -L, the target dies mid-stream: our connection breaks too" "nothing came before" ;;
-2/*) t_ok "fwd: -L, the target dies mid-stream: our connection breaks too ($n bytes came)" ;;
-*) t_fail "fwd: -L, the target dies mid-stream: our connection breaks too" "rc $rc, $n bytes: $(cat "$TMP/die.err")" ;; esac
+fwd_breaks "tcp:127.0.0.1:$LD" "fwd: -L, the target dies mid-stream: our connection breaks too"
 fwd_down
 
 # 100 MiB to a reader that waits 3 s: memory stays flat (the controller's
@@ -128,15 +137,7 @@ expect_eq "fwd: -R TCP: 0, 1 and 1 MiB byte-exact, both ways" "$(sizes tcp:127.0
 expect_eq "fwd: -R Unix socket: 0, 1 and 1 MiB byte-exact" "$(sizes "unix:$TMP/fwd-r.sock")" "$ALL"
 r=$( ("$TGEN" 5000 1; sleep 0.5; "$TGEN" 5000 2) | timeout 10 "$TFWD" cat "tcp:127.0.0.1:$R4" | wc -c)
 expect_eq "fwd: -R 10000 bytes, then our EOF, echoed whole" "$r" 10000
-i=0; pids=""
-while [ $i -lt 100 ]; do
-	{ "$TGEN" 20000 $i | "$TFWD" cat "tcp:127.0.0.1:$R4" | "$TGEN" -c 20000 $i > "$TMP/fr$i"; } & pids="$pids $!"
-	i=$((i + 1))
-done
-for p in $pids; do wait "$p"; done
-bad=0; i=0
-while [ $i -lt 100 ]; do [ "$(cat "$TMP/fr$i")" = "ok 20000" ] || bad=$((bad + 1)); i=$((i + 1)); done
-expect_eq "fwd: -R: 100 connections at once, none failed" "$bad" 0
+expect_eq "fwd: -R: 100 connections at once, none failed" "$(fwd_many "tcp:127.0.0.1:$R4" fr)" 0
 check "fwd: the agent audits the -R listener and each connection it takes" \
 	grep -q "forward -R accepted from .*'127.0.0.1:$R4'" "$TMP/agent.log"
 was=; [ -S "$TMP/fwd-r.sock" ] && was=" (before: a Unix socket)"
@@ -154,11 +155,7 @@ check "fwd: ...and the controller logs why" grep -q "unable to connect to 127.0.
 fwd_down
 nport; RDIE=$FP
 fwd_up fwdRD 1 -N -R "$RDIE:127.0.0.1:$DP" "$X"
-n=$( (sleep 3 | timeout 10 "$TFWD" cat "tcp:127.0.0.1:$RDIE"; echo "rc $?" >&2) 2>"$TMP/die.err" | wc -c)
-rc=$(sed -n 's/^rc //p' "$TMP/die.err")
-case "$rc/$n" in 2/0) t_fail "fwd: -R, the target on the host dies mid-stream: the guest's connection breaks too" "nothing came before" ;;
-2/*) t_ok "fwd: -R, the target on the host dies mid-stream: the guest's connection breaks too ($n bytes came)" ;;
-*) t_fail "fwd: -R, the target on the host dies mid-stream: the guest's connection breaks too" "rc $rc, $n bytes: $(cat "$TMP/die.err")" ;; esac
+fwd_breaks "tcp:127.0.0.1:$RDIE" "fwd: -R, the target on the host dies mid-stream: the guest's connection breaks too"
 fwd_down
 
 # -R and -L when the agent dials the host (--listen)
