@@ -21,7 +21,7 @@
  * inside the static buffer.  The result is compared with a
  * model of the stream (PROTOCOL.md 6.3): a malformed header must end in
  * sess_abort with an ERROR (PROTO) on the socket, a complete frame of an
- * unexpected type with an ERROR (UNKNOWN), nothing else may end the
+ * unexpected type with an ERROR (UNKNOWN; ACK is expected), nothing else may end the
  * session; the command's stdin is the STDIN payloads in order up to
  * STDIN_EOF, PONGs echo the PINGs' first 8 bytes in order, and a valid
  * SIGNAL reaches the command's group, in order (a prefix of each when the
@@ -156,6 +156,7 @@ static void model(const uint8_t *p, size_t n, struct want *w)
 				w->sigs[w->nsig++] = (int)vs_get32(q);
 			break;
 		case VS_WINSIZE:
+		case VS_ACK: /* what the host holds of a kept stream (6.10) */
 			break;
 		case VS_PING:
 			CHECK(w->npong + 8 <= sizeof w->pong);
