@@ -152,7 +152,8 @@ check "fwd: ...and a Unix one is removed" test ! -e "$TMP/fwd-r.sock"
 nport; RN=$FP; nport; NP=$FP
 fwd_up fwdRN 1 -N -R "$RN:127.0.0.1:$NP" "$X"
 r=$(timeout 10 "$TFWD" cat "tcp:127.0.0.1:$RN" 2>&1 < /dev/null); rc=$?
-case "$rc/$r" in 0/|"2/tfwd: read from the connection: Connection reset by peer")
+# (the reset may come before tfwd's connect has returned, on a slow guest)
+case "$rc/$r" in 0/|"2/tfwd: read from the connection: Connection reset by peer"|"2/tfwd: connect: Connection reset by peer")
 	t_ok "fwd: -R to a refused target on the host: the guest's connection closes at once, nothing in it" ;;
 *) t_fail "fwd: -R to a refused target on the host: the guest's connection closes at once, nothing in it" "$rc/$r" ;; esac
 check "fwd: ...and the controller logs why" grep -q "unable to connect to 127.0.0.1:$NP: Connection refused" "$TMP/fwdRN.log"
