@@ -943,12 +943,10 @@ struct slot {
 	uint32_t flags;           /* the request's EXEC flags */
 	uint8_t id[VS_SESSION_ID];
 	uint64_t start;           /* seconds since the epoch */
-	/* what ps shows: SS_* state, the wait status, the output kept */
+	/* what ps shows: VS_SS_* state, the wait status, the output kept */
 	uint32_t state, status, kept;
 	char who[64], what[128];  /* the peer and its proof; the command (args_show) */
 };
-#define SS_ALONE 0x1u  /* no client attached */
-#define SS_EXITED 0x2u /* the command has exited; status holds how */
 static struct slot *stab;    /* SLOTS of them, or NULL */
 static struct slot *myslot;  /* this session process's, or NULL */
 
@@ -1844,7 +1842,7 @@ static void sess_run(int sock, struct vs_exec *e)
 			exit(0);
 		}
 		if (myslot) {
-			myslot->state = (c->fd < 0 ? SS_ALONE : 0) | (s.exit_q ? SS_EXITED : 0);
+			myslot->state = (c->fd < 0 ? VS_SS_ALONE : 0) | (s.exit_q ? VS_SS_EXITED : 0);
 			myslot->status = (uint32_t)s.status;
 			myslot->kept = (uint32_t)(c->olen - c->koff);
 		}

@@ -90,6 +90,9 @@ enum vs_type {
 #define VS_CAP_ALL 0x1ffu
 #define VS_SESSION_ID 8       /* bytes of a session id; shown as 16 hex digits */
 #define VS_HAVE_ANY (~(uint64_t)0) /* ATTACH: from where the last client stopped */
+/* SESSIONS: an entry's state */
+#define VS_SS_ALONE 0x1u      /* no client attached */
+#define VS_SS_EXITED 0x2u     /* the command has exited; status holds how */
 
 /* HELLO flags */
 #define VS_HF_KEY 0x1u       /* host: holds a key; agent: send AUTH now */

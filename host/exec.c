@@ -548,21 +548,11 @@ static void on_local_signal(int sig, int pty)
 	exit(EX_CONN);
 }
 
-/* poll's timeout for a deadline: -1 for none, 0 once it has passed */
-static int ms_until(long deadline)
-{
-	long left;
-	if (deadline == VS_NEVER)
-		return -1;
-	left = deadline - vs_now_ms();
-	return left <= 0 ? 0 : left > 86400000L ? 86400000 : (int)left;
-}
-
 /* poll's timeout: the sooner of --timeout's deadline and the liveness
  * check's next step (none once the agent has stopped reading) */
 static int poll_timeout(long deadline, int wdead)
 {
-	int d = ms_until(deadline), a = wdead ? -1 : alive_timeout();
+	int d = vs_ms_left(deadline), a = wdead ? -1 : alive_timeout();
 	/* and what we hold of the agent's stream, said after ACK_IDLE_MS of
 	 * quiet: a client killed then has left little to send again */
 	if (rs.on && rs.acked != vs_chan_got(&conn, 0) && (a < 0 || a > ACK_IDLE_MS))

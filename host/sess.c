@@ -86,19 +86,16 @@ struct sinfo {
 	uint32_t pid, flags;
 	uint64_t start;
 	const char *who, *what;
-	uint32_t state, status, kept; /* SS_* of the agent, its wait status, bytes kept */
+	uint32_t state, status, kept; /* VS_SS_* of the agent, its wait status, bytes kept */
 };
-
-#define SS_ALONE 0x1u  /* no client attached */
-#define SS_EXITED 0x2u /* the command has exited */
 
 /* The state as ps shows it: running, detached, or how it ended, as
  * vsock-shell's own exit status would say it. */
 static const char *state_show(const struct sinfo *s, char *b, size_t cap)
 {
 	unsigned st = s->status;
-	if (!(s->state & SS_EXITED))
-		return s->state & SS_ALONE ? "detached" : "running";
+	if (!(s->state & VS_SS_EXITED))
+		return s->state & VS_SS_ALONE ? "detached" : "running";
 	if ((st & 0x7f) == 0)
 		snprintf(b, cap, "exit %u", (st >> 8) & 0xff);
 	else
@@ -142,8 +139,8 @@ static void ps_json(const struct sinfo *s, int n)
 		json_str(stdout, "id", s[i].id, strlen(s[i].id), 1);
 		printf("\"pid\":%u,\"started\":%llu,\"pty\":%s,", s[i].pid, (unsigned long long)s[i].start,
 		       s[i].flags & VS_EXEC_PTY ? "true" : "false");
-		printf("\"state\":\"%s\",", s[i].state & SS_EXITED ? "exited" : s[i].state & SS_ALONE ? "detached" : "running");
-		if (s[i].state & SS_EXITED)
+		printf("\"state\":\"%s\",", s[i].state & VS_SS_EXITED ? "exited" : s[i].state & VS_SS_ALONE ? "detached" : "running");
+		if (s[i].state & VS_SS_EXITED)
 			printf("\"status\":%u,", (s[i].status & 0x7f) ? 128 + (s[i].status & 0x7f) : (s[i].status >> 8) & 0xff);
 		else
 			printf("\"status\":null,");
